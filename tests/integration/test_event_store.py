@@ -1,0 +1,149 @@
+"""The event store against a real PostgreSQL, and the pipeline to a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+
+from libs.events.store import ConcurrencyConflict, EventContext, execute
+from tests.conftest import NewDatabase
+from tests.support import tally
+from tests.support.backbone import eventually, open_producer, open_reader, running
+
+
+async def test_append_and_load_with_own_projection_in_the_same_transaction(
+    new_database: NewDatabase, broker, topic_prefix: str
+) -> None:
+    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
+    recorded = await producer.store.append(
+        "tally-1", 0, [tally.deposit("10.50", "first"), tally.deposit("0.25")], customer_id="c1",
+        context=EventContext(correlation_id="req-1"),
+    )
+    assert [r.version for r in recorded] == [1, 2]
+    loaded = await producer.store.load("tally-1")
+    assert [r.event for r in loaded] == [r.event for r in recorded]
+    assert loaded[0].correlation_id == "req-1"
+    assert await tally.balances(producer.pool) == {"tally-1": (Decimal("10.75"), 2)}
+    assert await producer.pool.fetchval("SELECT count(*) FROM outbox") == 2
+    await producer.pool.close()
+
+
+async def test_a_failing_projection_stores_nothing(new_database: NewDatabase, broker, topic_prefix: str) -> None:
+    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
+
+    async def broken(conn, events):  # type: ignore[no-untyped-def]
+        raise RuntimeError("projection bug")
+
+    producer.store.projection = broken
+    with pytest.raises(RuntimeError, match="projection bug"):
+        await producer.store.append("tally-1", 0, [tally.deposit("1")], customer_id="c1")
+    assert await producer.pool.fetchval("SELECT count(*) FROM events") == 0
+    assert await producer.pool.fetchval("SELECT count(*) FROM outbox") == 0
+    await producer.pool.close()
+
+
+async def test_wrong_expected_version_is_a_typed_conflict(new_database: NewDatabase, broker, topic_prefix: str) -> None:
+    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
+    store = producer.store
+    await store.append("s", 0, [tally.deposit("1")], customer_id="c")
+    with pytest.raises(ConcurrencyConflict) as stale:
+        await store.append("s", 0, [tally.deposit("2")], customer_id="c")
+    assert stale.value.stream_id == "s"
+    with pytest.raises(ConcurrencyConflict) as ahead:
+        await store.append("s", 5, [tally.deposit("2")], customer_id="c")
+    assert ahead.value.actual_version == 1
+    assert [r.version for r in await store.load("s")] == [1]
+    await producer.pool.close()
+
+
+async def test_an_event_stored_at_version_1_is_read_as_version_2(
+    new_database: NewDatabase, broker, topic_prefix: str
+) -> None:
+    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
+    await producer.pool.execute(
+        "INSERT INTO events (stream_id, version, event_id, event_type, schema_version, customer_id, topic, data,"
+        " occurred_at) VALUES ('old', 1, $1, 'tally.Deposited', 1, 'c', $2, $3::jsonb, now())",
+        uuid.uuid4(), producer.topic, json.dumps({"amount": "12.30"}),
+    )
+    [old] = await producer.store.load("old")
+    assert isinstance(old.event, tally.Deposited)
+    assert old.event.amount.amount == Decimal("12.30")
+    assert old.event.amount.currency == "CNY"
+    assert old.schema_version == 1  # stored as it was; read through the upcaster
+    await producer.pool.close()
+
+
+async def test_eight_concurrent_writers_on_overlapping_streams(
+    new_database: NewDatabase, broker, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}.tally"
+    producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
+    reader = await open_reader(await new_database(), broker.bootstrap_servers, topic)
+    streams = [f"acct-{i}" for i in range(5)]
+    appended: dict[str, int] = defaultdict(int)
+    conflicts = 0
+
+    async def writer(seed: int) -> None:
+        nonlocal conflicts
+        rng = random.Random(seed)
+        for _ in range(40):
+            stream = rng.choice(streams)
+            while True:
+                version = await producer.store.current_version(stream)
+                await asyncio.sleep(rng.random() / 1000)  # widen the race window
+                try:
+                    await producer.store.append(stream, version, [tally.deposit("1.01")],
+                                                customer_id=f"cust-{stream}")
+                    appended[stream] += 1
+                    break
+                except ConcurrencyConflict:
+                    conflicts += 1
+
+    async with running(producer.relay().run, reader.runner.run):
+        await asyncio.gather(*(writer(seed) for seed in range(8)))
+        await eventually(lambda: _count(reader.pool, 320), what="all events projected")
+
+    assert sum(appended.values()) == 320
+    assert conflicts > 0, "the writers never raced; the test proves nothing"
+    for stream in streams:
+        versions = [r.version for r in await producer.store.load(stream)]
+        assert versions == list(range(1, appended[stream] + 1))
+        delivered = [d.version for d in reader.seen if d.stream_id == stream]
+        assert delivered == versions, f"{stream} reached the consumer out of order"
+    assert await tally.balances(reader.pool) == await tally.expected_from_events(producer.pool)
+    await producer.pool.close()
+    await reader.pool.close()
+
+
+async def test_execute_retries_a_conflict_on_fresh_state(new_database: NewDatabase, broker, topic_prefix: str) -> None:
+    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
+    store = producer.store
+    calls = 0
+
+    def decide(state: tally.Account) -> list[tally.DomainEvent]:
+        nonlocal calls
+        calls += 1
+        return [tally.deposit(str(state.events + 1))]
+
+    async def racing() -> None:
+        await asyncio.gather(*(
+            execute(store, "s", customer_id="c", initial=tally.Account(), evolve=tally.evolve, decide=decide)
+            for _ in range(4)
+        ))
+
+    await racing()
+    history = await store.load("s")
+    assert [r.version for r in history] == [1, 2, 3, 4]
+    assert [r.event.amount.amount for r in history] == [1, 2, 3, 4]  # type: ignore[attr-defined]
+    assert calls >= 4
+    await producer.pool.close()
+
+
+async def _count(pool, expected: int) -> bool:  # type: ignore[no-untyped-def]
+    return int(await pool.fetchval("SELECT coalesce(sum(applied), 0) FROM balances")) >= expected
