@@ -195,7 +195,11 @@ class ConsumerRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
 
-    async def _session(self, stop: asyncio.Event) -> None:
+    async def catch_up(self) -> None:
+        """Apply everything the broker holds now, then return (for rebuilds and tools)."""
+        await self._session(asyncio.Event(), until_caught_up=True)
+
+    async def _session(self, stop: asyncio.Event, *, until_caught_up: bool = False) -> None:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             group_id=self.name if self.group else None,
@@ -214,8 +218,14 @@ class ConsumerRunner:
             else:
                 await self._assign_statically(consumer)
             await self._publish_dead_letters()
+            quiet_polls = 0
             while not stop.is_set():
-                await self._poll_once(consumer)
+                got = await self._poll_once(consumer)
+                if until_caught_up:
+                    quiet_polls = 0 if got else quiet_polls + 1
+                    if quiet_polls >= 2 and await self._at_end(consumer):
+                        await self._publish_dead_letters()
+                        return
         finally:
             self.ready.clear()
             self._consumer = self._producer = None
@@ -281,7 +291,15 @@ class ConsumerRunner:
 
     # -- the loop --------------------------------------------------------------------
 
-    async def _poll_once(self, consumer: AIOKafkaConsumer) -> None:
+    async def _at_end(self, consumer: AIOKafkaConsumer) -> bool:
+        for tp in self.assigned:
+            highwater = consumer.highwater(tp)
+            if highwater is not None and await consumer.position(tp) < highwater:
+                return False
+        return not self._verify
+
+    async def _poll_once(self, consumer: AIOKafkaConsumer) -> int:
+        """One fetch and what follows from it; returns how many records arrived."""
         try:
             batches = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
         except OffsetOutOfRangeError as exc:
@@ -289,7 +307,7 @@ class ConsumerRunner:
             begins = await consumer.beginning_offsets(list(positions))
             for tp, offset in positions.items():
                 await self._reset(tp, f"offset {offset} is out of range", begins[tp])
-            return
+            return 0
         await self._check_unverified(consumer, batches)
         for tp, records in batches.items():
             await self._process(tp, records)
@@ -303,6 +321,7 @@ class ConsumerRunner:
             await self._publish_dead_letters()
             if not batches:
                 await self._check_log(consumer)
+        return sum(len(records) for records in batches.values())
 
     # The high watermark of the last fetch is the end of the log; ListOffsets is not relied
     # on, since the embedded broker answers it with the start of its last batch.
@@ -616,6 +635,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self.runner.ready.clear()
+        self.runner.assigned = set()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         await self.runner.on_assigned(list(assigned))

@@ -138,6 +138,11 @@ class EventRegistry:
     def models(self) -> Mapping[str, type[DomainEvent]]:
         return dict(self._models)
 
+    @property
+    def upcasters(self) -> list[tuple[str, int]]:
+        """(event type, from version) of every registered upcaster."""
+        return list(self._upcasters)
+
     def upcast(self, event_type: str, schema_version: int, data: JsonObject) -> JsonObject:
         current = self.model(event_type).schema_version
         if schema_version > current:

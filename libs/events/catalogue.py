@@ -1,0 +1,58 @@
+"""Every topic Credo publishes, with the events on it: the source of contracts/.
+
+Each service adds its topic here when it comes into being, with the event models it
+publishes, so that `make asyncapi` documents it and the contract tests guard it.
+
+    python -m libs.events.catalogue            write contracts/ from the code
+    python -m libs.events.catalogue --check    fail if contracts/ differs from the code
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from libs.events.contracts import EventRegistry
+from libs.events.kafka import dead_letter_topic
+from libs.events.schema import TopicContract, generated_files, write
+
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
+CONTRACTS_VERSION = "0.1.0"
+
+SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
+
+
+def topics() -> list[TopicContract]:
+    return [
+        TopicContract(dead_letter_topic(service), service,
+                      f"Messages {service} could not apply, with the reason; see `python -m libs.events.dead_letters`.",
+                      dead_letter=True)
+        for service in SERVICES
+    ]
+
+
+def registry() -> EventRegistry:
+    """Every published event model, across services."""
+    return EventRegistry(model for contract in topics() for model in contract.events)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m libs.events.catalogue", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only report files that differ")
+    args = parser.parse_args(argv)
+    files = generated_files(topics(), CONTRACTS_VERSION)
+    if args.check:
+        stale = [p for p, text in files.items()
+                 if not (CONTRACTS_DIR / p).exists() or (CONTRACTS_DIR / p).read_text() != text]
+        for path in stale:
+            print(f"contracts/{path} differs from the code; run `make asyncapi`", file=sys.stderr)
+        return 1 if stale else 0
+    for path in write(CONTRACTS_DIR, files):
+        print(f"wrote contracts/{path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
