@@ -25,9 +25,12 @@ SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
 
 def topics() -> list[TopicContract]:
     return [
-        TopicContract(dead_letter_topic(service), service,
-                      f"Messages {service} could not apply, with the reason; see `python -m libs.events.dead_letters`.",
-                      dead_letter=True)
+        TopicContract(
+            dead_letter_topic(service),
+            service,
+            f"Messages {service} could not apply, with the reason; see `python -m libs.events.dead_letters`.",
+            dead_letter=True,
+        )
         for service in SERVICES
     ]
 
@@ -38,14 +41,20 @@ def registry() -> EventRegistry:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m libs.events.catalogue", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m libs.events.catalogue",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--check", action="store_true", help="only report files that differ")
     args = parser.parse_args(argv)
     files = generated_files(topics(), CONTRACTS_VERSION)
     if args.check:
-        stale = [p for p, text in files.items()
-                 if not (CONTRACTS_DIR / p).exists() or (CONTRACTS_DIR / p).read_text() != text]
+        stale = [
+            p
+            for p, text in files.items()
+            if not (CONTRACTS_DIR / p).exists() or (CONTRACTS_DIR / p).read_text() != text
+        ]
         for path in stale:
             print(f"contracts/{path} differs from the code; run `make asyncapi`", file=sys.stderr)
         return 1 if stale else 0

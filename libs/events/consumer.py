@@ -33,6 +33,7 @@ from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from libs.events import metrics
 from libs.events.contracts import DomainEvent, EventDecodeError, EventRegistry, UnknownEventType
+from libs.events.database import Connection
 from libs.events.envelope import Envelope, EnvelopeError, from_kafka
 from libs.events.failpoints import failpoint
 from libs.events.kafka import FETCH_MAX_WAIT_MS, dead_letter_topic
@@ -40,7 +41,6 @@ from libs.events.outbox import new_producer
 
 log = structlog.get_logger(__name__)
 
-Connection = asyncpg.Connection
 
 # Failures of the infrastructure, not of the message: never dead-letter for these.
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
@@ -78,6 +78,8 @@ class Delivery:
 
 
 Handler = Callable[[Connection, Delivery], Awaitable[None]]
+# A handler that takes a batch in order, so a projection can write it in few round trips.
+BatchHandler = Callable[[Connection, Sequence[Delivery]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,15 @@ class Message:
         return str(self.delivery.envelope.id) if self.delivery else _header(self.headers, "ce_id")
 
 
-def parse(registry: EventRegistry, topic: str, partition: int, offset: int, key: bytes | None,
-          value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Message:
+def parse(
+    registry: EventRegistry,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]],
+) -> Message:
     headers = tuple(headers or ())
     try:
         envelope = from_kafka(key, value, headers)
@@ -125,9 +134,8 @@ def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
 
 
 class HandlerFailed(Exception):
-    def __init__(self, message: Message, cause: BaseException) -> None:
+    def __init__(self, cause: BaseException) -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
-        self.message = message
         self.cause = cause
 
 
@@ -154,7 +162,8 @@ class ConsumerRunner:
         service: str,
         topics: Sequence[str],
         registry: EventRegistry,
-        handler: Handler,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
         group: bool = False,
         batch_size: int = 500,
         attempts: int = 3,
@@ -167,7 +176,10 @@ class ConsumerRunner:
         self.service = service
         self.topics = list(topics)
         self.registry = registry
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give a consumer exactly one of handler and batch_handler")
         self.handler = handler
+        self.batch_handler = batch_handler
         self.group = group
         self.batch_size = batch_size
         self.attempts = attempts
@@ -281,7 +293,10 @@ class ConsumerRunner:
     async def _reset(self, tp: TopicPartition, why: str, begin: int) -> None:
         log.error(
             "consumer.broker_log_lost",
-            consumer=self.name, topic=tp.topic, partition=tp.partition, reason=why,
+            consumer=self.name,
+            topic=tp.topic,
+            partition=tp.partition,
+            reason=why,
             action="re-reading the partition from its start; events already applied are skipped",
         )
         metrics.LOG_RESETS.labels(self.name, tp.topic).inc()
@@ -309,12 +324,20 @@ class ConsumerRunner:
                 await self._reset(tp, f"offset {offset} is out of range", begins[tp])
             return 0
         await self._check_unverified(consumer, batches)
+        messages: list[Message] = []
         for tp, records in batches.items():
-            await self._process(tp, records)
+            messages += [
+                parse(self.registry, r.topic, r.partition, r.offset, r.key, r.value, r.headers)
+                for r in await self._verified_or_reset(tp, records)
+            ]
+        if messages:
+            await self._process(messages)
+        for tp, records in batches.items():
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
-                    max(0, highwater - records[-1].offset - 1))
+                    max(0, highwater - records[-1].offset - 1)
+                )
         if time.monotonic() - self._last_housekeeping >= self.housekeeping_interval:
             self._last_housekeeping = time.monotonic()
             await self._redrive_requested()
@@ -352,23 +375,24 @@ class ConsumerRunner:
             return records[1:]  # the last message applied: the broker holds the log we read
         raise _LogReplaced(tp, f"offset {offset} holds {_header(first.headers, 'ce_id')}, not {event_id}")
 
-    async def _process(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]]) -> None:
+    async def _verified_or_reset(
+        self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]]
+    ) -> list[ConsumerRecord[Any, Any]]:
         try:
-            records = self._verified(tp, records)
+            return self._verified(tp, records)
         except _LogReplaced as replaced:
             assert self._consumer is not None
             begins = await self._consumer.beginning_offsets([tp])
             await self._reset(tp, replaced.reason, begins[tp])
-            return
-        if not records:
-            return
-        messages = [
-            parse(self.registry, r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records
-        ]
+            return []
+
+    async def _process(self, messages: Sequence[Message]) -> None:
+        """Everything one fetch brought, from all partitions, in one transaction; if the
+        handler fails, message by message so that only the poison is set aside."""
         try:
             await self._apply_together(messages)
         except HandlerFailed as failed:
-            log.info("consumer.batch_failed", consumer=self.name, offset=failed.message.offset, error=str(failed))
+            log.info("consumer.batch_failed", consumer=self.name, first_offset=messages[0].offset, error=str(failed))
             for message in messages:
                 await self._apply_alone(message)
 
@@ -377,9 +401,8 @@ class ConsumerRunner:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 batch = await self._begin(conn, messages)
-                for message in messages:
-                    await self._apply(conn, message, batch)
-                await self._finish(conn, messages[-1], batch)
+                await self._apply(conn, messages, batch)
+                await self._finish(conn, _last_of_each_partition(messages), batch)
             self._committed(batch)
 
     async def _apply_alone(self, message: Message) -> None:
@@ -390,8 +413,8 @@ class ConsumerRunner:
                 async with self.pool.acquire() as conn:
                     async with conn.transaction():
                         batch = await self._begin(conn, [message])
-                        await self._apply(conn, message, batch)
-                        await self._finish(conn, message, batch)
+                        await self._apply(conn, [message], batch)
+                        await self._finish(conn, [message], batch)
                     self._committed(batch)
                 return
             except HandlerFailed as failed:
@@ -402,52 +425,81 @@ class ConsumerRunner:
             async with conn.transaction():
                 batch = await self._begin(conn, [message])
                 await self._dead_letter(conn, message, batch, str(failure), type(failure.cause).__name__)
-                await self._finish(conn, message, batch)
+                await self._finish(conn, [message], batch)
             self._committed(batch)
 
     async def _begin(self, conn: Connection, messages: Sequence[Message]) -> _Batch:
         streams = list({m.delivery.stream_id for m in messages if m.delivery is not None})
         rows = await conn.fetch(
             "SELECT stream_id, last_version FROM stream_positions WHERE consumer = $1 AND stream_id = ANY($2::text[])",
-            self.name, streams,
+            self.name,
+            streams,
         )
         return _Batch({r["stream_id"]: r["last_version"] for r in rows}, set(), set(), Tally())
 
-    async def _apply(self, conn: Connection, message: Message, batch: _Batch, *, redrive: bool = False) -> str:
+    async def _apply(
+        self, conn: Connection, messages: Sequence[Message], batch: _Batch, *, redrive: bool = False
+    ) -> None:
+        """Sort the messages into dead letters, parked, duplicates and new events, then
+        hand the new events to the handler. Raises ``HandlerFailed`` if the handler fails."""
+        fresh: list[Delivery] = []
+        for message in messages:
+            delivery = await self._admit(conn, message, batch, redrive=redrive)
+            if delivery is not None:
+                fresh.append(delivery)
+        if not fresh:
+            return
+        try:
+            if self.batch_handler is not None:
+                await self.batch_handler(conn, fresh)
+            else:
+                assert self.handler is not None
+                for delivery in fresh:
+                    with structlog.contextvars.bound_contextvars(
+                        correlation_id=delivery.envelope.correlation_id,
+                        event_id=str(delivery.envelope.id),
+                        event_type=delivery.envelope.type,
+                    ):
+                        await self.handler(conn, delivery)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            raise HandlerFailed(exc) from exc
+        batch.changed.update(d.stream_id for d in fresh)
+        batch.outcomes["applied"] += len(fresh)
+
+    async def _admit(self, conn: Connection, message: Message, batch: _Batch, *, redrive: bool) -> Delivery | None:
+        """The delivery if it is new and may be applied now; else record why not."""
         customer = message.customer_id
         if message.delivery is None:
-            assert message.error is not None and message.error_type is not None
-            await self._dead_letter(conn, message, batch, message.error, message.error_type)
-            return "dead_lettered"
+            await self._dead_letter(
+                conn, message, batch, message.error or "unparseable", message.error_type or "EnvelopeError"
+            )
+            return None
         if not redrive and customer is not None and (customer in self._blocked or customer in batch.blocked):
             await self._park(conn, message)
             batch.outcomes["parked"] += 1
-            return "parked"
+            return None
         delivery = message.delivery
         last = batch.versions.get(delivery.stream_id, 0)
         if delivery.version <= last:
             batch.outcomes["duplicate"] += 1
-            return "duplicate"
+            return None
         if delivery.version > last + 1:
             batch.outcomes["gap"] += 1
-            log.warning("consumer.version_gap", consumer=self.name, stream_id=delivery.stream_id,
-                        expected=last + 1, received=delivery.version, topic=message.topic, offset=message.offset)
-        with structlog.contextvars.bound_contextvars(
-            correlation_id=delivery.envelope.correlation_id, event_id=str(delivery.envelope.id),
-            event_type=delivery.envelope.type,
-        ):
-            try:
-                await self.handler(conn, delivery)
-            except INFRASTRUCTURE_ERRORS:
-                raise
-            except Exception as exc:
-                raise HandlerFailed(message, exc) from exc
+            log.warning(
+                "consumer.version_gap",
+                consumer=self.name,
+                stream_id=delivery.stream_id,
+                expected=last + 1,
+                received=delivery.version,
+                topic=message.topic,
+                offset=message.offset,
+            )
         batch.versions[delivery.stream_id] = delivery.version
-        batch.changed.add(delivery.stream_id)
-        batch.outcomes["applied"] += 1
-        return "applied"
+        return delivery
 
-    async def _finish(self, conn: Connection, last: Message | None, batch: _Batch) -> None:
+    async def _finish(self, conn: Connection, lasts: Sequence[Message], batch: _Batch) -> None:
         """Record what the transaction applied: stream versions, the offset reached, counters."""
         if batch.changed:
             streams = sorted(batch.changed)
@@ -455,23 +507,31 @@ class ConsumerRunner:
                 "INSERT INTO stream_positions (consumer, stream_id, last_version)"
                 " SELECT $1, s, v FROM unnest($2::text[], $3::int[]) AS t(s, v)"
                 " ON CONFLICT (consumer, stream_id) DO UPDATE SET last_version = excluded.last_version",
-                self.name, streams, [batch.versions[s] for s in streams],
+                self.name,
+                streams,
+                [batch.versions[s] for s in streams],
             )
-        if last is None:
-            return
-        await conn.execute(
-            "INSERT INTO consumer_positions (consumer, topic, partition, next_offset, last_event_id)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (consumer, topic, partition) DO UPDATE"
-            " SET next_offset = excluded.next_offset, last_event_id = excluded.last_event_id, updated_at = now()",
-            self.name, last.topic, last.partition, last.offset + 1, last.event_id,
-        )
+        if lasts:
+            await conn.execute(
+                "INSERT INTO consumer_positions (consumer, topic, partition, next_offset, last_event_id)"
+                " SELECT $1, t, p, o, e FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[]) AS x(t, p, o, e)"
+                " ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = excluded.next_offset,"
+                " last_event_id = excluded.last_event_id, updated_at = now()",
+                self.name,
+                [m.topic for m in lasts],
+                [m.partition for m in lasts],
+                [m.offset + 1 for m in lasts],
+                [m.event_id for m in lasts],
+            )
         counted = {k: v for k, v in batch.outcomes.items() if k in ("gap", "duplicate") and v}
         if counted:
             await conn.execute(
                 "INSERT INTO tracking_counters (consumer, counter, value)"
                 " SELECT $1, c, v FROM unnest($2::text[], $3::bigint[]) AS t(c, v)"
                 " ON CONFLICT (consumer, counter) DO UPDATE SET value = tracking_counters.value + excluded.value",
-                self.name, list(counted), list(counted.values()),
+                self.name,
+                list(counted),
+                list(counted.values()),
             )
 
     def _committed(self, batch: _Batch) -> None:
@@ -487,41 +547,66 @@ class ConsumerRunner:
 
     # -- dead letters ------------------------------------------------------------------
 
-    async def _dead_letter(self, conn: Connection, message: Message, batch: _Batch, reason: str, error_type: str) -> None:
+    async def _dead_letter(
+        self, conn: Connection, message: Message, batch: _Batch, reason: str, error_type: str
+    ) -> None:
         delivery = message.delivery
         await conn.execute(
-            "INSERT INTO dead_letters (consumer, topic, partition, \"offset\", customer_id, event_id, event_type,"
+            'INSERT INTO dead_letters (consumer, topic, partition, "offset", customer_id, event_id, event_type,'
             " stream_id, stream_version, key, value, headers, status, reason, error_type, attempts)"
             " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12::jsonb,'dead',$13,$14,$15)"
-            " ON CONFLICT (consumer, topic, partition, \"offset\") DO UPDATE"
+            ' ON CONFLICT (consumer, topic, partition, "offset") DO UPDATE'
             " SET status = 'dead', reason = excluded.reason, error_type = excluded.error_type,"
             "     attempts = dead_letters.attempts + excluded.attempts, published = false, updated_at = now()",
-            self.name, message.topic, message.partition, message.offset, message.customer_id, message.event_id,
+            self.name,
+            message.topic,
+            message.partition,
+            message.offset,
+            message.customer_id,
+            message.event_id,
             delivery.envelope.type if delivery else _header(message.headers, "ce_type"),
             delivery.stream_id if delivery else _header(message.headers, "ce_subject"),
             delivery.version if delivery else None,
-            message.key, message.value, _headers_json(message.headers), reason, error_type,
+            message.key,
+            message.value,
+            _headers_json(message.headers),
+            reason,
+            error_type,
             self.attempts if delivery else 1,
         )
         if message.customer_id is not None:
             batch.blocked.add(message.customer_id)
         batch.dead_letters += 1
         batch.outcomes["dead_lettered"] += 1
-        log.error("consumer.dead_lettered", consumer=self.name, topic=message.topic, partition=message.partition,
-                  offset=message.offset, customer_id=message.customer_id, reason=reason)
+        log.error(
+            "consumer.dead_lettered",
+            consumer=self.name,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            customer_id=message.customer_id,
+            reason=reason,
+        )
 
     async def _park(self, conn: Connection, message: Message) -> None:
         await conn.execute(
-            "INSERT INTO dead_letters (consumer, topic, partition, \"offset\", customer_id, event_id, event_type,"
+            'INSERT INTO dead_letters (consumer, topic, partition, "offset", customer_id, event_id, event_type,'
             " stream_id, stream_version, key, value, headers, status, reason, error_type, published)"
             " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12::jsonb,'waiting',"
             " 'waiting behind an earlier dead letter of the same customer','Waiting', true)"
-            " ON CONFLICT (consumer, topic, partition, \"offset\") DO NOTHING",
-            self.name, message.topic, message.partition, message.offset, message.customer_id, message.event_id,
+            ' ON CONFLICT (consumer, topic, partition, "offset") DO NOTHING',
+            self.name,
+            message.topic,
+            message.partition,
+            message.offset,
+            message.customer_id,
+            message.event_id,
             message.delivery.envelope.type if message.delivery else None,
             message.delivery.stream_id if message.delivery else None,
             message.delivery.version if message.delivery else None,
-            message.key, message.value, _headers_json(message.headers),
+            message.key,
+            message.value,
+            _headers_json(message.headers),
         )
 
     def _publish_soon(self) -> None:
@@ -539,7 +624,8 @@ class ConsumerRunner:
             return
         topic = dead_letter_topic(self.service)
         for row in rows:
-            headers = _headers_from_json(row["headers"]) + [
+            headers = [
+                *_headers_from_json(row["headers"]),
                 ("dlq_reason", row["reason"].encode()),
                 ("dlq_error_type", row["error_type"].encode()),
                 ("dlq_consumer", self.name.encode()),
@@ -578,26 +664,33 @@ class ConsumerRunner:
             letters = await self.pool.fetch(
                 "SELECT * FROM dead_letters WHERE consumer = $1 AND customer_id = $2 AND status <> 'resolved'"
                 " ORDER BY id",
-                self.name, customer_id,
+                self.name,
+                customer_id,
             )
         for letter in letters:
-            message = parse(self.registry, letter["topic"], letter["partition"], letter["offset"], letter["key"],
-                            letter["value"], _headers_from_json(letter["headers"]))
+            message = parse(
+                self.registry,
+                letter["topic"],
+                letter["partition"],
+                letter["offset"],
+                letter["key"],
+                letter["value"],
+                _headers_from_json(letter["headers"]),
+            )
             error: tuple[str, str] | None = None
             if message.delivery is None:
                 error = (message.error or "unparseable", message.error_type or "EnvelopeError")
             else:
                 for attempt in range(1, self.attempts + 1):
                     try:
-                        async with self.pool.acquire() as conn:
-                            async with conn.transaction():
-                                batch = await self._begin(conn, [message])
-                                await self._apply(conn, message, batch, redrive=True)
-                                await self._finish(conn, None, batch)
-                                await conn.execute(
-                                    "UPDATE dead_letters SET status = 'resolved', updated_at = now() WHERE id = $1",
-                                    letter["id"],
-                                )
+                        async with self.pool.acquire() as conn, conn.transaction():
+                            batch = await self._begin(conn, [message])
+                            await self._apply(conn, [message], batch, redrive=True)
+                            await self._finish(conn, [], batch)
+                            await conn.execute(
+                                "UPDATE dead_letters SET status = 'resolved', updated_at = now() WHERE id = $1",
+                                letter["id"],
+                            )
                         error = None
                         break
                     except HandlerFailed as failed:
@@ -607,12 +700,17 @@ class ConsumerRunner:
                 await self.pool.execute(
                     "UPDATE dead_letters SET status = 'dead', reason = $2, error_type = $3,"
                     " attempts = attempts + $4, published = false, updated_at = now() WHERE id = $1",
-                    letter["id"], error[0], error[1], self.attempts,
+                    letter["id"],
+                    error[0],
+                    error[1],
+                    self.attempts,
                 )
                 await self.pool.execute(
                     "UPDATE dead_letters SET status = 'waiting', updated_at = now()"
                     " WHERE consumer = $1 AND customer_id = $2 AND status IN ('redrive', 'dead') AND id <> $3",
-                    self.name, customer_id, letter["id"],
+                    self.name,
+                    customer_id,
+                    letter["id"],
                 )
                 log.error("consumer.redrive_failed", consumer=self.name, dead_letter=letter["id"], reason=error[0])
                 return False
@@ -620,6 +718,13 @@ class ConsumerRunner:
             self._blocked.discard(customer_id)
         log.info("consumer.redriven", consumer=self.name, customer_id=customer_id, messages=len(letters))
         return True
+
+
+def _last_of_each_partition(messages: Sequence[Message]) -> list[Message]:
+    last: dict[tuple[str, int], Message] = {}
+    for message in messages:
+        last[(message.topic, message.partition)] = message
+    return list(last.values())
 
 
 class _LogReplaced(Exception):

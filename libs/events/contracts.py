@@ -162,7 +162,9 @@ class EventRegistry:
         try:
             return model.model_validate(self.upcast(event_type, schema_version, data))
         except ValidationError as exc:
-            raise EventDecodeError(f"{event_type} v{schema_version} does not fit its contract: {describe(exc)}") from exc
+            raise EventDecodeError(
+                f"{event_type} v{schema_version} does not fit its contract: {describe(exc)}"
+            ) from exc
 
 
 def describe(exc: ValidationError) -> str:

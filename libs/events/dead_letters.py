@@ -49,7 +49,8 @@ async def list_dead_letters(
     rows = await conn.fetch(
         f"SELECT {_FIELDS} FROM dead_letters WHERE ($1::text IS NULL OR consumer = $1)"
         " AND ($2 OR status <> 'resolved') ORDER BY id",
-        consumer, include_resolved,
+        consumer,
+        include_resolved,
     )
     return [DeadLetter(**dict(r)) for r in rows]
 
@@ -72,7 +73,9 @@ async def request_redrive(
         "UPDATE dead_letters SET status = 'redrive', updated_at = now()"
         " WHERE status = 'dead' AND ($1::text IS NULL OR consumer = $1)"
         " AND ($2::bigint IS NULL OR id = $2) AND ($3::text IS NULL OR customer_id = $3)",
-        consumer, dead_letter_id, customer_id,
+        consumer,
+        dead_letter_id,
+        customer_id,
     )
     return int(status.split()[-1])
 
@@ -94,8 +97,11 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m libs.events.dead_letters", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m libs.events.dead_letters",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("list", "redrive"):
         command = sub.add_parser(name)

@@ -66,20 +66,28 @@ def to_kafka(envelope: Envelope, *, data_json: bytes | None = None) -> KafkaReco
         ("ce_partitionkey", envelope.customer_id.encode()),
         ("content-type", CONTENT_TYPE.encode()),
     ]
-    for name, value in (
+    for name, optional in (
         ("ce_correlationid", envelope.correlation_id),
         ("ce_causationid", envelope.causation_id),
         ("ce_traceparent", envelope.traceparent),
     ):
-        if value:
-            headers.append((name, value.encode()))
+        if optional:
+            headers.append((name, optional.encode()))
     headers.extend(envelope.extra_headers)
     value = data_json if data_json is not None else encode_data(envelope.data)
     return KafkaRecord(key=envelope.customer_id.encode(), value=value, headers=headers)
 
 
-_REQUIRED = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject",
-             "ce_streamversion", "ce_schemaversion")
+_REQUIRED = (
+    "ce_specversion",
+    "ce_id",
+    "ce_source",
+    "ce_type",
+    "ce_time",
+    "ce_subject",
+    "ce_streamversion",
+    "ce_schemaversion",
+)
 _KNOWN = {*_REQUIRED, "ce_partitionkey", "ce_correlationid", "ce_causationid", "ce_traceparent", "content-type"}
 
 
@@ -93,7 +101,9 @@ def header_map(headers: Headers | tuple[tuple[str, bytes], ...] | None) -> dict[
     return result
 
 
-def from_kafka(key: bytes | None, value: bytes | None, headers: Headers | tuple[tuple[str, bytes], ...] | None) -> Envelope:
+def from_kafka(
+    key: bytes | None, value: bytes | None, headers: Headers | tuple[tuple[str, bytes], ...] | None
+) -> Envelope:
     """Parse a Kafka record into an envelope; raise ``EnvelopeError`` naming every problem."""
     h = header_map(headers)
     problems = [f"missing header {name}" for name in _REQUIRED if not h.get(name)]

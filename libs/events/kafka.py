@@ -16,7 +16,7 @@ FETCH_MAX_WAIT_MS = 10
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition the Java client's default partitioner picks, so every client agrees."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def dead_letter_topic(service: str) -> str:

@@ -10,6 +10,7 @@ the duplicates by stream version.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 from collections import defaultdict
@@ -39,10 +40,18 @@ SELECT o.id, e.stream_id, e.version, e.event_id, e.event_type, e.schema_version,
 
 def record_from_row(row: asyncpg.Record, source: str) -> KafkaRecord:
     envelope = Envelope(
-        id=row["event_id"], source=source, type=row["event_type"], time=row["occurred_at"],
-        subject=row["stream_id"], stream_version=row["version"], schema_version=row["schema_version"],
-        customer_id=row["customer_id"], data={}, correlation_id=row["correlation_id"],
-        causation_id=row["causation_id"], traceparent=row["traceparent"],
+        id=row["event_id"],
+        source=source,
+        type=row["event_type"],
+        time=row["occurred_at"],
+        subject=row["stream_id"],
+        stream_version=row["version"],
+        schema_version=row["schema_version"],
+        customer_id=row["customer_id"],
+        data={},
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        traceparent=row["traceparent"],
     )
     return to_kafka(envelope, data_json=row["data"].encode())
 
@@ -136,7 +145,8 @@ class Relay:
             await producer.stop()
 
     async def _sleep(self, stop: asyncio.Event) -> None:
-        self._wake.clear()
+        # The flag is cleared just before each read of the outbox, never here: a notification
+        # that came while publishing must wake the next round at once.
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         _, pending = await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
@@ -184,8 +194,8 @@ class Relay:
                     batch = producer.create_batch()
             deliveries.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*deliveries)
-        for row in rows:
-            metrics.RELAY_PUBLISHED.labels(row["topic"]).inc()
+        for (topic, _), records in by_partition.items():
+            metrics.RELAY_PUBLISHED.labels(topic).inc(len(records))
 
 
 async def republish_history(pool: asyncpg.Pool) -> int:
@@ -198,6 +208,33 @@ async def republish_history(pool: asyncpg.Pool) -> int:
     return int(status.split()[-1])
 
 
+async def _republish(database_url: str) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    assert pool is not None
+    try:
+        queued = await republish_history(pool)
+    finally:
+        await pool.close()
+    print(f"{queued} events queued for publishing again; the service's relay sends them")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m libs.events.outbox republish --database-url URL"""
+    parser = argparse.ArgumentParser(
+        prog="python -m libs.events.outbox",
+        description="Re-publish a service's whole history after the broker lost it.",
+    )
+    parser.add_argument("command", choices=["republish"])
+    parser.add_argument("--database-url", required=True, help="the service's database")
+    args = parser.parse_args(argv)
+    asyncio.run(_republish(args.database_url))
+    return 0
+
+
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -75,8 +75,15 @@ async def rebuild_read_model(
             if bootstrap_servers is None:
                 raise ValueError("topic projections need the broker's bootstrap servers")
             for projection in topic_projections:
-                runner = ConsumerRunner(pool, bootstrap_servers, name=projection.name, service=service,
-                                        topics=projection.topics, registry=registry, handler=projection.handler)
+                runner = ConsumerRunner(
+                    pool,
+                    bootstrap_servers,
+                    name=projection.name,
+                    service=service,
+                    topics=projection.topics,
+                    registry=registry,
+                    handler=projection.handler,
+                )
                 await runner.catch_up()
                 if progress:
                     progress(projection.name, -1)
@@ -88,8 +95,12 @@ async def rebuild_read_model(
 
 
 async def _replay_own(
-    pool: asyncpg.Pool, registry: EventRegistry, source: str, projection: InlineProjection,
-    progress: Progress | None, chunk: int,
+    pool: asyncpg.Pool,
+    registry: EventRegistry,
+    source: str,
+    projection: InlineProjection,
+    progress: Progress | None,
+    chunk: int,
 ) -> int:
     # Reading by position is safe here: the rebuild reads a store that is not being written.
     store = EventStore(pool, source=source, topic="", registry=registry)

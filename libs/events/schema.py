@@ -53,8 +53,17 @@ def _headers_schema() -> JsonSchema:
     return {
         "type": "object",
         "description": "CloudEvents 1.0 attributes in Kafka binary content mode, plus Credo's extensions.",
-        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject",
-                     "ce_streamversion", "ce_schemaversion", "content-type"],
+        "required": [
+            "ce_specversion",
+            "ce_id",
+            "ce_source",
+            "ce_type",
+            "ce_time",
+            "ce_subject",
+            "ce_streamversion",
+            "ce_schemaversion",
+            "content-type",
+        ],
         "properties": {
             "ce_specversion": text("CloudEvents version", const="1.0"),
             "ce_id": text("Unique id of the event", format="uuid"),
@@ -92,8 +101,11 @@ def _dead_letter_headers() -> JsonSchema:
 
 def asyncapi_document(topics: Sequence[TopicContract], version: str) -> JsonSchema:
     messages: dict[str, Any] = {}
-    schemas: dict[str, Any] = {"CloudEventHeaders": _headers_schema(), "DeadLetterHeaders": _dead_letter_headers(),
-                               "Money": Money.model_json_schema()}
+    schemas: dict[str, Any] = {
+        "CloudEventHeaders": _headers_schema(),
+        "DeadLetterHeaders": _dead_letter_headers(),
+        "Money": Money.model_json_schema(),
+    }
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     key_binding = {"kafka": {"key": {"type": "string", "description": "The customer id"}, "bindingVersion": "0.5.0"}}
@@ -104,8 +116,12 @@ def asyncapi_document(topics: Sequence[TopicContract], version: str) -> JsonSche
                 "name": "DeadLetter",
                 "title": f"A message {contract.service} could not apply",
                 "contentType": "application/json",
-                "headers": {"allOf": [{"$ref": "#/components/schemas/CloudEventHeaders"},
-                                      {"$ref": "#/components/schemas/DeadLetterHeaders"}]},
+                "headers": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/CloudEventHeaders"},
+                        {"$ref": "#/components/schemas/DeadLetterHeaders"},
+                    ]
+                },
                 "payload": {"description": "The original value, unchanged"},
                 "bindings": key_binding,
             }
@@ -127,8 +143,14 @@ def asyncapi_document(topics: Sequence[TopicContract], version: str) -> JsonSche
             "address": contract.topic,
             "description": contract.description,
             "messages": channel_messages,
-            "bindings": {"kafka": {"topic": contract.topic, "partitions": DEFAULT_PARTITIONS,
-                                   "topicConfiguration": {"retention.ms": -1}, "bindingVersion": "0.5.0"}},
+            "bindings": {
+                "kafka": {
+                    "topic": contract.topic,
+                    "partitions": DEFAULT_PARTITIONS,
+                    "topicConfiguration": {"retention.ms": -1},
+                    "bindingVersion": "0.5.0",
+                }
+            },
         }
         operations[f"{contract.service}.publishes.{contract.topic}"] = {
             "action": "send",
@@ -203,8 +225,13 @@ def _shape(schema: JsonSchema, root: JsonSchema) -> str:
     return f"{kind}:{fmt}" if fmt else str(kind)
 
 
-def breaking_changes(old: JsonSchema, new: JsonSchema, path: str = "", old_root: JsonSchema | None = None,
-                     new_root: JsonSchema | None = None) -> list[str]:
+def breaking_changes(
+    old: JsonSchema,
+    new: JsonSchema,
+    path: str = "",
+    old_root: JsonSchema | None = None,
+    new_root: JsonSchema | None = None,
+) -> list[str]:
     """What a consumer of ``old`` would trip over in ``new``; empty when compatible."""
     old_root = old_root or old
     new_root = new_root or new
@@ -227,8 +254,9 @@ def breaking_changes(old: JsonSchema, new: JsonSchema, path: str = "", old_root:
     return problems
 
 
-def compatibility_report(committed: dict[str, JsonSchema], registry: EventRegistry,
-                         upcasters: Iterable[tuple[str, int]]) -> list[str]:
+def compatibility_report(
+    committed: dict[str, JsonSchema], registry: EventRegistry, upcasters: Iterable[tuple[str, int]]
+) -> list[str]:
     """Every breaking change of the code's contracts against the committed schemas."""
     current = {(m.event_type, m.schema_version): event_schema(m) for m in registry.models.values()}
     have_upcaster = set(upcasters)

@@ -9,21 +9,24 @@ published that was not stored.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 
+from libs.events import metrics
 from libs.events.clock import BusinessClock, SystemClock
 from libs.events.contracts import DomainEvent, EventRegistry
+from libs.events.database import Connection
 from libs.events.envelope import Envelope
 
-Connection = asyncpg.Connection
 InlineProjection = Callable[[Connection, Sequence["RecordedEvent"]], Awaitable[None]]
 
 OUTBOX_CHANNEL = "credo_outbox"
@@ -91,31 +94,60 @@ class RecordedEvent:
         )
 
 
+# Appends any number of requests, each to its own stream, in one statement. A request whose
+# stream is not at its expected version inserts nothing (and reports the current version);
+# two writers racing past the guard collide on the primary key instead.
 _APPEND = """
-WITH guard AS (
-    SELECT coalesce(max(version), 0) AS current FROM events WHERE stream_id = $1
+WITH request AS (
+    SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::uuid[], $6::text[], $7::int[],
+                         $8::text[], $9::text[], $10::text[], $11::text[])
+           WITH ORDINALITY AS r(stream_id, expected, step, customer_id, event_id, event_type, schema_version,
+                                data, correlation_id, causation_id, traceparent, ord)
+), stream AS (
+    SELECT s.stream_id, coalesce(max(e.version), 0) AS current
+      FROM (SELECT DISTINCT stream_id FROM request) s
+      LEFT JOIN events e ON e.stream_id = s.stream_id
+     GROUP BY s.stream_id
 ), appended AS (
-    INSERT INTO events (stream_id, version, event_id, event_type, schema_version,
-                        customer_id, topic, data, occurred_at,
-                        correlation_id, causation_id, traceparent)
-    SELECT $1, $2 + e.ord, e.event_id, e.event_type, e.schema_version,
-           $3, $4, e.data::jsonb, $5, $6, $7, $8
-      FROM unnest($9::uuid[], $10::text[], $11::int[], $12::text[])
-           WITH ORDINALITY AS e(event_id, event_type, schema_version, data, ord)
-     WHERE (SELECT current FROM guard) = $2
-     ORDER BY e.ord
-    RETURNING position, version
+    INSERT INTO events (stream_id, version, event_id, event_type, schema_version, customer_id, topic,
+                        data, occurred_at, correlation_id, causation_id, traceparent)
+    SELECT r.stream_id, r.expected + r.step, r.event_id, r.event_type, r.schema_version, r.customer_id, $12,
+           r.data::jsonb, $13, r.correlation_id, r.causation_id, r.traceparent
+      FROM request r JOIN stream s ON s.stream_id = r.stream_id AND s.current = r.expected
+     ORDER BY r.ord
+    RETURNING position, event_id
 ), queued AS (
     INSERT INTO outbox (position) SELECT position FROM appended ORDER BY position
 )
-SELECT position, version FROM appended ORDER BY version
+SELECT event_id, position, NULL::text AS stream_id, NULL::int AS current FROM appended
+UNION ALL
+SELECT NULL, NULL, stream_id, current FROM stream
 """
 
 _COLUMNS = """position, stream_id, version, event_id, event_type, schema_version, customer_id,
               topic, data, occurred_at, correlation_id, causation_id, traceparent"""
 
 
+@dataclass
+class _Request:
+    stream_id: str
+    expected_version: int
+    events: Sequence[DomainEvent]
+    customer_id: str
+    context: EventContext
+    done: asyncio.Future[list[RecordedEvent]]
+
+
 class EventStore:
+    """Appends and reads one service's events.
+
+    Appends that do not bring a transaction of their own are committed in groups: while one
+    group is being written, concurrent appends queue up and go together in the next
+    transaction (one statement for all their events and outbox rows, one call of the
+    projection). Each keeps its own outcome; should a group fail, its appends are retried
+    one by one, so one bad command never fails another.
+    """
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -125,6 +157,9 @@ class EventStore:
         registry: EventRegistry,
         clock: BusinessClock | None = None,
         projection: InlineProjection | None = None,
+        group_commit: bool = True,
+        max_group: int = 64,
+        writers: int = 2,
     ) -> None:
         self.pool = pool
         self.source = source
@@ -132,6 +167,11 @@ class EventStore:
         self.registry = registry
         self.clock = clock or SystemClock()
         self.projection = projection
+        self.group_commit = group_commit
+        self.max_group = max_group
+        self.writers = writers
+        self._queue: deque[_Request] = deque()
+        self._writer_tasks: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -150,59 +190,157 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """Append events after ``expected_version`` (0 for a new stream).
 
-        Runs in ``conn``'s transaction when given, else in a transaction of its own.
+        Runs in ``conn``'s transaction when given, else is committed before it returns.
         Raises ``ConcurrencyConflict`` when the stream is not at ``expected_version``.
         """
         if not events:
             return []
-        if conn is None:
-            async with self.transaction() as own:
-                return await self._append(own, stream_id, expected_version, events, customer_id, context)
-        return await self._append(conn, stream_id, expected_version, events, customer_id, context)
-
-    async def _append(
-        self,
-        conn: Connection,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[DomainEvent],
-        customer_id: str,
-        context: EventContext,
-    ) -> list[RecordedEvent]:
         for event in events:
             if not self.registry.knows(event.event_type):
                 raise ValueError(f"{event.event_type} is not in this store's event registry")
-        payloads = [event.payload() for event in events]
-        ids = [uuid4() for _ in events]
-        occurred_at = self.clock.now()
+        request = _Request(
+            stream_id, expected_version, events, customer_id, context, asyncio.get_running_loop().create_future()
+        )
+        if conn is not None:
+            # A savepoint, so that a conflict leaves the caller's transaction usable for a retry.
+            try:
+                async with conn.transaction():
+                    outcomes = await self._write(conn, [request])
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == "events_stream_version_key":
+                    raise ConcurrencyConflict(stream_id, expected_version, None) from exc
+                raise
+            _settle(outcomes)
+            return request.done.result()
+        if not self.group_commit:
+            await self._commit_alone(request)
+            return request.done.result()
+        self._queue.append(request)
+        if len(self._writer_tasks) < self.writers:
+            task = asyncio.ensure_future(self._drain())
+            self._writer_tasks.add(task)  # held so the task is not collected mid-write
+            task.add_done_callback(self._writer_tasks.discard)
+        return await request.done
+
+    async def _drain(self) -> None:
+        while self._queue:
+            group = self._take_group()
+            if group:
+                await self._commit_group(group)
+
+    def _take_group(self) -> list[_Request]:
+        """Up to ``max_group`` queued appends, at most one per stream, in arrival order."""
+        group: list[_Request] = []
+        streams: set[str] = set()
+        later: list[_Request] = []
+        while self._queue and len(group) < self.max_group:
+            request = self._queue.popleft()
+            if request.done.done():  # the caller gave up waiting
+                continue
+            if request.stream_id in streams:
+                later.append(request)
+            else:
+                streams.add(request.stream_id)
+                group.append(request)
+        self._queue.extendleft(reversed(later))
+        return group
+
+    async def _commit_group(self, group: list[_Request]) -> None:
+        if len(group) == 1:
+            await self._commit_alone(group[0])
+            return
         try:
-            async with conn.transaction():  # a savepoint inside the caller's transaction
-                rows = await conn.fetch(
-                    _APPEND,
-                    stream_id, expected_version, customer_id, self.topic, occurred_at,
-                    context.correlation_id, context.causation_id, context.traceparent,
-                    ids, [e.event_type for e in events], [e.schema_version for e in events],
-                    [json.dumps(p, separators=(",", ":"), ensure_ascii=False) for p in payloads],
-                )
+            async with self.transaction() as conn:
+                outcomes = await self._write(conn, group)
+        except Exception:  # noqa: BLE001 - each request learns its own outcome below
+            for request in group:
+                if not request.done.done():
+                    await self._commit_alone(request)
+            return
+        _settle(outcomes)
+
+    async def _commit_alone(self, request: _Request) -> None:
+        try:
+            async with self.transaction() as conn:
+                outcomes = await self._write(conn, [request])
         except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "events_stream_version_key":
-                raise ConcurrencyConflict(stream_id, expected_version, None) from exc
-            raise
-        if not rows:
-            raise ConcurrencyConflict(stream_id, expected_version, await self.current_version(stream_id, conn))
-        recorded = [
-            RecordedEvent(
-                position=row["position"], stream_id=stream_id, version=row["version"], event_id=event_id,
-                event_type=event.event_type, schema_version=event.schema_version, customer_id=customer_id,
-                topic=self.topic, occurred_at=occurred_at, event=event, data=payload,
-                correlation_id=context.correlation_id, causation_id=context.causation_id,
-                traceparent=context.traceparent,
-            )
-            for row, event_id, event, payload in zip(rows, ids, events, payloads, strict=True)
+            if exc.constraint_name != "events_stream_version_key":
+                _fail(request, exc)
+            else:
+                _fail(request, ConcurrencyConflict(request.stream_id, request.expected_version, None))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            _fail(request, exc)
+        else:
+            _settle(outcomes)
+
+    async def _write(self, conn: Connection, requests: Sequence[_Request]) -> list[_Outcome]:
+        """Append the requests that find their streams at the expected version; the others
+        get a conflict. The outcomes are handed to the callers only after the commit."""
+        occurred_at = self.clock.now()
+        flat = [
+            (request, step, event, uuid4(), event.payload())
+            for request in requests
+            for step, event in enumerate(request.events, start=1)
         ]
-        if self.projection is not None:
-            await self.projection(conn, recorded)
-        return recorded
+        rows = await conn.fetch(
+            _APPEND,
+            [r.stream_id for r, *_ in flat],
+            [r.expected_version for r, *_ in flat],
+            [step for _, step, *_ in flat],
+            [r.customer_id for r, *_ in flat],
+            [eid for *_, eid, _ in flat],
+            [e.event_type for _, _, e, *_ in flat],
+            [e.schema_version for _, _, e, *_ in flat],
+            [json.dumps(p, separators=(",", ":"), ensure_ascii=False) for *_, p in flat],
+            [r.context.correlation_id for r, *_ in flat],
+            [r.context.causation_id for r, *_ in flat],
+            [r.context.traceparent for r, *_ in flat],
+            self.topic,
+            occurred_at,
+        )
+        positions = {row["event_id"]: row["position"] for row in rows if row["event_id"] is not None}
+        current = {row["stream_id"]: row["current"] for row in rows if row["stream_id"] is not None}
+        outcomes: list[_Outcome] = []
+        recorded_all: list[RecordedEvent] = []
+        by_request: dict[int, list[RecordedEvent]] = {}
+        for request, step, event, event_id, payload in flat:
+            if event_id not in positions:
+                continue
+            recorded = RecordedEvent(
+                position=positions[event_id],
+                stream_id=request.stream_id,
+                version=request.expected_version + step,
+                event_id=event_id,
+                event_type=event.event_type,
+                schema_version=event.schema_version,
+                customer_id=request.customer_id,
+                topic=self.topic,
+                occurred_at=occurred_at,
+                event=event,
+                data=payload,
+                correlation_id=request.context.correlation_id,
+                causation_id=request.context.causation_id,
+                traceparent=request.context.traceparent,
+            )
+            by_request.setdefault(id(request), []).append(recorded)
+            recorded_all.append(recorded)
+        for request in requests:
+            appended = by_request.get(id(request))
+            if appended is None:
+                outcomes.append(
+                    (
+                        request,
+                        ConcurrencyConflict(
+                            request.stream_id, request.expected_version, current.get(request.stream_id)
+                        ),
+                    )
+                )
+            else:
+                outcomes.append((request, appended))
+        if self.projection is not None and recorded_all:
+            await self.projection(conn, recorded_all)
+        metrics.EVENTS_APPENDED.labels(self.topic).inc(len(recorded_all))
+        return outcomes
 
     async def current_version(self, stream_id: str, conn: Connection | None = None) -> int:
         query = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1"
@@ -215,7 +353,9 @@ class EventStore:
         rows = await (conn.fetch(query, stream_id) if conn is not None else self.pool.fetch(query, stream_id))
         return [self.decode_row(row) for row in rows]
 
-    async def read_all(self, after_position: int = 0, limit: int = 1000, conn: Connection | None = None) -> list[RecordedEvent]:
+    async def read_all(
+        self, after_position: int = 0, limit: int = 1000, conn: Connection | None = None
+    ) -> list[RecordedEvent]:
         """Stored events in position order, for rebuilds and audits (never for live tailing)."""
         query = f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2"
         executor = conn if conn is not None else self.pool
@@ -224,16 +364,40 @@ class EventStore:
     def decode_row(self, row: asyncpg.Record) -> RecordedEvent:
         data = json.loads(row["data"])
         return RecordedEvent(
-            position=row["position"], stream_id=row["stream_id"], version=row["version"],
-            event_id=row["event_id"], event_type=row["event_type"], schema_version=row["schema_version"],
-            customer_id=row["customer_id"], topic=row["topic"], occurred_at=row["occurred_at"],
-            event=self.registry.decode(row["event_type"], row["schema_version"], data), data=data,
-            correlation_id=row["correlation_id"], causation_id=row["causation_id"],
+            position=row["position"],
+            stream_id=row["stream_id"],
+            version=row["version"],
+            event_id=row["event_id"],
+            event_type=row["event_type"],
+            schema_version=row["schema_version"],
+            customer_id=row["customer_id"],
+            topic=row["topic"],
+            occurred_at=row["occurred_at"],
+            event=self.registry.decode(row["event_type"], row["schema_version"], data),
+            data=data,
+            correlation_id=row["correlation_id"],
+            causation_id=row["causation_id"],
             traceparent=row["traceparent"],
         )
 
 
 Decide = Callable[[Any], Sequence[DomainEvent]]
+
+
+_Outcome = tuple[_Request, list[RecordedEvent] | ConcurrencyConflict]
+
+
+def _settle(outcomes: Sequence[_Outcome]) -> None:
+    for request, outcome in outcomes:
+        if isinstance(outcome, ConcurrencyConflict):
+            _fail(request, outcome)
+        elif not request.done.done():
+            request.done.set_result(outcome)
+
+
+def _fail(request: _Request, exc: BaseException) -> None:
+    if not request.done.done():
+        request.done.set_exception(exc)
 
 
 async def execute(

@@ -40,8 +40,9 @@ def dates_due(swept_through: date | None, today: date) -> list[date]:
 
 
 class SweepScheduler:
-    def __init__(self, pool: asyncpg.Pool, clock: BusinessClock, sweeps: Sequence[Sweep], *,
-                 interval: float = 60.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, clock: BusinessClock, sweeps: Sequence[Sweep], *, interval: float = 60.0
+    ) -> None:
         self.pool = pool
         self.clock = clock
         self.sweeps = list(sweeps)
@@ -84,7 +85,8 @@ class SweepScheduler:
                     await conn.execute(
                         "INSERT INTO sweeps (name, swept_through) VALUES ($1, $2) ON CONFLICT (name)"
                         " DO UPDATE SET swept_through = excluded.swept_through, updated_at = now()",
-                        sweep.name, day,
+                        sweep.name,
+                        day,
                     )
                     total += emitted
                     log.info("sweep.done", sweep=sweep.name, business_date=day.isoformat(), events=emitted)

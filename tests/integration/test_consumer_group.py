@@ -5,38 +5,51 @@ from __future__ import annotations
 import asyncio
 
 from libs.events.consumer import ConsumerRunner
+from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
 from tests.support.backbone import eventually, open_producer, open_reader, running
 
 
-async def test_replicas_share_partitions_and_hand_them_over(new_database: NewDatabase, broker, topic_prefix: str) -> None:
+async def test_replicas_share_partitions_and_hand_them_over(
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+) -> None:
     topic = f"{topic_prefix}.tally"
     producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
-    first = await open_reader(await new_database(), broker.bootstrap_servers, topic,
-                              name=f"{topic_prefix}.balances", group=True)
-    second = ConsumerRunner(first.pool, broker.bootstrap_servers, name=f"{topic_prefix}.balances", service="reader",
-                            topics=[topic], registry=tally.registry, handler=tally.project_delivery, group=True)
+    first = await open_reader(
+        await new_database(), broker.bootstrap_servers, topic, name=f"{topic_prefix}.balances", group=True
+    )
+    second = ConsumerRunner(
+        first.pool,
+        broker.bootstrap_servers,
+        name=f"{topic_prefix}.balances",
+        service="reader",
+        topics=[topic],
+        registry=tally.registry,
+        handler=tally.project_delivery,
+        group=True,
+    )
 
     async def write(round_: int) -> None:
-        await asyncio.gather(*(producer.store.append(f"acct-{c}", round_, [tally.deposit("1")], customer_id=f"c{c}")
-                               for c in range(12)))
+        await asyncio.gather(
+            *(producer.store.append(f"acct-{c}", round_, [tally.deposit("1")], customer_id=f"c{c}") for c in range(12))
+        )
 
     async with running(producer.relay().run, second.run):
         first_stop = asyncio.Event()
         first_task = asyncio.create_task(first.runner.run(first_stop))
-        await eventually(lambda: _both_assigned(first.runner, second), timeout=60, what="partitions shared")
+        await eventually(lambda: _both_assigned(first.runner, second), within=60, what="partitions shared")
         assert len(first.runner.assigned) + len(second.assigned) == 6
         for round_ in range(5):
             await write(round_)
-        await eventually(lambda: _applied(first, 60), timeout=60)
+        await eventually(lambda: _applied(first, 60), within=60)
 
         first_stop.set()
         await first_task
-        await eventually(lambda: _all_to_second(second), timeout=60, what="partitions handed over")
+        await eventually(lambda: _all_to_second(second), within=60, what="partitions handed over")
         for round_ in range(5, 10):
             await write(round_)
-        await eventually(lambda: _applied(first, 120), timeout=60)
+        await eventually(lambda: _applied(first, 120), within=60)
 
     assert await tally.balances(first.pool) == await tally.expected_from_events(producer.pool)
     await producer.pool.close()

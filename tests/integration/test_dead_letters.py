@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from decimal import Decimal
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from libs.events.consumer import Delivery
-from libs.events.dead_letters import list_dead_letters, main as dead_letters_cli, request_redrive
+from libs.events.database import Connection
+from libs.events.dead_letters import list_dead_letters, request_redrive
+from libs.events.dead_letters import main as dead_letters_cli
 from libs.events.envelope import header_map
 from libs.events.kafka import dead_letter_topic
+from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
 from tests.support.backbone import eventually, open_producer, open_reader, running
@@ -40,20 +44,21 @@ async def _dead_letter_topic(bootstrap: str, service: str) -> list[dict[str, str
 
 
 async def test_poison_message_waits_for_a_fix_and_a_redrive(
-    new_database: NewDatabase, broker, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}.tally"
     service = f"{topic_prefix}reader"
     producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
     bug_fixed = False
 
-    async def handler(conn: asyncpg.Connection, delivery: Delivery) -> None:
+    async def handler(conn: Connection, delivery: Delivery) -> None:
         if getattr(delivery.event, "memo", "") == "poison" and not bug_fixed:
             raise ValueError("memo 'poison' is not understood by this projection")
         await tally.project_delivery(conn, delivery)
 
-    reader = await open_reader(await new_database(), broker.bootstrap_servers, topic, service=service,
-                               handler=handler, retry_backoff=0.01)
+    reader = await open_reader(
+        await new_database(), broker.bootstrap_servers, topic, service=service, handler=handler, retry_backoff=0.01
+    )
     store = producer.store
     await store.append("acct-a", 0, [tally.deposit("1")], customer_id="alice")
     await store.append("acct-a", 1, [tally.deposit("2", "poison")], customer_id="alice")
@@ -68,18 +73,20 @@ async def test_poison_message_waits_for_a_fix_and_a_redrive(
 
         letters = await list_dead_letters(reader.pool)
         assert [(d.status, d.stream_id, d.stream_version) for d in letters] == [
-            ("dead", "acct-a", 2), ("waiting", "acct-a2", 1), ("waiting", "acct-a", 3)
+            ("dead", "acct-a", 2),
+            ("waiting", "acct-a2", 1),
+            ("waiting", "acct-a", 3),
         ]
         assert "memo 'poison' is not understood" in letters[0].reason
         assert letters[0].attempts == 3
-        assert await tally.balances(reader.pool) == {
-            "acct-a": (1, 1), "acct-b": (20, 20)
-        }, "alice's later events overtook her dead letter"
+        assert await tally.balances(reader.pool) == {"acct-a": (Decimal(1), 1), "acct-b": (Decimal(20), 20)}, (
+            "alice's later events overtook her dead letter"
+        )
 
         await eventually(lambda: _dlq_has(broker.bootstrap_servers, service), what="the dlq topic entry")
         [entry] = await _dead_letter_topic(broker.bootstrap_servers, service)
         assert entry["key"] == "alice"
-        assert entry["ce_subject"] == "acct-a" and entry["ce_streamversion"] == "2"
+        assert (entry["ce_subject"], entry["ce_streamversion"]) == ("acct-a", "2")
         assert "memo 'poison' is not understood" in entry["dlq_reason"]
         assert entry["dlq_error_type"] == "ValueError"
 
@@ -90,7 +97,7 @@ async def test_poison_message_waits_for_a_fix_and_a_redrive(
         bug_fixed = True
         assert await request_redrive(reader.pool, customer_id="alice") == 1
         await eventually(lambda: _balance(reader.pool, "acct-a", 3), what="alice's stream completed")
-        assert (await tally.balances(reader.pool))["acct-a2"] == (4, 1)
+        assert (await tally.balances(reader.pool))["acct-a2"] == (Decimal(4), 1)
 
         await store.append("acct-a", 3, [tally.deposit("16")], customer_id="alice")
         await eventually(lambda: _balance(reader.pool, "acct-a", 4), what="alice flows again")
@@ -102,7 +109,7 @@ async def test_poison_message_waits_for_a_fix_and_a_redrive(
 
 
 async def test_unparseable_message_is_dead_lettered_with_its_reason(
-    new_database: NewDatabase, broker, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}.tally"
     service = f"{topic_prefix}reader"
@@ -110,8 +117,12 @@ async def test_unparseable_message_is_dead_lettered_with_its_reason(
     reader = await open_reader(await new_database(), broker.bootstrap_servers, topic, service=service)
     raw = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
     await raw.start()
-    await raw.send_and_wait(topic, b"{not json", key=b"carol",
-                            headers=[("ce_id", str(uuid.uuid4()).encode()), ("ce_type", b"tally.Deposited")])
+    await raw.send_and_wait(
+        topic,
+        b"{not json",
+        key=b"carol",
+        headers=[("ce_id", str(uuid.uuid4()).encode()), ("ce_type", b"tally.Deposited")],
+    )
     await raw.stop()
     await producer.store.append("acct-c", 0, [tally.deposit("5")], customer_id="carol")
     await producer.store.append("acct-d", 0, [tally.deposit("7")], customer_id="dave")
@@ -121,9 +132,10 @@ async def test_unparseable_message_is_dead_lettered_with_its_reason(
         await eventually(lambda: _has_dead_letter(reader.pool))
         await eventually(lambda: _dlq_has(broker.bootstrap_servers, service))
     [dead, waiting] = await list_dead_letters(reader.pool)
-    assert dead.status == "dead" and dead.customer_id == "carol"
-    assert "missing header ce_specversion" in dead.reason and "ce_subject" in dead.reason
-    assert waiting.status == "waiting" and waiting.stream_id == "acct-c"
+    assert (dead.status, dead.customer_id) == ("dead", "carol")
+    assert "missing header ce_specversion" in dead.reason
+    assert "missing header ce_subject" in dead.reason
+    assert (waiting.status, waiting.stream_id) == ("waiting", "acct-c")
     [entry] = await _dead_letter_topic(broker.bootstrap_servers, service)
     assert "missing header ce_specversion" in entry["dlq_reason"]
     assert entry["dlq_error_type"] == "EnvelopeError"
@@ -131,8 +143,9 @@ async def test_unparseable_message_is_dead_lettered_with_its_reason(
     # The operator's command: listing works, and re-driving a message that is still broken
     # leaves it dead with its reason and the later one still waiting.
     assert await asyncio.to_thread(dead_letters_cli, ["list", "--database-url", reader.dsn]) == 0
-    assert await asyncio.to_thread(dead_letters_cli, ["redrive", "--database-url", reader.dsn,
-                                                      "--customer", "carol"]) == 0
+    assert (
+        await asyncio.to_thread(dead_letters_cli, ["redrive", "--database-url", reader.dsn, "--customer", "carol"]) == 0
+    )
     async with running(reader.runner.run):
         await eventually(lambda: _status_is(reader.pool, dead.id, "dead"))
     assert [d.status for d in await list_dead_letters(reader.pool)] == ["dead", "waiting"]
@@ -141,7 +154,7 @@ async def test_unparseable_message_is_dead_lettered_with_its_reason(
 
 
 async def _balance(pool: asyncpg.Pool, stream: str, applied: int) -> bool:
-    return await pool.fetchval("SELECT applied FROM balances WHERE stream_id = $1", stream) == applied
+    return bool(await pool.fetchval("SELECT applied FROM balances WHERE stream_id = $1", stream) == applied)
 
 
 async def _has_dead_letter(pool: asyncpg.Pool) -> bool:
@@ -153,4 +166,4 @@ async def _dlq_has(bootstrap: str, service: str) -> bool:
 
 
 async def _status_is(pool: asyncpg.Pool, dead_letter_id: int, status: str) -> bool:
-    return await pool.fetchval("SELECT status FROM dead_letters WHERE id = $1", dead_letter_id) == status
+    return bool(await pool.fetchval("SELECT status FROM dead_letters WHERE id = $1", dead_letter_id) == status)

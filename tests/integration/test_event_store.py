@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
 
+from libs.events.contracts import DomainEvent
+from libs.events.database import Connection
 from libs.events.store import ConcurrencyConflict, EventContext, execute
+from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
 from tests.support.backbone import eventually, open_producer, open_reader, running
 
 
 async def test_append_and_load_with_own_projection_in_the_same_transaction(
-    new_database: NewDatabase, broker, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
 ) -> None:
     producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     recorded = await producer.store.append(
-        "tally-1", 0, [tally.deposit("10.50", "first"), tally.deposit("0.25")], customer_id="c1",
+        "tally-1",
+        0,
+        [tally.deposit("10.50", "first"), tally.deposit("0.25")],
+        customer_id="c1",
         context=EventContext(correlation_id="req-1"),
     )
     assert [r.version for r in recorded] == [1, 2]
@@ -34,7 +42,9 @@ async def test_append_and_load_with_own_projection_in_the_same_transaction(
     await producer.pool.close()
 
 
-async def test_a_failing_projection_stores_nothing(new_database: NewDatabase, broker, topic_prefix: str) -> None:
+async def test_a_failing_projection_stores_nothing(
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+) -> None:
     producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
 
     async def broken(conn, events):  # type: ignore[no-untyped-def]
@@ -48,7 +58,9 @@ async def test_a_failing_projection_stores_nothing(new_database: NewDatabase, br
     await producer.pool.close()
 
 
-async def test_wrong_expected_version_is_a_typed_conflict(new_database: NewDatabase, broker, topic_prefix: str) -> None:
+async def test_wrong_expected_version_is_a_typed_conflict(
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+) -> None:
     producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     store = producer.store
     await store.append("s", 0, [tally.deposit("1")], customer_id="c")
@@ -63,13 +75,15 @@ async def test_wrong_expected_version_is_a_typed_conflict(new_database: NewDatab
 
 
 async def test_an_event_stored_at_version_1_is_read_as_version_2(
-    new_database: NewDatabase, broker, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
 ) -> None:
     producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     await producer.pool.execute(
         "INSERT INTO events (stream_id, version, event_id, event_type, schema_version, customer_id, topic, data,"
         " occurred_at) VALUES ('old', 1, $1, 'tally.Deposited', 1, 'c', $2, $3::jsonb, now())",
-        uuid.uuid4(), producer.topic, json.dumps({"amount": "12.30"}),
+        uuid.uuid4(),
+        producer.topic,
+        json.dumps({"amount": "12.30"}),
     )
     [old] = await producer.store.load("old")
     assert isinstance(old.event, tally.Deposited)
@@ -80,7 +94,7 @@ async def test_an_event_stored_at_version_1_is_read_as_version_2(
 
 
 async def test_eight_concurrent_writers_on_overlapping_streams(
-    new_database: NewDatabase, broker, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}.tally"
     producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
@@ -98,8 +112,7 @@ async def test_eight_concurrent_writers_on_overlapping_streams(
                 version = await producer.store.current_version(stream)
                 await asyncio.sleep(rng.random() / 1000)  # widen the race window
                 try:
-                    await producer.store.append(stream, version, [tally.deposit("1.01")],
-                                                customer_id=f"cust-{stream}")
+                    await producer.store.append(stream, version, [tally.deposit("1.01")], customer_id=f"cust-{stream}")
                     appended[stream] += 1
                     break
                 except ConcurrencyConflict:
@@ -121,21 +134,25 @@ async def test_eight_concurrent_writers_on_overlapping_streams(
     await reader.pool.close()
 
 
-async def test_execute_retries_a_conflict_on_fresh_state(new_database: NewDatabase, broker, topic_prefix: str) -> None:
+async def test_execute_retries_a_conflict_on_fresh_state(
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+) -> None:
     producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     store = producer.store
     calls = 0
 
-    def decide(state: tally.Account) -> list[tally.DomainEvent]:
+    def decide(state: tally.Account) -> list[DomainEvent]:
         nonlocal calls
         calls += 1
         return [tally.deposit(str(state.events + 1))]
 
     async def racing() -> None:
-        await asyncio.gather(*(
-            execute(store, "s", customer_id="c", initial=tally.Account(), evolve=tally.evolve, decide=decide)
-            for _ in range(4)
-        ))
+        await asyncio.gather(
+            *(
+                execute(store, "s", customer_id="c", initial=tally.Account(), evolve=tally.evolve, decide=decide)
+                for _ in range(4)
+            )
+        )
 
     await racing()
     history = await store.load("s")
@@ -147,3 +164,57 @@ async def test_execute_retries_a_conflict_on_fresh_state(new_database: NewDataba
 
 async def _count(pool, expected: int) -> bool:  # type: ignore[no-untyped-def]
     return int(await pool.fetchval("SELECT coalesce(sum(applied), 0) FROM balances")) >= expected
+
+
+async def test_a_commit_group_keeps_each_appends_own_outcome(
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+) -> None:
+    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
+    store = producer.store
+    store.writers = 1
+    await store.append("taken", 0, [tally.deposit("1")], customer_id="c")
+
+    async def picky(conn, events):  # type: ignore[no-untyped-def]
+        if any(getattr(e.event, "memo", "") == "refused" for e in events):
+            raise RuntimeError("the projection refuses this memo")
+        await tally.own_projection(conn, events)
+
+    store.projection = picky
+    outcomes = await asyncio.gather(
+        store.append("a", 0, [tally.deposit("1"), tally.deposit("2")], customer_id="c"),
+        store.append("taken", 0, [tally.deposit("3")], customer_id="c"),
+        store.append("b", 0, [tally.deposit("4", "refused")], customer_id="c"),
+        store.append("d", 0, [tally.deposit("5")], customer_id="c"),
+        store.append("a", 2, [tally.deposit("6")], customer_id="c"),  # same stream: waits for the next group
+        return_exceptions=True,
+    )
+    assert [r.version for r in outcomes[0]] == [1, 2]  # type: ignore[union-attr]
+    assert isinstance(outcomes[1], ConcurrencyConflict)
+    assert outcomes[1].actual_version == 1
+    assert isinstance(outcomes[2], RuntimeError)
+    assert [r.version for r in outcomes[3]] == [1]  # type: ignore[union-attr]
+    assert [r.version for r in outcomes[4]] == [3]  # type: ignore[union-attr]
+    assert await tally.balances(producer.pool) == {"taken": (Decimal(1), 1), "a": (Decimal(9), 3), "d": (Decimal(5), 1)}
+    assert await producer.pool.fetchval("SELECT count(*) FROM events WHERE stream_id = 'b'") == 0
+    await producer.pool.close()
+
+
+async def test_an_append_returns_only_once_committed(
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+) -> None:
+    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
+    store = producer.store
+    opened = store.transaction
+
+    @contextlib.asynccontextmanager
+    async def slow_to_commit() -> AsyncIterator[Connection]:
+        async with opened() as conn:
+            yield conn
+            await asyncio.sleep(0.3)  # between the writes and the COMMIT
+
+    store.transaction = slow_to_commit  # type: ignore[method-assign]
+    for version in range(3):
+        await store.append("s", version, [tally.deposit("1")], customer_id="c")
+        seen = await producer.pool.fetchval("SELECT max(version) FROM events WHERE stream_id = 's'")
+        assert seen == version + 1, "the append returned before its transaction committed"
+    await producer.pool.close()

@@ -6,6 +6,7 @@ import asyncpg
 
 from libs.events.database import create_pool
 from libs.events.rebuild import TopicProjection, rebuild_read_model, swap_read_model
+from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
 from tests.support.backbone import eventually, open_producer, open_reader, running
@@ -16,7 +17,9 @@ async def _rows(pool: asyncpg.Pool, schema: str) -> list[tuple[object, ...]]:
     return [tuple(r) for r in rows]
 
 
-async def test_rebuild_beside_the_live_read_model_and_swap(new_database: NewDatabase, broker, topic_prefix: str) -> None:
+async def test_rebuild_beside_the_live_read_model_and_swap(
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+) -> None:
     topic = f"{topic_prefix}.tally"
     producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
     reader = await open_reader(await new_database(), broker.bootstrap_servers, topic)
@@ -26,17 +29,27 @@ async def test_rebuild_beside_the_live_read_model_and_swap(new_database: NewData
         await eventually(lambda: _applied(reader.pool, 30))
 
     # The producer's own read model, from its event store.
-    own = await rebuild_read_model(producer.dsn, schema="read_model_next", migrations=tally.READ_MODEL,
-                                   registry=tally.registry, source=tally.SOURCE,
-                                   own_projection=tally.own_projection)
+    own = await rebuild_read_model(
+        producer.dsn,
+        schema="read_model_next",
+        migrations=tally.READ_MODEL,
+        registry=tally.registry,
+        source=tally.SOURCE,
+        own_projection=tally.own_projection,
+    )
     assert own.own_events == 30
     assert await _rows(producer.pool, "read_model_next") == await _rows(producer.pool, "read_model")
 
     # The reader's read model, from the topic.
     progress: list[str] = []
     await rebuild_read_model(
-        reader.dsn, schema="read_model_next", migrations=tally.READ_MODEL, registry=tally.registry,
-        source="reader", bootstrap_servers=broker.bootstrap_servers, service="reader",
+        reader.dsn,
+        schema="read_model_next",
+        migrations=tally.READ_MODEL,
+        registry=tally.registry,
+        source="reader",
+        bootstrap_servers=broker.bootstrap_servers,
+        service="reader",
         topic_projections=[TopicProjection(reader.runner.name, [topic], tally.project_delivery)],
         progress=lambda what, n: progress.append(what),
     )
@@ -46,8 +59,10 @@ async def test_rebuild_beside_the_live_read_model_and_swap(new_database: NewData
     await reader.pool.close()
     await swap_read_model(reader.dsn, live="read_model", rebuilt="read_model_next")
     swapped = await create_pool(reader.dsn)
-    assert await swapped.fetchval("SELECT count(*) FROM information_schema.schemata"
-                                  " WHERE schema_name LIKE 'read_model%'") == 1
+    assert (
+        await swapped.fetchval("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'read_model%'")
+        == 1
+    )
 
     # The live consumer resumes from the rebuilt offsets: new events apply once, old ones never again.
     await producer.store.append("acct-0", 5, [tally.deposit("100")], customer_id="c0")

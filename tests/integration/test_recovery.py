@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import structlog
 
 from libs.events.kafka import ensure_topics
 from libs.events.outbox import republish_history
 from libs.infra.embedded import TansuBroker
+from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
 from tests.support.backbone import Producer, eventually, open_producer, open_reader, running
@@ -19,14 +22,18 @@ from tests.support.processes import CONSUMER_NAME, spawn
 
 async def _append_many(producer: Producer, customers: int, per_customer: int) -> None:
     for round_ in range(per_customer):
-        await asyncio.gather(*(
-            producer.store.append(f"acct-{c}", round_, [tally.deposit(f"{c}.{round_:02d}")], customer_id=f"cust-{c}")
-            for c in range(customers)
-        ))
+        await asyncio.gather(
+            *(
+                producer.store.append(
+                    f"acct-{c}", round_, [tally.deposit(f"{c}.{round_:02d}")], customer_id=f"cust-{c}"
+                )
+                for c in range(customers)
+            )
+        )
 
 
-async def _wait_exit(process: subprocess.Popen[bytes], timeout: float = 60) -> int:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_exit(process: subprocess.Popen[bytes], within: float = 60) -> int:
+    deadline = asyncio.get_running_loop().time() + within
     while process.poll() is None:
         if asyncio.get_running_loop().time() > deadline:
             process.kill()
@@ -36,13 +43,14 @@ async def _wait_exit(process: subprocess.Popen[bytes], timeout: float = 60) -> i
 
 
 async def _counter(pool, name: str) -> int:  # type: ignore[no-untyped-def]
-    value = await pool.fetchval("SELECT value FROM tracking_counters WHERE consumer = $1 AND counter = $2",
-                                CONSUMER_NAME, name)
+    value = await pool.fetchval(
+        "SELECT value FROM tracking_counters WHERE consumer = $1 AND counter = $2", CONSUMER_NAME, name
+    )
     return int(value or 0)
 
 
 async def test_relay_killed_between_publishing_and_forgetting(
-    new_database: NewDatabase, broker, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}.tally"
     producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
@@ -64,7 +72,7 @@ async def test_relay_killed_between_publishing_and_forgetting(
 
 
 async def test_consumer_killed_right_after_its_database_commit(
-    new_database: NewDatabase, broker, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}.tally"
     producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
@@ -73,8 +81,9 @@ async def test_consumer_killed_right_after_its_database_commit(
     async with running(producer.relay().run):
         await eventually(lambda: _outbox_empty(producer))
 
-    crashed = spawn("consumer", reader.dsn, broker.bootstrap_servers, topic,
-                    env={"CREDO_FAILPOINTS": "consumer.after_db_commit"})
+    crashed = spawn(
+        "consumer", reader.dsn, broker.bootstrap_servers, topic, env={"CREDO_FAILPOINTS": "consumer.after_db_commit"}
+    )
     assert await _wait_exit(crashed) == -signal.SIGKILL
     committed = int(await reader.pool.fetchval("SELECT coalesce(sum(applied), 0) FROM balances"))
     assert 0 < committed < 300, "the consumer should have died after exactly one committed batch"
@@ -88,7 +97,7 @@ async def test_consumer_killed_right_after_its_database_commit(
 
 
 async def test_relay_killed_at_random_moments_while_writers_append(
-    new_database: NewDatabase, broker, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}.tally"
     producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
@@ -181,7 +190,7 @@ async def _append_many_more(producer: Producer) -> None:
         await producer.store.append(f"acct-{c}", version, [tally.deposit("1000")], customer_id=f"cust-{c}")
 
 
-async def _said(logs: list[dict[str, object]], event: str) -> bool:
+async def _said(logs: Sequence[Mapping[str, Any]], event: str) -> bool:
     return any(entry.get("event") == event for entry in logs)
 
 

@@ -6,8 +6,10 @@ import asyncio
 from datetime import date, timedelta
 
 from libs.events.clock import SettableClock
+from libs.events.contracts import Money
 from libs.events.store import ConcurrencyConflict, EventStore
 from libs.events.sweeps import Sweep, SweepScheduler
+from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
 from tests.support.backbone import open_producer
@@ -21,8 +23,7 @@ def daily_fee(store: EventStore) -> Sweep:
     async def run(day: date) -> int:
         version = (day - first).days
         try:
-            await store.append("fees", version, [tally.Withdrawn(amount=tally.Money.of("1.00", "CNY"))],
-                               customer_id="house")
+            await store.append("fees", version, [tally.Withdrawn(amount=Money.of("1.00", "CNY"))], customer_id="house")
         except ConcurrencyConflict:
             return 0
         return 1
@@ -30,7 +31,9 @@ def daily_fee(store: EventStore) -> Sweep:
     return Sweep("daily-fee", run)
 
 
-async def test_sweep_runs_each_business_date_once_in_order(new_database: NewDatabase, broker, topic_prefix: str) -> None:
+async def test_sweep_runs_each_business_date_once_in_order(
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+) -> None:
     producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     clock = SettableClock(date(2026, 11, 23), frozen=True)
     sweep = daily_fee(producer.store)
@@ -45,7 +48,8 @@ async def test_sweep_runs_each_business_date_once_in_order(new_database: NewData
     assert sum(r["daily-fee"] for r in results) == 3, "replicas swept the same dates"
     assert [r.version for r in await producer.store.load("fees")] == [1, 2, 3, 4]
     assert await producer.pool.fetchval("SELECT swept_through FROM sweeps WHERE name = 'daily-fee'") == date(
-        2026, 11, 26)
+        2026, 11, 26
+    )
 
     clock.set(date(2026, 11, 20))  # a clock moved back sweeps nothing
     assert await scheduler.run_due() == {"daily-fee": 0}
@@ -53,7 +57,7 @@ async def test_sweep_runs_each_business_date_once_in_order(new_database: NewData
 
 
 async def test_a_date_interrupted_after_its_events_is_not_charged_twice(
-    new_database: NewDatabase, broker, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
 ) -> None:
     producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     clock = SettableClock(date(2026, 11, 23), frozen=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
 from libs.events.consumer import ConsumerRunner, Delivery, Handler
-from libs.events.database import create_pool, prepare_service_database
+from libs.events.database import Connection, create_pool, prepare_service_database
 from libs.events.kafka import dead_letter_topic, ensure_topics
 from libs.events.outbox import Relay
 from libs.events.store import EventStore
@@ -47,8 +47,7 @@ async def open_producer(dsn: str, bootstrap: str, topic: str) -> Producer:
     async with pool.acquire() as conn:
         await prepare_service_database(conn, tally.READ_MODEL)
     await ensure_topics(bootstrap, [topic, dead_letter_topic(tally.SOURCE)])
-    store = EventStore(pool, source=tally.SOURCE, topic=topic, registry=tally.registry,
-                       projection=tally.own_projection)
+    store = EventStore(pool, source=tally.SOURCE, topic=topic, registry=tally.registry, projection=tally.own_projection)
     return Producer(dsn, pool, store, topic, bootstrap)
 
 
@@ -59,7 +58,7 @@ async def open_reader(
     *,
     service: str = "reader",
     name: str = "reader.balances",
-    handler: Callable[[asyncpg.Connection, Delivery], Awaitable[None]] | None = None,
+    handler: Handler | None = None,
     **kwargs: Any,
 ) -> Reader:
     pool = await create_pool(dsn)
@@ -68,18 +67,19 @@ async def open_reader(
     await ensure_topics(bootstrap, [topic, dead_letter_topic(service)])
     seen: list[Delivery] = []
 
-    async def record_and_project(conn: asyncpg.Connection, delivery: Delivery) -> None:
+    async def record_and_project(conn: Connection, delivery: Delivery) -> None:
         await (handler or tally.project_delivery)(conn, delivery)
         seen.append(delivery)
 
     wrapped: Handler = record_and_project
-    runner = ConsumerRunner(pool, bootstrap, name=name, service=service, topics=[topic],
-                            registry=tally.registry, handler=wrapped, **kwargs)
+    runner = ConsumerRunner(
+        pool, bootstrap, name=name, service=service, topics=[topic], registry=tally.registry, handler=wrapped, **kwargs
+    )
     return Reader(dsn, pool, runner, seen)
 
 
 @contextlib.asynccontextmanager
-async def running(*jobs: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[asyncio.Event]:
+async def running(*jobs: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> AsyncIterator[asyncio.Event]:
     """Run relays and consumers in the background for the duration of a block."""
     stop = asyncio.Event()
     tasks = [asyncio.create_task(job(stop)) for job in jobs]
@@ -93,11 +93,11 @@ async def running(*jobs: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIte
                 raise task.exception()  # type: ignore[misc]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30, what: str = "condition") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         if await check():
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
+            raise AssertionError(f"{what} not reached within {within} s")
         await asyncio.sleep(0.05)

@@ -14,7 +14,7 @@ import asyncpg
 
 from libs.events.consumer import Delivery
 from libs.events.contracts import DomainEvent, EventRegistry, Money
-from libs.events.database import Migration
+from libs.events.database import Connection, Migration
 from libs.events.store import RecordedEvent
 
 SOURCE = "tally"
@@ -84,25 +84,41 @@ def signed(event: DomainEvent) -> Decimal:
     return Decimal(0)
 
 
-async def add_to_balance(conn: asyncpg.Connection, stream_id: str, customer_id: str, event: DomainEvent) -> None:
-    await conn.execute(
-        "INSERT INTO balances (stream_id, customer_id, balance, applied) VALUES ($1, $2, $3, 1)"
-        " ON CONFLICT (stream_id) DO UPDATE SET balance = balances.balance + excluded.balance,"
-        " applied = balances.applied + 1",
-        stream_id, customer_id, signed(event),
-    )
+_ADD = (
+    "INSERT INTO balances (stream_id, customer_id, balance, applied) VALUES ($1, $2, $3, 1)"
+    " ON CONFLICT (stream_id) DO UPDATE SET balance = balances.balance + excluded.balance,"
+    " applied = balances.applied + 1"
+)
 
 
-async def own_projection(conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
-    for recorded in events:
-        await add_to_balance(conn, recorded.stream_id, recorded.customer_id, recorded.event)
+async def add_to_balance(conn: Connection, stream_id: str, customer_id: str, event: DomainEvent) -> None:
+    await conn.execute(_ADD, stream_id, customer_id, signed(event))
 
 
-async def project_delivery(conn: asyncpg.Connection, delivery: Delivery) -> None:
+async def own_projection(conn: Connection, events: Sequence[RecordedEvent]) -> None:
+    # executemany sends the whole group in one round trip
+    await conn.executemany(_ADD, [(r.stream_id, r.customer_id, signed(r.event)) for r in events])
+
+
+async def project_delivery(conn: Connection, delivery: Delivery) -> None:
     await add_to_balance(conn, delivery.stream_id, delivery.customer_id, delivery.event)
 
 
-async def balances(conn_or_pool: asyncpg.Connection | asyncpg.Pool) -> dict[str, tuple[Decimal, int]]:
+async def project_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+    """The same projection for a whole batch, in one round trip."""
+    await conn.executemany(_ADD, [(d.stream_id, d.customer_id, signed(d.event)) for d in deliveries])
+
+
+async def project_and_time(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+    """The projection, and when it happened, for measuring lag (benchmarks only)."""
+    await project_deliveries(conn, deliveries)
+    await conn.executemany(
+        "INSERT INTO projected_at VALUES ($1, $2, clock_timestamp())",
+        [(d.envelope.id, d.envelope.time) for d in deliveries],
+    )
+
+
+async def balances(conn_or_pool: Connection | asyncpg.Pool) -> dict[str, tuple[Decimal, int]]:
     rows = await conn_or_pool.fetch("SELECT stream_id, balance, applied FROM balances")
     return {r["stream_id"]: (r["balance"], r["applied"]) for r in rows}
 

@@ -16,10 +16,18 @@ from libs.events.sweeps import dates_due
 
 def _envelope(**changes: object) -> Envelope:
     base = dict(
-        id=uuid4(), source="receivables", type="receivables.InvoiceIssued",
-        time=datetime(2026, 11, 23, 9, 30, tzinfo=UTC), subject="invoice-INV-1", stream_version=3,
-        schema_version=2, customer_id="cust-42", data={"amount": {"amount": "100.00", "currency": "CNY"}},
-        correlation_id="req-7", causation_id=None, traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        id=uuid4(),
+        source="receivables",
+        type="receivables.InvoiceIssued",
+        time=datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
+        subject="invoice-INV-1",
+        stream_version=3,
+        schema_version=2,
+        customer_id="cust-42",
+        data={"amount": {"amount": "100.00", "currency": "CNY"}},
+        correlation_id="req-7",
+        causation_id=None,
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     )
     return Envelope(**{**base, **changes})  # type: ignore[arg-type]
 
@@ -55,8 +63,9 @@ def test_a_broken_record_is_refused_naming_every_problem() -> None:
     assert "missing header ce_subject" in reason
     assert "missing Kafka key" in reason
     with pytest.raises(EnvelopeError, match="ce_streamversion 'zero' is invalid"):
-        from_kafka(record.key, record.value, [(n, b"zero" if n == "ce_streamversion" else v)
-                                              for n, v in record.headers])
+        from_kafka(
+            record.key, record.value, [(n, b"zero" if n == "ce_streamversion" else v) for n, v in record.headers]
+        )
     with pytest.raises(EnvelopeError, match="value is not a JSON object"):
         from_kafka(record.key, b"[1]", record.headers)
     with pytest.raises(EnvelopeError, match="differs from the key"):
@@ -91,5 +100,8 @@ def test_sweep_dates_catch_up_day_by_day() -> None:
     assert dates_due(None, date(2026, 11, 23)) == [date(2026, 11, 23)]
     assert dates_due(date(2026, 11, 23), date(2026, 11, 23)) == []
     assert dates_due(date(2026, 11, 28), date(2026, 12, 1)) == [
-        date(2026, 11, 29), date(2026, 11, 30), date(2026, 12, 1)]
+        date(2026, 11, 29),
+        date(2026, 11, 30),
+        date(2026, 12, 1),
+    ]
     assert dates_due(date(2026, 12, 1), date(2026, 11, 28)) == []

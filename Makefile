@@ -1,0 +1,54 @@
+# Credo. `make test` and `make dev` work on a fresh machine: the first run installs a
+# pinned uv into .tools/ and the locked dependencies into .venv/.
+
+PYTHON      ?= python3
+UV_VERSION  := 0.13.8
+TOOLS       := .tools
+UV          := $(TOOLS)/bin/uv
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install test lint format bench asyncapi dev clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(STAMP)
+
+## Every test: lint and types, contract drift, unit, integration and system tests.
+test: lint
+	$(BIN)/python -m libs.events.catalogue --check
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Benchmarks; they print figures and assert nothing.
+bench: $(STAMP)
+	$(BIN)/python -m bench.backbone
+
+## Regenerate contracts/: JSON Schemas of every event and the AsyncAPI document.
+asyncapi: $(STAMP)
+	$(BIN)/python -m libs.events.catalogue
+
+## Run the system on this machine (see README).
+dev: $(STAMP)
+	$(BIN)/python -m libs.infra.dev
+
+clean:
+	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache
