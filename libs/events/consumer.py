@@ -203,9 +203,14 @@ class ConsumerRunner:
                 await self._session(stop)
             except INFRASTRUCTURE_ERRORS as exc:
                 log.warning("consumer.outage", consumer=self.name, error=repr(exc))
-                self.ready.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
+            except Exception:
+                # Never die quietly: the stored offsets make a fresh session safe.
+                log.exception("consumer.crashed", consumer=self.name, action="restarting from the stored offsets")
+            else:
+                continue
+            self.ready.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
 
     async def catch_up(self) -> None:
         """Apply everything the broker holds now, then return (for rebuilds and tools)."""
