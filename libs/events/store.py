@@ -104,10 +104,10 @@ WITH request AS (
            WITH ORDINALITY AS r(stream_id, expected, step, customer_id, event_id, event_type, schema_version,
                                 data, correlation_id, causation_id, traceparent, ord)
 ), stream AS (
-    SELECT s.stream_id, coalesce(max(e.version), 0) AS current
+    -- a correlated max() per stream reads one primary-key entry; a join could scan the table
+    SELECT s.stream_id,
+           (SELECT coalesce(max(e.version), 0) FROM events e WHERE e.stream_id = s.stream_id) AS current
       FROM (SELECT DISTINCT stream_id FROM request) s
-      LEFT JOIN events e ON e.stream_id = s.stream_id
-     GROUP BY s.stream_id
 ), appended AS (
     INSERT INTO events (stream_id, version, event_id, event_type, schema_version, customer_id, topic,
                         data, occurred_at, correlation_id, causation_id, traceparent)
