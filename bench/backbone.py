@@ -33,6 +33,7 @@ from libs.events.envelope import Envelope, to_kafka
 from libs.events.kafka import FETCH_MAX_WAIT_MS, ensure_topics, partition_for
 from libs.events.outbox import new_producer
 from libs.infra.provision import kafka_broker, postgres_server
+from libs.service.logging import configure_logging
 from tests.support import tally
 from tests.support.backbone import Producer, eventually, open_producer, open_reader, running
 from tests.support.processes import spawn
@@ -307,4 +308,5 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the steady-rate lag run")
     args = parser.parse_args()
+    configure_logging("warning")
     uvloop.run(main(args.events, args.seconds))

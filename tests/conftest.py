@@ -7,12 +7,14 @@ libs.infra.provision). Each test gets its own databases and its own topic names.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+import structlog
 
 from libs.infra.provision import BrokerHandle, PostgresHandle, kafka_broker, postgres_server
 
@@ -40,6 +42,7 @@ def broker(infra_dir: Path) -> Iterator[BrokerHandle]:
 
 
 NewDatabase = Callable[[], Awaitable[str]]
+Logs = list[MutableMapping[str, Any]]
 
 
 @pytest.fixture
@@ -69,3 +72,15 @@ async def new_database(postgres: PostgresHandle) -> AsyncIterator[NewDatabase]:
 @pytest.fixture
 def topic_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def logs() -> Iterator[Logs]:
+    """Log entries as the services' configuration produces them, with the bound context."""
+    capture = structlog.testing.LogCapture()
+    previous = structlog.get_config()
+    structlog.configure(processors=[structlog.contextvars.merge_contextvars, capture], cache_logger_on_first_use=False)
+    try:
+        yield capture.entries
+    finally:
+        structlog.configure(**previous)

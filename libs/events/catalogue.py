@@ -24,6 +24,20 @@ SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
 
 
 def topics() -> list[TopicContract]:
+    from services.profiles import events as profiles
+
+    return [
+        TopicContract(
+            "profiles.events",
+            "profiles",
+            "Customer credit files: every change, in order per customer.",
+            profiles.PUBLISHED,
+        ),
+        *_dead_letter_topics(),
+    ]
+
+
+def _dead_letter_topics() -> list[TopicContract]:
     return [
         TopicContract(
             dead_letter_topic(service),

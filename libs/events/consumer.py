@@ -457,15 +457,31 @@ class ConsumerRunner:
         try:
             if self.batch_handler is not None:
                 await self.batch_handler(conn, fresh)
+                for delivery in fresh:
+                    log.debug(
+                        "consumer.applied",
+                        consumer=self.name,
+                        event_type=delivery.envelope.type,
+                        stream_id=delivery.stream_id,
+                        version=delivery.version,
+                        correlation_id=delivery.envelope.correlation_id,
+                    )
             else:
                 assert self.handler is not None
                 for delivery in fresh:
                     with structlog.contextvars.bound_contextvars(
                         correlation_id=delivery.envelope.correlation_id,
-                        event_id=str(delivery.envelope.id),
-                        event_type=delivery.envelope.type,
+                        causation_id=str(delivery.envelope.id),
+                        traceparent=delivery.envelope.traceparent,
                     ):
                         await self.handler(conn, delivery)
+                        log.debug(
+                            "consumer.applied",
+                            consumer=self.name,
+                            event_type=delivery.envelope.type,
+                            stream_id=delivery.stream_id,
+                            version=delivery.version,
+                        )
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:

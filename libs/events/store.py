@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import structlog
 
 from libs.events import metrics
 from libs.events.clock import BusinessClock, SystemClock
@@ -50,6 +51,16 @@ class EventContext:
     correlation_id: str | None = None
     causation_id: str | None = None
     traceparent: str | None = None
+
+    @staticmethod
+    def current() -> EventContext:
+        """The context bound for the work in hand: the HTTP request's or the event's."""
+        bound = structlog.contextvars.get_contextvars()
+        return EventContext(
+            correlation_id=bound.get("correlation_id"),
+            causation_id=bound.get("causation_id"),
+            traceparent=bound.get("traceparent"),
+        )
 
     @staticmethod
     def caused_by(envelope: Envelope) -> EventContext:
@@ -185,16 +196,18 @@ class EventStore:
         events: Sequence[DomainEvent],
         *,
         customer_id: str,
-        context: EventContext = EventContext(),
+        context: EventContext | None = None,
         conn: Connection | None = None,
     ) -> list[RecordedEvent]:
         """Append events after ``expected_version`` (0 for a new stream).
 
         Runs in ``conn``'s transaction when given, else is committed before it returns.
         Raises ``ConcurrencyConflict`` when the stream is not at ``expected_version``.
+        Without a ``context``, the one bound for the current request or event is used.
         """
         if not events:
             return []
+        context = context or EventContext.current()
         for event in events:
             if not self.registry.knows(event.event_type):
                 raise ValueError(f"{event.event_type} is not in this store's event registry")
@@ -208,7 +221,8 @@ class EventStore:
                     outcomes = await self._write(conn, [request])
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name == "events_stream_version_key":
-                    raise ConcurrencyConflict(stream_id, expected_version, None) from exc
+                    actual = await self.current_version(stream_id, conn)  # the winner has committed
+                    raise ConcurrencyConflict(stream_id, expected_version, actual) from exc
                 raise
             _settle(outcomes)
             return request.done.result()
@@ -408,22 +422,25 @@ async def execute(
     initial: Any,
     evolve: Callable[[Any, DomainEvent], Any],
     decide: Decide,
-    context: EventContext = EventContext(),
+    context: EventContext | None = None,
     attempts: int = 5,
+    conn: Connection | None = None,
 ) -> list[RecordedEvent]:
     """Load a stream, fold it, decide, append; on a conflict, do it again on fresh state.
 
     A conflict that persists after ``attempts`` tries is raised, never swallowed.
     """
     for attempt in range(1, attempts + 1):
-        history = await store.load(stream_id)
+        history = await store.load(stream_id, conn)
         state = initial
         for recorded in history:
             state = evolve(state, recorded.event)
         new_events = decide(state)
         try:
             version = history[-1].version if history else 0
-            return await store.append(stream_id, version, new_events, customer_id=customer_id, context=context)
+            return await store.append(
+                stream_id, version, new_events, customer_id=customer_id, context=context, conn=conn
+            )
         except ConcurrencyConflict:
             if attempt == attempts:
                 raise

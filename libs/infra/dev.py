@@ -1,36 +1,239 @@
-"""`make dev`: PostgreSQL and the Kafka-protocol broker for running Credo on one machine.
+"""`make dev`: the whole of Credo on one machine.
 
-Takes servers from ``DATABASE_URL`` and ``KAFKA_BOOTSTRAP_SERVERS`` when given; otherwise
-starts the embedded PostgreSQL (data kept in .dev/postgres, surviving restarts) and the
-Tansu broker (memory only). Runs until Ctrl-C, then stops what it started.
+Takes PostgreSQL and Kafka from ``DATABASE_URL`` and ``KAFKA_BOOTSTRAP_SERVERS`` when given;
+otherwise starts the embedded PostgreSQL (data in .dev/postgres, kept across restarts) and
+the Tansu broker (memory only). Creates each service's database and topics, starts every
+service as its own process under one supervisor (restarting any that dies), prints where
+each listens and a ready-to-use token, and stops everything cleanly on Ctrl-C.
+
+The embedded broker forgets its log when it stops, so on each start the services re-publish
+their history and the consumers, noticing the new log, re-read it and skip what they have.
+
+Settings: ``CREDO_DEV_DIR`` (default .dev), ``CREDO_DEV_BASE_PORT`` (default 8100; the
+services listen on the next five ports).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import secrets
 import signal
-import threading
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
+
+import asyncpg
+import httpx
 
 from libs.infra.provision import kafka_broker, postgres_server
 
-DEV_DIR = Path(__file__).resolve().parents[2] / ".dev"
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
+
+
+def dev_dir() -> Path:
+    return Path(os.environ.get("CREDO_DEV_DIR", REPO / ".dev"))
+
+
+def load_dev_secrets(directory: Path | None = None) -> dict[str, str] | None:
+    path = (directory or dev_dir()) / "secrets.json"
+    if not path.exists():
+        return None
+    loaded: dict[str, str] = json.loads(path.read_text())
+    return loaded
+
+
+def ensure_dev_secrets(directory: Path) -> dict[str, str]:
+    """The development signing secret and ERP API key, made once and kept."""
+    existing = load_dev_secrets(directory)
+    if existing:
+        return existing
+    made = {"jwt_secret": secrets.token_urlsafe(48), "erp_api_key": secrets.token_urlsafe(32)}
+    path = directory / "secrets.json"
+    path.write_text(json.dumps(made, indent=2))
+    path.chmod(0o600)
+    return made
+
+
+def database_url(server_url: str, name: str) -> str:
+    head, _, _ = server_url.rpartition("/")
+    query = server_url.partition("?")[2]
+    return f"{head}/{name}" + (f"?{query}" if query else "")
+
+
+async def create_databases(server_url: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        for service in SERVICES:
+            if f"credo_{service}" not in existing:
+                await conn.execute(f"CREATE DATABASE credo_{service}")
+    finally:
+        await conn.close()
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        if self._log is None:
+            self._log = self.log_path.open("ab")  # held for the process's life
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            f"services.{self.name}",
+            env=self.env,
+            cwd=REPO,
+            stdout=self._log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops them in order
+        )
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), 20)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class Supervisor:
+    """Keeps every service process running until asked to stop."""
+
+    def __init__(self, services: list[ServiceProcess]) -> None:
+        self.services = services
+        self.stopping = False
+
+    async def start(self) -> None:
+        for service in self.services:
+            await service.start()
+
+    async def watch(self) -> None:
+        while not self.stopping:
+            for service in self.services:
+                process = service.process
+                if process is not None and process.returncode is not None and not self.stopping:
+                    service.restarts += 1
+                    delay = min(30, 2 ** min(service.restarts, 5))
+                    say(
+                        f"{service.name} exited with {process.returncode}; restarting in {delay} s "
+                        f"(see {service.log_path})"
+                    )
+                    await asyncio.sleep(delay)
+                    if not self.stopping:
+                        await service.start()
+            await asyncio.sleep(0.5)
+
+    async def wait_ready(self, within: float) -> None:
+        deadline = time.monotonic() + within
+        waiting = {s.name for s in self.services}
+        async with httpx.AsyncClient(timeout=2) as client:
+            while waiting:
+                for service in self.services:
+                    if service.name not in waiting:
+                        continue
+                    try:
+                        if (await client.get(f"{service.url}/health/ready")).status_code == 200:
+                            waiting.discard(service.name)
+                    except httpx.HTTPError:
+                        pass
+                if waiting and time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {within:.0f} s: {', '.join(sorted(waiting))}")
+                await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        await asyncio.gather(*(s.stop() for s in self.services))
+
+
+def say(line: str) -> None:
+    print(f"credo dev | {line}", flush=True)
+
+
+async def run(stop: asyncio.Event) -> None:
+    started = time.monotonic()
+    directory = dev_dir()
+    (directory / "logs").mkdir(parents=True, exist_ok=True)
+    base_port = int(os.environ.get("CREDO_DEV_BASE_PORT", "8100"))
+    with ExitStack() as stack:
+        # Docker users run docker-compose.yml instead; here the data must outlive the process.
+        pg = stack.enter_context(postgres_server(directory, durable=True, allow_docker=False))
+        broker = stack.enter_context(kafka_broker(directory, allow_docker=False))
+        say(f"PostgreSQL {pg.url} ({pg.path}); Kafka {broker.bootstrap_servers} ({broker.path})")
+        dev_secrets = ensure_dev_secrets(directory)
+        await create_databases(pg.url)
+        common: dict[str, Any] = {
+            **os.environ,
+            "CREDO_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "CREDO_JWT_SECRET": dev_secrets["jwt_secret"],
+            "CREDO_API_KEYS": f"erp:{dev_secrets['erp_api_key']}:admin",
+            # A memory-only broker starts empty: every service re-publishes its history.
+            "CREDO_REPUBLISH_ON_START": "true" if broker.path == "embedded" else "false",
+        }
+        services = [
+            ServiceProcess(
+                name,
+                base_port + i + 1,
+                {
+                    **common,
+                    "CREDO_DATABASE_URL": database_url(pg.url, f"credo_{name}"),
+                    "CREDO_PORT": str(base_port + i + 1),
+                },
+                directory / "logs" / f"{name}.log",
+            )
+            for i, name in enumerate(SERVICES)
+        ]
+        supervisor = Supervisor(services)
+        await supervisor.start()
+        watcher = asyncio.create_task(supervisor.watch())
+        try:
+            await supervisor.wait_ready(60)
+            from libs.service.auth import mint_token
+
+            say(f"ready in {time.monotonic() - started:.1f} s")
+            for service in services:
+                say(f"{service.name:<12} {service.url}   docs {service.url}/docs   log {service.log_path}")
+            say(f"token (admin, 8 h): {mint_token(dev_secrets['jwt_secret'], 'developer', ['admin'])}")
+            say(f"ERP API key (X-API-Key): {dev_secrets['erp_api_key']}")
+            say("Ctrl-C stops everything.")
+            await stop.wait()
+        finally:
+            say("stopping")
+            await supervisor.stop()
+            watcher.cancel()
+    say("stopped")
 
 
 def main() -> None:
-    DEV_DIR.mkdir(exist_ok=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    # Docker users run docker-compose.yml instead; here the data must outlive the process.
-    with (
-        postgres_server(DEV_DIR, durable=True, allow_docker=False) as pg,
-        kafka_broker(DEV_DIR, allow_docker=False) as broker,
-    ):
-        print(f"PostgreSQL  {pg.url}   ({pg.path})")
-        print(f"Kafka       {broker.bootstrap_servers}   ({broker.path})")
-        print("Ready. Ctrl-C stops everything.", flush=True)
-        stop.wait()
-    print("Stopped.")
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(stop)
+
+    asyncio.run(go())
 
 
 if __name__ == "__main__":

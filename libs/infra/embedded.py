@@ -124,6 +124,7 @@ class EmbeddedPostgres:
             ],
             capture_output=True,
             user=user,
+            start_new_session=True,  # a Ctrl-C meant for the caller must not stop the server
         )
         if result.returncode != 0:
             tail = log.read_text(errors="replace")[-2000:]

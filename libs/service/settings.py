@@ -58,9 +58,13 @@ class ServiceSettings(BaseSettings):
         """key -> (client name, roles)."""
         table: dict[str, tuple[str, tuple[str, ...]]] = {}
         for entry in filter(None, (e.strip() for e in self.api_keys.get_secret_value().split(";"))):
-            name, key, roles = (entry.split(":") + ["", ""])[:3]
-            unknown = [r for r in roles.split(",") if r and r not in ROLES]
-            if not name or not key or unknown:
-                raise ValueError(f"CREDO_API_KEYS entry for {name or '?'} is not name:key:role[,role]")
-            table[key] = (name, tuple(r for r in roles.split(",") if r))
+            parts = entry.split(":")
+            name = parts[0] if parts else "?"
+            if len(parts) != 3 or not all(parts):
+                raise ValueError(f"CREDO_API_KEYS entry for {name} is not name:key:role[,role]")
+            name, key, roles = parts
+            unknown = [r for r in roles.split(",") if r not in ROLES]
+            if unknown:
+                raise ValueError(f"CREDO_API_KEYS entry for {name} names unknown roles {', '.join(unknown)}")
+            table[key] = (name, tuple(roles.split(",")))
         return table

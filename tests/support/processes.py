@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import uvloop
 from libs.events.consumer import ConsumerRunner
 from libs.events.database import create_pool
 from libs.events.outbox import Relay
+from libs.service.logging import configure_logging
 from tests.support import tally
 
 CONSUMER_NAME = "reader.balances"
@@ -56,11 +58,10 @@ async def _run(kind: str, dsn: str, bootstrap: str, topic: str | None) -> None:
 def spawn(
     kind: str, dsn: str, bootstrap: str, topic: str | None = None, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    import os
-
     args = [sys.executable, "-m", "tests.support.processes", kind, dsn, bootstrap] + ([topic] if topic else [])
     return subprocess.Popen(args, env={**os.environ, **(env or {})})
 
 
 if __name__ == "__main__":
+    configure_logging(os.environ.get("CREDO_LOG_LEVEL", "warning"))
     uvloop.run(_run(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None))

@@ -1,0 +1,165 @@
+"""Who is calling: OAuth2 bearer JWTs for people, API keys for the ERP and other machines.
+
+Tokens carry ``sub`` and a ``roles`` list from viewer, credit_analyst, collector,
+credit_manager, finance_director and admin (admin may do everything). Health and metrics
+are the only routes open without either.
+
+    python -m libs.service.auth token --role credit_analyst [--subject dev] [--hours 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from libs.service.errors import Problem
+from libs.service.settings import ROLES, ServiceSettings
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    roles: frozenset[str]
+    kind: str  # "user" or "client"
+
+    def may(self, *roles: str) -> bool:
+        return "admin" in self.roles or bool(self.roles.intersection(roles))
+
+
+class Authenticator:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        if settings.jwt_algorithm == "HS256":
+            assert settings.jwt_secret is not None
+            self._key: str = settings.jwt_secret.get_secret_value()
+        else:
+            assert settings.jwt_public_key is not None
+            self._key = settings.jwt_public_key
+        self._api_keys = settings.api_key_table()
+
+    def from_token(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[self.settings.jwt_algorithm],
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("the token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise _unauthorized(f"the token is not valid: {exc}") from None
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise _unauthorized("the token's roles claim is not a list of role names")
+        return Principal(str(claims["sub"]), frozenset(r for r in roles if r in ROLES), "user")
+
+    def from_api_key(self, key: str) -> Principal:
+        found = self._api_keys.get(key)
+        if found is None:
+            raise _unauthorized("unknown API key")
+        name, roles = found
+        return Principal(name, frozenset(roles), "client")
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="credo"'})
+
+
+_bearer = HTTPBearer(auto_error=False)
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+async def principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    authenticator: Authenticator = request.app.state.kit.auth
+    if bearer is not None:
+        return authenticator.from_token(bearer.credentials)
+    if api_key:
+        return authenticator.from_api_key(api_key)
+    raise _unauthorized("a bearer token or an X-API-Key is required")
+
+
+def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting callers with any of ``roles`` (admin always)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+
+    async def check(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+        if not caller.may(*roles):
+            raise Problem(
+                403,
+                "Forbidden",
+                f"this needs one of the roles {', '.join(roles)}",
+                kind="forbidden",
+                your_roles=sorted(caller.roles),
+            )
+        return caller
+
+    return check
+
+
+def mint_token(
+    secret: str,
+    subject: str,
+    roles: list[str],
+    *,
+    hours: float = 8,
+    issuer: str = "credo",
+    audience: str = "credo",
+    algorithm: str = "HS256",
+) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "roles": roles,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + int(hours * 3600),
+    }
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m libs.service.auth", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    token = sub.add_parser("token", help="mint a development token signed with CREDO_JWT_SECRET")
+    token.add_argument("--role", action="append", required=True, choices=ROLES)
+    token.add_argument("--subject", default="developer")
+    token.add_argument("--hours", type=float, default=8)
+    args = parser.parse_args(argv)
+    secret = os.environ.get("CREDO_JWT_SECRET") or _dev_secret()
+    if not secret:
+        print("set CREDO_JWT_SECRET, or start `make dev` once to create the development secret", file=sys.stderr)
+        return 2
+    print(mint_token(secret, args.subject, args.role, hours=args.hours))
+    return 0
+
+
+def _dev_secret() -> str | None:
+    from libs.infra.dev import load_dev_secrets
+
+    secrets = load_dev_secrets()
+    return secrets.get("jwt_secret") if secrets else None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,322 @@
+"""The service skeleton: a Credo service is its domain, projections, reactions and routes.
+
+``create_app(spec)`` wires everything else into one FastAPI lifespan: settings, JSON logs
+with correlation ids, problem+json errors, auth, health, metrics and ``/info``; the
+database (migrated at start), the event store with the service's own projection, the
+outbox relay, the consumers of other services' topics, and the scheduled sweeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import structlog
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from libs.events.clock import BusinessClock, clock_from_setting
+from libs.events.consumer import BatchHandler, ConsumerRunner, Handler
+from libs.events.contracts import EventRegistry
+from libs.events.database import (
+    READ_MODEL_SCHEMA,
+    Migration,
+    create_pool,
+    event_store_migrations,
+    migrate,
+    read_model_tracking,
+)
+from libs.events.kafka import dead_letter_topic, ensure_topics
+from libs.events.outbox import Relay, republish_history
+from libs.events.store import EventStore, InlineProjection
+from libs.events.sweeps import Sweep, SweepScheduler
+from libs.service import idempotency
+from libs.service.auth import Authenticator, Principal, require
+from libs.service.errors import install_problem_handlers
+from libs.service.logging import CorrelationMiddleware, configure_logging
+from libs.service.settings import ROLES, ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A read model or reaction fed by other services' topics."""
+
+    name: str
+    topics: Sequence[str]
+    handler: Handler | None = None
+    batch_handler: BatchHandler | None = None
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    registry: EventRegistry  # the service's own events and those it consumes
+    default_port: int
+    read_model: Sequence[Migration] = ()
+    own_projection: InlineProjection | None = None
+    consumers: Sequence[ConsumerSpec] = ()
+    routers: Sequence[APIRouter] = ()
+    sweeps: Callable[[Kit], Sequence[Sweep]] | None = None
+    description: str = ""
+
+
+@dataclass
+class Kit:
+    """The running parts of a service; routes reach it as ``request.app.state.kit``."""
+
+    spec: ServiceSpec
+    settings: ServiceSettings
+    clock: BusinessClock
+    auth: Authenticator
+    pool: asyncpg.Pool = field(init=False)
+    store: EventStore = field(init=False)
+    relay: Relay = field(init=False)
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    sweeper: SweepScheduler | None = None
+    started_at: float = field(default_factory=time.time)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        settings, spec = self.settings, self.spec
+        self.pool = await create_pool(settings.database_url, max_size=20)
+        async with self.pool.acquire() as conn:
+            await migrate(conn, "public", [*event_store_migrations(), idempotency.migration()])
+            await migrate(conn, READ_MODEL_SCHEMA, [read_model_tracking(), *spec.read_model])
+        consumed = sorted({t for c in spec.consumers for t in c.topics})
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            [settings.topic, dead_letter_topic(spec.name), *consumed],
+            partitions=settings.partitions,
+        )
+        if settings.republish_on_start:
+            queued = await republish_history(self.pool)
+            log.warning(
+                "service.republishing_history",
+                events=queued,
+                reason="the broker may have lost its log (CREDO_REPUBLISH_ON_START)",
+            )
+        self.store = EventStore(
+            self.pool,
+            source=spec.name,
+            topic=settings.topic,
+            registry=spec.registry,
+            clock=self.clock,
+            projection=spec.own_projection,
+        )
+        self.relay = Relay(self.pool, settings.database_url, settings.kafka_bootstrap_servers, source=spec.name)
+        self.consumers = [
+            ConsumerRunner(
+                self.pool,
+                settings.kafka_bootstrap_servers,
+                name=f"{spec.name}.{c.name}",
+                service=spec.name,
+                topics=c.topics,
+                registry=spec.registry,
+                handler=c.handler,
+                batch_handler=c.batch_handler,
+                group=settings.consumer_group,
+            )
+            for c in spec.consumers
+        ]
+        if spec.sweeps is not None:
+            self.sweeper = SweepScheduler(self.pool, self.clock, spec.sweeps(self))
+        jobs: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = [
+            self.relay.run,
+            *(c.run for c in self.consumers),
+        ]
+        if self.sweeper is not None:
+            jobs.append(self.sweeper.run)
+        self._tasks = [asyncio.create_task(job(self._stop)) for job in jobs]
+        log.info(
+            "service.started",
+            service=spec.name,
+            version=settings.version,
+            port=settings.port,
+            topic=settings.topic,
+            consumes=consumed,
+        )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 15)
+        for task in self._tasks:
+            task.cancel()
+        await self.pool.close()
+        log.info("service.stopped", service=self.spec.name)
+
+
+# -- health, info ----------------------------------------------------------------------------
+
+operations = APIRouter(tags=["operations"])
+
+
+def kit_of(request: Request) -> Kit:
+    kit: Kit = request.app.state.kit
+    return kit
+
+
+KitDep = Annotated[Kit, Depends(kit_of)]
+
+
+@operations.get("/health/live", summary="The process is up")
+async def live() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@operations.get("/health/ready", summary="Database and broker reachable, consumers assigned, relay running")
+async def ready(kit: KitDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(kit.pool.fetchval("SELECT 1"), 2)
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    checks["broker"] = "ok" if await _reachable(kit.settings.kafka_bootstrap_servers) else "unreachable"
+    relay_task = kit._tasks[0] if kit._tasks else None
+    checks["relay"] = "ok" if relay_task is not None and not relay_task.done() else "stopped"
+    for runner in kit.consumers:
+        checks[f"consumer {runner.name}"] = "ok" if runner.ready.is_set() else "not assigned"
+    healthy = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if healthy else "not ready", "checks": checks}, status_code=200 if healthy else 503
+    )
+
+
+async def _reachable(bootstrap_servers: str) -> bool:
+    for server in bootstrap_servers.split(","):
+        parts = urlsplit(f"//{server.strip()}")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 9092), 1)
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        return True
+    return False
+
+
+@operations.get("/info", summary="Version, topics, consumer positions and relay of this service")
+async def info(kit: KitDep, _: Annotated[Principal, Depends(require(*ROLES))]) -> dict[str, Any]:
+    positions = await kit.pool.fetch(
+        "SELECT consumer, topic, partition, next_offset FROM consumer_positions ORDER BY 1, 2, 3"
+    )
+    stored = await kit.pool.fetchrow("SELECT count(*) AS events, coalesce(max(position), 0) AS last FROM events")
+    backlog = await kit.pool.fetchval("SELECT count(*) FROM outbox")
+    return {
+        "service": kit.spec.name,
+        "version": kit.settings.version,
+        "description": kit.spec.description,
+        "business_date": kit.clock.today().isoformat(),
+        "publishes": kit.settings.topic,
+        "dead_letter_topic": dead_letter_topic(kit.spec.name),
+        "event_store": {"events": stored["events"] if stored else 0, "outbox_backlog": backlog},
+        "relay": {"leader": kit.relay.is_leader, "published_since_start": kit.relay.published},
+        "consumers": [
+            {
+                "name": runner.name,
+                "topics": runner.topics,
+                "ready": runner.ready.is_set(),
+                "positions": {
+                    f"{p['topic']}/{p['partition']}": p["next_offset"]
+                    for p in positions
+                    if p["consumer"] == runner.name
+                },
+            }
+            for runner in kit.consumers
+        ],
+        "uptime_seconds": round(time.time() - kit.started_at, 1),
+    }
+
+
+class RequestLog:
+    """One log line per request, with its route, status, duration and correlation id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route")
+            log.info(
+                "http.request",
+                method=scope["method"],
+                path=scope["path"],
+                route=getattr(route, "path", None),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or load_settings(spec)
+    kit = Kit(spec, settings, clock_from_setting(settings.business_date), Authenticator(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await kit.start()
+        try:
+            yield
+        finally:
+            await kit.stop()
+
+    app = FastAPI(title=f"Credo {spec.name}", version=settings.version, description=spec.description, lifespan=lifespan)
+    app.state.kit = kit
+    install_problem_handlers(app)
+    app.include_router(operations)
+    for router in spec.routers:
+        app.include_router(router)
+    Instrumentator(excluded_handlers=["/metrics"]).instrument(app, metric_namespace="credo").expose(
+        app, endpoint="/metrics", include_in_schema=False
+    )
+    app.add_middleware(RequestLog)
+    app.add_middleware(CorrelationMiddleware)
+    return app
+
+
+def load_settings(spec: ServiceSpec) -> ServiceSettings:
+    defaults: dict[str, Any] = {"service": spec.name}
+    if "CREDO_PORT" not in os.environ:
+        defaults["port"] = spec.default_port
+    return ServiceSettings(**defaults)
+
+
+def run(spec: ServiceSpec) -> None:
+    """The entry point of ``python -m services.<name>``."""
+    settings = load_settings(spec)
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        create_app(spec, settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )

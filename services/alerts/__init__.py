@@ -1,0 +1,1 @@
+"""alerts: Early-warning alerts to people, dashboards and the ERP."""

@@ -1,0 +1,1 @@
+"""collections: Dunning, worklists, promises to pay, payment plans and escalation."""

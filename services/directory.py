@@ -1,0 +1,49 @@
+"""The customer directory that receivables, scoring, collections and alerts each project
+from profiles.events into their own read model, so that they know which customers exist."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from libs.events.consumer import Delivery
+from libs.events.database import Connection, Migration
+from libs.service.kit import ConsumerSpec
+from services.profiles.events import CustomerRegistered, ProfileUpdated
+
+READ_MODEL = [
+    Migration(
+        "directory/001_customers.sql",
+        """
+        CREATE TABLE customers (
+            customer_id   text PRIMARY KEY,
+            legal_name    text        NOT NULL,
+            country       text        NOT NULL,
+            registered_at timestamptz NOT NULL
+        );
+        """,
+    )
+]
+
+
+async def project(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+    rows = []
+    for delivery in deliveries:
+        event = delivery.event
+        if isinstance(event, CustomerRegistered):
+            rows.append((event.customer_id, event.legal_name, event.country, delivery.envelope.time))
+    if rows:
+        await conn.executemany(
+            "INSERT INTO customers VALUES ($1, $2, $3, $4) ON CONFLICT (customer_id) DO UPDATE"
+            " SET legal_name = excluded.legal_name, country = excluded.country",
+            rows,
+        )
+    for delivery in deliveries:
+        if isinstance(delivery.event, ProfileUpdated):
+            await conn.execute(
+                "UPDATE customers SET legal_name = $2 WHERE customer_id = $1",
+                delivery.event.customer_id,
+                delivery.event.legal_name,
+            )
+
+
+CONSUMER = ConsumerSpec("customers", ["profiles.events"], batch_handler=project)

@@ -1,0 +1,1 @@
+"""profiles: the customer credit file (信用档案)."""

@@ -1,0 +1,1 @@
+"""receivables: The receivables ledger: invoices, payments, credit notes, disputes, aging, statements."""

@@ -1,0 +1,1 @@
+"""scoring: Scores, grades, credit limits and terms, approvals and the credit check."""

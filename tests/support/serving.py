@@ -1,0 +1,57 @@
+"""Run kit-built services in-process on real ports, for HTTP tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+
+from libs.infra.embedded import free_port
+from libs.service.auth import mint_token
+from libs.service.kit import ServiceSpec, create_app
+from libs.service.settings import ServiceSettings
+
+SECRET = "test-signing-secret-of-at-least-32-characters"
+ERP_KEY = "erp-test-key-0123456789"
+
+
+def settings_for(spec: ServiceSpec, dsn: str, bootstrap: str, **overrides: Any) -> ServiceSettings:
+    values: dict[str, Any] = {
+        "service": spec.name,
+        "database_url": dsn,
+        "kafka_bootstrap_servers": bootstrap,
+        "port": free_port(),
+        "jwt_secret": SECRET,
+        "api_keys": f"erp:{ERP_KEY}:credit_analyst",
+    }
+    return ServiceSettings(**{**values, **overrides})
+
+
+def token(*roles: str, subject: str = "tester", **claims: Any) -> str:
+    return mint_token(SECRET, subject, list(roles), **claims)
+
+
+def bearer(*roles: str, subject: str = "tester") -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(*roles, subject=subject)}"}
+
+
+@contextlib.asynccontextmanager
+async def serving(spec: ServiceSpec, settings: ServiceSettings) -> AsyncIterator[str]:
+    """The service listening on 127.0.0.1; yields its base URL."""
+    app = create_app(spec, settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped it
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
