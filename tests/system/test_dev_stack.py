@@ -1,0 +1,155 @@
+"""The dev stack, started through the entry point `make dev` uses: every service ready,
+then stopped and started again with the same data, and the read models agreeing with it."""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support.backbone import eventually
+
+pytestmark = pytest.mark.system
+
+SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
+
+
+class DevStack:
+    def __init__(self, directory: Path, base_port: int) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+        env |= {"CREDO_DEV_DIR": str(directory), "CREDO_DEV_BASE_PORT": str(base_port)}
+        self.base_port = base_port
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "libs.infra.dev"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: str, within: float) -> re.Match[str]:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            self.output.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+        raise AssertionError(f"no line matching {pattern!r} within {within} s:\n{''.join(self.output)[-3000:]}")
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.base_port + SERVICES.index(service) + 1}"
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.wait_for(r"credo dev \| stopped", within=60)
+        assert self.process.wait(30) == 0
+
+
+def _free_base_port() -> int:
+    for _ in range(50):
+        base = random.randint(20000, 40000)
+        try:
+            for port in range(base + 1, base + 6):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free ports")
+
+
+async def _directory(server_url: str, service: str) -> list[tuple[str, str]]:
+    conn = await asyncpg.connect(server_url.rsplit("/", 1)[0] + f"/credo_{service}")
+    try:
+        rows = await conn.fetch("SELECT customer_id, legal_name FROM read_model.customers ORDER BY 1")
+    finally:
+        await conn.close()
+    return [(r["customer_id"], r["legal_name"]) for r in rows]
+
+
+async def _agree(server_url: str) -> bool:
+    truth = await _directory(server_url, "profiles")
+    return all([await _directory(server_url, s) == truth for s in SERVICES[1:]])
+
+
+async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path) -> None:
+    stack = DevStack(tmp_path, _free_base_port())
+    try:
+        ready = stack.wait_for(r"ready in ([\d.]+) s", within=60)
+        assert float(ready.group(1)) < 60
+        token = stack.wait_for(r"token \(admin, 8 h\): (\S+)", within=5).group(1)
+        server = re.search(r"PostgreSQL (\S+) ", "".join(stack.output))
+        assert server is not None
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(headers=headers, timeout=10) as http:
+            for service in SERVICES:
+                assert (await http.get(f"{stack.url(service)}/health/ready")).status_code == 200
+            created = []
+            for name in ("华东机械有限公司", "Nordic Pumps AB", "Atlas Freight Ltd"):
+                response = await http.post(
+                    f"{stack.url('profiles')}/customers",
+                    json={"legal_name": name, "registration_number": "R-1", "country": "CN"},
+                )
+                assert response.status_code == 201, response.text
+                created.append(response.json())
+            renamed = await http.patch(
+                f"{stack.url('profiles')}/customers/{created[1]['customer_id']}",
+                json={"legal_name": "Nordic Pumps Group AB"},
+                headers={"If-Match": '"1"'},
+            )
+            assert renamed.status_code == 200
+        await eventually(lambda: _agree(server.group(1)), within=30, what="read models agree before the restart")
+        before = await _directory(server.group(1), "profiles")
+        stack.stop()
+
+        stack = DevStack(tmp_path, stack.base_port)
+        server = stack.wait_for(r"PostgreSQL (\S+) ", within=60)
+        stack.wait_for(r"ready in ([\d.]+) s", within=60)
+        async with httpx.AsyncClient(headers=headers, timeout=10) as http:
+            for customer in created:
+                again = await http.get(f"{stack.url('profiles')}/customers/{customer['customer_id']}")
+                assert again.status_code == 200
+            assert again.json()["legal_name"] == created[2]["legal_name"]
+            assert (await http.get(f"{stack.url('profiles')}/customers/{created[1]['customer_id']}")).json()[
+                "legal_name"
+            ] == "Nordic Pumps Group AB"
+            later = await http.post(
+                f"{stack.url('profiles')}/customers",
+                json={"legal_name": "After Restart Oy", "registration_number": "R-2", "country": "FI"},
+            )
+            assert later.status_code == 201
+        await eventually(lambda: _agree(server.group(1)), within=30, what="read models agree after the restart")
+        after = await _directory(server.group(1), "receivables")
+        assert after == sorted([*before, (later.json()["customer_id"], "After Restart Oy")])
+        stack.stop()
+    finally:
+        if stack.process.poll() is None:
+            stack.process.kill()

@@ -1,0 +1,106 @@
+"""Settings, tokens and preconditions of the service kit, without I/O."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
+from starlette.requests import Request
+
+from libs.service.auth import Authenticator, mint_token
+from libs.service.errors import Problem
+from libs.service.etag import check_version, etag, if_match_version
+from libs.service.settings import ServiceSettings
+
+SECRET = "a-development-secret-of-enough-length!"
+
+
+def settings(**values: object) -> ServiceSettings:
+    base: dict[str, object] = {"service": "profiles", "database_url": "postgresql://x/y", "jwt_secret": SECRET}
+    return ServiceSettings(**{**base, **values})  # type: ignore[arg-type]
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDO_DATABASE_URL", "postgresql://db/credo_profiles")
+    monkeypatch.setenv("CREDO_JWT_SECRET", SECRET)
+    monkeypatch.setenv("CREDO_PORT", "9001")
+    loaded = ServiceSettings(service="profiles")
+    assert (loaded.database_url, loaded.port, loaded.topic) == (
+        "postgresql://db/credo_profiles",
+        9001,
+        "profiles.events",
+    )
+
+
+def test_settings_refuse_a_weak_or_missing_signing_key() -> None:
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        settings(jwt_secret="short")
+    with pytest.raises(ValidationError, match="CREDO_JWT_PUBLIC_KEY"):
+        settings(jwt_algorithm="RS256")
+
+
+def test_api_keys_name_their_client_and_roles() -> None:
+    table = settings(api_keys="erp:k-123:credit_analyst,collector; bi:k-456:viewer").api_key_table()
+    assert table == {"k-123": ("erp", ("credit_analyst", "collector")), "k-456": ("bi", ("viewer",))}
+    with pytest.raises(ValueError, match="unknown roles cashier"):
+        settings(api_keys="erp:k:cashier").api_key_table()
+    with pytest.raises(ValueError, match="is not name:key:role"):
+        settings(api_keys="erp:k").api_key_table()
+
+
+def test_hs256_tokens() -> None:
+    auth = Authenticator(settings())
+    caller = auth.from_token(mint_token(SECRET, "li.wei", ["credit_analyst", "not-a-role"]))
+    assert (caller.subject, caller.roles, caller.kind) == ("li.wei", frozenset({"credit_analyst"}), "user")
+    assert caller.may("credit_analyst")
+    assert not caller.may("finance_director")
+    for bad, why in [
+        (mint_token(SECRET, "x", ["admin"], hours=-1), "expired"),
+        (mint_token("another-secret-of-enough-length-123", "x", ["admin"]), "Signature verification failed"),
+        (mint_token(SECRET, "x", ["admin"], audience="someone-else"), "Audience"),
+    ]:
+        with pytest.raises(Problem, match=why) as refused:
+            auth.from_token(bad)
+        assert refused.value.status == 401
+
+
+def test_rs256_tokens() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    auth = Authenticator(settings(jwt_algorithm="RS256", jwt_public_key=public, jwt_secret=None))
+    now = int(time.time())
+    claims = {"sub": "wang.fang", "roles": ["credit_manager"], "iss": "credo", "aud": "credo", "exp": now + 60}
+    assert auth.from_token(jwt.encode(claims, key, algorithm="RS256")).roles == {"credit_manager"}
+    with pytest.raises(Problem, match="not valid"):  # an HS256 token signed with the public key
+        auth.from_token(jwt.encode(claims, "x" * 40, algorithm="HS256"))
+
+
+def _request(if_match: str | None) -> Request:
+    headers = [(b"if-match", if_match.encode())] if if_match is not None else []
+    return Request({"type": "http", "method": "PATCH", "path": "/", "headers": headers})
+
+
+def test_if_match_carries_the_stream_version() -> None:
+    assert etag(7) == '"7"'
+    assert if_match_version(_request('"7"')) == 7
+    assert if_match_version(_request('W/"7"')) == 7
+    assert if_match_version(_request("*")) is None
+    assert if_match_version(_request(None)) is None
+    with pytest.raises(Problem) as required:
+        if_match_version(_request(None), required=True)
+    assert required.value.status == 428
+    with pytest.raises(Problem) as invalid:
+        if_match_version(_request("seven"))
+    assert invalid.value.status == 400
+    check_version(7, 7)
+    with pytest.raises(Problem) as stale:
+        check_version(6, 7)
+    assert (stale.value.status, stale.value.extra["current_version"], stale.value.headers["ETag"]) == (412, 7, '"7"')
