@@ -12,7 +12,7 @@ STAMP       := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install test lint format bench asyncapi dev clean
+.PHONY: install test lint format bench asyncapi dev token clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -49,6 +49,11 @@ asyncapi: $(STAMP)
 ## Run the system on this machine (see README).
 dev: $(STAMP)
 	$(BIN)/python -m libs.infra.dev
+
+## A development token: make token ROLE=credit_analyst (signed with CREDO_JWT_SECRET or make dev's secret).
+ROLE ?= admin
+token: $(STAMP)
+	@$(BIN)/python -m libs.service.auth token --role $(ROLE)
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -23,13 +23,19 @@ def dead_letter_topic(service: str) -> str:
     return f"{service}.dlq"
 
 
+# Domain topics are the system's memory between services: they keep their events forever.
+TOPIC_CONFIG = {"retention.ms": "-1"}
+
+
 async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = DEFAULT_PARTITIONS) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
+    """Create the topics that do not exist yet, keeping events forever; existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, partitions, 1) for t in dict.fromkeys(topics) if t not in existing]
+        missing = [
+            NewTopic(t, partitions, 1, topic_configs=TOPIC_CONFIG) for t in dict.fromkeys(topics) if t not in existing
+        ]
         if not missing:
             return
         response = await admin.create_topics(missing)

@@ -106,8 +106,9 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
         ready = stack.wait_for(r"ready in ([\d.]+) s", within=60)
         assert float(ready.group(1)) < 60
         token = stack.wait_for(r"token \(admin, 8 h\): (\S+)", within=5).group(1)
-        server = re.search(r"PostgreSQL (\S+) ", "".join(stack.output))
-        assert server is not None
+        found = re.search(r"PostgreSQL (\S+) ", "".join(stack.output))
+        assert found is not None
+        server_url = found.group(1)
         headers = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(headers=headers, timeout=10) as http:
             for service in SERVICES:
@@ -126,12 +127,12 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
                 headers={"If-Match": '"1"'},
             )
             assert renamed.status_code == 200
-        await eventually(lambda: _agree(server.group(1)), within=30, what="read models agree before the restart")
-        before = await _directory(server.group(1), "profiles")
+        await eventually(lambda: _agree(server_url), within=30, what="read models agree before the restart")
+        before = await _directory(server_url, "profiles")
         stack.stop()
 
         stack = DevStack(tmp_path, stack.base_port)
-        server = stack.wait_for(r"PostgreSQL (\S+) ", within=60)
+        server_url = stack.wait_for(r"PostgreSQL (\S+) ", within=60).group(1)
         stack.wait_for(r"ready in ([\d.]+) s", within=60)
         async with httpx.AsyncClient(headers=headers, timeout=10) as http:
             for customer in created:
@@ -146,8 +147,8 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
                 json={"legal_name": "After Restart Oy", "registration_number": "R-2", "country": "FI"},
             )
             assert later.status_code == 201
-        await eventually(lambda: _agree(server.group(1)), within=30, what="read models agree after the restart")
-        after = await _directory(server.group(1), "receivables")
+        await eventually(lambda: _agree(server_url), within=30, what="read models agree after the restart")
+        after = await _directory(server_url, "receivables")
         assert after == sorted([*before, (later.json()["customer_id"], "After Restart Oy")])
         stack.stop()
     finally:
