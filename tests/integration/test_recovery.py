@@ -134,7 +134,7 @@ async def test_broker_restarted_empty_while_the_consumer_runs(new_database: NewD
                 own.stop()
                 own.start()  # same port, empty log
                 await ensure_topics(own.bootstrap_servers, [topic])
-                await eventually(lambda: _said(logs, "consumer.broker_log_lost"), what="the loss noticed")
+                await eventually(lambda: _saying(logs, "consumer.broker_log_lost"), what="the loss noticed")
                 assert await republish_history(producer.pool) == 200
                 await _append_many_more(producer)
                 async with running(producer.relay().run):
@@ -190,8 +190,12 @@ async def _append_many_more(producer: Producer) -> None:
         await producer.store.append(f"acct-{c}", version, [tally.deposit("1000")], customer_id=f"cust-{c}")
 
 
-async def _said(logs: Sequence[Mapping[str, Any]], event: str) -> bool:
+def _said(logs: Sequence[Mapping[str, Any]], event: str) -> bool:
     return any(entry.get("event") == event for entry in logs)
+
+
+async def _saying(logs: Sequence[Mapping[str, Any]], event: str) -> bool:
+    return _said(logs, event)
 
 
 async def _all_applied(pool, expected: int) -> bool:  # type: ignore[no-untyped-def]
