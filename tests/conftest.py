@@ -6,6 +6,7 @@ libs.infra.provision). Each test gets its own databases and its own topic names.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
@@ -79,7 +80,11 @@ def logs() -> Iterator[Logs]:
     """Log entries as the services' configuration produces them, with the bound context."""
     capture = structlog.testing.LogCapture()
     previous = structlog.get_config()
-    structlog.configure(processors=[structlog.contextvars.merge_contextvars, capture], cache_logger_on_first_use=False)
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, capture],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),  # the services' level
+        cache_logger_on_first_use=False,
+    )
     try:
         yield capture.entries
     finally:

@@ -458,14 +458,7 @@ class ConsumerRunner:
             if self.batch_handler is not None:
                 await self.batch_handler(conn, fresh)
                 for delivery in fresh:
-                    log.debug(
-                        "consumer.applied",
-                        consumer=self.name,
-                        event_type=delivery.envelope.type,
-                        stream_id=delivery.stream_id,
-                        version=delivery.version,
-                        correlation_id=delivery.envelope.correlation_id,
-                    )
+                    self._log_applied(delivery)
             else:
                 assert self.handler is not None
                 for delivery in fresh:
@@ -475,19 +468,25 @@ class ConsumerRunner:
                         traceparent=delivery.envelope.traceparent,
                     ):
                         await self.handler(conn, delivery)
-                        log.debug(
-                            "consumer.applied",
-                            consumer=self.name,
-                            event_type=delivery.envelope.type,
-                            stream_id=delivery.stream_id,
-                            version=delivery.version,
-                        )
+                    self._log_applied(delivery)
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:
             raise HandlerFailed(exc) from exc
         batch.changed.update(d.stream_id for d in fresh)
         batch.outcomes["applied"] += len(fresh)
+
+    def _log_applied(self, delivery: Delivery) -> None:
+        # One line per event, so a request can be followed into every service it reached.
+        log.info(
+            "consumer.applied",
+            consumer=self.name,
+            event_type=delivery.envelope.type,
+            stream_id=delivery.stream_id,
+            version=delivery.version,
+            correlation_id=delivery.envelope.correlation_id,
+            causation_id=str(delivery.envelope.id),
+        )
 
     async def _admit(self, conn: Connection, message: Message, batch: _Batch, *, redrive: bool) -> Delivery | None:
         """The delivery if it is new and may be applied now; else record why not."""

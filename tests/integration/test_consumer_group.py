@@ -8,14 +8,13 @@ from libs.events.consumer import ConsumerRunner
 from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
-from tests.support.backbone import eventually, open_producer, open_reader, running
+from tests.support.backbone import Producer, eventually, open_reader, running
 
 
 async def test_replicas_share_partitions_and_hand_them_over(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    topic = f"{topic_prefix}.tally"
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
+    topic = producer.topic
     first = await open_reader(
         await new_database(), broker.bootstrap_servers, topic, name=f"{topic_prefix}.balances", group=True
     )
@@ -52,7 +51,6 @@ async def test_replicas_share_partitions_and_hand_them_over(
         await eventually(lambda: _applied(first, 120), within=60)
 
     assert await tally.balances(first.pool) == await tally.expected_from_events(producer.pool)
-    await producer.pool.close()
     await first.pool.close()
 
 

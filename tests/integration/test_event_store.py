@@ -19,13 +19,12 @@ from libs.events.store import ConcurrencyConflict, EventContext, execute
 from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
-from tests.support.backbone import eventually, open_producer, open_reader, running
+from tests.support.backbone import Producer, Reader, eventually, running
 
 
 async def test_append_and_load_with_own_projection_in_the_same_transaction(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     recorded = await producer.store.append(
         "tally-1",
         0,
@@ -39,13 +38,11 @@ async def test_append_and_load_with_own_projection_in_the_same_transaction(
     assert loaded[0].correlation_id == "req-1"
     assert await tally.balances(producer.pool) == {"tally-1": (Decimal("10.75"), 2)}
     assert await producer.pool.fetchval("SELECT count(*) FROM outbox") == 2
-    await producer.pool.close()
 
 
 async def test_a_failing_projection_stores_nothing(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
 
     async def broken(conn, events):  # type: ignore[no-untyped-def]
         raise RuntimeError("projection bug")
@@ -55,13 +52,11 @@ async def test_a_failing_projection_stores_nothing(
         await producer.store.append("tally-1", 0, [tally.deposit("1")], customer_id="c1")
     assert await producer.pool.fetchval("SELECT count(*) FROM events") == 0
     assert await producer.pool.fetchval("SELECT count(*) FROM outbox") == 0
-    await producer.pool.close()
 
 
 async def test_wrong_expected_version_is_a_typed_conflict(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     store = producer.store
     await store.append("s", 0, [tally.deposit("1")], customer_id="c")
     with pytest.raises(ConcurrencyConflict) as stale:
@@ -71,13 +66,11 @@ async def test_wrong_expected_version_is_a_typed_conflict(
         await store.append("s", 5, [tally.deposit("2")], customer_id="c")
     assert ahead.value.actual_version == 1
     assert [r.version for r in await store.load("s")] == [1]
-    await producer.pool.close()
 
 
 async def test_an_event_stored_at_version_1_is_read_as_version_2(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     await producer.pool.execute(
         "INSERT INTO events (stream_id, version, event_id, event_type, schema_version, customer_id, topic, data,"
         " occurred_at) VALUES ('old', 1, $1, 'tally.Deposited', 1, 'c', $2, $3::jsonb, now())",
@@ -90,15 +83,11 @@ async def test_an_event_stored_at_version_1_is_read_as_version_2(
     assert old.event.amount.amount == Decimal("12.30")
     assert old.event.amount.currency == "CNY"
     assert old.schema_version == 1  # stored as it was; read through the upcaster
-    await producer.pool.close()
 
 
 async def test_eight_concurrent_writers_on_overlapping_streams(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer, reader: Reader
 ) -> None:
-    topic = f"{topic_prefix}.tally"
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
-    reader = await open_reader(await new_database(), broker.bootstrap_servers, topic)
     streams = [f"acct-{i}" for i in range(5)]
     appended: dict[str, int] = defaultdict(int)
     conflicts = 0
@@ -130,14 +119,11 @@ async def test_eight_concurrent_writers_on_overlapping_streams(
         delivered = [d.version for d in reader.seen if d.stream_id == stream]
         assert delivered == versions, f"{stream} reached the consumer out of order"
     assert await tally.balances(reader.pool) == await tally.expected_from_events(producer.pool)
-    await producer.pool.close()
-    await reader.pool.close()
 
 
 async def test_execute_retries_a_conflict_on_fresh_state(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     store = producer.store
     calls = 0
 
@@ -159,7 +145,6 @@ async def test_execute_retries_a_conflict_on_fresh_state(
     assert [r.version for r in history] == [1, 2, 3, 4]
     assert [r.event.amount.amount for r in history] == [1, 2, 3, 4]  # type: ignore[attr-defined]
     assert calls >= 4
-    await producer.pool.close()
 
 
 async def _count(pool, expected: int) -> bool:  # type: ignore[no-untyped-def]
@@ -167,9 +152,8 @@ async def _count(pool, expected: int) -> bool:  # type: ignore[no-untyped-def]
 
 
 async def test_a_commit_group_keeps_each_appends_own_outcome(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     store = producer.store
     store.writers = 1
     await store.append("taken", 0, [tally.deposit("1")], customer_id="c")
@@ -196,13 +180,11 @@ async def test_a_commit_group_keeps_each_appends_own_outcome(
     assert [r.version for r in outcomes[4]] == [3]  # type: ignore[union-attr]
     assert await tally.balances(producer.pool) == {"taken": (Decimal(1), 1), "a": (Decimal(9), 3), "d": (Decimal(5), 1)}
     assert await producer.pool.fetchval("SELECT count(*) FROM events WHERE stream_id = 'b'") == 0
-    await producer.pool.close()
 
 
 async def test_an_append_returns_only_once_committed(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     store = producer.store
     opened = store.transaction
 
@@ -217,4 +199,3 @@ async def test_an_append_returns_only_once_committed(
         await store.append("s", version, [tally.deposit("1")], customer_id="c")
         seen = await producer.pool.fetchval("SELECT max(version) FROM events WHERE stream_id = 's'")
         assert seen == version + 1, "the append returned before its transaction committed"
-    await producer.pool.close()

@@ -9,7 +9,7 @@ from libs.events.rebuild import TopicProjection, rebuild_read_model, swap_read_m
 from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
-from tests.support.backbone import eventually, open_producer, open_reader, running
+from tests.support.backbone import Producer, Reader, eventually, open_reader, running
 
 
 async def _rows(pool: asyncpg.Pool, schema: str) -> list[tuple[object, ...]]:
@@ -18,11 +18,9 @@ async def _rows(pool: asyncpg.Pool, schema: str) -> list[tuple[object, ...]]:
 
 
 async def test_rebuild_beside_the_live_read_model_and_swap(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer, reader: Reader
 ) -> None:
-    topic = f"{topic_prefix}.tally"
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
-    reader = await open_reader(await new_database(), broker.bootstrap_servers, topic)
+    topic = producer.topic
     for n in range(30):
         await producer.store.append(f"acct-{n % 7}", n // 7, [tally.deposit(f"{n}.5")], customer_id=f"c{n % 7}")
     async with running(producer.relay().run, reader.runner.run):
@@ -56,7 +54,6 @@ async def test_rebuild_beside_the_live_read_model_and_swap(
     assert progress == [reader.runner.name]
     assert await _rows(reader.pool, "read_model_next") == await _rows(reader.pool, "read_model")
 
-    await reader.pool.close()
     await swap_read_model(reader.dsn, live="read_model", rebuilt="read_model_next")
     swapped = await create_pool(reader.dsn)
     assert (

@@ -16,7 +16,7 @@ from libs.infra.embedded import TansuBroker
 from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
-from tests.support.backbone import Producer, eventually, open_producer, open_reader, running
+from tests.support.backbone import Producer, Reader, eventually, open_producer, open_reader, running
 from tests.support.processes import CONSUMER_NAME, spawn
 
 
@@ -50,11 +50,8 @@ async def _counter(pool, name: str) -> int:  # type: ignore[no-untyped-def]
 
 
 async def test_relay_killed_between_publishing_and_forgetting(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer, reader: Reader
 ) -> None:
-    topic = f"{topic_prefix}.tally"
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
-    reader = await open_reader(await new_database(), broker.bootstrap_servers, topic)
     await _append_many(producer, customers=20, per_customer=50)
 
     crashed = spawn("relay", producer.dsn, broker.bootstrap_servers, env={"CREDO_FAILPOINTS": "relay.after_publish"})
@@ -67,15 +64,12 @@ async def test_relay_killed_between_publishing_and_forgetting(
 
     assert await tally.balances(reader.pool) == await tally.expected_from_events(producer.pool)
     assert await _counter(reader.pool, "duplicate") == 250, "the re-published batch was not recognised"
-    await producer.pool.close()
-    await reader.pool.close()
 
 
 async def test_consumer_killed_right_after_its_database_commit(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    topic = f"{topic_prefix}.tally"
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
+    topic = producer.topic
     reader = await open_reader(await new_database(), broker.bootstrap_servers, topic, batch_size=100)
     await _append_many(producer, customers=10, per_customer=30)
     async with running(producer.relay().run):
@@ -92,16 +86,12 @@ async def test_consumer_killed_right_after_its_database_commit(
         await eventually(lambda: _all_applied(reader.pool, 300), what="every event projected")
     assert await tally.balances(reader.pool) == await tally.expected_from_events(producer.pool)
     assert await _counter(reader.pool, "duplicate") == 0  # resumed from the stored offset, nothing re-read
-    await producer.pool.close()
     await reader.pool.close()
 
 
 async def test_relay_killed_at_random_moments_while_writers_append(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer, reader: Reader
 ) -> None:
-    topic = f"{topic_prefix}.tally"
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, topic)
-    reader = await open_reader(await new_database(), broker.bootstrap_servers, topic)
     writing = asyncio.create_task(_append_many(producer, customers=10, per_customer=60))
     async with running(reader.runner.run):
         for delay in (0.3, 0.5, 0.2, 0.4):
@@ -113,8 +103,6 @@ async def test_relay_killed_at_random_moments_while_writers_append(
         async with running(producer.relay().run):
             await eventually(lambda: _all_applied(reader.pool, 600), what="every event projected")
     assert await tally.balances(reader.pool) == await tally.expected_from_events(producer.pool)
-    await producer.pool.close()
-    await reader.pool.close()
 
 
 async def test_broker_restarted_empty_while_the_consumer_runs(new_database: NewDatabase, topic_prefix: str) -> None:

@@ -12,7 +12,7 @@ from libs.events.sweeps import Sweep, SweepScheduler
 from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
-from tests.support.backbone import open_producer
+from tests.support.backbone import Producer
 
 
 def daily_fee(store: EventStore) -> Sweep:
@@ -32,9 +32,8 @@ def daily_fee(store: EventStore) -> Sweep:
 
 
 async def test_sweep_runs_each_business_date_once_in_order(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     clock = SettableClock(date(2026, 11, 23), frozen=True)
     sweep = daily_fee(producer.store)
     scheduler = SweepScheduler(producer.pool, clock, [sweep])
@@ -53,16 +52,13 @@ async def test_sweep_runs_each_business_date_once_in_order(
 
     clock.set(date(2026, 11, 20))  # a clock moved back sweeps nothing
     assert await scheduler.run_due() == {"daily-fee": 0}
-    await producer.pool.close()
 
 
 async def test_a_date_interrupted_after_its_events_is_not_charged_twice(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
+    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
 ) -> None:
-    producer = await open_producer(await new_database(), broker.bootstrap_servers, f"{topic_prefix}.tally")
     clock = SettableClock(date(2026, 11, 23), frozen=True)
     sweep = daily_fee(producer.store)
     await sweep.run(date(2026, 11, 23))  # the events landed, the date was never recorded
     assert await SweepScheduler(producer.pool, clock, [sweep]).run_due() == {"daily-fee": 0}
     assert len(await producer.store.load("fees")) == 1
-    await producer.pool.close()
