@@ -78,7 +78,7 @@ def to_kafka(envelope: Envelope, *, data_json: bytes | None = None) -> KafkaReco
     return KafkaRecord(key=envelope.customer_id.encode(), value=value, headers=headers)
 
 
-_REQUIRED = (
+REQUIRED_HEADERS = (
     "ce_specversion",
     "ce_id",
     "ce_source",
@@ -88,7 +88,7 @@ _REQUIRED = (
     "ce_streamversion",
     "ce_schemaversion",
 )
-_KNOWN = {*_REQUIRED, "ce_partitionkey", "ce_correlationid", "ce_causationid", "ce_traceparent", "content-type"}
+_KNOWN = {*REQUIRED_HEADERS, "ce_partitionkey", "ce_correlationid", "ce_causationid", "ce_traceparent", "content-type"}
 
 
 def header_map(headers: Headers | tuple[tuple[str, bytes], ...] | None) -> dict[str, str]:
@@ -106,7 +106,7 @@ def from_kafka(
 ) -> Envelope:
     """Parse a Kafka record into an envelope; raise ``EnvelopeError`` naming every problem."""
     h = header_map(headers)
-    problems = [f"missing header {name}" for name in _REQUIRED if not h.get(name)]
+    problems = [f"missing header {name}" for name in REQUIRED_HEADERS if not h.get(name)]
     if key is None or not key:
         problems.append("missing Kafka key (the customer id)")
     if problems:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from libs.events.contracts import DomainEvent, EventRegistry, Money
+from libs.events.envelope import REQUIRED_HEADERS
 from libs.events.kafka import DEFAULT_PARTITIONS
 
 JsonSchema = dict[str, Any]
@@ -53,17 +54,7 @@ def _headers_schema() -> JsonSchema:
     return {
         "type": "object",
         "description": "CloudEvents 1.0 attributes in Kafka binary content mode, plus Credo's extensions.",
-        "required": [
-            "ce_specversion",
-            "ce_id",
-            "ce_source",
-            "ce_type",
-            "ce_time",
-            "ce_subject",
-            "ce_streamversion",
-            "ce_schemaversion",
-            "content-type",
-        ],
+        "required": [*REQUIRED_HEADERS, "content-type"],
         "properties": {
             "ce_specversion": text("CloudEvents version", const="1.0"),
             "ce_id": text("Unique id of the event", format="uuid"),
