@@ -30,6 +30,7 @@ from typing import IO, Any
 import asyncpg
 import httpx
 
+from libs.infra.embedded import end_with_parent
 from libs.infra.provision import kafka_broker, postgres_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,6 +104,7 @@ class ServiceProcess:
             stdout=self._log,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops them in order
+            preexec_fn=end_with_parent,
         )
 
     async def stop(self) -> None:

@@ -11,14 +11,26 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 POSTGRES_SYSTEM_USER = "embedded_postgres"
+
+
+def end_with_parent() -> None:
+    """Run in a child before exec: have it sent SIGTERM if its parent dies, so that nothing
+    this project starts outlives a parent that was killed."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -99,6 +111,8 @@ class EmbeddedPostgres:
                 capture_output=True,
                 user=user,
             )
+        if (self.data_dir / "postmaster.pid").exists():
+            self.stop()  # left running by a process that was killed: start it afresh on our port
         options = [
             "-h 127.0.0.1",
             f"-p {self.port}",
@@ -175,6 +189,7 @@ class TansuBroker:
             stdout=out,
             stderr=out,
             start_new_session=True,
+            preexec_fn=end_with_parent,
         )
         wait_for_port(self.port, timeout, self.process)
 

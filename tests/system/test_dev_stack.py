@@ -152,5 +152,9 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
         assert after == sorted([*before, (later.json()["customer_id"], "After Restart Oy")])
         stack.stop()
     finally:
-        if stack.process.poll() is None:
-            stack.process.kill()
+        if stack.process.poll() is None:  # the test failed midway: stop it as Ctrl-C would
+            stack.process.send_signal(signal.SIGINT)
+            try:
+                stack.process.wait(60)
+            except subprocess.TimeoutExpired:
+                stack.process.kill()
