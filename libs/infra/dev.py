@@ -192,6 +192,7 @@ async def run(stop: asyncio.Event) -> None:
             "CREDO_API_KEYS": f"erp:{dev_secrets['erp_api_key']}:admin",
             # A memory-only broker starts empty: every service re-publishes its history.
             "CREDO_REPUBLISH_ON_START": "true" if broker.path == "embedded" else "false",
+            "CREDO_API_DOCS": "true",
         }
         services = [
             ServiceProcess(

@@ -286,7 +286,10 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         finally:
             await kit.stop()
 
-    app = FastAPI(title=f"Credo {spec.name}", version=settings.version, description=spec.description, lifespan=lifespan)
+    docs: dict[str, Any] = {} if settings.api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(
+        **docs, title=f"Credo {spec.name}", version=settings.version, description=spec.description, lifespan=lifespan
+    )
     app.state.kit = kit
     install_problem_handlers(app)
     app.include_router(operations)

@@ -41,6 +41,7 @@ class ServiceSettings(BaseSettings):
     consumer_group: bool = Field(default=False, description="share partitions with replicas via a Kafka group")
     republish_on_start: bool = Field(default=False, description="re-publish the whole history at start")
     partitions: int = 6
+    api_docs: bool = Field(default=False, description="serve /docs and /openapi.json (open routes; for development)")
 
     @model_validator(mode="after")
     def _signing_key(self) -> ServiceSettings:

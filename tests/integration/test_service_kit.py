@@ -106,6 +106,8 @@ async def test_who_may_do_what(new_database: NewDatabase, broker: BrokerHandle) 
         assert (await http.post("/customers", json=ACME, headers=bearer("admin"))).status_code == 201
 
         assert (await http.get("/info")).status_code == 401
+        assert (await http.get("/openapi.json")).status_code == 404  # docs are opt-in: CREDO_API_DOCS
+        assert (await http.get("/docs")).status_code == 404
         assert (await http.get("/info", headers=bearer("viewer"))).json()["service"] == "profiles"
         assert (await http.get("/health/live")).status_code == 200
         await eventually(lambda: _ready(http), what="ready")
