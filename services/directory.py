@@ -30,7 +30,7 @@ async def project(conn: Connection, deliveries: Sequence[Delivery]) -> None:
     for delivery in deliveries:
         event = delivery.event
         if isinstance(event, CustomerRegistered):
-            rows.append((event.customer_id, event.legal_name, event.country, delivery.envelope.time))
+            rows.append((event.customer_id, event.legal_name, event.registration.country, delivery.envelope.time))
     if rows:
         await conn.executemany(
             "INSERT INTO customers VALUES ($1, $2, $3, $4) ON CONFLICT (customer_id) DO UPDATE"

@@ -32,6 +32,7 @@ def topics() -> list[TopicContract]:
             "profiles",
             "Customer credit files: every change, in order per customer.",
             profiles.PUBLISHED,
+            registry=profiles.registry,
         ),
         *_dead_letter_topics(),
     ]
@@ -50,8 +51,8 @@ def _dead_letter_topics() -> list[TopicContract]:
 
 
 def registry() -> EventRegistry:
-    """Every published event model, across services."""
-    return EventRegistry(model for contract in topics() for model in contract.events)
+    """Every published event model, with its upcasters, across services."""
+    return EventRegistry.combine(*(c.registry or EventRegistry(c.events) for c in topics()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,6 +125,16 @@ class EventRegistry:
 
         return decorate
 
+    @classmethod
+    def combine(cls, *registries: EventRegistry) -> EventRegistry:
+        """One registry with the models and upcasters of several."""
+        combined = cls()
+        for registry in registries:
+            for model in registry.models.values():
+                combined.register(model)
+            combined._upcasters.update(registry._upcasters)
+        return combined
+
     def model(self, event_type: str) -> type[DomainEvent]:
         try:
             return self._models[event_type]

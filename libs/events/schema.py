@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ class TopicContract:
     description: str
     events: Sequence[type[DomainEvent]] = ()
     dead_letter: bool = False
-    publishers: Sequence[str] = field(default=())  # who sends; default the owning service
+    registry: EventRegistry | None = None  # the publisher's, with its upcasters
 
 
 def schema_file_name(event_type: str, version: int) -> str:

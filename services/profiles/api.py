@@ -2,32 +2,47 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import datetime
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
+import asyncpg
 import pycountry
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.events.contracts import DomainEvent
-from libs.events.store import execute
+from libs.events.database import Connection
+from libs.events.store import RecordedEvent
 from libs.service.auth import Principal, require
 from libs.service.errors import Problem
 from libs.service.etag import check_version, etag, if_match_version
 from libs.service.idempotency import idempotent
-from libs.service.kit import KitDep
+from libs.service.kit import Kit, KitDep
 from services.profiles import domain
+from services.profiles.events import CompanySize, Registration, StatementItems, Status
+from services.profiles.registration import normalise
 
-router = APIRouter(tags=["customers"])
+router = APIRouter(tags=["credit files"])
+
+Readers = Annotated[
+    Principal, Depends(require("viewer", "credit_analyst", "collector", "credit_manager", "finance_director"))
+]
+Analysts = Annotated[Principal, Depends(require("credit_analyst", "credit_manager"))]
+Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
 
 
-class NewCustomer(BaseModel):
+class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    legal_name: str = Field(min_length=1, max_length=200)
-    registration_number: str = Field(min_length=1, max_length=64)
+
+class RegistrationIn(Body):
+    scheme: Literal["CN-USCC", "OTHER"] = Field(description="CN-USCC: 统一社会信用代码; OTHER: any other, by country")
+    number: str = Field(min_length=1, max_length=64)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
 
     @field_validator("country")
@@ -38,116 +53,308 @@ class NewCustomer(BaseModel):
         return value.upper()
 
 
-class Customer(BaseModel):
-    customer_id: str
-    legal_name: str
-    registration_number: str
-    country: str
-    version: int
-    registered_at: datetime
+class ProfileIn(Body):
+    legal_name: str = Field(min_length=1, max_length=200)
+    industry: str | None = Field(default=None, max_length=100)
+    size: CompanySize | None = None
+    address: str | None = Field(default=None, max_length=500)
+    erp_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    def profile(self) -> domain.Profile:
+        return domain.Profile(self.legal_name, self.industry, self.size, self.address, self.erp_id)
 
 
-@router.post(
-    "/customers",
-    status_code=201,
-    response_model=Customer,
-    summary="Open a customer's credit file (send an Idempotency-Key to retry safely)",
-)
-async def register_customer(
-    body: NewCustomer,
-    request: Request,
-    kit: KitDep,
-    caller: Annotated[Principal, Depends(require("credit_analyst", "credit_manager"))],
-) -> Response:
+class NewCustomer(ProfileIn):
+    registration: RegistrationIn
+    customer_since: date | None = None
+
+
+class ContactIn(Body):
+    name: str = Field(min_length=1, max_length=200)
+    role: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{5,32}$")
+    billing: bool = False
+
+    def details(self) -> domain.ContactDetails:
+        return domain.ContactDetails(self.name, self.role, self.email, self.phone, self.billing)
+
+
+class Retirement(Body):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StatusChange(Body):
+    status: Status
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StatementIn(Body):
+    period_end: date
+    period_months: int = Field(ge=1, le=12)
+    currency: str = Field(pattern="^[A-Z]{3}$")
+    items: StatementItems
+    audited: bool = False
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _decimal_strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            floats = sorted(k for k, v in value.items() if isinstance(v, float))
+            if floats:
+                raise ValueError(f"amounts are decimal strings, not floating-point numbers: {', '.join(floats)}")
+        return value
+
+
+# -- running commands ------------------------------------------------------------------------
+
+
+Decide = Callable[[domain.CreditFile], Sequence[DomainEvent]]
+
+
+async def run(
+    kit: Kit, customer_id: str, decide: Decide, conn: Connection, *, expected_version: int | None = None
+) -> list[RecordedEvent]:
+    """Load the credit file, decide, append; refusals become problem documents."""
+    stream = domain.stream_id(customer_id)
+    history = await kit.store.load(stream, conn)
+    if expected_version is not None:
+        if not history:
+            raise Problem(404, "Not found", f"no customer {customer_id}")
+        check_version(expected_version, history[-1].version)
+    state = domain.CreditFile()
+    for recorded in history:
+        state = domain.evolve(state, recorded.event)
+    try:
+        events = list(decide(state))
+    except domain.Unknown as unknown:
+        raise Problem(404, "Not found", str(unknown)) from None
+    except domain.Refused as refused:
+        raise Problem(422, "Refused", str(refused), kind="refused") from None
+    try:
+        return await kit.store.append(
+            stream, history[-1].version if history else 0, events, customer_id=customer_id, conn=conn
+        )
+    except asyncpg.UniqueViolationError as clash:
+        raise await _duplicate(conn, clash) from None
+
+
+async def _duplicate(conn: Connection, clash: asyncpg.UniqueViolationError) -> Problem:
+    which = {"customers_registration_key": "registration number", "customers_erp_id_key": "ERP id"}.get(
+        clash.constraint_name or ""
+    )
+    if which is None:
+        raise clash
+    return Problem(
+        409, "Duplicate", f"this {which} is already registered to another customer ({clash.detail})", kind="duplicate"
+    )
+
+
+# -- routes -------------------------------------------------------------------------------------
+
+
+@router.post("/customers", status_code=201, summary="Open a credit file (send an Idempotency-Key to retry safely)")
+async def register_customer(body: NewCustomer, request: Request, kit: KitDep, caller: Analysts) -> Response:
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
         customer_id = f"C-{uuid.uuid4().hex[:12].upper()}"
-        command = domain.RegisterCustomer(customer_id, body.legal_name, body.registration_number, body.country)
-        try:
-            [recorded] = await execute(
-                kit.store,
-                domain.stream_id(customer_id),
-                customer_id=customer_id,
-                initial=domain.CreditFile(),
-                evolve=domain.evolve,
-                decide=lambda state: domain.register(state, command),
-                conn=scope.conn,
-            )
-        except domain.Refused as refused:
-            raise Problem(409, "Refused", str(refused), kind="refused") from None
-        customer = Customer(
-            customer_id=customer_id,
-            legal_name=body.legal_name,
-            registration_number=body.registration_number,
-            country=body.country,
-            version=recorded.version,
-            registered_at=recorded.occurred_at,
+        registration = Registration(
+            scheme=body.registration.scheme,
+            number=body.registration.number,
+            country=body.registration.country,
         )
+        existing = await scope.conn.fetchval(
+            "SELECT customer_id FROM customers WHERE scheme = $1 AND country = $2 AND registration_number = $3",
+            registration.scheme,
+            registration.country,
+            normalise(registration.scheme, registration.number),
+        )
+        if existing:
+            raise Problem(
+                409,
+                "Duplicate",
+                f"registration number {registration.number} is already registered to customer {existing}",
+                kind="duplicate",
+                customer_id=existing,
+            )
+        command = domain.RegisterCustomer(customer_id, body.profile(), registration, body.customer_since)
+        await run(kit, customer_id, lambda state: domain.register(state, command), scope.conn)
+        file = await credit_file(scope.conn, customer_id)
         return scope.keep(
             JSONResponse(
-                customer.model_dump(mode="json"),
-                status_code=201,
-                headers={"ETag": etag(recorded.version), "Location": f"/customers/{customer_id}"},
+                file, status_code=201, headers={"ETag": etag(file["version"]), "Location": f"/customers/{customer_id}"}
             )
         )
 
 
-@router.get("/customers/{customer_id}", response_model=Customer, summary="A customer's credit file")
-async def get_customer(
-    customer_id: str,
-    kit: KitDep,
-    response: Response,
-    _: Annotated[
-        Principal, Depends(require("viewer", "credit_analyst", "collector", "credit_manager", "finance_director"))
-    ],
-) -> Customer:
-    row = await kit.pool.fetchrow("SELECT * FROM customers WHERE customer_id = $1", customer_id)
+@router.get("/customers/{customer_id}", summary="The whole credit file in one call")
+async def get_customer(customer_id: str, kit: KitDep, _: Readers) -> Response:
+    async with kit.pool.acquire() as conn:
+        file = await credit_file(conn, customer_id)
+    return JSONResponse(file, headers={"ETag": etag(file["version"])})
+
+
+@router.patch("/customers/{customer_id}", summary='Change the profile; send If-Match with the ETag, e.g. "1"')
+async def update_customer(customer_id: str, body: ProfileIn, request: Request, kit: KitDep, _: Analysts) -> Response:
+    expected = if_match_version(request, required=True)
+    command = domain.UpdateProfile(body.profile())
+    return await _change(kit, customer_id, lambda state: domain.update_profile(state, command), expected)
+
+
+@router.post("/customers/{customer_id}/contacts", status_code=201, summary="Add a contact")
+async def add_contact(customer_id: str, body: ContactIn, request: Request, kit: KitDep, caller: Analysts) -> Response:
+    async with idempotent(request, caller) as scope:
+        if scope.replay:
+            return scope.replay
+        contact_id = f"P-{uuid.uuid4().hex[:10].upper()}"
+        await run(kit, customer_id, lambda state: domain.add_contact(state, contact_id, body.details()), scope.conn)
+        file = await credit_file(scope.conn, customer_id)
+        contact = next(c for c in file["contacts"] if c["contact_id"] == contact_id)
+        return scope.keep(JSONResponse(contact, status_code=201, headers={"ETag": etag(file["version"])}))
+
+
+@router.put("/customers/{customer_id}/contacts/{contact_id}", summary="Change a contact")
+async def change_contact(
+    customer_id: str, contact_id: str, body: ContactIn, request: Request, kit: KitDep, _: Analysts
+) -> Response:
+    expected = if_match_version(request)
+    return await _change(
+        kit, customer_id, lambda state: domain.change_contact(state, contact_id, body.details()), expected
+    )
+
+
+@router.post("/customers/{customer_id}/contacts/{contact_id}/retirement", summary="Retire a contact, with a reason")
+async def retire_contact(
+    customer_id: str, contact_id: str, body: Retirement, request: Request, kit: KitDep, _: Analysts
+) -> Response:
+    expected = if_match_version(request)
+    return await _change(
+        kit, customer_id, lambda state: domain.retire_contact(state, contact_id, body.reason), expected
+    )
+
+
+@router.post("/customers/{customer_id}/status", summary="Put on hold, reactivate or close, with a reason")
+async def change_status(customer_id: str, body: StatusChange, request: Request, kit: KitDep, _: Managers) -> Response:
+    expected = if_match_version(request)
+    return await _change(
+        kit, customer_id, lambda state: domain.change_status(state, body.status, body.reason), expected
+    )
+
+
+@router.post(
+    "/customers/{customer_id}/statements",
+    status_code=201,
+    summary="Record a financial statement; refused if the balance sheet does not balance",
+)
+async def record_statement(
+    customer_id: str, body: StatementIn, request: Request, kit: KitDep, caller: Analysts
+) -> Response:
+    async with idempotent(request, caller) as scope:
+        if scope.replay:
+            return scope.replay
+        command = domain.RecordStatement(
+            body.period_end, body.period_months, body.currency, body.items, body.audited, kit.clock.today()
+        )
+        await run(kit, customer_id, lambda state: domain.record_statement(state, command), scope.conn)
+        file = await credit_file(scope.conn, customer_id)
+        recorded = next(
+            s
+            for s in file["statements"]
+            if s["period_end"] == body.period_end.isoformat() and s["period_months"] == body.period_months
+        )
+        return scope.keep(JSONResponse(recorded, status_code=201, headers={"ETag": etag(file["version"])}))
+
+
+@router.get("/customers/{customer_id}/timeline", summary="Every change to the credit file, oldest first")
+async def timeline(customer_id: str, kit: KitDep, _: Readers) -> list[dict[str, Any]]:
+    history = await kit.store.load(domain.stream_id(customer_id))
+    if not history:
+        raise Problem(404, "Not found", f"no customer {customer_id}")
+    return [
+        {
+            "version": r.version,
+            "type": r.event_type,
+            "occurred_at": r.occurred_at.isoformat(),
+            "correlation_id": r.correlation_id,
+            "data": r.event.payload(),
+        }
+        for r in history
+    ]
+
+
+async def _change(kit: Kit, customer_id: str, decide: Decide, expected: int | None) -> Response:
+    async with kit.store.transaction() as conn:
+        await run(kit, customer_id, decide, conn, expected_version=expected)
+        file = await credit_file(conn, customer_id)
+    return JSONResponse(file, headers={"ETag": etag(file["version"])})
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+async def credit_file(conn: Connection, customer_id: str) -> dict[str, Any]:
+    """The whole credit file from the read model, as the API shows it."""
+    row = await conn.fetchrow("SELECT * FROM customers WHERE customer_id = $1", customer_id)
     if row is None:
         raise Problem(404, "Not found", f"no customer {customer_id}")
-    response.headers["ETag"] = etag(row["version"])
-    return Customer(**dict(row))
+    contacts = await conn.fetch(
+        "SELECT * FROM contacts WHERE customer_id = $1 AND retired_at IS NULL ORDER BY billing DESC, name", customer_id
+    )
+    statements = await conn.fetch(
+        "SELECT * FROM statements WHERE customer_id = $1 ORDER BY period_end DESC, period_months DESC", customer_id
+    )
+    file: dict[str, Any] = _jsonable(
+        {
+            "customer_id": row["customer_id"],
+            "legal_name": row["legal_name"],
+            "registration": {"scheme": row["scheme"], "number": row["registration_number"], "country": row["country"]},
+            "industry": row["industry"],
+            "size": row["size"],
+            "address": row["address"],
+            "customer_since": row["customer_since"],
+            "erp_id": row["erp_id"],
+            "status": row["status"],
+            "status_reason": row["status_reason"],
+            "contacts": [
+                {k: c[k] for k in ("contact_id", "name", "role", "email", "phone", "billing")} for c in contacts
+            ],
+            "statements": [_statement(s) for s in statements],
+            # Grade, score, limit and terms come from the scoring service once it publishes them.
+            "credit": {"grade": None, "score": None, "limit": None, "terms": None, "holds": []},
+            "version": row["version"],
+            "registered_at": row["registered_at"],
+            "updated_at": row["updated_at"],
+        }
+    )
+    return file
 
 
-class ProfileChange(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+def _statement(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "period_end": row["period_end"],
+        "period_months": row["period_months"],
+        "currency": row["currency"],
+        "audited": row["audited"],
+        "items": json.loads(row["items"]),
+        "ratios": {
+            "current_ratio": row["current_ratio"],
+            "debt_ratio": row["debt_ratio"],
+            "working_capital": row["working_capital"],
+            "altman_z": row["altman_z"],
+            "altman_zone": row["altman_zone"],
+        },
+        "recorded_at": row["recorded_at"],
+    }
 
-    legal_name: str = Field(min_length=1, max_length=200)
 
-
-@router.patch(
-    "/customers/{customer_id}",
-    response_model=Customer,
-    summary='Change a customer\'s profile; send If-Match with the ETag you read, e.g. "1"',
-)
-async def update_customer(
-    customer_id: str,
-    body: ProfileChange,
-    request: Request,
-    kit: KitDep,
-    _: Annotated[Principal, Depends(require("credit_analyst", "credit_manager"))],
-) -> Response:
-    expected = if_match_version(request, required=True)
-    command = domain.UpdateProfile(customer_id, body.legal_name)
-
-    def decide(state: domain.CreditFile) -> list[DomainEvent]:
-        return domain.update(state, command)
-
-    async with kit.store.transaction() as conn:
-        current = await kit.store.current_version(domain.stream_id(customer_id), conn)
-        if current == 0:
-            raise Problem(404, "Not found", f"no customer {customer_id}")
-        check_version(expected, current)
-        history = await kit.store.load(domain.stream_id(customer_id), conn)
-        state = domain.CreditFile()
-        for recorded in history:
-            state = domain.evolve(state, recorded.event)
-        try:
-            new_events = decide(state)
-        except domain.Refused as refused:
-            raise Problem(409, "Refused", str(refused), kind="refused") from None
-        # The store's expected-version check answers 409 if someone changed it meanwhile.
-        await kit.store.append(domain.stream_id(customer_id), current, new_events, customer_id=customer_id, conn=conn)
-    row = await kit.pool.fetchrow("SELECT * FROM customers WHERE customer_id = $1", customer_id)
-    assert row is not None
-    return JSONResponse(Customer(**dict(row)).model_dump(mode="json"), headers={"ETag": etag(row["version"])})
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value

@@ -1,65 +1,260 @@
-"""The credit file as pure functions: decide(state, command) -> events, evolve(state, event)."""
+"""The credit file (信用档案) as pure functions: decide(state, command) -> events, evolve(state, event).
+
+No I/O here: the API loads the stream, folds it with ``evolve``, asks a ``decide`` function,
+and appends what it returns.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
 
-from libs.events.contracts import DomainEvent
-from services.profiles.events import CustomerRegistered, ProfileUpdated
+from libs.events.contracts import DomainEvent, is_currency_code
+from services.profiles import financials
+from services.profiles.events import (
+    CompanySize,
+    ContactAdded,
+    ContactChanged,
+    ContactRetired,
+    CustomerRegistered,
+    CustomerStatusChanged,
+    FinancialStatementRecorded,
+    ProfileUpdated,
+    Registration,
+    StatementItems,
+    Status,
+)
+from services.profiles.registration import normalise, uscc_problem
 
 
 class Refused(Exception):
-    """A command the credit file does not accept, with the reason."""
+    """A command the credit file does not accept; the message says why."""
+
+
+class Unknown(Refused):
+    """The command names a customer or contact the file does not have."""
+
+
+@dataclass(frozen=True)
+class Contact:
+    contact_id: str
+    name: str
+    role: str | None
+    email: str | None
+    phone: str | None
+    billing: bool
+    retired: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    legal_name: str
+    industry: str | None = None
+    size: CompanySize | None = None
+    address: str | None = None
+    erp_id: str | None = None
 
 
 @dataclass(frozen=True)
 class CreditFile:
+    customer_id: str = ""
     registered: bool = False
-    legal_name: str = ""
-
-
-@dataclass(frozen=True)
-class RegisterCustomer:
-    customer_id: str
-    legal_name: str
-    registration_number: str
-    country: str
+    profile: Profile = Profile("")
+    registration: Registration | None = None
+    status: Status = "active"
+    contacts: dict[str, Contact] = field(default_factory=dict)
 
 
 def stream_id(customer_id: str) -> str:
     return f"customer-{customer_id}"
 
 
-def register(state: CreditFile, command: RegisterCustomer) -> list[DomainEvent]:
-    if state.registered:
-        raise Refused(f"customer {command.customer_id} is already registered")
-    return [
-        CustomerRegistered(
-            customer_id=command.customer_id,
-            legal_name=command.legal_name,
-            registration_number=command.registration_number,
-            country=command.country,
-        )
-    ]
+# -- commands -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterCustomer:
+    customer_id: str
+    profile: Profile
+    registration: Registration
+    customer_since: date | None = None
 
 
 @dataclass(frozen=True)
 class UpdateProfile:
-    customer_id: str
-    legal_name: str
+    profile: Profile
 
 
-def update(state: CreditFile, command: UpdateProfile) -> list[DomainEvent]:
+@dataclass(frozen=True)
+class ContactDetails:
+    name: str
+    role: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    billing: bool = False
+
+
+@dataclass(frozen=True)
+class RecordStatement:
+    period_end: date
+    period_months: int
+    currency: str
+    items: StatementItems
+    audited: bool
+    today: date
+
+
+def registration_problem(registration: Registration) -> str | None:
+    if registration.scheme == "CN-USCC":
+        if registration.country != "CN":
+            return "a unified social credit code is Chinese: its country must be CN"
+        return uscc_problem(registration.number)
+    if not registration.number:
+        return "the registration number is empty"
+    return None
+
+
+def register(state: CreditFile, command: RegisterCustomer) -> list[DomainEvent]:
+    if state.registered:
+        raise Refused(f"customer {command.customer_id} is already registered")
+    registration = command.registration.model_copy(
+        update={"number": normalise(command.registration.scheme, command.registration.number)}
+    )
+    problem = registration_problem(registration)
+    if problem:
+        raise Refused(problem)
+    return [
+        CustomerRegistered(
+            customer_id=command.customer_id,
+            registration=registration,
+            customer_since=command.customer_since,
+            **asdict(command.profile),
+        )
+    ]
+
+
+def _registered(state: CreditFile) -> None:
     if not state.registered:
-        raise Refused(f"customer {command.customer_id} is not registered")
-    if command.legal_name == state.legal_name:
+        raise Unknown("no such customer")
+
+
+def update_profile(state: CreditFile, command: UpdateProfile) -> list[DomainEvent]:
+    _registered(state)
+    if command.profile == state.profile:
         return []
-    return [ProfileUpdated(customer_id=command.customer_id, legal_name=command.legal_name)]
+    return [ProfileUpdated(customer_id=state.customer_id, **asdict(command.profile))]
+
+
+def _contact_problem(details: ContactDetails) -> None:
+    if details.billing and not (details.email and details.phone):
+        raise Refused("a billing contact needs an email address and a phone number: collections writes to it")
+    if not (details.email or details.phone):
+        raise Refused("a contact needs an email address or a phone number")
+
+
+def add_contact(state: CreditFile, contact_id: str, details: ContactDetails) -> list[DomainEvent]:
+    _registered(state)
+    _contact_problem(details)
+    return [
+        ContactAdded(
+            customer_id=state.customer_id,
+            contact_id=contact_id,
+            name=details.name,
+            role=details.role,
+            email=details.email,
+            phone=details.phone,
+            billing=details.billing,
+        )
+    ]
+
+
+def _active_contact(state: CreditFile, contact_id: str) -> Contact:
+    _registered(state)
+    contact = state.contacts.get(contact_id)
+    if contact is None:
+        raise Unknown(f"customer {state.customer_id} has no contact {contact_id}")
+    if contact.retired:
+        raise Refused(f"contact {contact_id} is retired")
+    return contact
+
+
+def change_contact(state: CreditFile, contact_id: str, details: ContactDetails) -> list[DomainEvent]:
+    current = _active_contact(state, contact_id)
+    _contact_problem(details)
+    if (current.name, current.role, current.email, current.phone, current.billing) == (
+        details.name,
+        details.role,
+        details.email,
+        details.phone,
+        details.billing,
+    ):
+        return []
+    return [
+        ContactChanged(
+            customer_id=state.customer_id,
+            contact_id=contact_id,
+            name=details.name,
+            role=details.role,
+            email=details.email,
+            phone=details.phone,
+            billing=details.billing,
+        )
+    ]
+
+
+def retire_contact(state: CreditFile, contact_id: str, reason: str) -> list[DomainEvent]:
+    _active_contact(state, contact_id)
+    return [ContactRetired(customer_id=state.customer_id, contact_id=contact_id, reason=reason)]
+
+
+def change_status(state: CreditFile, status: Status, reason: str) -> list[DomainEvent]:
+    _registered(state)
+    if status == state.status:
+        raise Refused(f"customer {state.customer_id} is already {status.replace('_', ' ')}")
+    return [CustomerStatusChanged(customer_id=state.customer_id, status=status, reason=reason)]
+
+
+def record_statement(state: CreditFile, command: RecordStatement) -> list[DomainEvent]:
+    _registered(state)
+    if not is_currency_code(command.currency):
+        raise Refused(f"{command.currency!r} is not an ISO 4217 currency code")
+    if command.period_end > command.today:
+        raise Refused(f"the period ends on {command.period_end}, after today ({command.today})")
+    problem = financials.balance_problem(command.items)
+    if problem:
+        raise Refused(f"the balance sheet does not balance: {problem}")
+    return [
+        FinancialStatementRecorded(
+            customer_id=state.customer_id,
+            period_end=command.period_end,
+            period_months=command.period_months,
+            currency=command.currency,
+            items=command.items,
+            audited=command.audited,
+        )
+    ]
+
+
+# -- evolution ------------------------------------------------------------------------------
+
+
+def _profile(event: CustomerRegistered | ProfileUpdated) -> Profile:
+    return Profile(event.legal_name, event.industry, event.size, event.address, event.erp_id)
 
 
 def evolve(state: CreditFile, event: DomainEvent) -> CreditFile:
     if isinstance(event, CustomerRegistered):
-        return CreditFile(registered=True, legal_name=event.legal_name)
+        return CreditFile(
+            customer_id=event.customer_id, registered=True, registration=event.registration, profile=_profile(event)
+        )
     if isinstance(event, ProfileUpdated):
-        return CreditFile(registered=True, legal_name=event.legal_name)
+        return replace(state, profile=_profile(event))
+    if isinstance(event, ContactAdded | ContactChanged):
+        contact = Contact(event.contact_id, event.name, event.role, event.email, event.phone, event.billing)
+        return replace(state, contacts={**state.contacts, event.contact_id: contact})
+    if isinstance(event, ContactRetired):
+        retired = replace(state.contacts[event.contact_id], retired=True)
+        return replace(state, contacts={**state.contacts, event.contact_id: retired})
+    if isinstance(event, CustomerStatusChanged):
+        return replace(state, status=event.status)
     return state

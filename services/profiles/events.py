@@ -2,30 +2,147 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
 from libs.events.contracts import DomainEvent, EventRegistry
+
+CompanySize = Literal["micro", "small", "medium", "large"]
+Status = Literal["active", "on_hold", "closed"]
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    scheme: Literal["CN-USCC", "OTHER"]
+    number: str
+    country: str  # ISO 3166-1 alpha-2
 
 
 class CustomerRegistered(DomainEvent):
     """A customer's credit file was opened."""
 
     event_type = "profiles.CustomerRegistered"
-    schema_version = 1
+    schema_version = 2
 
     customer_id: str
     legal_name: str
-    registration_number: str
-    country: str  # ISO 3166-1 alpha-2
+    registration: Registration
+    industry: str | None = None
+    size: CompanySize | None = None
+    address: str | None = None
+    customer_since: date | None = None
+    erp_id: str | None = None
 
 
 class ProfileUpdated(DomainEvent):
-    """A customer's identity details were corrected or changed."""
+    """A customer's identity details were corrected or changed; it carries the whole profile."""
 
     event_type = "profiles.ProfileUpdated"
     schema_version = 1
 
     customer_id: str
     legal_name: str
+    industry: str | None = None
+    size: CompanySize | None = None
+    address: str | None = None
+    erp_id: str | None = None
 
 
-PUBLISHED: list[type[DomainEvent]] = [CustomerRegistered, ProfileUpdated]
+class _ContactEvent(DomainEvent):
+    customer_id: str
+    contact_id: str
+    name: str
+    role: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    billing: bool = False
+
+
+class ContactAdded(_ContactEvent):
+    """A person to talk to at the customer; the billing contact is whom collections write to."""
+
+    event_type = "profiles.ContactAdded"
+    schema_version = 1
+
+
+class ContactChanged(_ContactEvent):
+    """A contact's details changed; it carries the whole contact."""
+
+    event_type = "profiles.ContactChanged"
+    schema_version = 1
+
+
+class ContactRetired(DomainEvent):
+    """A contact is no longer to be used."""
+
+    event_type = "profiles.ContactRetired"
+    schema_version = 1
+
+    customer_id: str
+    contact_id: str
+    reason: str
+
+
+class CustomerStatusChanged(DomainEvent):
+    """The customer was put on hold, reactivated or closed, with the reason."""
+
+    event_type = "profiles.CustomerStatusChanged"
+    schema_version = 1
+
+    customer_id: str
+    status: Status
+    reason: str
+
+
+class StatementItems(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    current_assets: Decimal
+    total_assets: Decimal
+    current_liabilities: Decimal
+    total_liabilities: Decimal
+    equity: Decimal
+    retained_earnings: Decimal
+    revenue: Decimal
+    ebit: Decimal
+    net_income: Decimal
+
+
+class FinancialStatementRecorded(DomainEvent):
+    """A balance sheet and income statement for a period, in one currency."""
+
+    event_type = "profiles.FinancialStatementRecorded"
+    schema_version = 1
+
+    customer_id: str
+    period_end: date
+    period_months: int
+    currency: str
+    items: StatementItems
+    audited: bool = False
+
+
+PUBLISHED: list[type[DomainEvent]] = [
+    CustomerRegistered,
+    ProfileUpdated,
+    ContactAdded,
+    ContactChanged,
+    ContactRetired,
+    CustomerStatusChanged,
+    FinancialStatementRecorded,
+]
 registry = EventRegistry(PUBLISHED)
+
+
+@registry.upcaster("profiles.CustomerRegistered", from_version=1)
+def _registered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 1 carried the registration number and country flat, without a scheme.
+    return {
+        "customer_id": data["customer_id"],
+        "legal_name": data["legal_name"],
+        "registration": {"scheme": "OTHER", "number": data["registration_number"], "country": data["country"]},
+    }

@@ -2,43 +2,116 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from libs.events.database import Connection, migrations_in
 from libs.events.store import RecordedEvent
-from services.profiles.events import CustomerRegistered, ProfileUpdated
+from services.profiles.events import (
+    ContactAdded,
+    ContactChanged,
+    ContactRetired,
+    CustomerRegistered,
+    CustomerStatusChanged,
+    FinancialStatementRecorded,
+    ProfileUpdated,
+)
+from services.profiles.financials import ratios
 
 READ_MODEL = migrations_in(Path(__file__).parent / "migrations")
 
 
 async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
-    rows = []
     for recorded in events:
-        event = recorded.event
-        if isinstance(event, CustomerRegistered):
-            rows.append(
-                (
-                    event.customer_id,
-                    event.legal_name,
-                    event.registration_number,
-                    event.country,
-                    recorded.version,
-                    recorded.occurred_at,
-                )
-            )
-    if rows:
-        await conn.executemany(
-            "INSERT INTO customers (customer_id, legal_name, registration_number, country, version, registered_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            rows,
+        await apply(conn, recorded)
+        await conn.execute(
+            "UPDATE customers SET version = $2, updated_at = $3 WHERE customer_id = $1",
+            recorded.customer_id,
+            recorded.version,
+            recorded.occurred_at,
         )
-    for recorded in events:
-        event = recorded.event
-        if isinstance(event, ProfileUpdated):
-            await conn.execute(
-                "UPDATE customers SET legal_name = $2, version = $3 WHERE customer_id = $1",
-                event.customer_id,
-                event.legal_name,
-                recorded.version,
-            )
+
+
+async def apply(conn: Connection, recorded: RecordedEvent) -> None:
+    event, at = recorded.event, recorded.occurred_at
+    if isinstance(event, CustomerRegistered):
+        r = event.registration
+        await conn.execute(
+            "INSERT INTO customers (customer_id, legal_name, scheme, registration_number, country, industry, size,"
+            " address, customer_since, erp_id, version, registered_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            event.customer_id,
+            event.legal_name,
+            r.scheme,
+            r.number,
+            r.country,
+            event.industry,
+            event.size,
+            event.address,
+            event.customer_since,
+            event.erp_id,
+            recorded.version,
+            at,
+        )
+    elif isinstance(event, ProfileUpdated):
+        await conn.execute(
+            "UPDATE customers SET legal_name = $2, industry = $3, size = $4, address = $5, erp_id = $6"
+            " WHERE customer_id = $1",
+            event.customer_id,
+            event.legal_name,
+            event.industry,
+            event.size,
+            event.address,
+            event.erp_id,
+        )
+    elif isinstance(event, ContactAdded | ContactChanged):
+        await conn.execute(
+            "INSERT INTO contacts (contact_id, customer_id, name, role, email, phone, billing)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (contact_id) DO UPDATE SET name = excluded.name,"
+            " role = excluded.role, email = excluded.email, phone = excluded.phone, billing = excluded.billing",
+            event.contact_id,
+            event.customer_id,
+            event.name,
+            event.role,
+            event.email,
+            event.phone,
+            event.billing,
+        )
+    elif isinstance(event, ContactRetired):
+        await conn.execute(
+            "UPDATE contacts SET retired_at = $2, retired_reason = $3 WHERE contact_id = $1",
+            event.contact_id,
+            at,
+            event.reason,
+        )
+    elif isinstance(event, CustomerStatusChanged):
+        await conn.execute(
+            "UPDATE customers SET status = $2, status_reason = $3 WHERE customer_id = $1",
+            event.customer_id,
+            event.status,
+            event.reason,
+        )
+    elif isinstance(event, FinancialStatementRecorded):
+        derived = ratios(event.items)
+        await conn.execute(
+            "INSERT INTO statements (customer_id, period_end, period_months, currency, items, audited,"
+            " current_ratio, debt_ratio, working_capital, altman_z, altman_zone, recorded_at)"
+            " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12)"
+            " ON CONFLICT (customer_id, period_end, period_months) DO UPDATE SET currency = excluded.currency,"
+            " items = excluded.items, audited = excluded.audited, current_ratio = excluded.current_ratio,"
+            " debt_ratio = excluded.debt_ratio, working_capital = excluded.working_capital,"
+            " altman_z = excluded.altman_z, altman_zone = excluded.altman_zone, recorded_at = excluded.recorded_at",
+            event.customer_id,
+            event.period_end,
+            event.period_months,
+            event.currency,
+            json.dumps(event.items.model_dump(mode="json")),
+            event.audited,
+            derived.current_ratio,
+            derived.debt_ratio,
+            derived.working_capital,
+            derived.altman_z,
+            derived.altman_zone,
+            at,
+        )

@@ -17,7 +17,16 @@ from tests.conftest import Logs, NewDatabase
 from tests.support.backbone import eventually
 from tests.support.serving import ERP_KEY, bearer, serving, settings_for, token
 
-ACME = {"legal_name": "上海加喜贸易有限公司", "registration_number": "91310000MA1FL4T123", "country": "CN"}
+ACME = {
+    "legal_name": "福建某某有限公司",
+    "registration": {"scheme": "CN-USCC", "number": "91350100M000100Y43", "country": "CN"},
+}
+
+
+def company(n: int) -> dict[str, object]:
+    return {"legal_name": f"Company {n}", "registration": {"scheme": "OTHER", "number": f"REG-{n}", "country": "DE"}}
+
+
 ANALYST = bearer("credit_analyst")
 
 
@@ -46,7 +55,7 @@ async def test_a_replayed_post_returns_the_first_answer_and_stores_nothing_twice
 
         racing = await asyncio.gather(
             *(
-                http.post("/customers", json=ACME, headers={"Idempotency-Key": f"{topic_prefix}-2", **ANALYST})
+                http.post("/customers", json=company(4), headers={"Idempotency-Key": f"{topic_prefix}-2", **ANALYST})
                 for _ in range(5)
             )
         )
@@ -54,7 +63,7 @@ async def test_a_replayed_post_returns_the_first_answer_and_stores_nothing_twice
         assert len({r.json()["customer_id"] for r in racing}) == 1
         assert await _events(dsn) == 2
 
-        other = await http.post("/customers", json={**ACME, "legal_name": "Another Co"}, headers=key)
+        other = await http.post("/customers", json=company(3), headers=key)
         assert other.status_code == 422
         assert other.headers["content-type"] == "application/problem+json"
         assert other.json()["type"].endswith("/idempotency-key-reused")
@@ -70,7 +79,9 @@ async def test_an_invalid_body_gets_problem_json_naming_every_field(
     async with serving(profiles, settings_for(profiles, await new_database(), broker.bootstrap_servers)) as url:
         async with httpx.AsyncClient(base_url=url) as http:
             response = await http.post(
-                "/customers", json={"legal_name": "", "country": "XX", "colour": "red"}, headers=ANALYST
+                "/customers",
+                json={"legal_name": "", "registration": {"scheme": "CN-USCC", "country": "XX"}, "colour": "red"},
+                headers=ANALYST,
             )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -78,11 +89,11 @@ async def test_an_invalid_body_gets_problem_json_naming_every_field(
     assert problem["status"] == 422
     assert {e["field"] for e in problem["errors"]} == {
         "body.legal_name",
-        "body.registration_number",
-        "body.country",
+        "body.registration.number",
+        "body.registration.country",
         "body.colour",
     }
-    assert "ISO 3166-1" in next(e["message"] for e in problem["errors"] if e["field"] == "body.country")
+    assert "ISO 3166-1" in next(e["message"] for e in problem["errors"] if e["field"] == "body.registration.country")
 
 
 async def test_who_may_do_what(new_database: NewDatabase, broker: BrokerHandle) -> None:
@@ -102,8 +113,8 @@ async def test_who_may_do_what(new_database: NewDatabase, broker: BrokerHandle) 
         forbidden = await http.post("/customers", json=ACME, headers=bearer("viewer", "collector"))
         assert forbidden.status_code == 403
         assert forbidden.json()["your_roles"] == ["collector", "viewer"]
-        assert (await http.post("/customers", json=ACME, headers={"X-API-Key": ERP_KEY})).status_code == 201
-        assert (await http.post("/customers", json=ACME, headers=bearer("admin"))).status_code == 201
+        assert (await http.post("/customers", json=company(1), headers={"X-API-Key": ERP_KEY})).status_code == 201
+        assert (await http.post("/customers", json=company(2), headers=bearer("admin"))).status_code == 201
 
         assert (await http.get("/info")).status_code == 401
         assert (await http.get("/openapi.json")).status_code == 404  # docs are opt-in: CREDO_API_DOCS

@@ -114,10 +114,10 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
             for service in SERVICES:
                 assert (await http.get(f"{stack.url(service)}/health/ready")).status_code == 200
             created = []
-            for name in ("华东机械有限公司", "Nordic Pumps AB", "Atlas Freight Ltd"):
+            for n, name in enumerate(("华东机械有限公司", "Nordic Pumps AB", "Atlas Freight Ltd")):
                 response = await http.post(
                     f"{stack.url('profiles')}/customers",
-                    json={"legal_name": name, "registration_number": "R-1", "country": "CN"},
+                    json={"legal_name": name, "registration": {"scheme": "OTHER", "number": f"R-{n}", "country": "CN"}},
                 )
                 assert response.status_code == 201, response.text
                 created.append(response.json())
@@ -144,7 +144,10 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
             ] == "Nordic Pumps Group AB"
             later = await http.post(
                 f"{stack.url('profiles')}/customers",
-                json={"legal_name": "After Restart Oy", "registration_number": "R-2", "country": "FI"},
+                json={
+                    "legal_name": "After Restart Oy",
+                    "registration": {"scheme": "OTHER", "number": "R-9", "country": "FI"},
+                },
             )
             assert later.status_code == 201
         await eventually(lambda: _agree(server_url), within=30, what="read models agree after the restart")

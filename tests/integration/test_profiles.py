@@ -1,0 +1,234 @@
+"""The credit file through the profiles HTTP API, with the real database and broker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from libs.infra.provision import BrokerHandle
+from services.profiles.app import spec as profiles
+from services.receivables.app import spec as receivables
+from tests.conftest import NewDatabase
+from tests.support.backbone import eventually
+from tests.support.serving import bearer, serving, settings_for
+
+FUJIAN = {
+    "legal_name": "福建某某贸易有限公司",
+    "registration": {"scheme": "CN-USCC", "number": "91350100m000100y43", "country": "CN"},
+    "industry": "wholesale",
+    "size": "medium",
+    "address": "福州市鼓楼区五四路 100 号",
+    "customer_since": "2019-04-01",
+    "erp_id": "ERP-0042",
+}
+HEALTHY = {
+    "current_assets": "400000.00",
+    "total_assets": "1000000.00",
+    "current_liabilities": "250000.00",
+    "total_liabilities": "550000.00",
+    "equity": "450000.00",
+    "retained_earnings": "200000.00",
+    "revenue": "2000000.00",
+    "ebit": "80000.00",
+    "net_income": "60000.00",
+}
+
+
+@pytest.fixture
+async def api(new_database: NewDatabase, broker: BrokerHandle) -> AsyncIterator[httpx.AsyncClient]:
+    settings = settings_for(profiles, await new_database(), broker.bootstrap_servers, business_date="2026-11-23")
+    async with (
+        serving(profiles, settings) as url,
+        httpx.AsyncClient(base_url=url, headers=bearer("credit_analyst")) as http,
+    ):
+        http.dsn = settings.database_url  # type: ignore[attr-defined]
+        yield http
+
+
+async def _events(http: httpx.AsyncClient) -> int:
+    conn = await asyncpg.connect(http.dsn)  # type: ignore[attr-defined]
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM events"))
+    finally:
+        await conn.close()
+
+
+async def _register(http: httpx.AsyncClient, body: dict[str, Any] = FUJIAN) -> dict[str, Any]:
+    response = await http.post("/customers", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def test_register_and_read_the_whole_file(api: httpx.AsyncClient) -> None:
+    created = await _register(api)
+    assert created["registration"] == {"scheme": "CN-USCC", "number": "91350100M000100Y43", "country": "CN"}
+    file = (await api.get(f"/customers/{created['customer_id']}")).json()
+    assert file == created
+    assert (file["status"], file["customer_since"], file["erp_id"], file["version"]) == (
+        "active",
+        "2019-04-01",
+        "ERP-0042",
+        1,
+    )
+    assert file["credit"] == {"grade": None, "score": None, "limit": None, "terms": None, "holds": []}
+
+
+async def test_a_wrong_check_character_is_refused(api: httpx.AsyncClient) -> None:
+    body = {**FUJIAN, "registration": {"scheme": "CN-USCC", "number": "91350100M000100Y44", "country": "CN"}}
+    response = await api.post("/customers", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "the check character is '4' but the first 17 characters require '3'"
+    assert await _events(api) == 0
+
+
+async def test_a_duplicate_registration_number_is_refused(api: httpx.AsyncClient) -> None:
+    first = await _register(api)
+    again = await api.post("/customers", json={**FUJIAN, "legal_name": "Copycat", "erp_id": None})
+    assert again.status_code == 409
+    assert again.json()["customer_id"] == first["customer_id"]
+    assert first["customer_id"] in again.json()["detail"]
+    same_erp = await api.post(
+        "/customers", json={**FUJIAN, "registration": {"scheme": "OTHER", "number": "HRB 1", "country": "DE"}}
+    )
+    assert same_erp.status_code == 409
+    assert "ERP id" in same_erp.json()["detail"]
+    assert await _events(api) == 1
+
+
+async def test_contacts(api: httpx.AsyncClient) -> None:
+    customer = (await _register(api))["customer_id"]
+    path = f"/customers/{customer}/contacts"
+    no_phone = await api.post(path, json={"name": "王芳", "email": "wang.fang@example.cn", "billing": True})
+    assert no_phone.status_code == 422
+    assert "needs an email address and a phone number" in no_phone.json()["detail"]
+    billing = await api.post(
+        path,
+        json={
+            "name": "王芳",
+            "role": "AP manager",
+            "email": "wang.fang@example.cn",
+            "phone": "+86 591 8888 0000",
+            "billing": True,
+        },
+    )
+    assert billing.status_code == 201
+    contact = billing.json()["contact_id"]
+    changed = await api.put(
+        f"{path}/{contact}",
+        json={"name": "王芳", "email": "fang@example.cn", "phone": "+86 591 8888 0001", "billing": True},
+    )
+    assert changed.status_code == 200
+    assert changed.json()["contacts"][0]["email"] == "fang@example.cn"
+    retired = await api.post(f"{path}/{contact}/retirement", json={"reason": "left the company"})
+    assert retired.status_code == 200
+    assert retired.json()["contacts"] == []
+    assert (await api.post(f"{path}/{contact}/retirement", json={"reason": "again"})).status_code == 422
+    assert (await api.post(f"{path}/P-NOBODY/retirement", json={"reason": "x"})).status_code == 404
+
+
+async def test_status_changes_need_a_manager_and_a_reason(api: httpx.AsyncClient) -> None:
+    customer = (await _register(api))["customer_id"]
+    path = f"/customers/{customer}/status"
+    assert (await api.post(path, json={"status": "on_hold", "reason": "cheque bounced"})).status_code == 403
+    manager = bearer("credit_manager")
+    assert (await api.post(path, json={"status": "on_hold"}, headers=manager)).status_code == 422
+    held = await api.post(path, json={"status": "on_hold", "reason": "cheque bounced"}, headers=manager)
+    assert held.status_code == 200
+    assert (held.json()["status"], held.json()["status_reason"]) == ("on_hold", "cheque bounced")
+    again = await api.post(path, json={"status": "on_hold", "reason": "still"}, headers=manager)
+    assert again.status_code == 422
+    assert again.json()["detail"] == f"customer {customer} is already on hold"
+
+
+async def test_statements_balance_or_are_refused_naming_the_difference(api: httpx.AsyncClient) -> None:
+    customer = (await _register(api))["customer_id"]
+    path = f"/customers/{customer}/statements"
+    before = await _events(api)
+    unbalanced = await api.post(
+        path,
+        json={
+            "period_end": "2025-12-31",
+            "period_months": 12,
+            "currency": "CNY",
+            "items": {**HEALTHY, "equity": "440000.00"},
+        },
+    )
+    assert unbalanced.status_code == 422
+    assert "differ from total liabilities plus equity 990000.00 by 10000.00" in unbalanced.json()["detail"]
+    floats = await api.post(
+        path,
+        json={
+            "period_end": "2025-12-31",
+            "period_months": 12,
+            "currency": "CNY",
+            "items": {**HEALTHY, "ebit": 80000.5},
+        },
+    )
+    assert floats.status_code == 422
+    assert "not floating-point numbers: ebit" in floats.text
+    future = await api.post(
+        path, json={"period_end": "2026-12-31", "period_months": 12, "currency": "CNY", "items": HEALTHY}
+    )
+    assert future.status_code == 422
+    assert await _events(api) == before
+
+    recorded = await api.post(
+        path,
+        json={"period_end": "2025-12-31", "period_months": 12, "currency": "CNY", "items": HEALTHY, "audited": True},
+    )
+    assert recorded.status_code == 201
+    assert recorded.json()["ratios"] == {
+        "current_ratio": "1.6000",
+        "debt_ratio": "0.5500",
+        "working_capital": "150000.00",
+        "altman_z": "3.03",
+        "altman_zone": "safe",
+    }
+    file = (await api.get(f"/customers/{customer}")).json()
+    assert file["statements"][0]["items"]["ebit"] == "80000.00"
+
+
+async def test_the_timeline_shows_every_change_in_order(api: httpx.AsyncClient) -> None:
+    customer = (await _register(api))["customer_id"]
+    await api.patch(f"/customers/{customer}", json={"legal_name": "福建新名称有限公司"}, headers={"If-Match": '"1"'})
+    await api.post(
+        f"/customers/{customer}/status",
+        json={"status": "closed", "reason": "ceased trading"},
+        headers=bearer("finance_director"),
+    )
+    timeline = (await api.get(f"/customers/{customer}/timeline")).json()
+    assert [(e["version"], e["type"]) for e in timeline] == [
+        (1, "profiles.CustomerRegistered"),
+        (2, "profiles.ProfileUpdated"),
+        (3, "profiles.CustomerStatusChanged"),
+    ]
+    assert timeline[1]["data"]["legal_name"] == "福建新名称有限公司"
+    assert (await api.get("/customers/C-NOBODY/timeline")).status_code == 404
+
+
+async def test_events_reach_a_consumer_in_another_database(
+    new_database: NewDatabase, broker: BrokerHandle, api: httpx.AsyncClient
+) -> None:
+    other = await new_database()
+    async with serving(receivables, settings_for(receivables, other, broker.bootstrap_servers)):
+        created = await _register(api)
+        await api.patch(
+            f"/customers/{created['customer_id']}", json={"legal_name": "Renamed Ltd"}, headers={"If-Match": '"1"'}
+        )
+
+        async def projected() -> bool:
+            conn = await asyncpg.connect(other)
+            try:
+                name = await conn.fetchval(
+                    "SELECT legal_name FROM read_model.customers WHERE customer_id = $1", created["customer_id"]
+                )
+            finally:
+                await conn.close()
+            return bool(name == "Renamed Ltd")
+
+        await eventually(projected, what="receivables' copy of the customer")
