@@ -24,6 +24,7 @@ SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
 
 
 def topics() -> list[TopicContract]:
+    from services.profiles import erp
     from services.profiles import events as profiles
 
     return [
@@ -33,6 +34,14 @@ def topics() -> list[TopicContract]:
             "Customer credit files: every change, in order per customer.",
             profiles.PUBLISHED,
             registry=profiles.registry,
+        ),
+        TopicContract(
+            erp.TOPIC,
+            "erp",
+            "The ERP's customer master: every revision of a customer record, the subject being the ERP's "
+            "customer id and the stream version the revision. profiles applies each revision once.",
+            [erp.CustomerMaster],
+            registry=erp.registry,
         ),
         *_dead_letter_topics(),
     ]

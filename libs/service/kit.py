@@ -57,6 +57,8 @@ class ConsumerSpec:
     topics: Sequence[str]
     handler: Handler | None = None
     batch_handler: BatchHandler | None = None
+    # For reactions that append to the service's own store: built once the store exists.
+    make_batch_handler: Callable[[EventStore], BatchHandler] | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class Kit:
                 topics=c.topics,
                 registry=spec.registry,
                 handler=c.handler,
-                batch_handler=c.batch_handler,
+                batch_handler=c.make_batch_handler(self.store) if c.make_batch_handler else c.batch_handler,
                 group=settings.consumer_group,
             )
             for c in spec.consumers

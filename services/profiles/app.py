@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from libs.service.kit import ServiceSpec
-from services.profiles import api, events, projections
+from libs.events.contracts import EventRegistry
+from libs.service.kit import ConsumerSpec, ServiceSpec
+from services.profiles import api, erp, events, projections
 
 spec = ServiceSpec(
     name="profiles",
     description="Customer credit files: identity, contacts, financial statements, bureau reports, cover.",
-    registry=events.registry,
+    registry=EventRegistry.combine(events.registry, erp.registry),
     default_port=8101,
     read_model=projections.READ_MODEL,
     own_projection=projections.project,
     routers=[api.router],
+    consumers=[ConsumerSpec("erp-customers", [erp.TOPIC], make_batch_handler=erp.make_reaction)],
 )
