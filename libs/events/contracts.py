@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, ClassVar, Self, TypeVar
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
 
 JsonObject = dict[str, Any]
 Upcaster = Callable[[JsonObject], JsonObject]
@@ -73,6 +73,11 @@ class Money(BaseModel):
         if not is_currency_code(value):
             raise ValueError(f"{value!r} is not an ISO 4217 currency code")
         return value
+
+    @field_serializer("amount")
+    def _fixed_point(self, amount: Decimal) -> str:
+        # Never "8.0E+5": a database may hand back decimals in exponent form.
+        return format(amount, "f")
 
     @classmethod
     def of(cls, amount: str | int | Decimal, currency: str) -> Self:

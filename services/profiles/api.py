@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from libs.events.contracts import DomainEvent
+from libs.events.contracts import DomainEvent, Money
 from libs.events.database import Connection
 from libs.events.store import RecordedEvent
 from libs.service.auth import Principal, require
@@ -24,7 +24,15 @@ from libs.service.etag import check_version, etag, if_match_version
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
 from services.profiles import domain
-from services.profiles.events import CompanySize, Registration, StatementItems, Status
+from services.profiles.events import (
+    CompanySize,
+    InsuranceCoverRecorded,
+    PaymentExperience,
+    Registration,
+    StatementItems,
+    Status,
+    TradeReferenceRecorded,
+)
 from services.profiles.registration import normalise
 
 router = APIRouter(tags=["credit files"])
@@ -106,6 +114,41 @@ class StatementIn(Body):
         return value
 
 
+class ReviewDate(Body):
+    review_on: date
+
+
+class MoneyIn(Body):
+    amount: Decimal = Field(gt=0)
+    currency: str = Field(pattern="^[A-Z]{3}$")
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("amounts are decimal strings, not floating-point numbers")
+        return value
+
+    def money(self) -> Money:
+        return Money.of(self.amount, self.currency)
+
+
+class TradeReferenceIn(Body):
+    supplier: str = Field(min_length=1, max_length=200)
+    contact: str | None = Field(default=None, max_length=200)
+    trading_since: date | None = None
+    credit_limit: MoneyIn | None = None
+    payment_experience: PaymentExperience
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class InsuranceCoverIn(Body):
+    insurer: str = Field(min_length=1, max_length=200)
+    policy_number: str = Field(min_length=1, max_length=64)
+    insured_limit: MoneyIn
+    expires_on: date
+
+
 # -- running commands ------------------------------------------------------------------------
 
 
@@ -180,7 +223,7 @@ async def register_customer(body: NewCustomer, request: Request, kit: KitDep, ca
             )
         command = domain.RegisterCustomer(customer_id, body.profile(), registration, body.customer_since)
         await run(kit, customer_id, lambda state: domain.register(state, command), scope.conn)
-        file = await credit_file(scope.conn, customer_id)
+        file = await credit_file(scope.conn, customer_id, kit.clock.today())
         return scope.keep(
             JSONResponse(
                 file, status_code=201, headers={"ETag": etag(file["version"]), "Location": f"/customers/{customer_id}"}
@@ -191,7 +234,7 @@ async def register_customer(body: NewCustomer, request: Request, kit: KitDep, ca
 @router.get("/customers/{customer_id}", summary="The whole credit file in one call")
 async def get_customer(customer_id: str, kit: KitDep, _: Readers) -> Response:
     async with kit.pool.acquire() as conn:
-        file = await credit_file(conn, customer_id)
+        file = await credit_file(conn, customer_id, kit.clock.today())
     return JSONResponse(file, headers={"ETag": etag(file["version"])})
 
 
@@ -209,7 +252,7 @@ async def add_contact(customer_id: str, body: ContactIn, request: Request, kit: 
             return scope.replay
         contact_id = f"P-{uuid.uuid4().hex[:10].upper()}"
         await run(kit, customer_id, lambda state: domain.add_contact(state, contact_id, body.details()), scope.conn)
-        file = await credit_file(scope.conn, customer_id)
+        file = await credit_file(scope.conn, customer_id, kit.clock.today())
         contact = next(c for c in file["contacts"] if c["contact_id"] == contact_id)
         return scope.keep(JSONResponse(contact, status_code=201, headers={"ETag": etag(file["version"])}))
 
@@ -257,11 +300,70 @@ async def record_statement(
             body.period_end, body.period_months, body.currency, body.items, body.audited, kit.clock.today()
         )
         await run(kit, customer_id, lambda state: domain.record_statement(state, command), scope.conn)
-        file = await credit_file(scope.conn, customer_id)
+        file = await credit_file(scope.conn, customer_id, kit.clock.today())
         recorded = next(
             s
             for s in file["statements"]
             if s["period_end"] == body.period_end.isoformat() and s["period_months"] == body.period_months
+        )
+        return scope.keep(JSONResponse(recorded, status_code=201, headers={"ETag": etag(file["version"])}))
+
+
+@router.put("/customers/{customer_id}/review-date", summary="When the credit file is next to be reviewed")
+async def set_review_date(customer_id: str, body: ReviewDate, request: Request, kit: KitDep, _: Analysts) -> Response:
+    expected = if_match_version(request)
+    today = kit.clock.today()
+    return await _change(kit, customer_id, lambda state: domain.set_review_date(state, body.review_on, today), expected)
+
+
+@router.post("/customers/{customer_id}/trade-references", status_code=201, summary="Record a trade reference")
+async def record_trade_reference(
+    customer_id: str, body: TradeReferenceIn, request: Request, kit: KitDep, caller: Analysts
+) -> Response:
+    async with idempotent(request, caller) as scope:
+        if scope.replay:
+            return scope.replay
+        reference = TradeReferenceRecorded(
+            customer_id=customer_id,
+            reference_id=f"R-{uuid.uuid4().hex[:10].upper()}",
+            supplier=body.supplier,
+            contact=body.contact,
+            trading_since=body.trading_since,
+            credit_limit=body.credit_limit.money() if body.credit_limit else None,
+            payment_experience=body.payment_experience,
+            notes=body.notes,
+        )
+        await run(kit, customer_id, lambda state: domain.record_trade_reference(state, reference), scope.conn)
+        file = await credit_file(scope.conn, customer_id, kit.clock.today())
+        recorded = next(r for r in file["trade_references"] if r["reference_id"] == reference.reference_id)
+        return scope.keep(JSONResponse(recorded, status_code=201, headers={"ETag": etag(file["version"])}))
+
+
+@router.post(
+    "/customers/{customer_id}/insurance-covers",
+    status_code=201,
+    summary="Record credit-insurance cover (a renewal of the same policy replaces it)",
+)
+async def record_insurance_cover(
+    customer_id: str, body: InsuranceCoverIn, request: Request, kit: KitDep, caller: Analysts
+) -> Response:
+    async with idempotent(request, caller) as scope:
+        if scope.replay:
+            return scope.replay
+        cover = InsuranceCoverRecorded(
+            customer_id=customer_id,
+            insurer=body.insurer,
+            policy_number=body.policy_number,
+            insured_limit=body.insured_limit.money(),
+            expires_on=body.expires_on,
+        )
+        today = kit.clock.today()
+        await run(kit, customer_id, lambda state: domain.record_insurance_cover(state, cover, today), scope.conn)
+        file = await credit_file(scope.conn, customer_id, today)
+        recorded = next(
+            c
+            for c in file["insurance_covers"]
+            if c["policy_number"] == body.policy_number and c["insurer"] == body.insurer
         )
         return scope.keep(JSONResponse(recorded, status_code=201, headers={"ETag": etag(file["version"])}))
 
@@ -286,20 +388,26 @@ async def timeline(customer_id: str, kit: KitDep, _: Readers) -> list[dict[str, 
 async def _change(kit: Kit, customer_id: str, decide: Decide, expected: int | None) -> Response:
     async with kit.store.transaction() as conn:
         await run(kit, customer_id, decide, conn, expected_version=expected)
-        file = await credit_file(conn, customer_id)
+        file = await credit_file(conn, customer_id, kit.clock.today())
     return JSONResponse(file, headers={"ETag": etag(file["version"])})
 
 
 # -- reading ----------------------------------------------------------------------------------------
 
 
-async def credit_file(conn: Connection, customer_id: str) -> dict[str, Any]:
+async def credit_file(conn: Connection, customer_id: str, today: date) -> dict[str, Any]:
     """The whole credit file from the read model, as the API shows it."""
     row = await conn.fetchrow("SELECT * FROM customers WHERE customer_id = $1", customer_id)
     if row is None:
         raise Problem(404, "Not found", f"no customer {customer_id}")
     contacts = await conn.fetch(
         "SELECT * FROM contacts WHERE customer_id = $1 AND retired_at IS NULL ORDER BY billing DESC, name", customer_id
+    )
+    references = await conn.fetch(
+        "SELECT * FROM trade_references WHERE customer_id = $1 ORDER BY recorded_at DESC", customer_id
+    )
+    covers = await conn.fetch(
+        "SELECT * FROM insurance_covers WHERE customer_id = $1 ORDER BY expires_on DESC", customer_id
     )
     statements = await conn.fetch(
         "SELECT * FROM statements WHERE customer_id = $1 ORDER BY period_end DESC, period_months DESC", customer_id
@@ -320,6 +428,38 @@ async def credit_file(conn: Connection, customer_id: str) -> dict[str, Any]:
                 {k: c[k] for k in ("contact_id", "name", "role", "email", "phone", "billing")} for c in contacts
             ],
             "statements": [_statement(s) for s in statements],
+            "trade_references": [
+                {
+                    **{
+                        k: r[k]
+                        for k in (
+                            "reference_id",
+                            "supplier",
+                            "contact",
+                            "trading_since",
+                            "payment_experience",
+                            "notes",
+                            "recorded_at",
+                        )
+                    },
+                    "credit_limit": {"amount": r["credit_limit"], "currency": r["currency"]}
+                    if r["credit_limit"] is not None
+                    else None,
+                }
+                for r in references
+            ],
+            "insurance_covers": [
+                {
+                    "insurer": c["insurer"],
+                    "policy_number": c["policy_number"],
+                    "insured_limit": {"amount": c["insured_limit"], "currency": c["currency"]},
+                    "expires_on": c["expires_on"],
+                    "in_force": c["expires_on"] >= today,
+                }
+                for c in covers
+            ],
+            "review_on": row["review_on"],
+            "review_overdue": row["review_on"] is not None and row["review_on"] < today,
             # Grade, score, limit and terms come from the scoring service once it publishes them.
             "credit": {"grade": None, "score": None, "limit": None, "terms": None, "holds": []},
             "version": row["version"],
@@ -354,7 +494,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")  # fixed-point, never exponent form
     if isinstance(value, date | datetime):
         return value.isoformat()
     return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from libs.events.contracts import EventRegistry
 from libs.service.kit import ConsumerSpec, ServiceSpec
-from services.profiles import api, erp, events, projections
+from services.profiles import api, erp, events, projections, sweeps
 
 spec = ServiceSpec(
     name="profiles",
@@ -15,4 +15,5 @@ spec = ServiceSpec(
     own_projection=projections.project,
     routers=[api.router],
     consumers=[ConsumerSpec("erp-customers", [erp.TOPIC], make_batch_handler=erp.make_reaction)],
+    sweeps=sweeps.sweeps,
 )

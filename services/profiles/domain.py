@@ -16,13 +16,17 @@ from services.profiles.events import (
     ContactAdded,
     ContactChanged,
     ContactRetired,
+    CreditReviewDue,
     CustomerRegistered,
     CustomerStatusChanged,
     FinancialStatementRecorded,
+    InsuranceCoverRecorded,
     ProfileUpdated,
     Registration,
+    ReviewDateSet,
     StatementItems,
     Status,
+    TradeReferenceRecorded,
 )
 from services.profiles.registration import normalise, uscc_problem
 
@@ -63,6 +67,8 @@ class CreditFile:
     registration: Registration | None = None
     status: Status = "active"
     contacts: dict[str, Contact] = field(default_factory=dict)
+    review_on: date | None = None
+    review_due_raised_for: date | None = None
 
 
 def stream_id(customer_id: str) -> str:
@@ -235,6 +241,38 @@ def record_statement(state: CreditFile, command: RecordStatement) -> list[Domain
     ]
 
 
+def set_review_date(state: CreditFile, review_on: date, today: date) -> list[DomainEvent]:
+    _registered(state)
+    if review_on <= today:
+        raise Refused(f"the review date {review_on} must be after today ({today})")
+    if review_on == state.review_on:
+        return []
+    return [ReviewDateSet(customer_id=state.customer_id, review_on=review_on)]
+
+
+def review_due(state: CreditFile, business_date: date) -> list[DomainEvent]:
+    """Raise CreditReviewDue once the review date has passed, once per review date."""
+    if state.review_on is None or state.review_on >= business_date or state.review_due_raised_for == state.review_on:
+        return []
+    return [CreditReviewDue(customer_id=state.customer_id, review_on=state.review_on)]
+
+
+def record_trade_reference(state: CreditFile, event: TradeReferenceRecorded) -> list[DomainEvent]:
+    _registered(state)
+    if event.credit_limit is not None and event.credit_limit.amount <= 0:
+        raise Refused("a trade reference's credit limit must be positive")
+    return [event]
+
+
+def record_insurance_cover(state: CreditFile, event: InsuranceCoverRecorded, today: date) -> list[DomainEvent]:
+    _registered(state)
+    if event.insured_limit.amount <= 0:
+        raise Refused("the insured limit must be positive")
+    if event.expires_on <= today:
+        raise Refused(f"the cover expired on {event.expires_on}")
+    return [event]
+
+
 # -- evolution ------------------------------------------------------------------------------
 
 
@@ -257,4 +295,8 @@ def evolve(state: CreditFile, event: DomainEvent) -> CreditFile:
         return replace(state, contacts={**state.contacts, event.contact_id: retired})
     if isinstance(event, CustomerStatusChanged):
         return replace(state, status=event.status)
+    if isinstance(event, ReviewDateSet):
+        return replace(state, review_on=event.review_on)
+    if isinstance(event, CreditReviewDue):
+        return replace(state, review_due_raised_for=event.review_on)
     return state

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from libs.events.contracts import DomainEvent, EventRegistry
+from libs.events.contracts import DomainEvent, EventRegistry, Money
 
 CompanySize = Literal["micro", "small", "medium", "large"]
 Status = Literal["active", "on_hold", "closed"]
@@ -126,6 +126,58 @@ class FinancialStatementRecorded(DomainEvent):
     audited: bool = False
 
 
+class ReviewDateSet(DomainEvent):
+    """When the credit file is next to be reviewed."""
+
+    event_type = "profiles.ReviewDateSet"
+    schema_version = 1
+
+    customer_id: str
+    review_on: date
+
+
+class CreditReviewDue(DomainEvent):
+    """The review date passed: the credit file is due for review (raised once per review date)."""
+
+    event_type = "profiles.CreditReviewDue"
+    schema_version = 1
+
+    customer_id: str
+    review_on: date
+
+
+PaymentExperience = Literal["prompt", "slow", "very_slow", "defaulted", "unknown"]
+
+
+class TradeReferenceRecorded(DomainEvent):
+    """What another supplier says of how the customer pays."""
+
+    event_type = "profiles.TradeReferenceRecorded"
+    schema_version = 1
+
+    customer_id: str
+    reference_id: str
+    supplier: str
+    contact: str | None = None
+    trading_since: date | None = None
+    credit_limit: Money | None = None
+    payment_experience: PaymentExperience
+    notes: str | None = None
+
+
+class InsuranceCoverRecorded(DomainEvent):
+    """Credit insurance on the customer: the insurer's limit on what is owed, until expiry."""
+
+    event_type = "profiles.InsuranceCoverRecorded"
+    schema_version = 1
+
+    customer_id: str
+    insurer: str
+    policy_number: str
+    insured_limit: Money
+    expires_on: date
+
+
 PUBLISHED: list[type[DomainEvent]] = [
     CustomerRegistered,
     ProfileUpdated,
@@ -134,6 +186,10 @@ PUBLISHED: list[type[DomainEvent]] = [
     ContactRetired,
     CustomerStatusChanged,
     FinancialStatementRecorded,
+    ReviewDateSet,
+    CreditReviewDue,
+    TradeReferenceRecorded,
+    InsuranceCoverRecorded,
 ]
 registry = EventRegistry(PUBLISHED)
 

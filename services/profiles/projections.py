@@ -12,10 +12,14 @@ from services.profiles.events import (
     ContactAdded,
     ContactChanged,
     ContactRetired,
+    CreditReviewDue,
     CustomerRegistered,
     CustomerStatusChanged,
     FinancialStatementRecorded,
+    InsuranceCoverRecorded,
     ProfileUpdated,
+    ReviewDateSet,
+    TradeReferenceRecorded,
 )
 from services.profiles.financials import ratios
 
@@ -91,6 +95,46 @@ async def apply(conn: Connection, recorded: RecordedEvent) -> None:
             event.customer_id,
             event.status,
             event.reason,
+        )
+    elif isinstance(event, ReviewDateSet):
+        await conn.execute(
+            "UPDATE customers SET review_on = $2, review_due_raised = false WHERE customer_id = $1",
+            event.customer_id,
+            event.review_on,
+        )
+    elif isinstance(event, CreditReviewDue):
+        await conn.execute(
+            "UPDATE customers SET review_due_raised = true WHERE customer_id = $1 AND review_on = $2",
+            event.customer_id,
+            event.review_on,
+        )
+    elif isinstance(event, TradeReferenceRecorded):
+        limit = event.credit_limit
+        await conn.execute(
+            "INSERT INTO trade_references VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            event.reference_id,
+            event.customer_id,
+            event.supplier,
+            event.contact,
+            event.trading_since,
+            limit.amount if limit else None,
+            limit.currency if limit else None,
+            event.payment_experience,
+            event.notes,
+            at,
+        )
+    elif isinstance(event, InsuranceCoverRecorded):
+        await conn.execute(
+            "INSERT INTO insurance_covers VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT"
+            " (customer_id, insurer, policy_number) DO UPDATE SET insured_limit = excluded.insured_limit,"
+            " currency = excluded.currency, expires_on = excluded.expires_on, recorded_at = excluded.recorded_at",
+            event.customer_id,
+            event.insurer,
+            event.policy_number,
+            event.insured_limit.amount,
+            event.insured_limit.currency,
+            event.expires_on,
+            at,
         )
     elif isinstance(event, FinancialStatementRecorded):
         derived = ratios(event.items)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from libs.events.clock import SettableClock
 from libs.infra.provision import BrokerHandle
 from services.profiles.app import spec as profiles
 from services.receivables.app import spec as receivables
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
-from tests.support.serving import bearer, serving, settings_for
+from tests.support.serving import bearer, serving, serving_kit, settings_for
 
 FUJIAN = {
     "legal_name": "福建某某贸易有限公司",
@@ -232,3 +234,81 @@ async def test_events_reach_a_consumer_in_another_database(
             return bool(name == "Renamed Ltd")
 
         await eventually(projected, what="receivables' copy of the customer")
+
+
+async def test_review_date_trade_references_and_insurance_cover(api: httpx.AsyncClient) -> None:
+    customer = (await _register(api))["customer_id"]
+    assert (await api.put(f"/customers/{customer}/review-date", json={"review_on": "2026-11-01"})).status_code == 422
+    reviewed = await api.put(f"/customers/{customer}/review-date", json={"review_on": "2027-05-31"})
+    assert (reviewed.json()["review_on"], reviewed.json()["review_overdue"]) == ("2027-05-31", False)
+
+    reference = await api.post(
+        f"/customers/{customer}/trade-references",
+        json={
+            "supplier": "江苏钢材供应公司",
+            "trading_since": "2020-01-01",
+            "credit_limit": {"amount": "500000.00", "currency": "CNY"},
+            "payment_experience": "slow",
+            "notes": "pays 15 days late on average",
+        },
+    )
+    assert reference.status_code == 201
+    assert reference.json()["credit_limit"] == {"amount": "500000.00", "currency": "CNY"}
+    bad_limit = await api.post(
+        f"/customers/{customer}/trade-references",
+        json={"supplier": "X", "credit_limit": {"amount": 1.5, "currency": "CNY"}, "payment_experience": "prompt"},
+    )
+    assert bad_limit.status_code == 422
+
+    expired = await api.post(
+        f"/customers/{customer}/insurance-covers",
+        json={
+            "insurer": "中国出口信用保险公司",
+            "policy_number": "SINO-1",
+            "insured_limit": {"amount": "800000", "currency": "CNY"},
+            "expires_on": "2026-01-31",
+        },
+    )
+    assert expired.status_code == 422
+    assert "expired" in expired.json()["detail"]
+    cover = await api.post(
+        f"/customers/{customer}/insurance-covers",
+        json={
+            "insurer": "中国出口信用保险公司",
+            "policy_number": "SINO-1",
+            "insured_limit": {"amount": "800000", "currency": "CNY"},
+            "expires_on": "2027-01-31",
+        },
+    )
+    assert cover.status_code == 201
+    assert cover.json()["in_force"] is True
+    file = (await api.get(f"/customers/{customer}")).json()
+    assert [r["supplier"] for r in file["trade_references"]] == ["江苏钢材供应公司"]
+    assert file["insurance_covers"][0]["insured_limit"] == {"amount": "800000", "currency": "CNY"}
+
+
+async def test_a_sweep_raises_credit_review_due_once_the_date_has_passed(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    settings = settings_for(profiles, await new_database(), broker.bootstrap_servers, business_date="2026-11-23")
+    async with (
+        serving_kit(profiles, settings) as (url, kit),
+        httpx.AsyncClient(base_url=url, headers=bearer("credit_analyst")) as http,
+    ):
+        customer = (await _register(http))["customer_id"]
+        await http.put(f"/customers/{customer}/review-date", json={"review_on": "2026-11-30"})
+        assert kit.sweeper is not None
+
+        async def types() -> list[str]:
+            return [e["type"] for e in (await http.get(f"/customers/{customer}/timeline")).json()]
+
+        kit.clock = SettableClock(date(2026, 11, 30), frozen=True)  # on the review date: not yet passed
+        kit.sweeper.clock = kit.clock
+        await kit.sweeper.run_due()
+        assert "profiles.CreditReviewDue" not in await types()
+        kit.sweeper.clock = SettableClock(date(2026, 12, 3), frozen=True)
+        assert await kit.sweeper.run_due() == {"profiles.credit-reviews-due": 1}
+        assert (await types())[-1] == "profiles.CreditReviewDue"
+        assert await kit.sweeper.run_due() == {"profiles.credit-reviews-due": 0}
+        kit.clock = kit.sweeper.clock
+        assert (await http.get(f"/customers/{customer}")).json()["review_overdue"] is True

@@ -11,7 +11,7 @@ import uvicorn
 
 from libs.infra.embedded import free_port
 from libs.service.auth import mint_token
-from libs.service.kit import ServiceSpec, create_app
+from libs.service.kit import Kit, ServiceSpec, create_app
 from libs.service.settings import ServiceSettings
 
 SECRET = "test-signing-secret-of-at-least-32-characters"
@@ -41,6 +41,13 @@ def bearer(*roles: str, subject: str = "tester") -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def serving(spec: ServiceSpec, settings: ServiceSettings) -> AsyncIterator[str]:
     """The service listening on 127.0.0.1; yields its base URL."""
+    async with serving_kit(spec, settings) as (url, _):
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def serving_kit(spec: ServiceSpec, settings: ServiceSettings) -> AsyncIterator[tuple[str, Kit]]:
+    """The service listening on 127.0.0.1; yields its base URL and its running parts."""
     app = create_app(spec, settings)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False, lifespan="on")
@@ -51,7 +58,7 @@ async def serving(spec: ServiceSpec, settings: ServiceSettings) -> AsyncIterator
             task.result()  # raises what stopped it
         await asyncio.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{settings.port}"
+        yield f"http://127.0.0.1:{settings.port}", app.state.kit
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)

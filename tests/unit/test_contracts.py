@@ -181,3 +181,10 @@ def test_money_is_decimal_text_with_an_iso_currency() -> None:
 def test_catalogue_names_every_service_dead_letter_topic() -> None:
     assert {t.topic for t in catalogue.topics()} >= {f"{s}.dlq" for s in catalogue.SERVICES}
     assert Path(CONTRACTS / "asyncapi.json").exists()
+
+
+def test_money_never_travels_in_exponent_form() -> None:
+    assert Money(amount=Decimal("8.0E+5"), currency="CNY").model_dump(mode="json") == {
+        "amount": "800000",
+        "currency": "CNY",
+    }
