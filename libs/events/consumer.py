@@ -169,11 +169,13 @@ class ConsumerRunner:
         attempts: int = 3,
         retry_backoff: float = 0.05,
         housekeeping_interval: float = 1.0,
+        dead_letters_to: str | None = None,
     ) -> None:
         self.pool = pool
         self.bootstrap_servers = bootstrap_servers
         self.name = name
         self.service = service
+        self.dead_letters_to = dead_letters_to or dead_letter_topic(service)
         self.topics = list(topics)
         self.registry = registry
         if (handler is None) == (batch_handler is None):
@@ -642,7 +644,7 @@ class ConsumerRunner:
         )
         if not rows:
             return
-        topic = dead_letter_topic(self.service)
+        topic = self.dead_letters_to
         for row in rows:
             headers = [
                 *_headers_from_json(row["headers"]),

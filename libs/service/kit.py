@@ -36,7 +36,7 @@ from libs.events.database import (
     migrate,
     read_model_tracking,
 )
-from libs.events.kafka import dead_letter_topic, ensure_topics
+from libs.events.kafka import ensure_topics
 from libs.events.outbox import Relay, republish_history
 from libs.events.store import EventStore, InlineProjection
 from libs.events.sweeps import Sweep, SweepScheduler
@@ -97,10 +97,10 @@ class Kit:
         async with self.pool.acquire() as conn:
             await migrate(conn, "public", [*event_store_migrations(), idempotency.migration()])
             await migrate(conn, READ_MODEL_SCHEMA, [read_model_tracking(), *spec.read_model])
-        consumed = sorted({t for c in spec.consumers for t in c.topics})
+        consumed = sorted({settings.topic_name(t) for c in spec.consumers for t in c.topics})
         await ensure_topics(
             settings.kafka_bootstrap_servers,
-            [settings.topic, dead_letter_topic(spec.name), *consumed],
+            [settings.topic, settings.dead_letter_topic, *consumed],
             partitions=settings.partitions,
         )
         if settings.republish_on_start:
@@ -125,7 +125,8 @@ class Kit:
                 settings.kafka_bootstrap_servers,
                 name=f"{spec.name}.{c.name}",
                 service=spec.name,
-                topics=c.topics,
+                dead_letters_to=settings.dead_letter_topic,
+                topics=[settings.topic_name(t) for t in c.topics],
                 registry=spec.registry,
                 handler=c.handler,
                 batch_handler=c.make_batch_handler(self.store) if c.make_batch_handler else c.batch_handler,
@@ -223,7 +224,7 @@ async def info(kit: KitDep, _: Annotated[Principal, Depends(require(*ROLES))]) -
         "description": kit.spec.description,
         "business_date": kit.clock.today().isoformat(),
         "publishes": kit.settings.topic,
-        "dead_letter_topic": dead_letter_topic(kit.spec.name),
+        "dead_letter_topic": kit.settings.dead_letter_topic,
         "event_store": {"events": stored["events"] if stored else 0, "outbox_backlog": backlog},
         "relay": {"leader": kit.relay.is_leader, "published_since_start": kit.relay.published},
         "consumers": [

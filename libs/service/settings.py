@@ -41,6 +41,11 @@ class ServiceSettings(BaseSettings):
     consumer_group: bool = Field(default=False, description="share partitions with replicas via a Kafka group")
     republish_on_start: bool = Field(default=False, description="re-publish the whole history at start")
     partitions: int = 6
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="prefix of every topic name, to share a broker between environments",
+    )
     api_docs: bool = Field(default=False, description="serve /docs and /openapi.json (open routes; for development)")
 
     @model_validator(mode="after")
@@ -51,9 +56,16 @@ class ServiceSettings(BaseSettings):
             raise ValueError("CREDO_JWT_PUBLIC_KEY (PEM) must be set for RS256")
         return self
 
+    def topic_name(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
     @property
     def topic(self) -> str:
-        return f"{self.service}.events"
+        return self.topic_name(f"{self.service}.events")
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.topic_name(f"{self.service}.dlq")
 
     def api_key_table(self) -> dict[str, tuple[str, tuple[str, ...]]]:
         """key -> (client name, roles)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -11,19 +12,19 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 import pycountry
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.events.contracts import DomainEvent, Money
-from libs.events.database import Connection
+from libs.events.database import READ_MODEL_SCHEMA, Connection
 from libs.events.store import RecordedEvent
 from libs.service.auth import Principal, require
 from libs.service.errors import Problem
 from libs.service.etag import check_version, etag, if_match_version
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
-from services.profiles import domain
+from services.profiles import domain, projections
 from services.profiles.events import (
     CompanySize,
     InsuranceCoverRecorded,
@@ -231,11 +232,98 @@ async def register_customer(body: NewCustomer, request: Request, kit: KitDep, ca
         )
 
 
-@router.get("/customers/{customer_id}", summary="The whole credit file in one call")
-async def get_customer(customer_id: str, kit: KitDep, _: Readers) -> Response:
+@router.get("/customers", summary="Search credit files; pages follow next_cursor")
+async def list_customers(
+    kit: KitDep,
+    _: Readers,
+    q: Annotated[str | None, Query(min_length=2, max_length=100, description="part of the name or number")] = None,
+    industry: str | None = None,
+    status: Status | None = None,
+    review_overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    after = _decode_cursor(cursor) if cursor else None
+    today = kit.clock.today()
+    rows = await kit.pool.fetch(
+        "SELECT customer_id, legal_name, registration_number, country, industry, status, review_on, version"
+        " FROM customers WHERE ($1::text IS NULL OR lower(legal_name) LIKE '%' || lower($1) || '%'"
+        "   OR registration_number ILIKE '%' || $1 || '%')"
+        " AND ($2::text IS NULL OR industry = $2) AND ($3::text IS NULL OR status = $3)"
+        " AND ($4::boolean IS NULL OR (review_on IS NOT NULL AND review_on < $5) = $4)"
+        " AND ($6::text IS NULL OR (lower(legal_name), customer_id) > ($6, $7))"
+        " ORDER BY lower(legal_name), customer_id LIMIT $8",
+        _like_safe(q),
+        industry,
+        status,
+        review_overdue,
+        today,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit + 1,
+    )
+    page = rows[:limit]
+    return {
+        "items": [
+            _jsonable({**dict(r), "review_overdue": r["review_on"] is not None and r["review_on"] < today})
+            for r in page
+        ],
+        "next_cursor": _encode_cursor(page[-1]["legal_name"].lower(), page[-1]["customer_id"])
+        if len(rows) > limit
+        else None,
+    }
+
+
+def _like_safe(text: str | None) -> str | None:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") if text else None
+
+
+def _encode_cursor(name: str, customer_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([name, customer_id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        name, customer_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return str(name), str(customer_id)
+    except (ValueError, TypeError):
+        raise Problem(
+            400, "Invalid cursor", "pass back the next_cursor of the previous page unchanged", kind="invalid-cursor"
+        ) from None
+
+
+@router.get("/customers/{customer_id}", summary="The whole credit file in one call, now or as it stood on a date")
+async def get_customer(
+    customer_id: str,
+    kit: KitDep,
+    _: Readers,
+    as_of: Annotated[date | None, Query(description="the file as it stood on this date")] = None,
+) -> Response:
+    if as_of is not None:
+        return JSONResponse(await file_as_of(kit, customer_id, as_of))
     async with kit.pool.acquire() as conn:
         file = await credit_file(conn, customer_id, kit.clock.today())
     return JSONResponse(file, headers={"ETag": etag(file["version"])})
+
+
+async def file_as_of(kit: Kit, customer_id: str, as_of: date) -> dict[str, Any]:
+    """Replay the stream up to the date into temporary tables shaped like the read model, and
+    read them with the same renderer: the file as it was, not as the current one implies."""
+    history = [r for r in await kit.store.load(domain.stream_id(customer_id)) if r.occurred_at.date() <= as_of]
+    if not history:
+        raise Problem(404, "Not found", f"customer {customer_id} had no credit file on {as_of}")
+    async with kit.pool.acquire() as conn, conn.transaction():
+        for table in AS_OF_TABLES:
+            await conn.execute(
+                f"CREATE TEMP TABLE {table} (LIKE {READ_MODEL_SCHEMA}.{table} INCLUDING DEFAULTS INCLUDING INDEXES)"
+                " ON COMMIT DROP"
+            )
+        await conn.execute(f"SET LOCAL search_path TO pg_temp, {READ_MODEL_SCHEMA}, public")
+        await projections.project(conn, history)
+        return await credit_file(conn, customer_id, as_of)
+
+
+AS_OF_TABLES = ("customers", "contacts", "statements", "trade_references", "insurance_covers")
 
 
 @router.patch("/customers/{customer_id}", summary='Change the profile; send If-Match with the ETag, e.g. "1"')

@@ -41,8 +41,14 @@ HEALTHY = {
 
 
 @pytest.fixture
-async def api(new_database: NewDatabase, broker: BrokerHandle) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings_for(profiles, await new_database(), broker.bootstrap_servers, business_date="2026-11-23")
+async def api(new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = settings_for(
+        profiles,
+        await new_database(),
+        broker.bootstrap_servers,
+        business_date="2026-11-23",
+        topic_prefix=f"{topic_prefix}.",
+    )
     async with (
         serving(profiles, settings) as url,
         httpx.AsyncClient(base_url=url, headers=bearer("credit_analyst")) as http,
@@ -214,10 +220,11 @@ async def test_the_timeline_shows_every_change_in_order(api: httpx.AsyncClient) 
 
 
 async def test_events_reach_a_consumer_in_another_database(
-    new_database: NewDatabase, broker: BrokerHandle, api: httpx.AsyncClient
+    new_database: NewDatabase, broker: BrokerHandle, api: httpx.AsyncClient, topic_prefix: str
 ) -> None:
     other = await new_database()
-    async with serving(receivables, settings_for(receivables, other, broker.bootstrap_servers)):
+    receiving = settings_for(receivables, other, broker.bootstrap_servers, topic_prefix=f"{topic_prefix}.")
+    async with serving(receivables, receiving):
         created = await _register(api)
         await api.patch(
             f"/customers/{created['customer_id']}", json={"legal_name": "Renamed Ltd"}, headers={"If-Match": '"1"'}
@@ -312,3 +319,75 @@ async def test_a_sweep_raises_credit_review_due_once_the_date_has_passed(
         assert await kit.sweeper.run_due() == {"profiles.credit-reviews-due": 0}
         kit.clock = kit.sweeper.clock
         assert (await http.get(f"/customers/{customer}")).json()["review_overdue"] is True
+
+
+async def test_the_file_as_it_stood_on_a_past_date(new_database: NewDatabase, broker: BrokerHandle) -> None:
+    settings = settings_for(profiles, await new_database(), broker.bootstrap_servers, business_date="2026-11-23")
+    async with (
+        serving_kit(profiles, settings) as (url, kit),
+        httpx.AsyncClient(base_url=url, headers=bearer("credit_manager")) as http,
+    ):
+        assert isinstance(kit.clock, SettableClock)
+        customer = (await _register(http))["customer_id"]
+        await http.post(
+            f"/customers/{customer}/statements",
+            json={"period_end": "2025-12-31", "period_months": 12, "currency": "CNY", "items": HEALTHY},
+        )
+        kit.clock.set(date(2026, 12, 1))
+        await http.patch(
+            f"/customers/{customer}", json={"legal_name": "后来的名字有限公司"}, headers={"If-Match": '"2"'}
+        )
+        await http.post(f"/customers/{customer}/status", json={"status": "on_hold", "reason": "overdue"})
+
+        then = (await http.get(f"/customers/{customer}", params={"as_of": "2026-11-25"})).json()
+        assert (then["legal_name"], then["status"], then["version"]) == (FUJIAN["legal_name"], "active", 2)
+        assert then["statements"][0]["ratios"]["altman_z"] == "3.03"
+        now = (await http.get(f"/customers/{customer}")).json()
+        assert (now["legal_name"], now["status"], now["version"]) == ("后来的名字有限公司", "on_hold", 4)
+        assert (await http.get(f"/customers/{customer}", params={"as_of": "2026-12-01"})).json() == {
+            **now,
+            "review_overdue": False,
+        }
+        before = await http.get(f"/customers/{customer}", params={"as_of": "2026-11-01"})
+        assert before.status_code == 404
+
+
+async def test_search_and_pages(api: httpx.AsyncClient) -> None:
+    names = ["Alpha Tools GmbH", "alpine Foods AG", "Beta Freight Ltd", "华南电子有限公司", "Gamma_Steel"]
+    ids = {}
+    for n, name in enumerate(names):
+        body = {
+            "legal_name": name,
+            "industry": "food" if "Foods" in name else "industry",
+            "registration": {"scheme": "OTHER", "number": f"hrb-{n}00{n}", "country": "DE"},
+        }
+        ids[name] = (await _register(api, body))["customer_id"]
+
+    async def names_for(**params: Any) -> list[str]:
+        response = await api.get("/customers", params=params)
+        assert response.status_code == 200, response.text
+        return [item["legal_name"] for item in response.json()["items"]]
+
+    assert await names_for(q="alp") == ["Alpha Tools GmbH", "alpine Foods AG"]
+    assert await names_for(q="电子") == ["华南电子有限公司"]
+    assert await names_for(q="HRB-3") == ["华南电子有限公司"]
+    assert await names_for(q="a_s") == ["Gamma_Steel"]  # "_" is a character, not a wildcard
+    assert await names_for(industry="food") == ["alpine Foods AG"]
+    await api.post(
+        f"/customers/{ids['Beta Freight Ltd']}/status",
+        json={"status": "closed", "reason": "sold"},
+        headers=bearer("credit_manager"),
+    )
+    assert await names_for(status="closed") == ["Beta Freight Ltd"]
+
+    seen, cursor = [], None
+    while True:
+        page = (await api.get("/customers", params={"limit": 2, **({"cursor": cursor} if cursor else {})})).json()
+        seen += [item["legal_name"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(names, key=str.lower)
+    bad = await api.get("/customers", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400
+    assert bad.headers["content-type"] == "application/problem+json"

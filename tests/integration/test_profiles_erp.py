@@ -42,12 +42,12 @@ def master(erp_id: str, revision: int, **fields: Any) -> Any:
     )
 
 
-async def _send(bootstrap: str, *records: Any) -> None:
+async def _send(bootstrap: str, topic: str, *records: Any) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
         for record in records:
-            await producer.send_and_wait(erp.TOPIC, record.value, key=record.key, headers=record.headers)
+            await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
     finally:
         await producer.stop()
 
@@ -75,6 +75,7 @@ async def test_erp_documents_applied_once_corrected_once_and_dead_lettered_once(
         # Twice, out of order with its correction, and two that do not fit.
         await _send(
             settings.kafka_bootstrap_servers,
+            settings.topic_name(erp.TOPIC),
             first,
             first,
             correction,

@@ -185,12 +185,17 @@ async def test_a_500_hides_the_error_and_logs_the_correlation_id(
 
 
 async def test_the_correlation_id_reaches_the_consumer_of_the_event(
-    new_database: NewDatabase, broker: BrokerHandle, logs: Logs
+    new_database: NewDatabase, broker: BrokerHandle, logs: Logs, topic_prefix: str
 ) -> None:
     profiles_db, receivables_db = await new_database(), await new_database()
     async with (
-        serving(profiles, settings_for(profiles, profiles_db, broker.bootstrap_servers)) as p_url,
-        serving(receivables, settings_for(receivables, receivables_db, broker.bootstrap_servers)),
+        serving(
+            profiles, settings_for(profiles, profiles_db, broker.bootstrap_servers, topic_prefix=f"{topic_prefix}.")
+        ) as p_url,
+        serving(
+            receivables,
+            settings_for(receivables, receivables_db, broker.bootstrap_servers, topic_prefix=f"{topic_prefix}."),
+        ),
     ):
         correlation = f"req-{time.monotonic_ns()}"
         async with httpx.AsyncClient(base_url=p_url) as http:

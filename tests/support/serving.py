@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +20,10 @@ ERP_KEY = "erp-test-key-0123456789"
 
 
 def settings_for(spec: ServiceSpec, dsn: str, bootstrap: str, **overrides: Any) -> ServiceSettings:
+    """Settings of a service under test; its topics get a prefix of their own unless one is given,
+    so that tests sharing the broker never see each other's events."""
     values: dict[str, Any] = {
+        "topic_prefix": f"t{uuid.uuid4().hex[:8]}.",
         "service": spec.name,
         "database_url": dsn,
         "kafka_bootstrap_servers": bootstrap,
@@ -55,7 +59,10 @@ async def serving_kit(spec: ServiceSpec, settings: ServiceSettings) -> AsyncIter
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
-            task.result()  # raises what stopped it
+            try:
+                task.result()
+            except SystemExit:  # uvicorn's answer to a failed start-up; the log says why
+                raise RuntimeError(f"{spec.name} did not start: its lifespan failed (see the log above)") from None
         await asyncio.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{settings.port}", app.state.kit
