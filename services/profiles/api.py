@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import asyncpg
+import httpx
 import pycountry
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,8 +25,10 @@ from libs.service.errors import Problem
 from libs.service.etag import check_version, etag, if_match_version
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
-from services.profiles import domain, projections
+from services.profiles import bureau, domain, projections
 from services.profiles.events import (
+    AdverseRecord,
+    BureauReportRecorded,
     CompanySize,
     InsuranceCoverRecorded,
     PaymentExperience,
@@ -148,6 +151,15 @@ class InsuranceCoverIn(Body):
     policy_number: str = Field(min_length=1, max_length=64)
     insured_limit: MoneyIn
     expires_on: date
+
+
+class BureauReportIn(Body):
+    provider: str = Field(min_length=1, max_length=100)
+    report_date: date
+    score: int | None = Field(default=None, ge=0)
+    rating: str | None = Field(default=None, max_length=20)
+    adverse_records: list[AdverseRecord] = []
+    raw: str | None = Field(default=None, max_length=1_000_000, description="the report as received")
 
 
 # -- running commands ------------------------------------------------------------------------
@@ -323,7 +335,7 @@ async def file_as_of(kit: Kit, customer_id: str, as_of: date) -> dict[str, Any]:
         return await credit_file(conn, customer_id, as_of)
 
 
-AS_OF_TABLES = ("customers", "contacts", "statements", "trade_references", "insurance_covers")
+AS_OF_TABLES = ("customers", "contacts", "statements", "trade_references", "insurance_covers", "bureau_reports")
 
 
 @router.patch("/customers/{customer_id}", summary='Change the profile; send If-Match with the ETag, e.g. "1"')
@@ -456,6 +468,79 @@ async def record_insurance_cover(
         return scope.keep(JSONResponse(recorded, status_code=201, headers={"ETag": etag(file["version"])}))
 
 
+@router.post("/customers/{customer_id}/bureau-reports", status_code=201, summary="Record a credit bureau report")
+async def record_bureau_report(
+    customer_id: str, body: BureauReportIn, request: Request, kit: KitDep, caller: Analysts
+) -> Response:
+    report = BureauReportRecorded(
+        customer_id=customer_id,
+        report_id=f"B-{uuid.uuid4().hex[:10].upper()}",
+        provider=body.provider,
+        report_date=body.report_date,
+        score=body.score,
+        rating=body.rating,
+        adverse_records=tuple(body.adverse_records),
+        raw=body.raw,
+    )
+    return await _record_report(request, kit, caller, customer_id, report)
+
+
+@router.post(
+    "/customers/{customer_id}/bureau-reports/pull",
+    status_code=201,
+    summary="Pull the customer's report from the configured credit bureau",
+)
+async def pull_bureau_report(customer_id: str, request: Request, kit: KitDep, caller: Analysts) -> Response:
+    row = await kit.pool.fetchrow(
+        "SELECT scheme, registration_number, country FROM customers WHERE customer_id = $1", customer_id
+    )
+    if row is None:
+        raise Problem(404, "Not found", f"no customer {customer_id}")
+    registration = Registration(scheme=row["scheme"], number=row["registration_number"], country=row["country"])
+    try:
+        async with httpx.AsyncClient() as client:
+            fetched = await bureau.HttpBureau(bureau.BureauSettings(), client).fetch(registration)
+    except bureau.NoReport as missing:
+        raise Problem(404, "No bureau report", str(missing), kind="no-bureau-report") from None
+    except bureau.BureauUnavailable as down:
+        raise Problem(502, "Bureau unavailable", str(down), kind="bureau-unavailable") from None
+    payload = fetched.payload
+    report = BureauReportRecorded(
+        customer_id=customer_id,
+        report_id=f"B-{uuid.uuid4().hex[:10].upper()}",
+        provider=fetched.provider,
+        report_date=payload.report_date,
+        score=payload.score,
+        rating=payload.rating,
+        adverse_records=tuple(payload.adverse_records),
+        raw=fetched.raw,
+    )
+    return await _record_report(request, kit, caller, customer_id, report)
+
+
+async def _record_report(
+    request: Request, kit: Kit, caller: Principal, customer_id: str, report: BureauReportRecorded
+) -> Response:
+    async with idempotent(request, caller) as scope:
+        if scope.replay:
+            return scope.replay
+        today = kit.clock.today()
+        await run(kit, customer_id, lambda state: domain.record_bureau_report(state, report, today), scope.conn)
+        file = await credit_file(scope.conn, customer_id, today)
+        recorded = next(r for r in file["bureau_reports"] if r["report_id"] == report.report_id)
+        return scope.keep(JSONResponse(recorded, status_code=201, headers={"ETag": etag(file["version"])}))
+
+
+@router.get("/customers/{customer_id}/bureau-reports/{report_id}/raw", summary="A bureau report as received")
+async def bureau_report_raw(customer_id: str, report_id: str, kit: KitDep, _: Readers) -> Response:
+    raw = await kit.pool.fetchrow(
+        "SELECT raw FROM bureau_reports WHERE customer_id = $1 AND report_id = $2", customer_id, report_id
+    )
+    if raw is None or raw["raw"] is None:
+        raise Problem(404, "Not found", f"no payload kept for report {report_id}")
+    return Response(raw["raw"], media_type="application/json")
+
+
 @router.get("/customers/{customer_id}/timeline", summary="Every change to the credit file, oldest first")
 async def timeline(customer_id: str, kit: KitDep, _: Readers) -> list[dict[str, Any]]:
     history = await kit.store.load(domain.stream_id(customer_id))
@@ -490,6 +575,9 @@ async def credit_file(conn: Connection, customer_id: str, today: date) -> dict[s
         raise Problem(404, "Not found", f"no customer {customer_id}")
     contacts = await conn.fetch(
         "SELECT * FROM contacts WHERE customer_id = $1 AND retired_at IS NULL ORDER BY billing DESC, name", customer_id
+    )
+    reports = await conn.fetch(
+        "SELECT * FROM bureau_reports WHERE customer_id = $1 ORDER BY report_date DESC, recorded_at DESC", customer_id
     )
     references = await conn.fetch(
         "SELECT * FROM trade_references WHERE customer_id = $1 ORDER BY recorded_at DESC", customer_id
@@ -545,6 +633,13 @@ async def credit_file(conn: Connection, customer_id: str, today: date) -> dict[s
                     "in_force": c["expires_on"] >= today,
                 }
                 for c in covers
+            ],
+            "bureau_reports": [
+                {
+                    **{k: b[k] for k in ("report_id", "provider", "report_date", "score", "rating", "recorded_at")},
+                    "adverse_records": json.loads(b["adverse_records"]),
+                }
+                for b in reports
             ],
             "review_on": row["review_on"],
             "review_overdue": row["review_on"] is not None and row["review_on"] < today,

@@ -12,6 +12,7 @@ from datetime import date
 from libs.events.contracts import DomainEvent, is_currency_code
 from services.profiles import financials
 from services.profiles.events import (
+    BureauReportRecorded,
     CompanySize,
     ContactAdded,
     ContactChanged,
@@ -270,6 +271,15 @@ def record_insurance_cover(state: CreditFile, event: InsuranceCoverRecorded, tod
         raise Refused("the insured limit must be positive")
     if event.expires_on <= today:
         raise Refused(f"the cover expired on {event.expires_on}")
+    return [event]
+
+
+def record_bureau_report(state: CreditFile, event: BureauReportRecorded, today: date) -> list[DomainEvent]:
+    _registered(state)
+    if event.report_date > today:
+        raise Refused(f"the report is dated {event.report_date}, after today ({today})")
+    if event.score is not None and event.score < 0:
+        raise Refused("a bureau score cannot be negative")
     return [event]
 
 

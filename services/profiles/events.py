@@ -178,6 +178,34 @@ class InsuranceCoverRecorded(DomainEvent):
     expires_on: date
 
 
+AdverseKind = Literal["lawsuit", "judgment", "tax_arrears", "bankruptcy_filing"]
+
+
+class AdverseRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: AdverseKind
+    date: date
+    amount: Money | None = None
+    description: str | None = None
+
+
+class BureauReportRecorded(DomainEvent):
+    """A credit bureau's report on the customer, with the payload kept exactly as received."""
+
+    event_type = "profiles.BureauReportRecorded"
+    schema_version = 1
+
+    customer_id: str
+    report_id: str
+    provider: str
+    report_date: date
+    score: int | None = None
+    rating: str | None = None
+    adverse_records: tuple[AdverseRecord, ...] = ()
+    raw: str | None = None  # the provider's payload as received
+
+
 PUBLISHED: list[type[DomainEvent]] = [
     CustomerRegistered,
     ProfileUpdated,
@@ -190,6 +218,7 @@ PUBLISHED: list[type[DomainEvent]] = [
     CreditReviewDue,
     TradeReferenceRecorded,
     InsuranceCoverRecorded,
+    BureauReportRecorded,
 ]
 registry = EventRegistry(PUBLISHED)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from libs.events.database import Connection, migrations_in
 from libs.events.store import RecordedEvent
 from services.profiles.events import (
+    BureauReportRecorded,
     ContactAdded,
     ContactChanged,
     ContactRetired,
@@ -134,6 +135,19 @@ async def apply(conn: Connection, recorded: RecordedEvent) -> None:
             event.insured_limit.amount,
             event.insured_limit.currency,
             event.expires_on,
+            at,
+        )
+    elif isinstance(event, BureauReportRecorded):
+        await conn.execute(
+            "INSERT INTO bureau_reports VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
+            event.report_id,
+            event.customer_id,
+            event.provider,
+            event.report_date,
+            event.score,
+            event.rating,
+            json.dumps([r.model_dump(mode="json") for r in event.adverse_records]),
+            event.raw,
             at,
         )
     elif isinstance(event, FinancialStatementRecorded):

@@ -16,6 +16,7 @@ from services.profiles.app import spec as profiles
 from services.receivables.app import spec as receivables
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
+from tests.support.bureau_server import KEY, bureau
 from tests.support.serving import bearer, serving, serving_kit, settings_for
 
 FUJIAN = {
@@ -391,3 +392,87 @@ async def test_search_and_pages(api: httpx.AsyncClient) -> None:
     bad = await api.get("/customers", params={"cursor": "not-a-cursor"})
     assert bad.status_code == 400
     assert bad.headers["content-type"] == "application/problem+json"
+
+
+async def test_bureau_reports_by_hand_and_pulled_from_the_bureau(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = (await _register(api))["customer_id"]
+    by_hand = await api.post(
+        f"/customers/{customer}/bureau-reports",
+        json={
+            "provider": "中诚信",
+            "report_date": "2026-10-01",
+            "score": 64,
+            "rating": "BB",
+            "adverse_records": [
+                {"kind": "tax_arrears", "date": "2026-06-30", "amount": {"amount": "35000.00", "currency": "CNY"}}
+            ],
+        },
+    )
+    assert by_hand.status_code == 201, by_hand.text
+    assert by_hand.json()["adverse_records"][0]["kind"] == "tax_arrears"
+
+    reports: dict[str, dict[str, Any]] = {
+        "91350100M000100Y43": {
+            "reference": "CCX-77",
+            "report_date": "2026-11-20",
+            "score": 72,
+            "rating": "BBB",
+            "internal": "kept",
+            "adverse_records": [
+                {
+                    "kind": "lawsuit",
+                    "date": "2025-03-01",
+                    "amount": {"amount": "120000.00", "currency": "CNY"},
+                    "description": "合同纠纷",
+                }
+            ],
+        },
+        "REG-BROKEN": {"reference": "X", "score": "very good"},
+    }
+    async with bureau(reports) as url:
+        monkeypatch.setenv("CREDO_BUREAU_URL", url)
+        monkeypatch.setenv("CREDO_BUREAU_NAME", "test-bureau")
+        monkeypatch.setenv("CREDO_BUREAU_API_KEY", "wrong")
+        refused = await api.post(f"/customers/{customer}/bureau-reports/pull")
+        assert (refused.status_code, refused.json()["detail"]) == (502, "test-bureau answered 401")
+
+        monkeypatch.setenv("CREDO_BUREAU_API_KEY", KEY)
+        pulled = await api.post(f"/customers/{customer}/bureau-reports/pull")
+        assert pulled.status_code == 201, pulled.text
+        assert (pulled.json()["provider"], pulled.json()["score"], pulled.json()["rating"]) == (
+            "test-bureau",
+            72,
+            "BBB",
+        )
+        raw = await api.get(f"/customers/{customer}/bureau-reports/{pulled.json()['report_id']}/raw")
+        assert raw.json() == reports["91350100M000100Y43"]  # kept as received, unknown fields too
+
+        other = (
+            await _register(
+                api,
+                {
+                    "legal_name": "Nobody Known",
+                    "registration": {"scheme": "OTHER", "number": "REG-NONE", "country": "DE"},
+                },
+            )
+        )["customer_id"]
+        assert (await api.post(f"/customers/{other}/bureau-reports/pull")).status_code == 404
+        broken = (
+            await _register(
+                api,
+                {
+                    "legal_name": "Broken Data",
+                    "registration": {"scheme": "OTHER", "number": "REG-BROKEN", "country": "DE"},
+                },
+            )
+        )["customer_id"]
+        outside = await api.post(f"/customers/{broken}/bureau-reports/pull")
+        assert outside.status_code == 502
+        assert "report_date: Field required" in outside.json()["detail"]
+        assert "score: Input should be a valid integer" in outside.json()["detail"]
+    down = await api.post(f"/customers/{customer}/bureau-reports/pull")
+    assert (down.status_code, down.json()["detail"]) == (502, "test-bureau could not be reached: ConnectError")
+    file = (await api.get(f"/customers/{customer}")).json()
+    assert [r["provider"] for r in file["bureau_reports"]] == ["test-bureau", "中诚信"]

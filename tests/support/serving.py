@@ -53,19 +53,26 @@ async def serving(spec: ServiceSpec, settings: ServiceSettings) -> AsyncIterator
 async def serving_kit(spec: ServiceSpec, settings: ServiceSettings) -> AsyncIterator[tuple[str, Kit]]:
     """The service listening on 127.0.0.1; yields its base URL and its running parts."""
     app = create_app(spec, settings)
+    try:
+        async with serve_asgi(app, settings.port) as url:
+            yield url, app.state.kit
+    except SystemExit:  # uvicorn's answer to a failed start-up; the log says why
+        raise RuntimeError(f"{spec.name} did not start: its lifespan failed (see the log above)") from None
+
+
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Any, port: int) -> AsyncIterator[str]:
+    """Any ASGI app on 127.0.0.1:port, for as long as the block runs."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False, lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
-            try:
-                task.result()
-            except SystemExit:  # uvicorn's answer to a failed start-up; the log says why
-                raise RuntimeError(f"{spec.name} did not start: its lifespan failed (see the log above)") from None
+            task.result()  # raises what stopped it
         await asyncio.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{settings.port}", app.state.kit
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
