@@ -38,9 +38,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Benchmarks; they print figures and assert nothing.
+## Benchmarks; they print figures and assert nothing. wrk (Debian) measures HTTP reads.
 bench: $(STAMP)
+	@command -v wrk > /dev/null || apt-get install -y -q wrk > /dev/null 2>&1 || \
+		echo "wrk is not installed: read latencies will come from the Python client"
 	$(BIN)/python -m bench.backbone
+	$(BIN)/python -m bench.profiles
 
 ## Regenerate contracts/: JSON Schemas of every event and the AsyncAPI document.
 asyncapi: $(STAMP)

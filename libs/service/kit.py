@@ -167,7 +167,7 @@ class Kit:
 operations = APIRouter(tags=["operations"])
 
 
-def kit_of(request: Request) -> Kit:
+async def kit_of(request: Request) -> Kit:  # async: a plain def would hop to a worker thread
     kit: Kit = request.app.state.kit
     return kit
 

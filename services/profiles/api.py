@@ -568,26 +568,33 @@ async def _change(kit: Kit, customer_id: str, decide: Decide, expected: int | No
 # -- reading ----------------------------------------------------------------------------------------
 
 
+_CREDIT_FILE = """
+SELECT c.*,
+       (SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.billing DESC, x.name), '[]') FROM contacts x
+         WHERE x.customer_id = c.customer_id AND x.retired_at IS NULL) AS contacts,
+       (SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.period_end DESC, x.period_months DESC), '[]')
+          FROM statements x WHERE x.customer_id = c.customer_id) AS statements,
+       (SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.recorded_at DESC), '[]')
+          FROM trade_references x WHERE x.customer_id = c.customer_id) AS trade_references,
+       (SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.expires_on DESC), '[]')
+          FROM insurance_covers x WHERE x.customer_id = c.customer_id) AS insurance_covers,
+       (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'raw' ORDER BY x.report_date DESC, x.recorded_at DESC), '[]')
+          FROM bureau_reports x WHERE x.customer_id = c.customer_id) AS bureau_reports
+  FROM customers c
+ WHERE c.customer_id = $1
+"""
+
+
 async def credit_file(conn: Connection, customer_id: str, today: date) -> dict[str, Any]:
-    """The whole credit file from the read model, as the API shows it."""
-    row = await conn.fetchrow("SELECT * FROM customers WHERE customer_id = $1", customer_id)
+    """The whole credit file from the read model in one query, as the API shows it."""
+    row = await conn.fetchrow(_CREDIT_FILE, customer_id)
     if row is None:
         raise Problem(404, "Not found", f"no customer {customer_id}")
-    contacts = await conn.fetch(
-        "SELECT * FROM contacts WHERE customer_id = $1 AND retired_at IS NULL ORDER BY billing DESC, name", customer_id
-    )
-    reports = await conn.fetch(
-        "SELECT * FROM bureau_reports WHERE customer_id = $1 ORDER BY report_date DESC, recorded_at DESC", customer_id
-    )
-    references = await conn.fetch(
-        "SELECT * FROM trade_references WHERE customer_id = $1 ORDER BY recorded_at DESC", customer_id
-    )
-    covers = await conn.fetch(
-        "SELECT * FROM insurance_covers WHERE customer_id = $1 ORDER BY expires_on DESC", customer_id
-    )
-    statements = await conn.fetch(
-        "SELECT * FROM statements WHERE customer_id = $1 ORDER BY period_end DESC, period_months DESC", customer_id
-    )
+
+    def rows(column: str) -> list[dict[str, Any]]:
+        loaded: list[dict[str, Any]] = json.loads(row[column], parse_float=Decimal)  # exact, never float
+        return loaded
+
     file: dict[str, Any] = _jsonable(
         {
             "customer_id": row["customer_id"],
@@ -600,46 +607,41 @@ async def credit_file(conn: Connection, customer_id: str, today: date) -> dict[s
             "erp_id": row["erp_id"],
             "status": row["status"],
             "status_reason": row["status_reason"],
-            "contacts": [
-                {k: c[k] for k in ("contact_id", "name", "role", "email", "phone", "billing")} for c in contacts
+            "contacts": [_pick(c, "contact_id", "name", "role", "email", "phone", "billing") for c in rows("contacts")],
+            "statements": [
+                {
+                    **_pick(s, "period_end", "period_months", "currency", "audited", "items", "recorded_at"),
+                    "ratios": _pick(s, "current_ratio", "debt_ratio", "working_capital", "altman_z", "altman_zone"),
+                }
+                for s in rows("statements")
             ],
-            "statements": [_statement(s) for s in statements],
             "trade_references": [
                 {
-                    **{
-                        k: r[k]
-                        for k in (
-                            "reference_id",
-                            "supplier",
-                            "contact",
-                            "trading_since",
-                            "payment_experience",
-                            "notes",
-                            "recorded_at",
-                        )
-                    },
-                    "credit_limit": {"amount": r["credit_limit"], "currency": r["currency"]}
-                    if r["credit_limit"] is not None
-                    else None,
+                    **_pick(
+                        r,
+                        "reference_id",
+                        "supplier",
+                        "contact",
+                        "trading_since",
+                        "payment_experience",
+                        "notes",
+                        "recorded_at",
+                    ),
+                    "credit_limit": _money(r, "credit_limit"),
                 }
-                for r in references
+                for r in rows("trade_references")
             ],
             "insurance_covers": [
                 {
-                    "insurer": c["insurer"],
-                    "policy_number": c["policy_number"],
-                    "insured_limit": {"amount": c["insured_limit"], "currency": c["currency"]},
-                    "expires_on": c["expires_on"],
-                    "in_force": c["expires_on"] >= today,
+                    **_pick(c, "insurer", "policy_number", "expires_on"),
+                    "insured_limit": _money(c, "insured_limit"),
+                    "in_force": date.fromisoformat(c["expires_on"]) >= today,
                 }
-                for c in covers
+                for c in rows("insurance_covers")
             ],
             "bureau_reports": [
-                {
-                    **{k: b[k] for k in ("report_id", "provider", "report_date", "score", "rating", "recorded_at")},
-                    "adverse_records": json.loads(b["adverse_records"]),
-                }
-                for b in reports
+                _pick(b, "report_id", "provider", "report_date", "score", "rating", "recorded_at", "adverse_records")
+                for b in rows("bureau_reports")
             ],
             "review_on": row["review_on"],
             "review_overdue": row["review_on"] is not None and row["review_on"] < today,
@@ -653,22 +655,19 @@ async def credit_file(conn: Connection, customer_id: str, today: date) -> dict[s
     return file
 
 
-def _statement(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "period_end": row["period_end"],
-        "period_months": row["period_months"],
-        "currency": row["currency"],
-        "audited": row["audited"],
-        "items": json.loads(row["items"]),
-        "ratios": {
-            "current_ratio": row["current_ratio"],
-            "debt_ratio": row["debt_ratio"],
-            "working_capital": row["working_capital"],
-            "altman_z": row["altman_z"],
-            "altman_zone": row["altman_zone"],
-        },
-        "recorded_at": row["recorded_at"],
-    }
+def _pick(values: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: values[k] for k in keys}
+
+
+def _decimals(values: dict[str, Any], *keys: str) -> dict[str, Decimal | None]:
+    """Numeric columns as decimals: JSON hands whole numbers back as int."""
+    return {k: None if values[k] is None else Decimal(values[k]) for k in keys}
+
+
+def _money(values: dict[str, Any], amount: str) -> dict[str, Any] | None:
+    if values[amount] is None:
+        return None
+    return {"amount": Decimal(values[amount]), "currency": values["currency"]}
 
 
 def _jsonable(value: Any) -> Any:

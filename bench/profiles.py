@@ -1,0 +1,247 @@
+"""Benchmark of the profiles service, running as its own process as in production.
+
+    python -m bench.profiles [--customers 10000] [--erp 100000] [--clients 100] [--seconds 10]
+
+Prints: registrations per second through the API; ERP customer-master documents per second
+through erp.customers (until every credit file exists); and the latency of GET /customers/{id}
+with 10,000 files stored under N concurrent clients. Assertions: none; these are figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import uvloop
+
+from libs.events.envelope import Envelope, to_kafka
+from libs.events.kafka import ensure_topics, partition_for
+from libs.events.outbox import new_producer
+from libs.infra.embedded import free_port
+from libs.infra.provision import kafka_broker, postgres_server
+from libs.service.auth import mint_token
+from libs.service.logging import configure_logging
+from services.profiles import erp
+
+SECRET = "benchmark-signing-secret-of-enough-length"
+
+
+def _percentile(sorted_values: list[float], share: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * share))]
+
+
+async def register(url: str, token: str, count: int, concurrency: int = 16) -> float:
+    queue = list(range(count))
+    started = time.perf_counter()
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while queue:
+            n = queue.pop()
+            response = await client.post(
+                "/customers",
+                json={
+                    "legal_name": f"Benchmark Customer {n:06d} 有限公司",
+                    "industry": random.choice(["retail", "steel"]),
+                    "registration": {"scheme": "OTHER", "number": f"BENCH-{n:06d}", "country": "DE"},
+                },
+            )
+            if response.status_code != 201:
+                raise RuntimeError(response.text)
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=30
+    ) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return count / (time.perf_counter() - started)
+
+
+async def erp_documents(bootstrap: str, dsn: str, count: int) -> float:
+    producer = new_producer(bootstrap)
+    await producer.start()
+    partitions = len(await producer.partitions_for(erp.TOPIC))
+    started = time.perf_counter()
+    for start in range(0, count, 5000):
+        batches: dict[int, list[object]] = {}
+        for n in range(start, min(start + 5000, count)):
+            erp_id = f"E{n:07d}"
+            record = to_kafka(
+                Envelope(
+                    id=uuid.uuid4(),
+                    source="erp",
+                    type="erp.CustomerMaster",
+                    time=datetime.now(UTC),
+                    subject=f"erp-customer-{erp_id}",
+                    stream_version=1,
+                    schema_version=1,
+                    customer_id=erp_id,
+                    data={
+                        "erp_id": erp_id,
+                        "legal_name": f"ERP Customer {n}",
+                        "registration": {"scheme": "OTHER", "number": f"ERP-{n:07d}", "country": "CN"},
+                    },
+                )
+            )
+            batches.setdefault(partition_for(record.key, partitions), []).append(record)
+        deliveries = []
+        for partition, records in batches.items():
+            batch = producer.create_batch()
+            for r in records:
+                while batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers) is None:  # type: ignore[attr-defined]
+                    deliveries.append(await producer.send_batch(batch, erp.TOPIC, partition=partition))
+                    batch = producer.create_batch()
+            deliveries.append(await producer.send_batch(batch, erp.TOPIC, partition=partition))
+        await asyncio.gather(*deliveries)
+    await producer.stop()
+    conn = await asyncpg.connect(dsn)
+    try:
+        query = "SELECT count(*) FROM read_model.customers WHERE erp_id IS NOT NULL"
+        while await conn.fetchval(query) < count:  # noqa: ASYNC110 - polling another process's database
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    return count / (time.perf_counter() - started)
+
+
+def wrk_reads(url: str, token: str, ids: list[str], clients: int, seconds: float) -> tuple[float, float, float]:
+    """GET latency measured by wrk, a load generator that does not share the Python client's overhead."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            "ids = {" + ",".join(f'"{i}"' for i in ids) + "}\n"
+            "request = function()\n"
+            f'  return wrk.format("GET", "/customers/" .. ids[math.random(#ids)], '
+            f'{{["Authorization"] = "Bearer {token}"}})\n'
+            "end\n"
+        )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw failed requests:\n{out}")
+
+    def latency(share: str) -> float:
+        found = re.search(rf"^\s*{share}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        assert found, out
+        return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rate, out
+    return latency("50"), latency("99"), float(rate.group(1))
+
+
+async def reads(url: str, token: str, ids: list[str], clients: int, seconds: float) -> tuple[float, float, float]:
+    """GET latency measured from Python (when wrk is not installed; the client then competes for the CPU)."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            response = await client.get(f"/customers/{random.choice(ids)}")
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(response.text)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=30
+    ) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+    latencies.sort()
+    return _percentile(latencies, 0.5), _percentile(latencies, 0.99), len(latencies) / seconds
+
+
+async def main(customers: int, documents: int, clients: int, seconds: float) -> None:
+    with (
+        tempfile.TemporaryDirectory(prefix="credo-bench-") as tmp,
+        postgres_server(Path(tmp)) as pg,
+        kafka_broker(Path(tmp)) as broker,
+    ):
+        conn = await asyncpg.connect(pg.url)
+        await conn.execute("CREATE DATABASE bench_profiles")
+        await conn.close()
+        dsn = pg.url.rsplit("/", 1)[0] + "/bench_profiles"
+        await ensure_topics(broker.bootstrap_servers, [erp.TOPIC])
+        port = free_port()
+        env = {
+            **os.environ,
+            "CREDO_DATABASE_URL": dsn,
+            "CREDO_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "CREDO_PORT": str(port),
+            "CREDO_JWT_SECRET": SECRET,
+            "CREDO_LOG_LEVEL": "warning",
+        }
+        service = subprocess.Popen([sys.executable, "-m", "services.profiles"], env=env)  # noqa: ASYNC220
+        url, token = f"http://127.0.0.1:{port}", mint_token(SECRET, "bench", ["admin"])
+        try:
+            async with httpx.AsyncClient() as probe:
+                while True:
+                    try:
+                        if (await probe.get(f"{url}/health/ready")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.2)
+            print(f"profiles at {url}; PostgreSQL {pg.path}, broker {broker.path}\n", flush=True)
+            rate = await register(url, token, customers)
+            print(
+                f"registrations through the API:        {rate:8,.0f} /s   ({customers:,} customers, 16 at once)",
+                flush=True,
+            )
+            ids = [r["customer_id"] for r in await _ids(dsn)]
+            if shutil.which("wrk"):
+                p50, p99, throughput = await asyncio.to_thread(wrk_reads, url, token, ids, clients, seconds)
+                tool = "wrk"
+            else:
+                p50, p99, throughput = await reads(url, token, ids, clients, seconds)
+                tool = "Python client; install wrk for a truer figure"
+            print(
+                f"GET /customers/{{id}}, {clients} clients:       p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                f"{throughput:,.0f} requests/s ({len(ids):,} files; {tool})",
+                flush=True,
+            )
+            rate = await erp_documents(broker.bootstrap_servers, dsn, documents)
+            print(
+                f"ERP customer documents via the topic: {rate:8,.0f} /s   ({documents:,} documents, each a new file)",
+                flush=True,
+            )
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(30)
+
+
+async def _ids(dsn: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch("SELECT customer_id FROM read_model.customers"))
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--erp", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    configure_logging("warning")
+    uvloop.run(main(args.customers, args.erp, args.clients, args.seconds))
