@@ -44,8 +44,8 @@ def _percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * share))]
 
 
-async def register(url: str, token: str, count: int, concurrency: int = 16) -> float:
-    queue = list(range(count))
+async def register(url: str, token: str, count: int, concurrency: int = 16, offset: int = 0) -> float:
+    queue = list(range(offset, offset + count))
     started = time.perf_counter()
 
     async def worker(client: httpx.AsyncClient) -> None:

@@ -9,10 +9,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.events.clock import SettableClock
+from libs.events.envelope import from_kafka
 from libs.infra.provision import BrokerHandle
 from services.profiles.app import spec as profiles
+from services.profiles.events import PUBLISHED
 from services.receivables.app import spec as receivables
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
@@ -476,3 +479,65 @@ async def test_bureau_reports_by_hand_and_pulled_from_the_bureau(
     assert (down.status_code, down.json()["detail"]) == (502, "test-bureau could not be reached: ConnectError")
     file = (await api.get(f"/customers/{customer}")).json()
     assert [r["provider"] for r in file["bureau_reports"]] == ["test-bureau", "中诚信"]
+
+
+async def test_every_event_type_is_published_to_profiles_events(
+    api: httpx.AsyncClient, broker: BrokerHandle, topic_prefix: str
+) -> None:
+    customer = (await _register(api))["customer_id"]
+    manager = bearer("credit_manager")
+    contact = await api.post(f"/customers/{customer}/contacts", json={"name": "李强", "email": "li@example.cn"})
+    for response in [
+        await api.patch(f"/customers/{customer}", json={"legal_name": "新名字"}, headers={"If-Match": '"2"'}),
+        await api.put(
+            f"/customers/{customer}/contacts/{contact.json()['contact_id']}",
+            json={"name": "李强", "email": "qiang@example.cn"},
+        ),
+        await api.post(
+            f"/customers/{customer}/contacts/{contact.json()['contact_id']}/retirement", json={"reason": "left"}
+        ),
+        await api.post(f"/customers/{customer}/status", json={"status": "on_hold", "reason": "x"}, headers=manager),
+        await api.post(
+            f"/customers/{customer}/statements",
+            json={"period_end": "2025-12-31", "period_months": 12, "currency": "CNY", "items": HEALTHY},
+        ),
+        await api.put(f"/customers/{customer}/review-date", json={"review_on": "2027-01-31"}),
+        await api.post(
+            f"/customers/{customer}/trade-references", json={"supplier": "S", "payment_experience": "prompt"}
+        ),
+        await api.post(
+            f"/customers/{customer}/insurance-covers",
+            json={
+                "insurer": "I",
+                "policy_number": "P",
+                "insured_limit": {"amount": "1", "currency": "CNY"},
+                "expires_on": "2027-12-31",
+            },
+        ),
+        await api.post(f"/customers/{customer}/bureau-reports", json={"provider": "B", "report_date": "2026-11-01"}),
+    ]:
+        assert response.status_code in (200, 201), response.text
+    published = {"profiles.CreditReviewDue"}  # raised only by the sweep; tested above
+
+    async def read_topic() -> bool:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=broker.bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=10
+        )
+        await consumer.start()
+        try:
+            topic = f"{topic_prefix}.profiles.events"
+            await consumer.topics()
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(partitions)
+            for tp in partitions:
+                consumer.seek(tp, 0)
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    envelope = from_kafka(record.key, record.value, record.headers)
+                    assert envelope.customer_id == customer
+                    published.add(envelope.type)
+        finally:
+            await consumer.stop()
+        return published >= {model.event_type for model in PUBLISHED}
+
+    await eventually(read_topic, what="every event type on profiles.events")
