@@ -347,14 +347,16 @@ async def update_customer(customer_id: str, body: ProfileIn, request: Request, k
 
 @router.post("/customers/{customer_id}/contacts", status_code=201, summary="Add a contact")
 async def add_contact(customer_id: str, body: ContactIn, request: Request, kit: KitDep, caller: Analysts) -> Response:
-    async with idempotent(request, caller) as scope:
-        if scope.replay:
-            return scope.replay
-        contact_id = f"P-{uuid.uuid4().hex[:10].upper()}"
-        await run(kit, customer_id, lambda state: domain.add_contact(state, contact_id, body.details()), scope.conn)
-        file = await credit_file(scope.conn, customer_id, kit.clock.today())
-        contact = next(c for c in file["contacts"] if c["contact_id"] == contact_id)
-        return scope.keep(JSONResponse(contact, status_code=201, headers={"ETag": etag(file["version"])}))
+    contact_id = f"P-{uuid.uuid4().hex[:10].upper()}"
+    return await _record(
+        request,
+        kit,
+        caller,
+        customer_id,
+        lambda state: domain.add_contact(state, contact_id, body.details()),
+        "contacts",
+        lambda c: c["contact_id"] == contact_id,
+    )
 
 
 @router.put("/customers/{customer_id}/contacts/{contact_id}", summary="Change a contact")
@@ -393,20 +395,18 @@ async def change_status(customer_id: str, body: StatusChange, request: Request, 
 async def record_statement(
     customer_id: str, body: StatementIn, request: Request, kit: KitDep, caller: Analysts
 ) -> Response:
-    async with idempotent(request, caller) as scope:
-        if scope.replay:
-            return scope.replay
-        command = domain.RecordStatement(
-            body.period_end, body.period_months, body.currency, body.items, body.audited, kit.clock.today()
-        )
-        await run(kit, customer_id, lambda state: domain.record_statement(state, command), scope.conn)
-        file = await credit_file(scope.conn, customer_id, kit.clock.today())
-        recorded = next(
-            s
-            for s in file["statements"]
-            if s["period_end"] == body.period_end.isoformat() and s["period_months"] == body.period_months
-        )
-        return scope.keep(JSONResponse(recorded, status_code=201, headers={"ETag": etag(file["version"])}))
+    command = domain.RecordStatement(
+        body.period_end, body.period_months, body.currency, body.items, body.audited, kit.clock.today()
+    )
+    return await _record(
+        request,
+        kit,
+        caller,
+        customer_id,
+        lambda state: domain.record_statement(state, command),
+        "statements",
+        lambda e: e["period_end"] == body.period_end.isoformat() and e["period_months"] == body.period_months,
+    )
 
 
 @router.put("/customers/{customer_id}/review-date", summary="When the credit file is next to be reviewed")
@@ -420,23 +420,25 @@ async def set_review_date(customer_id: str, body: ReviewDate, request: Request, 
 async def record_trade_reference(
     customer_id: str, body: TradeReferenceIn, request: Request, kit: KitDep, caller: Analysts
 ) -> Response:
-    async with idempotent(request, caller) as scope:
-        if scope.replay:
-            return scope.replay
-        reference = TradeReferenceRecorded(
-            customer_id=customer_id,
-            reference_id=f"R-{uuid.uuid4().hex[:10].upper()}",
-            supplier=body.supplier,
-            contact=body.contact,
-            trading_since=body.trading_since,
-            credit_limit=body.credit_limit.money() if body.credit_limit else None,
-            payment_experience=body.payment_experience,
-            notes=body.notes,
-        )
-        await run(kit, customer_id, lambda state: domain.record_trade_reference(state, reference), scope.conn)
-        file = await credit_file(scope.conn, customer_id, kit.clock.today())
-        recorded = next(r for r in file["trade_references"] if r["reference_id"] == reference.reference_id)
-        return scope.keep(JSONResponse(recorded, status_code=201, headers={"ETag": etag(file["version"])}))
+    reference = TradeReferenceRecorded(
+        customer_id=customer_id,
+        reference_id=f"R-{uuid.uuid4().hex[:10].upper()}",
+        supplier=body.supplier,
+        contact=body.contact,
+        trading_since=body.trading_since,
+        credit_limit=body.credit_limit.money() if body.credit_limit else None,
+        payment_experience=body.payment_experience,
+        notes=body.notes,
+    )
+    return await _record(
+        request,
+        kit,
+        caller,
+        customer_id,
+        lambda state: domain.record_trade_reference(state, reference),
+        "trade_references",
+        lambda e: e["reference_id"] == reference.reference_id,
+    )
 
 
 @router.post(
@@ -447,25 +449,23 @@ async def record_trade_reference(
 async def record_insurance_cover(
     customer_id: str, body: InsuranceCoverIn, request: Request, kit: KitDep, caller: Analysts
 ) -> Response:
-    async with idempotent(request, caller) as scope:
-        if scope.replay:
-            return scope.replay
-        cover = InsuranceCoverRecorded(
-            customer_id=customer_id,
-            insurer=body.insurer,
-            policy_number=body.policy_number,
-            insured_limit=body.insured_limit.money(),
-            expires_on=body.expires_on,
-        )
-        today = kit.clock.today()
-        await run(kit, customer_id, lambda state: domain.record_insurance_cover(state, cover, today), scope.conn)
-        file = await credit_file(scope.conn, customer_id, today)
-        recorded = next(
-            c
-            for c in file["insurance_covers"]
-            if c["policy_number"] == body.policy_number and c["insurer"] == body.insurer
-        )
-        return scope.keep(JSONResponse(recorded, status_code=201, headers={"ETag": etag(file["version"])}))
+    cover = InsuranceCoverRecorded(
+        customer_id=customer_id,
+        insurer=body.insurer,
+        policy_number=body.policy_number,
+        insured_limit=body.insured_limit.money(),
+        expires_on=body.expires_on,
+    )
+    today = kit.clock.today()
+    return await _record(
+        request,
+        kit,
+        caller,
+        customer_id,
+        lambda state: domain.record_insurance_cover(state, cover, today),
+        "insurance_covers",
+        lambda e: (e["insurer"], e["policy_number"]) == (cover.insurer, cover.policy_number),
+    )
 
 
 @router.post("/customers/{customer_id}/bureau-reports", status_code=201, summary="Record a credit bureau report")
@@ -521,14 +521,35 @@ async def pull_bureau_report(customer_id: str, request: Request, kit: KitDep, ca
 async def _record_report(
     request: Request, kit: Kit, caller: Principal, customer_id: str, report: BureauReportRecorded
 ) -> Response:
+    today = kit.clock.today()
+    return await _record(
+        request,
+        kit,
+        caller,
+        customer_id,
+        lambda state: domain.record_bureau_report(state, report, today),
+        "bureau_reports",
+        lambda e: e["report_id"] == report.report_id,
+    )
+
+
+async def _record(
+    request: Request,
+    kit: Kit,
+    caller: Principal,
+    customer_id: str,
+    decide: Decide,
+    section: str,
+    is_new: Callable[[dict[str, Any]], bool],
+) -> Response:
+    """Record something in the credit file and answer with the entry as the file now shows it."""
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
-        today = kit.clock.today()
-        await run(kit, customer_id, lambda state: domain.record_bureau_report(state, report, today), scope.conn)
-        file = await credit_file(scope.conn, customer_id, today)
-        recorded = next(r for r in file["bureau_reports"] if r["report_id"] == report.report_id)
-        return scope.keep(JSONResponse(recorded, status_code=201, headers={"ETag": etag(file["version"])}))
+        await run(kit, customer_id, decide, scope.conn)
+        file = await credit_file(scope.conn, customer_id, kit.clock.today())
+        entry = next(e for e in file[section] if is_new(e))
+        return scope.keep(JSONResponse(entry, status_code=201, headers={"ETag": etag(file["version"])}))
 
 
 @router.get("/customers/{customer_id}/bureau-reports/{report_id}/raw", summary="A bureau report as received")
