@@ -152,6 +152,9 @@ class Kit:
             consumes=consumed,
         )
 
+    def relay_running(self) -> bool:
+        return bool(self._tasks) and not self._tasks[0].done()  # the relay is started first
+
     async def stop(self) -> None:
         self._stop.set()
         with contextlib.suppress(TimeoutError):
@@ -189,8 +192,7 @@ async def ready(kit: KitDep) -> JSONResponse:
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         checks["database"] = f"unreachable: {type(exc).__name__}"
     checks["broker"] = "ok" if await _reachable(kit.settings.kafka_bootstrap_servers) else "unreachable"
-    relay_task = kit._tasks[0] if kit._tasks else None
-    checks["relay"] = "ok" if relay_task is not None and not relay_task.done() else "stopped"
+    checks["relay"] = "ok" if kit.relay_running() else "stopped"
     for runner in kit.consumers:
         checks[f"consumer {runner.name}"] = "ok" if runner.ready.is_set() else "not assigned"
     healthy = all(v == "ok" for v in checks.values())
