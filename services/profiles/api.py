@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -25,6 +25,7 @@ from libs.service.errors import Problem
 from libs.service.etag import check_version, etag, if_match_version
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
+from libs.service.rendering import jsonable
 from services.profiles import bureau, domain, projections
 from services.profiles.events import (
     AdverseRecord,
@@ -277,8 +278,7 @@ async def list_customers(
     page = rows[:limit]
     return {
         "items": [
-            _jsonable({**dict(r), "review_overdue": r["review_on"] is not None and r["review_on"] < today})
-            for r in page
+            jsonable({**dict(r), "review_overdue": r["review_on"] is not None and r["review_on"] < today}) for r in page
         ],
         "next_cursor": _encode_cursor(page[-1]["legal_name"].lower(), page[-1]["customer_id"])
         if len(rows) > limit
@@ -472,17 +472,7 @@ async def record_insurance_cover(
 async def record_bureau_report(
     customer_id: str, body: BureauReportIn, request: Request, kit: KitDep, caller: Analysts
 ) -> Response:
-    report = BureauReportRecorded(
-        customer_id=customer_id,
-        report_id=f"B-{uuid.uuid4().hex[:10].upper()}",
-        provider=body.provider,
-        report_date=body.report_date,
-        score=body.score,
-        rating=body.rating,
-        adverse_records=tuple(body.adverse_records),
-        raw=body.raw,
-    )
-    return await _record_report(request, kit, caller, customer_id, report)
+    return await _record_report(request, kit, caller, customer_id, body.provider, body, body.raw)
 
 
 @router.post(
@@ -504,23 +494,29 @@ async def pull_bureau_report(customer_id: str, request: Request, kit: KitDep, ca
         raise Problem(404, "No bureau report", str(missing), kind="no-bureau-report") from None
     except bureau.BureauUnavailable as down:
         raise Problem(502, "Bureau unavailable", str(down), kind="bureau-unavailable") from None
-    payload = fetched.payload
-    report = BureauReportRecorded(
-        customer_id=customer_id,
-        report_id=f"B-{uuid.uuid4().hex[:10].upper()}",
-        provider=fetched.provider,
-        report_date=payload.report_date,
-        score=payload.score,
-        rating=payload.rating,
-        adverse_records=tuple(payload.adverse_records),
-        raw=fetched.raw,
-    )
-    return await _record_report(request, kit, caller, customer_id, report)
+    return await _record_report(request, kit, caller, customer_id, fetched.provider, fetched.payload, fetched.raw)
 
 
 async def _record_report(
-    request: Request, kit: Kit, caller: Principal, customer_id: str, report: BureauReportRecorded
+    request: Request,
+    kit: Kit,
+    caller: Principal,
+    customer_id: str,
+    provider: str,
+    content: BureauReportIn | bureau.ReportPayload,
+    raw: str | None,
 ) -> Response:
+    """A bureau report, typed in or pulled: what it says, and the payload as received."""
+    report = BureauReportRecorded(
+        customer_id=customer_id,
+        report_id=f"B-{uuid.uuid4().hex[:10].upper()}",
+        provider=provider,
+        report_date=content.report_date,
+        score=content.score,
+        rating=content.rating,
+        adverse_records=tuple(content.adverse_records),
+        raw=raw,
+    )
     today = kit.clock.today()
     return await _record(
         request,
@@ -616,7 +612,7 @@ async def credit_file(conn: Connection, customer_id: str, today: date) -> dict[s
         loaded: list[dict[str, Any]] = json.loads(row[column], parse_float=Decimal)  # exact, never float
         return loaded
 
-    file: dict[str, Any] = _jsonable(
+    file: dict[str, Any] = jsonable(
         {
             "customer_id": row["customer_id"],
             "legal_name": row["legal_name"],
@@ -689,15 +685,3 @@ def _money(values: dict[str, Any], amount: str) -> dict[str, Any] | None:
     if values[amount] is None:
         return None
     return {"amount": Decimal(values[amount]), "currency": values["currency"]}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return format(value, "f")  # fixed-point, never exponent form
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return value

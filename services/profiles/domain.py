@@ -41,13 +41,18 @@ class Unknown(Refused):
 
 
 @dataclass(frozen=True)
+class ContactDetails:
+    name: str
+    role: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    billing: bool = False
+
+
+@dataclass(frozen=True)
 class Contact:
     contact_id: str
-    name: str
-    role: str | None
-    email: str | None
-    phone: str | None
-    billing: bool
+    details: ContactDetails
     retired: bool = False
 
 
@@ -90,15 +95,6 @@ class RegisterCustomer:
 @dataclass(frozen=True)
 class UpdateProfile:
     profile: Profile
-
-
-@dataclass(frozen=True)
-class ContactDetails:
-    name: str
-    role: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    billing: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,17 +158,7 @@ def _contact_problem(details: ContactDetails) -> None:
 def add_contact(state: CreditFile, contact_id: str, details: ContactDetails) -> list[DomainEvent]:
     _registered(state)
     _contact_problem(details)
-    return [
-        ContactAdded(
-            customer_id=state.customer_id,
-            contact_id=contact_id,
-            name=details.name,
-            role=details.role,
-            email=details.email,
-            phone=details.phone,
-            billing=details.billing,
-        )
-    ]
+    return [ContactAdded(customer_id=state.customer_id, contact_id=contact_id, **asdict(details))]
 
 
 def _active_contact(state: CreditFile, contact_id: str) -> Contact:
@@ -188,25 +174,9 @@ def _active_contact(state: CreditFile, contact_id: str) -> Contact:
 def change_contact(state: CreditFile, contact_id: str, details: ContactDetails) -> list[DomainEvent]:
     current = _active_contact(state, contact_id)
     _contact_problem(details)
-    if (current.name, current.role, current.email, current.phone, current.billing) == (
-        details.name,
-        details.role,
-        details.email,
-        details.phone,
-        details.billing,
-    ):
+    if current.details == details:
         return []
-    return [
-        ContactChanged(
-            customer_id=state.customer_id,
-            contact_id=contact_id,
-            name=details.name,
-            role=details.role,
-            email=details.email,
-            phone=details.phone,
-            billing=details.billing,
-        )
-    ]
+    return [ContactChanged(customer_id=state.customer_id, contact_id=contact_id, **asdict(details))]
 
 
 def retire_contact(state: CreditFile, contact_id: str, reason: str) -> list[DomainEvent]:
@@ -298,7 +268,8 @@ def evolve(state: CreditFile, event: DomainEvent) -> CreditFile:
     if isinstance(event, ProfileUpdated):
         return replace(state, profile=_profile(event))
     if isinstance(event, ContactAdded | ContactChanged):
-        contact = Contact(event.contact_id, event.name, event.role, event.email, event.phone, event.billing)
+        details = ContactDetails(event.name, event.role, event.email, event.phone, event.billing)
+        contact = Contact(event.contact_id, details)
         return replace(state, contacts={**state.contacts, event.contact_id: contact})
     if isinstance(event, ContactRetired):
         retired = replace(state.contacts[event.contact_id], retired=True)

@@ -104,3 +104,14 @@ def test_if_match_carries_the_stream_version() -> None:
     with pytest.raises(Problem) as stale:
         check_version(6, 7)
     assert (stale.value.status, stale.value.extra["current_version"], stale.value.headers["ETag"]) == (412, 7, '"7"')
+
+
+def test_answers_render_decimals_in_fixed_point_and_dates_in_iso() -> None:
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from libs.service.rendering import jsonable
+
+    assert jsonable(
+        {"limit": Decimal("8.0E+5"), "on": date(2026, 11, 23), "at": [datetime(2026, 11, 23, 9, 0, tzinfo=UTC)], "n": 3}
+    ) == {"limit": "800000", "on": "2026-11-23", "at": ["2026-11-23T09:00:00+00:00"], "n": 3}
