@@ -21,7 +21,14 @@ READ_MODEL = [
             registered_at timestamptz NOT NULL
         );
         """,
-    )
+    ),
+    Migration(
+        "directory/002_erp_id.sql",
+        """
+        ALTER TABLE customers ADD COLUMN erp_id text;
+        CREATE INDEX customers_erp_id ON customers (erp_id);
+        """,
+    ),
 ]
 
 
@@ -30,20 +37,33 @@ async def project(conn: Connection, deliveries: Sequence[Delivery]) -> None:
     for delivery in deliveries:
         event = delivery.event
         if isinstance(event, CustomerRegistered):
-            rows.append((event.customer_id, event.legal_name, event.registration.country, delivery.envelope.time))
+            rows.append(
+                (event.customer_id, event.legal_name, event.registration.country, delivery.envelope.time, event.erp_id)
+            )
     if rows:
         await conn.executemany(
-            "INSERT INTO customers VALUES ($1, $2, $3, $4) ON CONFLICT (customer_id) DO UPDATE"
-            " SET legal_name = excluded.legal_name, country = excluded.country",
+            "INSERT INTO customers (customer_id, legal_name, country, registered_at, erp_id)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id) DO UPDATE"
+            " SET legal_name = excluded.legal_name, country = excluded.country, erp_id = excluded.erp_id",
             rows,
         )
     for delivery in deliveries:
         if isinstance(delivery.event, ProfileUpdated):
             await conn.execute(
-                "UPDATE customers SET legal_name = $2 WHERE customer_id = $1",
+                "UPDATE customers SET legal_name = $2, erp_id = $3 WHERE customer_id = $1",
                 delivery.event.customer_id,
                 delivery.event.legal_name,
+                delivery.event.erp_id,
             )
+
+
+def erp_ids(deliveries: Sequence[Delivery]) -> list[str]:
+    """The ERP ids that the customers in these deliveries now have."""
+    return [
+        d.event.erp_id
+        for d in deliveries
+        if isinstance(d.event, CustomerRegistered | ProfileUpdated) and d.event.erp_id is not None
+    ]
 
 
 CONSUMER = ConsumerSpec("customers", ["profiles.events"], batch_handler=project)

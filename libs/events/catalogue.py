@@ -26,6 +26,8 @@ SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
 def topics() -> list[TopicContract]:
     from services.profiles import erp
     from services.profiles import events as profiles
+    from services.receivables import erp as ledger_erp
+    from services.receivables import events as receivables
 
     return [
         TopicContract(
@@ -42,6 +44,30 @@ def topics() -> list[TopicContract]:
             "customer id and the stream version the revision. profiles applies each revision once.",
             [erp.CustomerMaster],
             registry=erp.registry,
+        ),
+        TopicContract(
+            "receivables.events",
+            "receivables",
+            "The receivables ledger: every invoice, payment, allocation, credit note, dispute, write-off, overdue "
+            "step and statement of each customer's account, in order per customer; and FX rates (key fx-rates).",
+            receivables.PUBLISHED,
+            registry=receivables.registry,
+        ),
+        *(
+            TopicContract(
+                topic,
+                "erp",
+                f"The ERP's {what}: the key is the ERP's customer id, the subject the document id, the stream "
+                "version the document's revision. receivables applies each revision once; a higher revision "
+                "corrects the document.",
+                [model],
+                registry=ledger_erp.registry,
+            )
+            for topic, what, model in (
+                (ledger_erp.INVOICES, "invoices", ledger_erp.ErpInvoice),
+                (ledger_erp.PAYMENTS, "payments (a revision with reversed set reverses one)", ledger_erp.ErpPayment),
+                (ledger_erp.CREDIT_NOTES, "credit notes", ledger_erp.ErpCreditNote),
+            )
         ),
         *_dead_letter_topics(),
     ]

@@ -20,6 +20,8 @@ from datetime import datetime
 
 import asyncpg
 
+from libs.events.database import Connection
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -56,7 +58,7 @@ async def list_dead_letters(
 
 
 async def request_redrive(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Connection | asyncpg.Pool,
     *,
     consumer: str | None = None,
     dead_letter_id: int | None = None,

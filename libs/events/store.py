@@ -139,6 +139,17 @@ _COLUMNS = """position, stream_id, version, event_id, event_type, schema_version
               topic, data, occurred_at, correlation_id, causation_id, traceparent"""
 
 
+@dataclass(frozen=True)
+class Append:
+    """Events for one stream, to go after ``expected_version`` (0 for a new stream)."""
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[DomainEvent]
+    customer_id: str
+    context: EventContext | None = None
+
+
 @dataclass
 class _Request:
     stream_id: str
@@ -208,24 +219,12 @@ class EventStore:
         if not events:
             return []
         context = context or EventContext.current()
-        for event in events:
-            if not self.registry.knows(event.event_type):
-                raise ValueError(f"{event.event_type} is not in this store's event registry")
+        self._check_known(events)
         request = _Request(
             stream_id, expected_version, events, customer_id, context, asyncio.get_running_loop().create_future()
         )
         if conn is not None:
-            # A savepoint, so that a conflict leaves the caller's transaction usable for a retry.
-            try:
-                async with conn.transaction():
-                    outcomes = await self._write(conn, [request])
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name == "events_stream_version_key":
-                    actual = await self.current_version(stream_id, conn)  # the winner has committed
-                    raise ConcurrencyConflict(stream_id, expected_version, actual) from exc
-                raise
-            _settle(outcomes)
-            return request.done.result()
+            return (await self.append_all(conn, [Append(stream_id, expected_version, events, customer_id, context)]))[0]
         if not self.group_commit:
             await self._commit_alone(request)
             return request.done.result()
@@ -235,6 +234,44 @@ class EventStore:
             self._writer_tasks.add(task)  # held so the task is not collected mid-write
             task.add_done_callback(self._writer_tasks.discard)
         return await request.done
+
+    async def append_all(self, conn: Connection, appends: Sequence[Append]) -> list[list[RecordedEvent]]:
+        """Append to several streams in ``conn``'s transaction, in one statement: all or none.
+
+        Raises ``ConcurrencyConflict`` for the first stream not at its expected version; a
+        savepoint keeps the caller's transaction usable for a retry.
+        """
+        if len({a.stream_id for a in appends}) != len(appends):
+            raise ValueError("append_all takes each stream once")
+        loop = asyncio.get_running_loop()
+        requests = []
+        for a in appends:
+            self._check_known(a.events)
+            context = a.context or EventContext.current()
+            requests.append(
+                _Request(a.stream_id, a.expected_version, a.events, a.customer_id, context, loop.create_future())
+            )
+        try:
+            async with conn.transaction():
+                outcomes = await self._write(conn, [r for r in requests if r.events])
+                for _, outcome in outcomes:
+                    if isinstance(outcome, ConcurrencyConflict):
+                        raise outcome
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "events_stream_version_key":
+                raise
+            for request in requests:  # which stream lost the race: the one whose winner has committed
+                actual = await self.current_version(request.stream_id, conn)
+                if actual != request.expected_version:
+                    raise ConcurrencyConflict(request.stream_id, request.expected_version, actual) from exc
+            raise
+        appended = {id(request): outcome for request, outcome in outcomes if isinstance(outcome, list)}
+        return [appended.get(id(r), []) for r in requests]
+
+    def _check_known(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            if not self.registry.knows(event.event_type):
+                raise ValueError(f"{event.event_type} is not in this store's event registry")
 
     async def _drain(self) -> None:
         while self._queue:
@@ -362,9 +399,11 @@ class EventStore:
             return int(await conn.fetchval(query, stream_id))
         return int(await self.pool.fetchval(query, stream_id))
 
-    async def load(self, stream_id: str, conn: Connection | None = None) -> list[RecordedEvent]:
-        query = f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version"
-        rows = await (conn.fetch(query, stream_id) if conn is not None else self.pool.fetch(query, stream_id))
+    async def load(self, stream_id: str, conn: Connection | None = None, *, after: int = 0) -> list[RecordedEvent]:
+        """The stream's events after version ``after``, in order."""
+        query = f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version"
+        executor = conn if conn is not None else self.pool
+        rows = await executor.fetch(query, stream_id, after)
         return [self.decode_row(row) for row in rows]
 
     async def read_all(

@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
-from libs.service.kit import ServiceSpec
+from collections.abc import Sequence
+
+from libs.events.consumer import Delivery
+from libs.events.contracts import EventRegistry
+from libs.events.database import Connection
+from libs.events.dead_letters import request_redrive
+from libs.service.kit import ConsumerSpec, ServiceSpec
 from services import directory
 from services.profiles.events import registry as profiles_events
+from services.receivables import api, erp, events, projections, sweeps
+from services.receivables.accounts import accounts_of
+
+
+async def project_directory(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+    """The customer directory; an ERP document that waited for its customer is re-driven when it arrives."""
+    await directory.project(conn, deliveries)
+    for erp_id in directory.erp_ids(deliveries):
+        await request_redrive(conn, customer_id=erp_id)
+
 
 spec = ServiceSpec(
     name="receivables",
     description="The receivables ledger: invoices, payments, credit notes, disputes, aging, statements.",
-    registry=profiles_events,
+    registry=EventRegistry.combine(events.registry, erp.registry, profiles_events),
     default_port=8102,
-    read_model=directory.READ_MODEL,
-    consumers=[directory.CONSUMER],
+    read_model=[*directory.READ_MODEL, *projections.READ_MODEL],
+    own_projection=projections.project,
+    routers=[api.router],
+    consumers=[
+        ConsumerSpec("customers", ["profiles.events"], batch_handler=project_directory),
+        ConsumerSpec(
+            "erp-documents", list(erp.TOPICS), make_batch_handler=lambda store: erp.make_reaction(accounts_of(store))
+        ),
+    ],
+    sweeps=sweeps.sweeps,
 )

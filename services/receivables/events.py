@@ -1,0 +1,338 @@
+"""The contract of receivables.events: what other services and the ERP may rely on.
+
+Every ledger event belongs to one customer's account and carries ``recorded_on``, the
+business date on which the ledger learnt of it: a report as of a past date folds only what
+had been recorded by then, so it shows what was true then. ``entry_date`` is the date the
+movement has on the customer's statement (an invoice's issue date, a payment's value date).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.events.contracts import DomainEvent, EventRegistry, Money
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CashDiscount(_Part):
+    """e.g. 2% if paid within 10 days of the invoice date (2/10 net 30)."""
+
+    percent: Decimal = Field(gt=0, lt=100)
+    days: int = Field(ge=0, le=365)
+
+
+class Instalment(_Part):
+    due_date: date
+    amount: Money
+
+
+class Terms(_Part):
+    """Net days from the invoice date, with an optional cash discount; or an instalment schedule."""
+
+    net_days: int | None = Field(default=None, ge=0, le=3650)
+    discount: CashDiscount | None = None
+    instalments: tuple[Instalment, ...] | None = None
+
+
+class Allocation(_Part):
+    """Part of a payment or credit note set against an invoice; ``discount`` is cash discount granted."""
+
+    invoice_id: str
+    amount: Money
+    discount: Money | None = None
+
+
+class RemittanceLine(_Part):
+    invoice_number: str
+    amount: Decimal | None = None
+
+
+class AccountEvent(DomainEvent):
+    """An event of one customer's account."""
+
+    customer_id: str
+    recorded_on: date
+
+
+class InvoiceIssued(AccountEvent):
+    """A receivable arose; its due dates follow from its terms."""
+
+    event_type = "receivables.InvoiceIssued"
+    schema_version = 1
+
+    invoice_id: str
+    number: str
+    net: Money
+    tax: Money
+    total: Money
+    issue_date: date
+    terms: Terms
+    schedule: tuple[Instalment, ...]
+    order_ref: str | None = None
+    erp_reference: str | None = None
+    revision: int = 1
+
+
+class InvoiceAdjusted(AccountEvent):
+    """What is owed on an invoice changed (a corrected ERP document or a manual adjustment)."""
+
+    event_type = "receivables.InvoiceAdjusted"
+    schema_version = 1
+
+    invoice_id: str
+    change: Money  # signed: negative reduces what is owed
+    total: Money
+    schedule: tuple[Instalment, ...]
+    reason: str
+    entry_date: date
+    revision: int | None = None
+
+
+class InvoiceSettled(AccountEvent):
+    """Nothing is left open on the invoice."""
+
+    event_type = "receivables.InvoiceSettled"
+    schema_version = 1
+
+    invoice_id: str
+    settled_on: date
+
+
+class InvoiceReopened(AccountEvent):
+    """A settled invoice is open again, because what settled it was reversed."""
+
+    event_type = "receivables.InvoiceReopened"
+    schema_version = 1
+
+    invoice_id: str
+    open: Money
+    reason: str
+
+
+class CreditNoteIssued(AccountEvent):
+    """A credit note reduces what the customer owes; applied to its invoice, else held as credit."""
+
+    event_type = "receivables.CreditNoteIssued"
+    schema_version = 1
+
+    credit_note_id: str
+    number: str
+    amount: Money
+    reason: str
+    issue_date: date
+    invoice_id: str | None = None
+    erp_reference: str | None = None
+    revision: int = 1
+
+
+class CreditNoteApplied(AccountEvent):
+    event_type = "receivables.CreditNoteApplied"
+    schema_version = 1
+
+    credit_note_id: str
+    allocations: tuple[Allocation, ...]
+    entry_date: date
+
+
+class PaymentReceived(AccountEvent):
+    event_type = "receivables.PaymentReceived"
+    schema_version = 1
+
+    payment_id: str
+    amount: Money
+    value_date: date
+    method: str
+    payer_reference: str | None = None
+    remittance: tuple[RemittanceLine, ...] = ()
+    erp_reference: str | None = None
+    revision: int = 1
+
+
+AllocationBasis = Literal["remittance", "reference", "oldest_due", "manual"]
+Remainder = Literal["unapplied", "credit_balance"]
+
+
+class PaymentAllocated(AccountEvent):
+    """Cash application: how a payment was set against invoices, and what is left of it.
+
+    A remainder is *unapplied cash* when nothing could be matched (it waits for a person to
+    allocate it), or a *credit balance* when the customer paid more than what it named was owed.
+    """
+
+    event_type = "receivables.PaymentAllocated"
+    schema_version = 1
+
+    payment_id: str
+    basis: AllocationBasis
+    allocations: tuple[Allocation, ...]
+    entry_date: date
+    remainder: Money
+    remainder_as: Remainder | None = None
+    allocated_by: str | None = None
+
+
+class PaymentReversed(AccountEvent):
+    """A payment did not stand (a bounced transfer): what it settled is open again."""
+
+    event_type = "receivables.PaymentReversed"
+    schema_version = 1
+
+    payment_id: str
+    amount: Money
+    reason: str
+    reversed_allocations: tuple[Allocation, ...]
+    entry_date: date
+
+
+class DisputeOpened(AccountEvent):
+    event_type = "receivables.DisputeOpened"
+    schema_version = 1
+
+    dispute_id: str
+    invoice_id: str
+    amount: Money
+    reason: str
+    owner: str
+    opened_on: date
+
+
+DisputeOutcome = Literal["upheld", "rejected", "partly"]
+
+
+class DisputeResolved(AccountEvent):
+    """Upheld or partly upheld disputes are followed by a credit note for ``credited``."""
+
+    event_type = "receivables.DisputeResolved"
+    schema_version = 1
+
+    dispute_id: str
+    invoice_id: str
+    outcome: DisputeOutcome
+    credited: Money
+    note: str | None = None
+    resolved_by: str
+    resolved_on: date
+
+
+class InvoiceWrittenOff(AccountEvent):
+    event_type = "receivables.InvoiceWrittenOff"
+    schema_version = 1
+
+    invoice_id: str
+    amount: Money
+    reason: str
+    approved_by: str
+    entry_date: date
+
+
+class WriteOffRecovered(AccountEvent):
+    """Money came in later for an amount that had been written off."""
+
+    event_type = "receivables.WriteOffRecovered"
+    schema_version = 1
+
+    invoice_id: str
+    amount: Money
+    reason: str
+    entry_date: date
+
+
+class InvoiceFellOverdue(AccountEvent):
+    """Emitted once when an instalment passes its due date, and again at each aging bucket it crosses."""
+
+    event_type = "receivables.InvoiceFellOverdue"
+    schema_version = 1
+
+    invoice_id: str
+    instalment: int
+    due_date: date
+    days_past_due: int
+    bucket: str
+    open: Money
+
+
+class StatementIssued(AccountEvent):
+    """A statement of account (对账单), pinned to the account's stream version, so it can be reproduced."""
+
+    event_type = "receivables.StatementIssued"
+    schema_version = 1
+
+    statement_id: str
+    customer_name: str
+    period_start: date
+    period_end: date
+    ledger_version: int
+    closing: tuple[Money, ...]
+    digest: str  # sha256 of the statement document as rendered
+
+
+class BalanceConfirmed(AccountEvent):
+    """The customer confirmed the statement's closing balance (对账确认)."""
+
+    event_type = "receivables.BalanceConfirmed"
+    schema_version = 1
+
+    statement_id: str
+    confirmed_by: str
+    confirmed_on: date
+
+
+class DifferingLine(_Part):
+    reference: str
+    their_amount: Money | None = None
+    note: str
+
+
+class BalanceDisputed(AccountEvent):
+    """The customer disputed the statement, naming the lines where their books differ."""
+
+    event_type = "receivables.BalanceDisputed"
+    schema_version = 1
+
+    statement_id: str
+    disputed_by: str
+    disputed_on: date
+    lines: tuple[DifferingLine, ...]
+
+
+class FxRateRecorded(DomainEvent):
+    """The rate at which one unit of ``currency`` is reported in the base currency, from ``rate_date``."""
+
+    event_type = "receivables.FxRateRecorded"
+    schema_version = 1
+
+    currency: str
+    base_currency: str
+    rate: Decimal = Field(gt=0)
+    rate_date: date
+    recorded_on: date
+
+
+ACCOUNT_EVENTS: list[type[DomainEvent]] = [
+    InvoiceIssued,
+    InvoiceAdjusted,
+    InvoiceSettled,
+    InvoiceReopened,
+    CreditNoteIssued,
+    CreditNoteApplied,
+    PaymentReceived,
+    PaymentAllocated,
+    PaymentReversed,
+    DisputeOpened,
+    DisputeResolved,
+    InvoiceWrittenOff,
+    WriteOffRecovered,
+    InvoiceFellOverdue,
+    StatementIssued,
+    BalanceConfirmed,
+    BalanceDisputed,
+]
+PUBLISHED: list[type[DomainEvent]] = [*ACCOUNT_EVENTS, FxRateRecorded]
+registry = EventRegistry(PUBLISHED)

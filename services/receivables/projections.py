@@ -1,0 +1,353 @@
+"""receivables' own read model, written in the same transaction as its events.
+
+A group of events becomes a list of writes, each in a phase: rows are inserted before they
+are updated, amounts (which commute) before the flags that depend on them. Within a phase,
+writes of the same statement keep their event order and go in one ``executemany``, so a
+batch of a thousand ERP documents costs a handful of round trips.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from libs.events.contracts import DomainEvent
+from libs.events.database import Connection, migrations_in
+from libs.events.store import RecordedEvent
+from services.receivables.domain import bucket_index, movements, recorded_on
+from services.receivables.events import (
+    Allocation,
+    BalanceConfirmed,
+    BalanceDisputed,
+    CreditNoteApplied,
+    CreditNoteIssued,
+    DisputeOpened,
+    DisputeResolved,
+    FxRateRecorded,
+    InvoiceAdjusted,
+    InvoiceFellOverdue,
+    InvoiceIssued,
+    InvoiceReopened,
+    InvoiceSettled,
+    InvoiceWrittenOff,
+    PaymentAllocated,
+    PaymentReceived,
+    PaymentReversed,
+    StatementIssued,
+    WriteOffRecovered,
+)
+
+READ_MODEL = migrations_in(Path(__file__).parent / "migrations")
+
+Write = tuple[int, str, tuple[Any, ...]]  # phase, statement, arguments
+INSERT, AMOUNTS, REMAINDERS, REVERSALS, FLAGS = range(5)
+
+_REDUCE = (
+    "UPDATE invoices SET {column} = {column} + $2, discounted = discounted + $3, open = open - $2 - $3"
+    " WHERE invoice_id = $1"
+)
+# Reductions settle an invoice's earliest instalments first.
+_INSTALMENTS_OPEN = """
+    UPDATE instalments i SET open = greatest(0, least(i.amount, s.cumulative - (v.total - v.open)))
+    FROM (SELECT invoice_id, seq, sum(amount) OVER (PARTITION BY invoice_id ORDER BY seq) AS cumulative
+          FROM instalments WHERE invoice_id = ANY($1::text[])) s
+    JOIN invoices v USING (invoice_id)
+    WHERE i.invoice_id = s.invoice_id AND i.seq = s.seq
+"""
+
+
+async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
+    writes: list[Write] = []
+    touched: set[str] = set()
+    schedules: dict[str, InvoiceIssued | InvoiceAdjusted] = {}
+    accounts: dict[str, RecordedEvent] = {}
+    for recorded in events:
+        event = recorded.event
+        writes += _writes(event, touched)
+        if isinstance(event, InvoiceIssued | InvoiceAdjusted):
+            schedules[event.invoice_id] = event  # the last schedule of the group is the one that stands
+            touched.add(event.invoice_id)
+        writes += [
+            (
+                INSERT,
+                "INSERT INTO movements VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                (
+                    recorded.customer_id,
+                    recorded.version,
+                    line,
+                    m.entry_date,
+                    recorded_on(recorded.event),
+                    m.kind,
+                    m.reference,
+                    m.invoice_id,
+                    m.currency,
+                    m.amount,
+                    m.description,
+                ),
+            )
+            for line, m in enumerate(movements(recorded.event), start=1)
+        ]
+        if not isinstance(recorded.event, FxRateRecorded):
+            accounts[recorded.customer_id] = recorded
+    writes.sort(key=lambda write: (write[0], write[1]))  # stable: event order within a statement
+    for (phase, sql), run in groupby(writes, key=lambda write: (write[0], write[1])):
+        rows = [args for _, _, args in run]
+        if len(rows) == 1:
+            await conn.execute(sql, *rows[0])
+        else:
+            await conn.executemany(sql, rows)
+        if phase == INSERT and sql.startswith("INSERT INTO invoices"):
+            for event in schedules.values():
+                await _schedule(conn, event)
+    if touched:
+        await conn.execute(_INSTALMENTS_OPEN, sorted(touched))
+    if accounts:
+        await conn.executemany(
+            "INSERT INTO accounts VALUES ($1, $2, $3) ON CONFLICT (customer_id) DO UPDATE"
+            " SET version = excluded.version, updated_at = excluded.updated_at",
+            [(r.customer_id, r.version, r.occurred_at) for r in accounts.values()],
+        )
+
+
+def _reductions(column: str, allocations: Sequence[Allocation], sign: int, touched: set[str]) -> list[Write]:
+    touched.update(a.invoice_id for a in allocations)
+    return [
+        (
+            AMOUNTS,
+            _REDUCE.format(column=column),
+            (a.invoice_id, sign * a.amount.amount, sign * (a.discount.amount if a.discount else 0)),
+        )
+        for a in allocations
+    ]
+
+
+def _writes(event: DomainEvent, touched: set[str]) -> list[Write]:
+    match event:
+        case InvoiceIssued():
+            total = event.total
+            return [
+                (
+                    INSERT,
+                    "INSERT INTO invoices (invoice_id, customer_id, number, currency, net, tax, total, issue_date,"
+                    " terms, order_ref, erp_reference, revision, open, recorded_on)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7, $13)",
+                    (
+                        event.invoice_id,
+                        event.customer_id,
+                        event.number,
+                        total.currency,
+                        event.net.amount,
+                        event.tax.amount,
+                        total.amount,
+                        event.issue_date,
+                        json.dumps(event.terms.model_dump(mode="json")),
+                        event.order_ref,
+                        event.erp_reference,
+                        event.revision,
+                        event.recorded_on,
+                    ),
+                )
+            ]
+        case InvoiceAdjusted():
+            return [
+                (
+                    AMOUNTS,
+                    "UPDATE invoices SET total = $2, open = open + $3, revision = coalesce($4, revision)"
+                    " WHERE invoice_id = $1",
+                    (event.invoice_id, event.total.amount, event.change.amount, event.revision),
+                )
+            ]
+        case InvoiceSettled() | InvoiceReopened():
+            settled_on = event.settled_on if isinstance(event, InvoiceSettled) else None
+            return [
+                (FLAGS, "UPDATE invoices SET settled_on = $2 WHERE invoice_id = $1", (event.invoice_id, settled_on))
+            ]
+        case PaymentReceived():
+            amount = event.amount
+            return [
+                (
+                    INSERT,
+                    "INSERT INTO payments (payment_id, customer_id, currency, amount, value_date, method,"
+                    " payer_reference, unallocated, recorded_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $4, $8)",
+                    (
+                        event.payment_id,
+                        event.customer_id,
+                        amount.currency,
+                        amount.amount,
+                        event.value_date,
+                        event.method,
+                        event.payer_reference,
+                        event.recorded_on,
+                    ),
+                )
+            ]
+        case PaymentAllocated():
+            allocated = sum(a.amount.amount for a in event.allocations)
+            remainder: Write = (
+                REMAINDERS,
+                "UPDATE payments SET unallocated = unallocated - $2, remainder_as = $3 WHERE payment_id = $1",
+                (event.payment_id, allocated, event.remainder_as),
+            )
+            return [remainder, *_reductions("paid", event.allocations, +1, touched)]
+        case PaymentReversed():
+            reversal: Write = (
+                REVERSALS,
+                "UPDATE payments SET reversed = true, unallocated = 0, remainder_as = NULL WHERE payment_id = $1",
+                (event.payment_id,),
+            )
+            return [reversal, *_reductions("paid", event.reversed_allocations, -1, touched)]
+        case CreditNoteIssued():
+            amount = event.amount
+            return [
+                (
+                    INSERT,
+                    "INSERT INTO credit_notes VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+                    (
+                        event.credit_note_id,
+                        event.customer_id,
+                        event.number,
+                        amount.currency,
+                        amount.amount,
+                        event.reason,
+                        event.invoice_id,
+                        event.issue_date,
+                    ),
+                )
+            ]
+        case CreditNoteApplied():
+            applied = sum(a.amount.amount for a in event.allocations)
+            note: Write = (
+                REMAINDERS,
+                "UPDATE credit_notes SET unallocated = unallocated - $2 WHERE credit_note_id = $1",
+                (event.credit_note_id, applied),
+            )
+            return [note, *_reductions("credited", event.allocations, +1, touched)]
+        case DisputeOpened():
+            amount = event.amount
+            return [
+                (
+                    INSERT,
+                    "INSERT INTO disputes (dispute_id, customer_id, invoice_id, currency, amount, reason, owner,"
+                    " opened_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    (
+                        event.dispute_id,
+                        event.customer_id,
+                        event.invoice_id,
+                        amount.currency,
+                        amount.amount,
+                        event.reason,
+                        event.owner,
+                        event.opened_on,
+                    ),
+                ),
+                (
+                    AMOUNTS,
+                    "UPDATE invoices SET disputed = disputed + $2 WHERE invoice_id = $1",
+                    (event.invoice_id, amount.amount),
+                ),
+            ]
+        case DisputeResolved():
+            return [
+                (
+                    AMOUNTS,
+                    "UPDATE invoices SET disputed = disputed - d.amount FROM disputes d"
+                    " WHERE d.dispute_id = $1 AND invoices.invoice_id = d.invoice_id",
+                    (event.dispute_id,),
+                ),
+                (
+                    FLAGS,
+                    "UPDATE disputes SET outcome = $2, credited = $3, note = $4, resolved_by = $5, resolved_on = $6"
+                    " WHERE dispute_id = $1",
+                    (
+                        event.dispute_id,
+                        event.outcome,
+                        event.credited.amount,
+                        event.note,
+                        event.resolved_by,
+                        event.resolved_on,
+                    ),
+                ),
+            ]
+        case InvoiceWrittenOff():
+            touched.add(event.invoice_id)
+            return [
+                (
+                    AMOUNTS,
+                    "UPDATE invoices SET written_off = written_off + $2, open = open - $2 WHERE invoice_id = $1",
+                    (event.invoice_id, event.amount.amount),
+                )
+            ]
+        case WriteOffRecovered():
+            return [
+                (
+                    AMOUNTS,
+                    "UPDATE invoices SET recovered = recovered + $2 WHERE invoice_id = $1",
+                    (event.invoice_id, event.amount.amount),
+                )
+            ]
+        case InvoiceFellOverdue():
+            return [
+                (
+                    FLAGS,
+                    "UPDATE instalments SET overdue_bucket = greatest(overdue_bucket, $3)"
+                    " WHERE invoice_id = $1 AND seq = $2",
+                    (event.invoice_id, event.instalment, bucket_index(event.days_past_due)),
+                )
+            ]
+        case StatementIssued():
+            closing = json.dumps([m.model_dump(mode="json") for m in event.closing])
+            return [
+                (
+                    INSERT,
+                    "INSERT INTO statements (statement_id, customer_id, period_start, period_end, ledger_version,"
+                    " closing, digest, issued_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    (
+                        event.statement_id,
+                        event.customer_id,
+                        event.period_start,
+                        event.period_end,
+                        event.ledger_version,
+                        closing,
+                        event.digest,
+                        event.recorded_on,
+                    ),
+                )
+            ]
+        case BalanceConfirmed() | BalanceDisputed():
+            status = "confirmed" if isinstance(event, BalanceConfirmed) else "disputed"
+            answer = json.dumps(event.model_dump(mode="json", exclude={"customer_id", "statement_id"}))
+            return [
+                (
+                    FLAGS,
+                    "UPDATE statements SET status = $2, answer = $3 WHERE statement_id = $1",
+                    (event.statement_id, status, answer),
+                )
+            ]
+        case FxRateRecorded():
+            return [
+                (
+                    INSERT,
+                    "INSERT INTO fx_rates VALUES ($1, $2, $3, $4, $5) ON CONFLICT (currency, rate_date)"
+                    " DO UPDATE SET rate = excluded.rate, base_currency = excluded.base_currency,"
+                    " recorded_on = excluded.recorded_on",
+                    (event.currency, event.rate_date, event.base_currency, event.rate, event.recorded_on),
+                )
+            ]
+    return []
+
+
+async def _schedule(conn: Connection, event: InvoiceIssued | InvoiceAdjusted) -> None:
+    """The invoice's due dates; a changed schedule keeps each instalment's overdue mark."""
+    await conn.executemany(
+        "INSERT INTO instalments (invoice_id, seq, customer_id, currency, issue_date, due_date, amount, open)"
+        " SELECT $1, $2, v.customer_id, v.currency, v.issue_date, $3, $4, $4 FROM invoices v WHERE v.invoice_id = $1"
+        " ON CONFLICT (invoice_id, seq) DO UPDATE SET due_date = excluded.due_date, amount = excluded.amount",
+        [(event.invoice_id, seq, i.due_date, i.amount.amount) for seq, i in enumerate(event.schedule, start=1)],
+    )
+    if isinstance(event, InvoiceAdjusted):
+        await conn.execute(
+            "DELETE FROM instalments WHERE invoice_id = $1 AND seq > $2", event.invoice_id, len(event.schedule)
+        )

@@ -1,0 +1,169 @@
+"""The receivables ledger through its HTTP API: ERP documents posted over HTTP, the credit team's
+commands, statements of account, aging as of a past date, FX and the overdue sweep."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from libs.events.clock import SettableClock
+from libs.events.database import create_pool
+from libs.infra.provision import BrokerHandle
+from libs.service.kit import Kit
+from services.receivables.app import spec as receivables
+from tests.conftest import NewDatabase
+from tests.support.backbone import eventually
+from tests.support.ledger import customer_registered, invoice_data, money, send
+from tests.support.serving import ERP_KEY, bearer, serving_kit, settings_for
+
+NAME = "福州华信贸易有限公司"
+
+
+@contextlib.asynccontextmanager
+async def ledger(new_database: NewDatabase, broker: BrokerHandle) -> AsyncIterator[tuple[httpx.AsyncClient, Kit]]:
+    """receivables on 1 March 2026 with customer C-1 (ERP id K-1) in its directory; a client as the ERP."""
+    dsn = await new_database()
+    settings = settings_for(
+        receivables, dsn, broker.bootstrap_servers, business_date="2026-03-01", api_keys=f"erp:{ERP_KEY}:admin"
+    )
+    async with serving_kit(receivables, settings) as (url, kit):
+        await send(settings, "profiles.events", customer_registered("C-1", "K-1", NAME))
+        pool = await create_pool(dsn, min_size=1, max_size=1)
+
+        async def known() -> bool:
+            return bool(await pool.fetchval("SELECT count(*) FROM customers"))
+
+        await eventually(known, what="the customer in the directory")
+        await pool.close()
+        async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": ERP_KEY}) as http:
+            yield http, kit
+
+
+def clock(kit: Kit) -> SettableClock:
+    assert isinstance(kit.clock, SettableClock)
+    return kit.clock
+
+
+async def post(http: httpx.AsyncClient, path: str, body: dict[str, Any], key: str | None = None, **kw: Any) -> Any:
+    headers = {"Idempotency-Key": key} if key else {}
+    response = await http.post(path, json=body, headers={**headers, **kw.pop("headers", {})}, **kw)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def invoice(doc_id: str, number: str, net: str, issued: str, **kw: Any) -> dict[str, Any]:
+    return {"document_id": doc_id, "revision": 1, "customer_erp_id": "K-1", **invoice_data(number, net, issued, **kw)}
+
+
+def payment(doc_id: str, amount: str, value_date: str, **kw: Any) -> dict[str, Any]:
+    return {
+        "document_id": doc_id,
+        "revision": 1,
+        "customer_erp_id": "K-1",
+        "amount": money(amount, kw.pop("currency", "CNY")),
+        "value_date": value_date,
+        "method": "bank_transfer",
+        **kw,
+    }
+
+
+async def balances(http: httpx.AsyncClient) -> dict[str, str]:
+    account = (await http.get("/customers/C-1/account", headers=bearer("viewer"))).json()
+    (cny,) = [b for b in account["balances"] if b["currency"] == "CNY"]
+    return {k: v for k, v in cny.items() if k != "currency"}
+
+
+async def test_cash_application_disputes_and_write_off_over_http(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with ledger(new_database, broker) as (http, _):
+        first = await post(http, "/erp/invoices", invoice("D-1", "F-1", "1000.00", "2026-01-01", tax="130.00"), "k1")
+        assert first["applied"] == ["InvoiceIssued"]
+        assert (
+            await post(http, "/erp/invoices", invoice("D-1", "F-1", "1000.00", "2026-01-01", tax="130.00"), "k1")
+            == first
+        )
+        again = await http.post("/erp/invoices", json=invoice("D-1", "F-1", "1000.00", "2026-01-01", tax="130.00"))
+        assert (again.status_code, again.json()["applied"]) == (200, [])  # the same revision once more: nothing new
+        await post(http, "/erp/invoices", invoice("D-2", "F-2", "800.00", "2026-02-01"), "k2")
+
+        bad = await http.post(
+            "/erp/invoices", json={**invoice("D-3", "F-3", "1.00", "2026-02-01"), "customer_erp_id": "K-7"}
+        )
+        assert bad.status_code == 422
+        assert bad.json()["type"].endswith("unknown-customer")
+        bad = await http.post("/erp/payments", json={**payment("P-0", "1.00", "2026-02-01"), "amount": money("1.001")})
+        assert bad.status_code == 422
+        assert "more decimals than CNY has minor units" in bad.text
+
+        # 1,500.00 with no detail: the oldest due first (F-1 1,130.00 settled), the rest on F-2.
+        paid = await post(http, "/erp/payments", payment("P-1", "1500.00", "2026-02-20"), "p1")
+        assert paid["applied"] == ["PaymentReceived", "PaymentAllocated", "InvoiceSettled"]
+        assert await balances(http) == {
+            "balance": "430.00",
+            "overdue": "0.00",
+            "disputed": "0.00",
+            "collectable": "430.00",
+            "unapplied_cash": "0.00",
+            "credit_balance": "0.00",
+            "net": "430.00",
+        }
+        team = bearer("credit_manager", subject="wang")
+        dispute = (
+            await http.post(
+                "/customers/C-1/disputes",
+                json={"invoice_id": "D-2", "amount": "200.00", "reason": "short delivery", "owner": "li"},
+                headers=team,
+            )
+        ).json()
+        assert (await balances(http))["collectable"] == "230.00"
+        resolved = await http.post(
+            f"/customers/C-1/disputes/{dispute['dispute_id']}/resolution",
+            json={"outcome": "partly", "credited": "75.50", "note": "half a pallet"},
+            headers=team,
+        )
+        assert resolved.json()["credited"] == "75.50"
+        assert (await balances(http))["balance"] == "354.50"
+
+        # A payment naming an invoice nobody knows is unapplied cash, allocated later by hand.
+        lost = payment("P-2", "100.00", "2026-02-25", remittance=[{"invoice_number": "F-99"}])
+        await post(http, "/erp/payments", lost, "p2")
+        assert (await balances(http))["unapplied_cash"] == "100.00"
+        too_much = await http.post(
+            "/customers/C-1/allocations",
+            json={"source_id": "P-2", "lines": [{"invoice_id": "D-2", "amount": "100.01"}]},
+            headers=team,
+        )
+        assert too_much.status_code == 422
+        assert "has 100.00 CNY left to allocate, not 100.01" in too_much.text
+        await http.post(
+            "/customers/C-1/allocations",
+            json={"source_id": "P-2", "lines": [{"invoice_id": "D-2", "amount": "100.00"}]},
+            headers=team,
+        )
+        after = await balances(http)
+        assert (after["balance"], after["unapplied_cash"]) == ("254.50", "0.00")
+
+        # The first payment bounces: F-1 is open again and F-2 owes what P-1 had paid on it.
+        await http.post("/customers/C-1/payments/P-1/reversal", json={"reason": "bounced"}, headers=team)
+        assert (await balances(http))["balance"] == "1754.50"
+        written = await http.post(
+            "/customers/C-1/invoices/D-2/write-off", json={"reason": "customer insolvent"}, headers=team
+        )
+        assert (written.json()["written_off"], written.json()["status"]) == ("624.50", "written_off")
+        assert (await balances(http))["balance"] == "1130.00"
+        viewer = await http.post(
+            "/customers/C-1/invoices/D-1/write-off", json={"reason": "x"}, headers=bearer("viewer")
+        )
+        assert viewer.status_code == 403
+
+        # Every movement of the balance adds up to what is owed, net of unapplied cash and credits.
+        movements = (await http.get("/customers/C-1/movements", headers=bearer("viewer"))).json()["movements"]
+        assert [m["kind"] for m in movements] == [
+            "invoice", "invoice", "payment", "credit_note", "payment", "payment_reversal", "write_off",
+        ]  # fmt: skip
+        assert sum(Decimal(m["amount"]) for m in movements) == Decimal("1130.00")

@@ -1,0 +1,293 @@
+"""The receivables ledger's rules, without I/O: cash application to the cent, discounts,
+reversals, credit notes, disputes, write-offs, overdue steps and aging."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from libs.events.contracts import DomainEvent, Money
+from services.receivables import domain
+from services.receivables.domain import Account, InvoiceDocument, PaymentDocument
+from services.receivables.events import (
+    CashDiscount,
+    Instalment,
+    InvoiceAdjusted,
+    InvoiceFellOverdue,
+    InvoiceReopened,
+    InvoiceSettled,
+    PaymentAllocated,
+    RemittanceLine,
+    Terms,
+)
+
+TODAY = date(2026, 3, 1)
+
+
+def cny(amount: str) -> Money:
+    return Money.of(amount, "CNY")
+
+
+def invoice(
+    doc_id: str, number: str, total: str, issued: date, *, net_days: int = 30, discount: CashDiscount | None = None
+) -> InvoiceDocument:
+    return InvoiceDocument(doc_id, 1, number, cny(total), cny("0"), issued, Terms(net_days=net_days, discount=discount))
+
+
+def apply(account: Account, events: list[DomainEvent]) -> Account:
+    return domain.fold(events, account)
+
+
+def book(*invoices: InvoiceDocument) -> Account:
+    account = Account(customer_id="C-1")
+    for doc in invoices:
+        account = apply(account, domain.receive_invoice(account, "C-1", doc, doc.issue_date))
+    return account
+
+
+def pay(
+    account: Account,
+    amount: str,
+    value_date: date,
+    *,
+    pid: str = "P-1",
+    remittance: tuple[RemittanceLine, ...] = (),
+    reference: str | None = None,
+) -> tuple[Account, list[DomainEvent]]:
+    doc = PaymentDocument(pid, 1, cny(amount), value_date, "bank_transfer", reference, remittance)
+    events = domain.receive_payment(account, "C-1", doc, value_date)
+    return apply(account, events), events
+
+
+def allocation(events: list[DomainEvent]) -> PaymentAllocated:
+    return next(e for e in events if isinstance(e, PaymentAllocated))
+
+
+def opens(account: Account) -> dict[str, Decimal]:
+    return {i.number: i.open for i in account.invoices.values()}
+
+
+def settled(events: list[DomainEvent]) -> list[str]:
+    return [e.invoice_id for e in events if isinstance(e, InvoiceSettled)]
+
+
+OLD = invoice("D-1", "INV-1", "1000.00", date(2026, 1, 1))  # due 31 January
+NEW = invoice("D-2", "INV-2", "800.00", date(2026, 1, 15))  # due 14 February
+
+
+def test_remittance_names_the_invoices_paid() -> None:
+    lines = (RemittanceLine(invoice_number="INV-2", amount=Decimal("500.00")), RemittanceLine(invoice_number="inv-1"))
+    account, events = pay(book(OLD, NEW), "1500.00", date(2026, 2, 10), remittance=lines)
+    allocated = allocation(events)
+    assert allocated.basis == "remittance"
+    assert [(a.invoice_id, a.amount.amount) for a in allocated.allocations] == [
+        ("D-2", Decimal("500.00")),
+        ("D-1", Decimal("1000.00")),
+    ]
+    assert opens(account) == {"INV-1": Decimal("0.00"), "INV-2": Decimal("300.00")}
+    assert settled(events) == ["D-1"]
+    assert allocated.remainder.amount == 0
+
+
+def test_reference_matched_to_an_invoice_number_before_oldest_due() -> None:
+    account, events = pay(book(OLD, NEW), "800.00", date(2026, 2, 10), reference="TRANSFER FOR INV-2 THANKS")
+    assert allocation(events).basis == "reference"
+    assert opens(account) == {"INV-1": Decimal("1000.00"), "INV-2": Decimal("0.00")}
+
+
+def test_without_detail_cash_goes_to_the_oldest_due_first() -> None:
+    account, events = pay(book(NEW, OLD), "1234.56", date(2026, 2, 10), reference="monthly payment")
+    assert allocation(events).basis == "oldest_due"
+    assert opens(account) == {"INV-1": Decimal("0.00"), "INV-2": Decimal("565.44")}
+    assert settled(events) == ["D-1"]
+
+
+def test_discount_taken_inside_its_window_settles_the_invoice() -> None:
+    terms = CashDiscount(percent=Decimal("2"), days=10)
+    discounted = invoice("D-3", "INV-3", "1234.50", date(2026, 1, 1), discount=terms)
+    line = (RemittanceLine(invoice_number="INV-3"),)
+    # 2% of 1,234.50 is 24.69; 1,209.81 paid on day 10 settles it.
+    account, events = pay(book(discounted), "1209.81", date(2026, 1, 11), remittance=line)
+    (taken,) = allocation(events).allocations
+    assert (taken.amount.amount, taken.discount and taken.discount.amount) == (Decimal("1209.81"), Decimal("24.69"))
+    assert opens(account) == {"INV-3": Decimal("0.00")}
+    assert settled(events) == ["D-3"]
+    assert [m.amount for e in events for m in domain.movements(e)] == [Decimal("-1209.81"), Decimal("-24.69")]
+
+
+def test_discount_taken_late_leaves_the_difference_open() -> None:
+    terms = CashDiscount(percent=Decimal("2"), days=10)
+    discounted = invoice("D-3", "INV-3", "1234.50", date(2026, 1, 1), discount=terms)
+    account, events = pay(
+        book(discounted), "1209.81", date(2026, 1, 12), remittance=(RemittanceLine(invoice_number="INV-3"),)
+    )
+    (taken,) = allocation(events).allocations
+    assert taken.discount is None
+    assert opens(account) == {"INV-3": Decimal("24.69")}
+    assert settled(events) == []
+
+
+def test_cash_that_cannot_be_matched_is_unapplied_until_a_person_allocates_it() -> None:
+    account, events = pay(book(OLD), "400.00", date(2026, 2, 1), remittance=(RemittanceLine(invoice_number="INV-999"),))
+    allocated = allocation(events)
+    assert (allocated.allocations, allocated.remainder.amount, allocated.remainder_as) == (
+        (),
+        Decimal("400.00"),
+        "unapplied",
+    )
+    assert account.payments["P-1"].unallocated == Decimal("400.00")
+
+    by_hand = domain.allocate_by_hand(account, "P-1", [("D-1", Decimal("400.00"))], "anna", TODAY)
+    account = apply(account, by_hand)
+    assert allocation(by_hand).basis == "manual"
+    assert allocation(by_hand).allocated_by == "anna"
+    assert account.payments["P-1"].unallocated == 0
+    assert opens(account) == {"INV-1": Decimal("600.00")}
+
+    with pytest.raises(domain.Refused, match=re.escape("has 0.00 CNY left to allocate, not 1")):
+        domain.allocate_by_hand(account, "P-1", [("D-1", Decimal("1"))], "anna", TODAY)
+
+
+def test_payment_with_nothing_open_is_unapplied_and_over_payment_is_a_credit_balance() -> None:
+    _, events = pay(book(), "100.00", date(2026, 2, 1))
+    assert allocation(events).remainder_as == "unapplied"
+
+    lines = (RemittanceLine(invoice_number="INV-1", amount=Decimal("1100.00")),)
+    account, events = pay(book(OLD), "1100.00", date(2026, 2, 1), remittance=lines)
+    allocated = allocation(events)
+    assert (allocated.remainder.amount, allocated.remainder_as) == (Decimal("100.00"), "credit_balance")
+    assert opens(account) == {"INV-1": Decimal("0.00")}
+
+
+def test_reversing_a_payment_reopens_what_it_settled() -> None:
+    lines = (RemittanceLine(invoice_number="INV-1"), RemittanceLine(invoice_number="INV-2", amount=Decimal("300")))
+    account, _ = pay(book(OLD, NEW), "1300.00", date(2026, 2, 10), remittance=lines)
+    events = domain.reverse_payment(account, "P-1", "bounced", TODAY)
+    account = apply(account, events)
+    assert opens(account) == {"INV-1": Decimal("1000.00"), "INV-2": Decimal("800.00")}
+    assert [e.invoice_id for e in events if isinstance(e, InvoiceReopened)] == ["D-1"]
+    assert sum(m.amount for e in events for m in domain.movements(e)) == Decimal("1300.00")
+    with pytest.raises(domain.Refused, match=re.escape("already reversed")):
+        domain.reverse_payment(account, "P-1", "again", TODAY)
+
+
+def test_instalments_are_settled_earliest_first() -> None:
+    schedule = (
+        Instalment(due_date=date(2026, 2, 1), amount=cny("600.00")),
+        Instalment(due_date=date(2026, 3, 1), amount=cny("400.00")),
+    )
+    doc = InvoiceDocument("D-9", 1, "INV-9", cny("1000.00"), cny("0"), date(2026, 1, 1), Terms(instalments=schedule))
+    account, _ = pay(book(doc), "700.00", date(2026, 2, 5))
+    assert account.invoices["D-9"].open_instalments() == [(2, date(2026, 3, 1), Decimal("300.00"))]
+
+    wrong = Terms(instalments=(schedule[0],))
+    with pytest.raises(domain.Refused, match=re.escape("add up to 600.00, not to the invoice total 1000.00")):
+        domain.schedule_for(cny("1000.00"), date(2026, 1, 1), wrong)
+
+
+def test_a_corrected_document_becomes_an_adjustment_and_an_older_revision_is_ignored() -> None:
+    account = book(OLD)
+    corrected = InvoiceDocument("D-1", 2, "INV-1", cny("900.00"), cny("117.00"), OLD.issue_date, OLD.terms)
+    events = domain.receive_invoice(account, "C-1", corrected, TODAY)
+    (adjusted,) = events
+    assert isinstance(adjusted, InvoiceAdjusted)
+    assert (adjusted.change.amount, adjusted.total.amount) == (Decimal("17.00"), Decimal("1017.00"))
+    account = apply(account, events)
+    assert domain.receive_invoice(account, "C-1", OLD, TODAY) == []
+    assert domain.receive_invoice(account, "C-1", corrected, TODAY) == []
+    clash = InvoiceDocument("D-7", 1, "inv-1", cny("5.00"), cny("0"), TODAY, OLD.terms)
+    with pytest.raises(domain.Refused, match=re.escape("invoice number inv-1 is already invoice D-1")):
+        domain.receive_invoice(account, "C-1", clash, TODAY)
+
+
+def test_credit_notes_and_disputes_reduce_what_is_owed() -> None:
+    account = book(OLD)
+    note = domain.CreditNoteDocument("CN-1", 1, "CN-1", cny("150.00"), "damaged goods", TODAY, "D-1")
+    account = apply(account, domain.receive_credit_note(account, "C-1", note, TODAY))
+    assert opens(account) == {"INV-1": Decimal("850.00")}
+
+    account = apply(
+        account, domain.open_dispute(account, "X-1", "D-1", Decimal("300.00"), "short delivery", "li", TODAY)
+    )
+    assert account.invoices["D-1"].disputed == Decimal("300.00")
+    with pytest.raises(domain.Refused, match=re.escape("550.00 CNY open and undisputed, not 600")):
+        domain.open_dispute(account, "X-2", "D-1", Decimal("600"), "more", "li", TODAY)
+    # Undetailed cash leaves the disputed part alone.
+    account, _ = pay(account, "1000.00", TODAY)
+    assert opens(account) == {"INV-1": Decimal("300.00")}
+    assert account.payments["P-1"].unallocated == Decimal("450.00")
+
+    events = domain.resolve_dispute(account, "X-1", "partly", Decimal("120.00"), "half the goods", "wang", TODAY)
+    account = apply(account, events)
+    assert opens(account) == {"INV-1": Decimal("180.00")}
+    assert account.invoices["D-1"].disputed == 0
+    with pytest.raises(domain.Refused, match=re.escape("already resolved")):
+        domain.resolve_dispute(account, "X-1", "rejected", None, None, "wang", TODAY)
+
+
+def test_write_off_and_recovery() -> None:
+    account = book(OLD)
+    events = domain.write_off(account, "D-1", None, "insolvent", "cfo", TODAY)
+    account = apply(account, events)
+    assert settled(events) == ["D-1"]
+    assert account.invoices["D-1"].written_off == Decimal("1000.00")
+    account = apply(account, domain.recover(account, "D-1", Decimal("250.00"), "liquidator's dividend", TODAY))
+    assert account.invoices["D-1"].recovered == Decimal("250.00")
+    with pytest.raises(domain.Refused, match=re.escape("750.00 CNY written off and not yet recovered")):
+        domain.recover(account, "D-1", Decimal("800.00"), "more", TODAY)
+
+
+def test_an_invoice_falls_overdue_once_and_again_at_each_bucket() -> None:
+    account = book(OLD)  # due 31 January
+    assert domain.fall_overdue(account, date(2026, 1, 31)) == []
+    steps = []
+    for day in range(1, 100):
+        today = date.fromordinal(date(2026, 1, 31).toordinal() + day)
+        events = domain.fall_overdue(account, today)
+        account = apply(account, events)
+        steps += [(e.days_past_due, e.bucket) for e in events if isinstance(e, InvoiceFellOverdue)]
+    assert steps == [(1, "1-30"), (31, "31-60"), (61, "61-90"), (91, "91-180")]
+
+
+def test_aging_as_of_a_past_date_is_what_the_ledger_knew_then() -> None:
+    # Worked by hand, as of 31 March 2026, by due date:
+    #   INV-1 due 31 Jan: 1,000.00 less 400.00 paid on 1 Mar -> 600.00, 59 days past due -> 31-60
+    #   INV-2 due 14 Feb: 800.00, 45 days                                  -> 31-60
+    #   INV-3 due 30 Mar: 500.00, 1 day                                    -> 1-30
+    #   INV-4 due 30 Apr: 250.00                                           -> current
+    # A payment of 800.00 recorded on 2 April was not yet known.
+    # By invoice date (0-30, 31-60, 61-90, over 90): INV-1 89 days and INV-2 75 days -> 61-90;
+    # INV-3 31 days -> 31-60; INV-4 0 days -> 0-30.
+    third = invoice("D-3", "INV-3", "500.00", date(2026, 2, 28))
+    fourth = invoice("D-4", "INV-4", "250.00", date(2026, 3, 31))
+    history: list[DomainEvent] = []
+    account = Account(customer_id="C-1")
+    for doc in (OLD, NEW, third, fourth):
+        history += domain.receive_invoice(account, "C-1", doc, doc.issue_date)
+        account = domain.fold(history, Account(customer_id="C-1"))
+    account, first = pay(account, "400.00", date(2026, 3, 1), remittance=(RemittanceLine(invoice_number="INV-1"),))
+    _, later = pay(account, "800.00", date(2026, 4, 2), pid="P-2")
+    history += first + later
+
+    then = domain.fold(domain.recorded_by(history, date(2026, 3, 31)), Account(customer_id="C-1"))
+    zero = Decimal(0)
+    assert domain.age(domain.open_items(then), date(2026, 3, 31)) == {
+        "CNY": {
+            "current": Decimal("250.00"),
+            "1-30": Decimal("500.00"),
+            "31-60": Decimal("1400.00"),
+            "61-90": zero,
+            "91-180": zero,
+            "over 180": zero,
+        }
+    }
+    by_invoice_date = domain.age(domain.open_items(then), date(2026, 3, 31), by="invoice_date", boundaries=(30, 60, 90))
+    assert by_invoice_date == {
+        "CNY": {"0-30": Decimal("250.00"), "31-60": Decimal("500.00"), "61-90": Decimal("1400.00"), "over 90": zero}
+    }
+    # Everything recorded later leaves that report as it was.
+    now = domain.fold(history, Account(customer_id="C-1"))
+    assert domain.age(domain.open_items(now), date(2026, 3, 31))["CNY"]["31-60"] == Decimal("600.00")
