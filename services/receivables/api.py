@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import date
@@ -410,7 +411,7 @@ async def issue_statement(
                 account, statement_id, name, body.period_start, body.period_end, point, closing, digest, today
             ),
         )
-        summary = await _row(scope.conn, "SELECT * FROM statements WHERE statement_id = $1", statement_id)
+        summary = await statement_view(scope.conn, statement_id)
         return scope.keep(
             JSONResponse(
                 jsonable(summary),
@@ -445,20 +446,10 @@ async def list_statements(customer_id: str, kit: KitDep, _: Readers) -> list[dic
     rows = await kit.pool.fetch(
         "SELECT * FROM statements WHERE customer_id = $1 ORDER BY period_end DESC, issued_on DESC", customer_id
     )
-    return [jsonable(dict(r)) for r in rows]
+    return [jsonable(_statement_record(r)) for r in rows]
 
 
-@router.get("/customers/{customer_id}/statements/{statement_id}", summary="A statement as JSON, exactly as issued")
-async def statement_json(customer_id: str, statement_id: str, kit: KitDep, _: Readers) -> Response:
-    record, document = await _statement(kit, customer_id, statement_id)
-    body = statements.render_json(document)
-    return Response(
-        body,
-        media_type="application/json",
-        headers={"Digest": f"sha-256={record['digest']}", "X-Statement-Status": record["status"]},
-    )
-
-
+# Before the JSON route, which would otherwise take "S-1.pdf" for a statement id.
 @router.get("/customers/{customer_id}/statements/{statement_id}.pdf", summary="A statement as a PDF for the customer")
 async def statement_pdf(customer_id: str, statement_id: str, kit: KitDep, _: Readers) -> Response:
     record, document = await _statement(kit, customer_id, statement_id)
@@ -470,6 +461,17 @@ async def statement_pdf(customer_id: str, statement_id: str, kit: KitDep, _: Rea
         pdf,
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{statement_id}.pdf"'},
+    )
+
+
+@router.get("/customers/{customer_id}/statements/{statement_id}", summary="A statement as JSON, exactly as issued")
+async def statement_json(customer_id: str, statement_id: str, kit: KitDep, _: Readers) -> Response:
+    record, document = await _statement(kit, customer_id, statement_id)
+    body = statements.render_json(document)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Digest": f"sha-256={record['digest']}", "X-Statement-Status": record["status"]},
     )
 
 
@@ -493,7 +495,7 @@ async def confirm_statement(
         caller,
         customer_id,
         lambda account: domain.confirm_balance(account, statement_id, body.confirmed_by, body.confirmed_on, today),
-        lambda conn: _row(conn, "SELECT * FROM statements WHERE statement_id = $1", statement_id),
+        lambda conn: statement_view(conn, statement_id),
     )
 
 
@@ -525,11 +527,25 @@ async def dispute_statement(
         caller,
         customer_id,
         lambda account: domain.dispute_balance(account, statement_id, body.disputed_by, body.disputed_on, lines, today),
-        lambda conn: _row(conn, "SELECT * FROM statements WHERE statement_id = $1", statement_id),
+        lambda conn: statement_view(conn, statement_id),
     )
 
 
 # -- reading ---------------------------------------------------------------------------------------------
+
+
+def _statement_record(row: Any) -> dict[str, Any]:
+    record = dict(row)
+    record["closing"] = json.loads(record["closing"])
+    record["answer"] = json.loads(record["answer"]) if record["answer"] else None
+    return record
+
+
+async def statement_view(conn: Connection, statement_id: str) -> dict[str, Any]:
+    row = await conn.fetchrow("SELECT * FROM statements WHERE statement_id = $1", statement_id)
+    if row is None:
+        raise Problem(404, "Not found", f"no statement {statement_id}")
+    return _statement_record(row)
 
 
 async def _row(conn: Connection, sql: str, *args: Any) -> dict[str, Any]:

@@ -133,16 +133,17 @@ async def book_as_of(store: EventStore, conn: Connection, as_of: date) -> list[d
     accounts: list[domain.Account] = []
     current: str | None = None
     account = domain.Account()
-    async for row in conn.cursor(
-        "SELECT * FROM events WHERE stream_id LIKE 'account-%' ORDER BY stream_id, version", prefetch=2000
-    ):
-        if row["stream_id"] != current:
-            if current is not None:
-                accounts.append(account)
-            current, account = row["stream_id"], domain.Account(customer_id=row["customer_id"])
-        event = store.decode_row(row).event
-        if domain.recorded_on(event) <= as_of:
-            account = domain.evolve(account, event)
+    async with conn.transaction():  # a cursor lives in a transaction, which also gives one snapshot
+        async for row in conn.cursor(
+            "SELECT * FROM events WHERE stream_id LIKE 'account-%' ORDER BY stream_id, version", prefetch=2000
+        ):
+            if row["stream_id"] != current:
+                if current is not None:
+                    accounts.append(account)
+                current, account = row["stream_id"], domain.Account(customer_id=row["customer_id"])
+            event = store.decode_row(row).event
+            if domain.recorded_on(event) <= as_of:
+                account = domain.evolve(account, event)
     if current is not None:
         accounts.append(account)
     return accounts
@@ -174,12 +175,13 @@ def aging_report(
             },
         }
 
+    book = table(aged)  # raises MissingRate before anything else is reported
     report: dict[str, Any] = {
         "as_of": as_of,
         "basis": basis,
         "base_currency": rates.base,
         "rates": {c: rates.rates[c] for c in sorted({a.currency for a in aged}) if c != rates.base},
-        **table(aged),
+        **book,
     }
     if by_customer:
         groups: dict[str, list[AgedAmount]] = {}

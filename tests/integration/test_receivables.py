@@ -4,16 +4,22 @@ commands, statements of account, aging as of a past date, FX and the overdue swe
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
+import json
 from collections.abc import AsyncIterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pypdf
 
 from libs.events.clock import SettableClock
 from libs.events.database import create_pool
 from libs.infra.provision import BrokerHandle
 from libs.service.kit import Kit
+from services.receivables import domain, reports
 from services.receivables.app import spec as receivables
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
@@ -167,3 +173,120 @@ async def test_cash_application_disputes_and_write_off_over_http(
             "invoice", "invoice", "payment", "credit_note", "payment", "payment_reversal", "write_off",
         ]  # fmt: skip
         assert sum(Decimal(m["amount"]) for m in movements) == Decimal("1130.00")
+
+
+async def test_statements_are_reproducible_pinned_to_a_ledger_point(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with ledger(new_database, broker) as (http, _):
+        team = bearer("credit_analyst", subject="zhao")
+        await post(http, "/erp/invoices", invoice("D-1", "F-1", "1000.00", "2026-01-05"))
+        await post(http, "/erp/payments", payment("P-1", "600.00", "2026-01-20"))
+        await post(http, "/erp/invoices", invoice("D-2", "F-2", "500.00", "2026-02-03"))
+        february = {"period_start": "2026-02-01", "period_end": "2026-02-28"}
+
+        first = await post(http, "/customers/C-1/statements", february, headers=team)
+        point = first["ledger_version"]
+        await post(http, "/erp/invoices", invoice("D-3", "F-3", "70.00", "2026-02-10"))
+        again = await post(http, "/customers/C-1/statements", {**february, "ledger_version": point}, headers=team)
+        latest = await post(http, "/customers/C-1/statements", february, headers=team)
+
+        async def document(statement: dict[str, Any]) -> httpx.Response:
+            return await http.get(f"/customers/C-1/statements/{statement['statement_id']}", headers=team)
+
+        one, two, three = await document(first), await document(again), await document(latest)
+        assert one.content == two.content
+        assert first["digest"] == again["digest"] == hashlib.sha256(one.content).hexdigest()
+        assert one.headers["Digest"] == f"sha-256={first['digest']}"
+        (section,) = one.json()["currencies"]
+        assert (section["opening_balance"], section["closing_balance"]) == ("400.00", "900.00")
+        assert [(x["reference"], x["debit"], x["balance"]) for x in section["lines"]] == [("F-2", "500.00", "900.00")]
+        assert three.json()["currencies"][0]["closing_balance"] == "970.00"
+
+        pdf = await http.get(f"/customers/C-1/statements/{first['statement_id']}.pdf", headers=team)
+        assert pdf.headers["content-type"] == "application/pdf"
+        reader = pypdf.PdfReader(io.BytesIO(pdf.content))
+        text = reader.pages[0].extract_text()
+        assert NAME in text
+        assert "900.00" in text
+        fonts = [f.get_object() for f in reader.pages[0]["/Resources"]["/Font"].values()]
+        descendants = [d.get_object() for f in fonts for d in f["/DescendantFonts"]]
+        assert all("/FontFile2" in d["/FontDescriptor"] for d in descendants)  # the CJK font travels with the file
+
+        confirm = {"confirmed_by": "财务 刘女士", "confirmed_on": "2026-03-02"}
+        confirmed = await post(
+            http, f"/customers/C-1/statements/{first['statement_id']}/confirmation", confirm, headers=team
+        )
+        assert (confirmed["status"], confirmed["answer"]["confirmed_by"]) == ("confirmed", "财务 刘女士")
+        twice = await http.post(
+            f"/customers/C-1/statements/{first['statement_id']}/confirmation", json=confirm, headers=team
+        )
+        assert twice.status_code == 422
+        assert "already been confirmed or disputed" in twice.text
+        differs = {
+            "disputed_by": "Liu",
+            "disputed_on": "2026-03-02",
+            "lines": [{"reference": "F-3", "their_amount": money("0.00"), "note": "never received"}],
+        }
+        disputed = await post(
+            http, f"/customers/C-1/statements/{latest['statement_id']}/dispute", differs, headers=team
+        )
+        assert (disputed["status"], disputed["answer"]["lines"][0]["reference"]) == ("disputed", "F-3")
+
+
+async def test_aging_as_of_a_past_date_fx_and_the_overdue_sweep(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with ledger(new_database, broker) as (http, kit):
+        viewer, finance = bearer("viewer"), bearer("finance_director")
+        await post(http, "/erp/invoices", invoice("D-1", "F-1", "1000.00", "2026-01-01"))  # due 31 January
+        await post(http, "/erp/invoices", invoice("D-2", "U-1", "100.00", "2026-02-15", currency="USD"))  # due 17 March
+        missing = await http.get("/aging", headers=viewer)
+        assert missing.status_code == 422
+        assert missing.json()["currencies"] == ["USD"]
+        await post(http, "/fx-rates", {"currency": "USD", "rate": "7.10", "rate_date": "2026-02-28"}, headers=finance)
+
+        today = (await http.get("/aging", headers=viewer)).json()
+        assert (today["buckets"]["current"], today["buckets"]["1-30"], today["total"]) == (
+            "710.00",
+            "1000.00",
+            "1710.00",
+        )
+
+        clock(kit).set(date(2026, 3, 10))
+        await post(http, "/erp/payments", payment("P-1", "400.00", "2026-03-09"))
+        await post(http, "/fx-rates", {"currency": "USD", "rate": "7.20", "rate_date": "2026-03-01"}, headers=finance)
+        assert kit.sweeper is not None
+        assert await kit.sweeper.run_due() == {"receivables.invoices-fall-overdue": 2}
+        overdue = await kit.pool.fetch(
+            "SELECT data FROM events WHERE event_type = 'receivables.InvoiceFellOverdue' ORDER BY position"
+        )
+        steps = [(json.loads(r["data"])["days_past_due"], json.loads(r["data"])["bucket"]) for r in overdue]
+        assert steps == [(30, "1-30"), (31, "31-60")]  # swept 2 and 3 March, once each
+
+        # As the ledger knew it on 5 March: no payment yet, USD at the rate then known.
+        then = (await http.get("/customers/C-1/aging", params={"as_of": "2026-03-05"}, headers=viewer)).json()
+        assert then["buckets"]["31-60"] == "1000.00"
+        assert then["rates"] == {"USD": "7.10"}
+        assert then["total"] == "1710.00"
+        now = (await http.get("/customers/C-1/aging", headers=viewer)).json()
+        assert (now["buckets"]["31-60"], now["buckets"]["current"], now["rates"]) == (
+            "600.00",
+            "720.00",
+            {"USD": "7.20"},
+        )
+        by_invoice_date = (
+            await http.get(
+                "/aging", params={"by": "invoice_date", "buckets": "30,60", "by_customer": "true"}, headers=viewer
+            )
+        ).json()
+        assert by_invoice_date["customers"][0]["buckets"] == {"0-30": "720.00", "31-60": "0.00", "over 60": "600.00"}
+        bad = await http.get("/aging", params={"buckets": "30,10"}, headers=viewer)
+        assert bad.status_code == 422
+
+        # Today's report from the read model and one folded from the events agree.
+        async with kit.pool.acquire() as conn:
+            from_read_model = await reports.aged_today(conn, date(2026, 3, 10), "due_date", domain.DEFAULT_BOUNDARIES)
+            folded = await reports.book_as_of(kit.store, conn, date(2026, 3, 10))
+        from_events = reports.aged_from_accounts(folded, date(2026, 3, 10), "due_date", domain.DEFAULT_BOUNDARIES)
+        assert sorted(from_read_model, key=str) == sorted(from_events, key=str)
