@@ -209,8 +209,9 @@ async def test_statements_are_reproducible_pinned_to_a_ledger_point(
         text = reader.pages[0].extract_text()
         assert NAME in text
         assert "900.00" in text
-        fonts = [f.get_object() for f in reader.pages[0]["/Resources"]["/Font"].values()]
-        descendants = [d.get_object() for f in fonts for d in f["/DescendantFonts"]]
+        fonts: Any = reader.pages[0]["/Resources"]["/Font"]
+        descendants = [d.get_object() for f in fonts.values() for d in f.get_object()["/DescendantFonts"]]
+        assert descendants
         assert all("/FontFile2" in d["/FontDescriptor"] for d in descendants)  # the CJK font travels with the file
 
         confirm = {"confirmed_by": "财务 刘女士", "confirmed_on": "2026-03-02"}
