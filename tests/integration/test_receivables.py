@@ -209,7 +209,8 @@ async def test_statements_are_reproducible_pinned_to_a_ledger_point(
         text = reader.pages[0].extract_text()
         assert NAME in text
         assert "900.00" in text
-        fonts: Any = reader.pages[0]["/Resources"]["/Font"]
+        resources: Any = reader.pages[0]["/Resources"]
+        fonts = resources["/Font"]
         descendants = [d.get_object() for f in fonts.values() for d in f.get_object()["/DescendantFonts"]]
         assert descendants
         assert all("/FontFile2" in d["/FontDescriptor"] for d in descendants)  # the CJK font travels with the file
