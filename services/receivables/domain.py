@@ -130,6 +130,12 @@ class Payment:
     remainder_as: Remainder | None = None
     allocations: tuple[Allocation, ...] = ()
     reversed: bool = False
+    remittance: tuple[RemittanceLine, ...] = ()
+
+    @property
+    def waiting(self) -> bool:
+        """Unapplied cash whose remittance may name an invoice that has not arrived yet."""
+        return self.remainder_as == "unapplied" and self.unallocated > 0 and not self.reversed
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +145,7 @@ class CreditNote:
     amount: Decimal
     revision: int
     unallocated: Decimal
+    invoice_id: str | None = None  # the invoice it credits, which may not have arrived yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +218,13 @@ def evolve(account: Account, event: DomainEvent) -> Account:
         case PaymentReceived():
             amount = event.amount
             payment = Payment(
-                event.payment_id, amount.currency, amount.amount, event.value_date, event.revision, amount.amount
+                event.payment_id,
+                amount.currency,
+                amount.amount,
+                event.value_date,
+                event.revision,
+                amount.amount,
+                remittance=event.remittance,
             )
             return replace(
                 account, customer_id=event.customer_id, payments={**account.payments, payment.payment_id: payment}
@@ -232,8 +245,9 @@ def evolve(account: Account, event: DomainEvent) -> Account:
             account = replace(account, payments={**account.payments, payment.payment_id: payment})
             return _allocate(account, event.reversed_allocations, "paid", -1)
         case CreditNoteIssued():
+            amount = event.amount
             note = CreditNote(
-                event.credit_note_id, event.amount.currency, event.amount.amount, event.revision, event.amount.amount
+                event.credit_note_id, amount.currency, amount.amount, event.revision, amount.amount, event.invoice_id
             )
             return replace(
                 account, customer_id=event.customer_id, credit_notes={**account.credit_notes, note.credit_note_id: note}
@@ -414,23 +428,54 @@ def receive_invoice(account: Account, customer_id: str, doc: InvoiceDocument, to
     total = doc.total
     if total.amount <= 0:
         raise Refused(f"an invoice must be for a positive total, not {total.amount}")
-    return [
-        InvoiceIssued(
-            customer_id=customer_id,
-            recorded_on=today,
-            invoice_id=doc.document_id,
-            number=doc.number,
-            net=doc.net,
-            tax=doc.tax,
-            total=total,
-            issue_date=doc.issue_date,
-            terms=doc.terms,
-            schedule=schedule_for(total, doc.issue_date, doc.terms),
-            order_ref=doc.order_ref,
-            erp_reference=doc.erp_reference,
-            revision=doc.revision,
-        )
-    ]
+    issued = InvoiceIssued(
+        customer_id=customer_id,
+        recorded_on=today,
+        invoice_id=doc.document_id,
+        number=doc.number,
+        net=doc.net,
+        tax=doc.tax,
+        total=total,
+        issue_date=doc.issue_date,
+        terms=doc.terms,
+        schedule=schedule_for(total, doc.issue_date, doc.terms),
+        order_ref=doc.order_ref,
+        erp_reference=doc.erp_reference,
+        revision=doc.revision,
+    )
+    return [issued, *_match_waiting(evolve(account, issued), doc.document_id, today)]
+
+
+def _match_waiting(account: Account, invoice_id: str, today: date) -> list[DomainEvent]:
+    """A credit note or a payment's remittance that named this invoice before it arrived (the
+    ERP's topics are not ordered with one another) is applied to it now."""
+    invoice = account.invoices[invoice_id]
+    events: list[DomainEvent] = []
+    for note in account.credit_notes.values():
+        if note.invoice_id == invoice_id and note.unallocated > 0 and note.currency == invoice.currency:
+            events += _apply_credit_note(account, note.credit_note_id, invoice_id, note.unallocated, today, today)
+            account = fold(events, account)
+    number = normalise_number(invoice.number)
+    for payment in account.payments.values():
+        named = [line for line in payment.remittance if normalise_number(line.invoice_number) == number]
+        if not named or not payment.waiting or payment.currency != invoice.currency:
+            continue
+        offered = min(payment.unallocated, named[0].amount or payment.unallocated)
+        allocation = _settle(account.invoices[invoice_id], offered, payment.value_date)
+        if allocation is not None:
+            more = _allocated(
+                account,
+                payment.payment_id,
+                payment.currency,
+                "remittance",
+                [allocation],
+                "unapplied",
+                payment.value_date,
+                today,
+            )
+            events += more
+            account = fold(more, account)
+    return events
 
 
 def _correct_invoice(account: Account, invoice: Invoice, doc: InvoiceDocument, today: date) -> list[DomainEvent]:
@@ -744,10 +789,9 @@ def receive_credit_note(account: Account, customer_id: str, doc: CreditNoteDocum
         return []
     if doc.amount.amount <= 0:
         raise Refused(f"a credit note must be a positive amount, not {doc.amount.amount}")
-    if doc.invoice_id is not None:
-        invoice = account.invoice(doc.invoice_id)
-        if invoice.currency != doc.amount.currency:
-            raise Refused(f"credit note in {doc.amount.currency} for invoice {doc.invoice_id} in {invoice.currency}")
+    invoice = account.invoices.get(doc.invoice_id or "")
+    if invoice is not None and invoice.currency != doc.amount.currency:
+        raise Refused(f"credit note in {doc.amount.currency} for invoice {doc.invoice_id} in {invoice.currency}")
     return credit(account, customer_id, doc, today)
 
 
@@ -764,23 +808,30 @@ def credit(account: Account, customer_id: str, doc: CreditNoteDocument, today: d
         revision=doc.revision,
     )
     events: list[DomainEvent] = [issued]
-    if doc.invoice_id is None:
-        return events  # a credit balance until a person allocates it
-    invoice = account.invoices[doc.invoice_id]
-    applied = min(doc.amount.amount, invoice.open)
-    if applied > 0:
-        plan = [Allocation(invoice_id=doc.invoice_id, amount=money(applied, invoice.currency))]
-        events.append(
-            CreditNoteApplied(
-                customer_id=customer_id,
-                recorded_on=today,
-                credit_note_id=doc.document_id,
-                allocations=tuple(plan),
-                entry_date=doc.issue_date,
-            )
-        )
-        events += _settled_by(account, plan, doc.issue_date, today)
-    return events
+    if doc.invoice_id is None or doc.invoice_id not in account.invoices:
+        return events  # a credit balance, until a person allocates it or its invoice arrives
+    account = evolve(account, issued)
+    return events + _apply_credit_note(
+        account, doc.document_id, doc.invoice_id, doc.amount.amount, doc.issue_date, today
+    )
+
+
+def _apply_credit_note(
+    account: Account, credit_note_id: str, invoice_id: str, amount: Decimal, on: date, today: date
+) -> list[DomainEvent]:
+    invoice = account.invoices[invoice_id]
+    applied = min(amount, invoice.open)
+    if applied <= 0:
+        return []
+    plan = [Allocation(invoice_id=invoice_id, amount=money(applied, invoice.currency))]
+    applied_event = CreditNoteApplied(
+        customer_id=account.customer_id,
+        recorded_on=today,
+        credit_note_id=credit_note_id,
+        allocations=tuple(plan),
+        entry_date=on,
+    )
+    return [applied_event, *_settled_by(account, plan, on, today)]
 
 
 # -- disputes, write-offs ---------------------------------------------------------------------------

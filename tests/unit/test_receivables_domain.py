@@ -291,3 +291,19 @@ def test_aging_as_of_a_past_date_is_what_the_ledger_knew_then() -> None:
     # Everything recorded later leaves that report as it was.
     now = domain.fold(history, Account(customer_id="C-1"))
     assert domain.age(domain.open_items(now), date(2026, 3, 31))["CNY"]["31-60"] == Decimal("600.00")
+
+
+def test_a_credit_note_or_remittance_that_came_before_its_invoice_is_applied_when_it_arrives() -> None:
+    # The ERP's topics are not ordered with one another: these name an invoice not yet received.
+    account = Account(customer_id="C-1")
+    note = domain.CreditNoteDocument("CN-1", 1, "CN-1", cny("100.00"), "price agreed", TODAY, "D-1")
+    account = apply(account, domain.receive_credit_note(account, "C-1", note, TODAY))
+    assert account.credit_notes["CN-1"].unallocated == Decimal("100.00")
+    account, events = pay(account, "500.00", date(2026, 1, 5), remittance=(RemittanceLine(invoice_number="INV-1"),))
+    assert allocation(events).remainder_as == "unapplied"
+
+    events = domain.receive_invoice(account, "C-1", OLD, TODAY)
+    account = apply(account, events)
+    assert [type(e).__name__ for e in events] == ["InvoiceIssued", "CreditNoteApplied", "PaymentAllocated"]
+    assert opens(account) == {"INV-1": Decimal("400.00")}
+    assert (account.credit_notes["CN-1"].unallocated, account.payments["P-1"].unallocated) == (0, 0)
