@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+import asyncpg
 import httpx
 
 from libs.events.database import create_pool
@@ -56,6 +57,7 @@ async def test_a_simulated_book_adds_up(new_database: NewDatabase, broker: Broke
             " count(*) FILTER (WHERE event_type = 'receivables.InvoiceAdjusted') AS corrections,"
             " count(*) FILTER (WHERE event_type = 'receivables.PaymentReversed') AS reversals FROM events"
         )
+        assert counts is not None
         documents = book.counts()
         revised = sum(1 for d in book.documents if d.topic == erp_simulator.INVOICES and d.revision == 2)
         assert counts["invoices"] + revised == documents[erp_simulator.INVOICES]
@@ -63,5 +65,5 @@ async def test_a_simulated_book_adds_up(new_database: NewDatabase, broker: Broke
         await pool.close()
 
 
-async def _count(pool: object, table: str, expected: int) -> bool:
-    return bool(await pool.fetchval(f"SELECT count(*) = $1 FROM {table}", expected))  # type: ignore[attr-defined]
+async def _count(pool: asyncpg.Pool, table: str, expected: int) -> bool:
+    return bool(await pool.fetchval(f"SELECT count(*) = $1 FROM {table}", expected))

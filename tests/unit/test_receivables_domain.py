@@ -306,4 +306,4 @@ def test_a_credit_note_or_remittance_that_came_before_its_invoice_is_applied_whe
     account = apply(account, events)
     assert [type(e).__name__ for e in events] == ["InvoiceIssued", "CreditNoteApplied", "PaymentAllocated"]
     assert opens(account) == {"INV-1": Decimal("400.00")}
-    assert (account.credit_notes["CN-1"].unallocated, account.payments["P-1"].unallocated) == (0, 0)
+    assert (account.credit_notes["CN-1"].unallocated, account.payments["P-1"].unallocated) == (Decimal(0), Decimal(0))
