@@ -100,8 +100,9 @@ def _amount(rng: random.Random, low: int, high: int) -> Decimal:
 
 
 class _Generator:
-    def __init__(self, seed: int, start: date, days: int) -> None:
+    def __init__(self, seed: int, start: date, days: int, prefix: str) -> None:
         self.rng = random.Random(seed)
+        self.prefix = prefix
         self.start, self.days, self.end = start, days, start + timedelta(days=days)
         self.docs: list[Document] = []
         self.book = Book([], self.docs)
@@ -109,7 +110,7 @@ class _Generator:
 
     def next_id(self, prefix: str) -> str:
         self.sequence += 1
-        return f"{prefix}{self.sequence:08d}"
+        return f"{prefix}{self.prefix}{self.sequence:08d}"
 
     def customer(self, index: int) -> Customer:
         rng = self.rng
@@ -285,9 +286,12 @@ class _Generator:
         self.book.paid[currency] += amount
 
 
-def generate(seed: int, customers: int, invoices: int, start: date = date(2025, 1, 1), days: int = 365) -> Book:
-    """The whole book, documents in the order the ERP would send them (by date)."""
-    generator = _Generator(seed, start, days)
+def generate(
+    seed: int, customers: int, invoices: int, start: date = date(2025, 1, 1), days: int = 365, prefix: str = ""
+) -> Book:
+    """The whole book, documents in the order the ERP would send them (by date). Document
+    numbers carry ``prefix``, so that a second book for the same customers does not clash."""
+    generator = _Generator(seed, start, days, prefix)
     people = [generator.customer(i) for i in range(1, customers + 1)]
     generator.book.customers = people
     weights = [generator.rng.uniform(0.2, 1.8) for _ in people]

@@ -148,6 +148,8 @@ class Append:
     events: Sequence[DomainEvent]
     customer_id: str
     context: EventContext | None = None
+    # One per event, where the events have different causes (several documents for one customer).
+    contexts: Sequence[EventContext] | None = None
 
 
 @dataclass
@@ -156,7 +158,7 @@ class _Request:
     expected_version: int
     events: Sequence[DomainEvent]
     customer_id: str
-    context: EventContext
+    contexts: Sequence[EventContext]  # one per event
     done: asyncio.Future[list[RecordedEvent]]
 
 
@@ -221,7 +223,12 @@ class EventStore:
         context = context or EventContext.current()
         self._check_known(events)
         request = _Request(
-            stream_id, expected_version, events, customer_id, context, asyncio.get_running_loop().create_future()
+            stream_id,
+            expected_version,
+            events,
+            customer_id,
+            [context] * len(events),
+            asyncio.get_running_loop().create_future(),
         )
         if conn is not None:
             return (await self.append_all(conn, [Append(stream_id, expected_version, events, customer_id, context)]))[0]
@@ -247,9 +254,11 @@ class EventStore:
         requests = []
         for a in appends:
             self._check_known(a.events)
-            context = a.context or EventContext.current()
+            if a.contexts is not None and len(a.contexts) != len(a.events):
+                raise ValueError(f"{len(a.contexts)} contexts for {len(a.events)} events of {a.stream_id}")
+            contexts = a.contexts or [a.context or EventContext.current()] * len(a.events)
             requests.append(
-                _Request(a.stream_id, a.expected_version, a.events, a.customer_id, context, loop.create_future())
+                _Request(a.stream_id, a.expected_version, a.events, a.customer_id, contexts, loop.create_future())
             )
         try:
             async with conn.transaction():
@@ -329,7 +338,7 @@ class EventStore:
         get a conflict. The outcomes are handed to the callers only after the commit."""
         occurred_at = self.clock.now()
         flat = [
-            (request, step, event, uuid4(), event.payload())
+            (request, step, event, uuid4(), event.payload(), request.contexts[step - 1])
             for request in requests
             for step, event in enumerate(request.events, start=1)
         ]
@@ -339,13 +348,13 @@ class EventStore:
             [r.expected_version for r, *_ in flat],
             [step for _, step, *_ in flat],
             [r.customer_id for r, *_ in flat],
-            [eid for *_, eid, _ in flat],
+            [eid for *_, eid, _, _ in flat],
             [e.event_type for _, _, e, *_ in flat],
             [e.schema_version for _, _, e, *_ in flat],
-            [json.dumps(p, separators=(",", ":"), ensure_ascii=False) for *_, p in flat],
-            [r.context.correlation_id for r, *_ in flat],
-            [r.context.causation_id for r, *_ in flat],
-            [r.context.traceparent for r, *_ in flat],
+            [json.dumps(p, separators=(",", ":"), ensure_ascii=False) for *_, p, _ in flat],
+            [c.correlation_id for *_, c in flat],
+            [c.causation_id for *_, c in flat],
+            [c.traceparent for *_, c in flat],
             self.topic,
             occurred_at,
         )
@@ -354,7 +363,7 @@ class EventStore:
         outcomes: list[_Outcome] = []
         recorded_all: list[RecordedEvent] = []
         by_request: dict[int, list[RecordedEvent]] = {}
-        for request, step, event, event_id, payload in flat:
+        for request, step, event, event_id, payload, context in flat:
             if event_id not in positions:
                 continue
             recorded = RecordedEvent(
@@ -369,9 +378,9 @@ class EventStore:
                 occurred_at=occurred_at,
                 event=event,
                 data=payload,
-                correlation_id=request.context.correlation_id,
-                causation_id=request.context.causation_id,
-                traceparent=request.context.traceparent,
+                correlation_id=context.correlation_id,
+                causation_id=context.causation_id,
+                traceparent=context.traceparent,
             )
             by_request.setdefault(id(request), []).append(recorded)
             recorded_all.append(recorded)

@@ -59,6 +59,7 @@ class ConsumerSpec:
     batch_handler: BatchHandler | None = None
     # For reactions that append to the service's own store: built once the store exists.
     make_batch_handler: Callable[[EventStore], BatchHandler] | None = None
+    batch_size: int = 500  # messages per transaction at most
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class Kit:
                 handler=c.handler,
                 batch_handler=c.make_batch_handler(self.store) if c.make_batch_handler else c.batch_handler,
                 group=settings.consumer_group,
+                batch_size=c.batch_size,
             )
             for c in spec.consumers
         ]

@@ -12,7 +12,7 @@ expected-version check on append stays the guard; the memory only saves reading.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 from weakref import WeakKeyDictionary
@@ -87,14 +87,18 @@ class Accounts:
         self,
         conn: Connection,
         decisions: dict[str, tuple[Loaded, list[DomainEvent]]],
-        context: Callable[[str], EventContext | None] = lambda _: None,
+        contexts: dict[str, list[EventContext]] | None = None,
     ) -> dict[str, Loaded]:
         """Append each customer's new events after the version it was loaded at, in one
-        statement; answers each account as it stands after its events."""
+        statement, each event with its own context where ``contexts`` gives them; answers each
+        account as it stands after its events."""
         pending = [(c, loaded, events) for c, (loaded, events) in decisions.items() if events]
         appended = await self.store.append_all(
             conn,
-            [Append(stream_id(c), loaded.version, events, c, context(c)) for c, loaded, events in pending],
+            [
+                Append(stream_id(c), loaded.version, events, c, contexts=(contexts or {}).get(c))
+                for c, loaded, events in pending
+            ],
         )
         result = {c: loaded for c, (loaded, _) in decisions.items()}
         for (customer_id, loaded, _), recorded in zip(pending, appended, strict=True):

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.events.contracts import DomainEvent, Money, is_currency_code
 from libs.events.database import Connection
-from libs.events.store import ConcurrencyConflict, EventContext
+from libs.events.store import ConcurrencyConflict
 from libs.service.auth import Principal, require
 from libs.service.errors import Problem
 from libs.service.etag import check_version, etag, if_match_version
@@ -154,7 +154,7 @@ async def run(
         except domain.Refused as refused:
             raise Problem(422, "Refused", str(refused), kind="refused") from None
         try:
-            await accounts.append(conn, {customer_id: (loaded, events)}, lambda _: EventContext.current())
+            await accounts.append(conn, {customer_id: (loaded, events)})
         except ConcurrencyConflict:
             if attempt == 5 or expected_version is not None:
                 raise

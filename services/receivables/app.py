@@ -33,7 +33,10 @@ spec = ServiceSpec(
     consumers=[
         ConsumerSpec("customers", ["profiles.events"], batch_handler=project_directory),
         ConsumerSpec(
-            "erp-documents", list(erp.TOPICS), make_batch_handler=lambda store: erp.make_reaction(accounts_of(store))
+            "erp-documents",
+            list(erp.TOPICS),
+            make_batch_handler=lambda store: erp.make_reaction(accounts_of(store)),
+            batch_size=2000,  # a document costs little once its account is in memory; round trips dominate
         ),
     ],
     sweeps=sweeps.sweeps,

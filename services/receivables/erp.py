@@ -180,15 +180,17 @@ def make_reaction(accounts: Accounts) -> BatchHandler:
             queues.setdefault(customers[doc.customer_erp_id], []).append((delivery, doc))
         loaded = await accounts.load_many(conn, list(queues))
         today = accounts.store.clock.today()
-        # In rounds of one document per customer, so that each event names the document it came from.
-        for turn in range(max(len(q) for q in queues.values())):
-            round_ = {c: q[turn] for c, q in queues.items() if turn < len(q)}
-            decisions: dict[str, tuple[Loaded, list[DomainEvent]]] = {}
-            for customer_id, (delivery, doc) in round_.items():
-                decide = decision(doc, delivery.stream_id, delivery.version, today)
-                decisions[customer_id] = (loaded[customer_id], decide(loaded[customer_id].account))
-            causes = {c: EventContext.caused_by(delivery.envelope) for c, (delivery, _) in round_.items()}
-            loaded |= await accounts.append(conn, decisions, context=causes.get)
+        decisions: dict[str, tuple[Loaded, list[DomainEvent]]] = {}
+        causes: dict[str, list[EventContext]] = {}
+        for customer_id, queue in queues.items():
+            account, events, contexts = loaded[customer_id].account, [], []
+            for delivery, doc in queue:
+                new = decision(doc, delivery.stream_id, delivery.version, today)(account)
+                account = domain.fold(new, account)
+                events += new
+                contexts += [EventContext.caused_by(delivery.envelope)] * len(new)  # each event names its document
+            decisions[customer_id], causes[customer_id] = (loaded[customer_id], events), contexts
+        await accounts.append(conn, decisions, causes)
 
     return apply_documents
 

@@ -51,11 +51,12 @@ _REDUCE = (
 )
 # Reductions settle an invoice's earliest instalments first.
 _INSTALMENTS_OPEN = """
-    UPDATE instalments i SET open = greatest(0, least(i.amount, s.cumulative - (v.total - v.open)))
-    FROM (SELECT invoice_id, seq, sum(amount) OVER (PARTITION BY invoice_id ORDER BY seq) AS cumulative
-          FROM instalments WHERE invoice_id = ANY($1::text[])) s
-    JOIN invoices v USING (invoice_id)
-    WHERE i.invoice_id = s.invoice_id AND i.seq = s.seq
+    UPDATE instalments i SET open = greatest(0, least(i.amount, s.cumulative - s.reduced))
+    FROM (SELECT x.invoice_id, x.seq, v.total - v.open AS reduced,
+                 sum(x.amount) OVER (PARTITION BY x.invoice_id ORDER BY x.seq) AS cumulative
+            FROM instalments x JOIN invoices v ON v.invoice_id = x.invoice_id
+           WHERE x.invoice_id = ANY($1::text[]) AND v.invoice_id = ANY($1::text[])) s
+    WHERE i.invoice_id = s.invoice_id AND i.seq = s.seq AND i.invoice_id = ANY($1::text[])
 """
 
 
@@ -93,15 +94,10 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
         if not isinstance(recorded.event, FxRateRecorded):
             accounts[recorded.customer_id] = recorded
     writes.sort(key=lambda write: (write[0], write[1]))  # stable: event order within a statement
-    for (phase, sql), run in groupby(writes, key=lambda write: (write[0], write[1])):
-        rows = [args for _, _, args in run]
-        if len(rows) == 1:
-            await conn.execute(sql, *rows[0])
-        else:
-            await conn.executemany(sql, rows)
-        if phase == INSERT and sql.startswith("INSERT INTO invoices"):
-            for event in schedules.values():
-                await _schedule(conn, event)
+    await _run(conn, [w for w in writes if w[0] == INSERT])
+    if schedules:  # the instalments need their invoices' rows
+        await _schedules(conn, list(schedules.values()))
+    await _run(conn, [w for w in writes if w[0] != INSERT])
     if touched:
         await conn.execute(_INSTALMENTS_OPEN, sorted(touched))
     if accounts:
@@ -110,6 +106,15 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
             " SET version = excluded.version, updated_at = excluded.updated_at",
             [(r.customer_id, r.version, r.occurred_at) for r in accounts.values()],
         )
+
+
+async def _run(conn: Connection, writes: Sequence[Write]) -> None:
+    for (_, sql), run in groupby(writes, key=lambda write: (write[0], write[1])):
+        rows = [args for _, _, args in run]
+        if len(rows) == 1:
+            await conn.execute(sql, *rows[0])
+        else:
+            await conn.executemany(sql, rows)
 
 
 def _reductions(column: str, allocations: Sequence[Allocation], sign: int, touched: set[str]) -> list[Write]:
@@ -339,15 +344,18 @@ def _writes(event: DomainEvent, touched: set[str]) -> list[Write]:
     return []
 
 
-async def _schedule(conn: Connection, event: InvoiceIssued | InvoiceAdjusted) -> None:
-    """The invoice's due dates; a changed schedule keeps each instalment's overdue mark."""
+async def _schedules(conn: Connection, events: Sequence[InvoiceIssued | InvoiceAdjusted]) -> None:
+    """Invoices' due dates; a changed schedule keeps each instalment's overdue mark."""
     await conn.executemany(
         "INSERT INTO instalments (invoice_id, seq, customer_id, currency, issue_date, due_date, amount, open)"
         " SELECT $1, $2, v.customer_id, v.currency, v.issue_date, $3, $4, $4 FROM invoices v WHERE v.invoice_id = $1"
         " ON CONFLICT (invoice_id, seq) DO UPDATE SET due_date = excluded.due_date, amount = excluded.amount",
-        [(event.invoice_id, seq, i.due_date, i.amount.amount) for seq, i in enumerate(event.schedule, start=1)],
+        [
+            (event.invoice_id, seq, i.due_date, i.amount.amount)
+            for event in events
+            for seq, i in enumerate(event.schedule, start=1)
+        ],
     )
-    if isinstance(event, InvoiceAdjusted):
-        await conn.execute(
-            "DELETE FROM instalments WHERE invoice_id = $1 AND seq > $2", event.invoice_id, len(event.schedule)
-        )
+    shortened = [(e.invoice_id, len(e.schedule)) for e in events if isinstance(e, InvoiceAdjusted)]
+    if shortened:
+        await conn.executemany("DELETE FROM instalments WHERE invoice_id = $1 AND seq > $2", shortened)

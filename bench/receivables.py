@@ -1,0 +1,226 @@
+"""Benchmark of the receivables service with the ERP simulator's book, the service in its own process.
+
+    python -m bench.receivables [--customers 5000] [--invoices 500000] [--rate 1000] [--seconds 15]
+
+Prints: ERP documents per second end to end (from the first sent until the last is in the
+read model), with the whole book sent at once; the lag from sending a document to its
+events being stored, p50 and p99, at a steady rate afterwards; and the time of a whole-book
+aging report today, of an as-of aging report for one customer, and of a whole-book as-of
+report folded from the events. Assertions: none; these are figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import uvloop
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from libs.events.kafka import ensure_topics
+from libs.infra.embedded import free_port
+from libs.infra.provision import kafka_broker, postgres_server
+from libs.service.auth import mint_token
+from libs.service.logging import configure_logging
+from services.receivables import erp
+from tools import erp_simulator
+
+SECRET = "benchmark-signing-secret-of-enough-length"
+TODAY = "2026-01-01"  # the simulated book covers 2025
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+async def _consumed(conn: asyncpg.Connection) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT coalesce(sum(next_offset), 0) FROM read_model.consumer_positions WHERE consumer = $1",
+            "receivables.erp-documents",
+        )
+    )
+
+
+async def bulk(bootstrap: str, dsn: str, book: erp_simulator.Book) -> float:
+    conn = await asyncpg.connect(dsn)
+    started = time.perf_counter()
+    sender = asyncio.create_task(erp_simulator.publish(bootstrap, erp_simulator.document_records(book)))
+    last_report = started
+    while (done := await _consumed(conn)) < len(book.documents):
+        if sender.done() and sender.exception():
+            raise sender.exception()  # type: ignore[misc]
+        if time.perf_counter() - last_report > 15:
+            last_report = time.perf_counter()
+            print(f"  {done:,} of {len(book.documents):,} applied, {done / (last_report - started):,.0f}/s", flush=True)
+        await asyncio.sleep(0.25)
+    elapsed = time.perf_counter() - started
+    await sender
+    await conn.close()
+    return len(book.documents) / elapsed
+
+
+async def steady(bootstrap: str, book: erp_simulator.Book, rate: int, seconds: float) -> list[float]:
+    """Send documents at ``rate`` per second. The lag of each is from its sending until the first
+    event it caused is published on receivables.events (the broker's timestamp of that record):
+    what an ERP subscribed to the topic would see."""
+    records = list(erp_simulator.document_records(book))[: int(rate * seconds)]
+    published: dict[str, float] = {}
+    reader = AIOKafkaConsumer(
+        "receivables.events", bootstrap_servers=bootstrap, auto_offset_reset="latest", enable_auto_commit=False
+    )
+    await reader.start()
+    await reader.seek_to_end()
+
+    async def read() -> None:
+        while True:
+            for batch in (await reader.getmany(timeout_ms=100)).values():
+                for record in batch:
+                    cause = dict(record.headers).get("ce_causationid", b"").decode()
+                    published.setdefault(cause, record.timestamp / 1000)
+
+    reading = asyncio.create_task(read())
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    await producer.start()
+    sent: dict[str, float] = {}
+    started = time.time()
+    for n, (topic, record) in enumerate(records):
+        if (pause := started + n / rate - time.time()) > 0:
+            await asyncio.sleep(pause)
+        sent[dict(record.headers)["ce_id"].decode()] = time.time()
+        await producer.send(topic, record.value, key=record.key, headers=record.headers)
+    await producer.flush()
+    await producer.stop()
+    deadline = time.time() + 120
+    while time.time() < deadline and not set(sent) <= set(published):  # noqa: ASYNC110 - polling another process
+        await asyncio.sleep(0.2)
+    reading.cancel()
+    await reader.stop()
+    return [(published[i] - at) * 1000 for i, at in sent.items() if i in published]
+
+
+async def timed_get(client: httpx.AsyncClient, path: str, runs: int, **params: str) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = await client.get(path, params=params)
+        times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
+    return times
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def main(customers: int, invoices: int, rate: int, seconds: float) -> None:
+    started = time.perf_counter()
+    book = erp_simulator.generate(seed=7, customers=customers, invoices=invoices)
+    later = erp_simulator.generate(
+        seed=8, customers=customers, invoices=max(customers, rate * int(seconds)), prefix="L"
+    )
+    print(
+        f"simulated book: {customers:,} customers, {len(book.documents):,} documents {book.counts()}"
+        f" (generated in {time.perf_counter() - started:.1f} s)",
+        flush=True,
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="credo-bench-") as tmp,
+        postgres_server(Path(tmp)) as pg,
+        kafka_broker(Path(tmp)) as broker,
+    ):
+        conn = await asyncpg.connect(pg.url)
+        await conn.execute("CREATE DATABASE bench_receivables")
+        await conn.close()
+        dsn = pg.url.rsplit("/", 1)[0] + "/bench_receivables"
+        await ensure_topics(broker.bootstrap_servers, [*erp.TOPICS, "profiles.events"])
+        port = free_port()
+        env = {
+            **os.environ,
+            "CREDO_DATABASE_URL": dsn,
+            "CREDO_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "CREDO_PORT": str(port),
+            "CREDO_JWT_SECRET": SECRET,
+            "CREDO_LOG_LEVEL": "warning",
+            "CREDO_BUSINESS_DATE": TODAY,
+        }
+        service = subprocess.Popen([sys.executable, "-m", "services.receivables"], env=env)  # noqa: ASYNC220
+        url, token = f"http://127.0.0.1:{port}", mint_token(SECRET, "bench", ["viewer"])
+        try:
+            async with httpx.AsyncClient(
+                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600
+            ) as http:
+                while True:
+                    try:
+                        if (await http.get("/health/ready")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.2)
+                await erp_simulator.publish(broker.bootstrap_servers, erp_simulator.customer_records(book, True))
+                conn = await asyncpg.connect(dsn)
+                while await conn.fetchval("SELECT count(*) FROM read_model.customers") < customers:  # noqa: ASYNC110
+                    await asyncio.sleep(0.2)
+                await conn.close()
+                print(f"receivables at {url}; PostgreSQL {pg.path}\n", flush=True)
+
+                throughput = await bulk(broker.bootstrap_servers, dsn, book)
+                print(f"ERP documents end to end (whole book at once): {throughput:8,.0f} /s", flush=True)
+                lags = await steady(broker.bootstrap_servers, later, rate, seconds)
+                print(
+                    f"lag, sent to published on the topic, {rate:,}/s: p50 {_percentile(lags, 0.5):6.1f} ms,"
+                    f" p99 {_percentile(lags, 0.99):6.1f} ms  ({len(lags):,} documents)",
+                    flush=True,
+                )
+                print(f"service memory (RSS):                          {_rss_mib(service.pid):8,.0f} MiB", flush=True)
+
+                finance = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', ['finance_director'])}"}
+                for currency, fx in (("USD", "7.10"), ("EUR", "7.80")):
+                    rate_body = {"currency": currency, "rate": fx, "rate_date": "2025-01-01"}
+                    (await http.post("/fx-rates", json=rate_body, headers=finance)).raise_for_status()
+                book_today = await timed_get(http, "/aging", 20)
+                print(
+                    f"whole-book aging today (read model):           p50 {_percentile(book_today, 0.5):6.1f} ms,"
+                    f" max {max(book_today):6.1f} ms",
+                    flush=True,
+                )
+                ids = [c.customer_id for c in random.Random(1).sample(book.customers, min(50, customers))]
+                one = [
+                    t for cid in ids for t in await timed_get(http, f"/customers/{cid}/aging", 1, as_of="2025-09-30")
+                ]
+                print(
+                    f"as-of aging for one customer (from events):    p50 {_percentile(one, 0.5):6.1f} ms,"
+                    f" p99 {_percentile(one, 0.99):6.1f} ms  ({len(one)} customers)",
+                    flush=True,
+                )
+                whole = await timed_get(http, "/aging", 1, as_of="2025-09-30")
+                print(f"whole-book as-of aging (folded from events):   {whole[0] / 1000:6.1f} s", flush=True)
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(30)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--invoices", type=int, default=500_000)
+    parser.add_argument("--rate", type=int, default=1_000, help="documents per second for the lag measurement")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    configure_logging("warning")
+    uvloop.run(main(args.customers, args.invoices, args.rate, args.seconds))
