@@ -38,9 +38,9 @@ class Accounts:
 
     async def load_many(self, conn: Connection, customer_ids: Sequence[str]) -> dict[str, Loaded]:
         streams = {stream_id(c): c for c in customer_ids}
-        heads = await conn.fetch(
-            "SELECT DISTINCT ON (stream_id) stream_id, version, event_id FROM events"
-            " WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version DESC",
+        heads = await conn.fetch(  # each stream's last event, read backwards through the primary key
+            "SELECT s AS stream_id, e.version, e.event_id FROM unnest($1::text[]) AS s CROSS JOIN LATERAL"
+            " (SELECT version, event_id FROM events WHERE stream_id = s ORDER BY version DESC LIMIT 1) AS e",
             list(streams),
         )
         found = {row["stream_id"]: (row["version"], row["event_id"]) for row in heads}

@@ -131,6 +131,7 @@ class Payment:
     allocations: tuple[Allocation, ...] = ()
     reversed: bool = False
     remittance: tuple[RemittanceLine, ...] = ()
+    payer_reference: str | None = None
 
     @property
     def waiting(self) -> bool:
@@ -225,6 +226,7 @@ def evolve(account: Account, event: DomainEvent) -> Account:
                 event.revision,
                 amount.amount,
                 remittance=event.remittance,
+                payer_reference=event.payer_reference,
             )
             return replace(
                 account, customer_id=event.customer_id, payments={**account.payments, payment.payment_id: payment}
@@ -457,17 +459,23 @@ def _match_waiting(account: Account, invoice_id: str, today: date) -> list[Domai
             account = fold(events, account)
     number = normalise_number(invoice.number)
     for payment in account.payments.values():
-        named = [line for line in payment.remittance if normalise_number(line.invoice_number) == number]
-        if not named or not payment.waiting or payment.currency != invoice.currency:
+        if not payment.waiting or payment.currency != invoice.currency:
             continue
-        offered = min(payment.unallocated, named[0].amount or payment.unallocated)
+        if payment.remittance:
+            named = [line.amount for line in payment.remittance if normalise_number(line.invoice_number) == number]
+        else:
+            named = [None] if number in _reference_tokens(payment.payer_reference) else []
+        if not named:
+            continue
+        offered = min(payment.unallocated, named[0] or payment.unallocated)
         allocation = _settle(account.invoices[invoice_id], offered, payment.value_date)
         if allocation is not None:
+            basis: AllocationBasis = "remittance" if payment.remittance else "reference"
             more = _allocated(
                 account,
                 payment.payment_id,
                 payment.currency,
-                "remittance",
+                basis,
                 [allocation],
                 "unapplied",
                 payment.value_date,
@@ -680,9 +688,13 @@ def apply_cash(
     return "oldest_due", plan, ("credit_balance" if open_items else "unapplied") if cash > 0 else None
 
 
+def _reference_tokens(reference: str | None) -> list[str]:
+    return [normalise_number(t) for t in re.split(r"[^0-9A-Za-z/_-]+", reference or "") if t]
+
+
 def _named_by_reference(account: Account, currency: str, reference: str | None) -> Invoice | None:
-    for token in re.split(r"[^0-9A-Za-z/_-]+", reference or ""):
-        invoice_id = account.numbers.get(normalise_number(token)) if token else None
+    for token in _reference_tokens(reference):
+        invoice_id = account.numbers.get(token)
         invoice = account.invoices.get(invoice_id) if invoice_id else None
         if invoice is not None and invoice.currency == currency and invoice.open > 0:
             return invoice

@@ -49,14 +49,11 @@ _REDUCE = (
     "UPDATE invoices SET {column} = {column} + $2, discounted = discounted + $3, open = open - $2 - $3"
     " WHERE invoice_id = $1"
 )
-# Reductions settle an invoice's earliest instalments first.
-_INSTALMENTS_OPEN = """
-    UPDATE instalments i SET open = greatest(0, least(i.amount, s.cumulative - s.reduced))
-    FROM (SELECT x.invoice_id, x.seq, v.total - v.open AS reduced,
-                 sum(x.amount) OVER (PARTITION BY x.invoice_id ORDER BY x.seq) AS cumulative
-            FROM instalments x JOIN invoices v ON v.invoice_id = x.invoice_id
-           WHERE x.invoice_id = ANY($1::text[]) AND v.invoice_id = ANY($1::text[])) s
-    WHERE i.invoice_id = s.invoice_id AND i.seq = s.seq AND i.invoice_id = ANY($1::text[])
+_SCHEDULES = """
+    SELECT i.invoice_id, i.seq, i.amount, i.open, v.total - v.open AS reduced
+      FROM instalments i JOIN invoices v ON v.invoice_id = i.invoice_id
+     WHERE i.invoice_id = ANY($1::text[]) AND v.invoice_id = ANY($1::text[])
+     ORDER BY i.invoice_id, i.seq
 """
 
 
@@ -99,13 +96,28 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
         await _schedules(conn, list(schedules.values()))
     await _run(conn, [w for w in writes if w[0] != INSERT])
     if touched:
-        await conn.execute(_INSTALMENTS_OPEN, sorted(touched))
+        await _instalments_open(conn, sorted(touched))
     if accounts:
         await conn.executemany(
             "INSERT INTO accounts VALUES ($1, $2, $3) ON CONFLICT (customer_id) DO UPDATE"
             " SET version = excluded.version, updated_at = excluded.updated_at",
             [(r.customer_id, r.version, r.occurred_at) for r in accounts.values()],
         )
+
+
+async def _instalments_open(conn: Connection, invoice_ids: list[str]) -> None:
+    """Reductions (payments, credits, discounts, write-offs) settle an invoice's earliest instalments first."""
+    changed = []
+    for _, rows in groupby(await conn.fetch(_SCHEDULES, invoice_ids), key=lambda row: row["invoice_id"]):
+        reduced = None
+        for row in rows:
+            reduced = row["reduced"] if reduced is None else reduced
+            open_ = max(row["amount"] - max(reduced, 0), 0)
+            reduced -= row["amount"]
+            if open_ != row["open"]:
+                changed.append((row["invoice_id"], row["seq"], open_))
+    if changed:
+        await conn.executemany("UPDATE instalments SET open = $3 WHERE invoice_id = $1 AND seq = $2", changed)
 
 
 async def _run(conn: Connection, writes: Sequence[Write]) -> None:

@@ -307,3 +307,11 @@ def test_a_credit_note_or_remittance_that_came_before_its_invoice_is_applied_whe
     assert [type(e).__name__ for e in events] == ["InvoiceIssued", "CreditNoteApplied", "PaymentAllocated"]
     assert opens(account) == {"INV-1": Decimal("400.00")}
     assert (account.credit_notes["CN-1"].unallocated, account.payments["P-1"].unallocated) == (Decimal(0), Decimal(0))
+
+
+def test_a_payment_whose_reference_names_an_invoice_not_yet_received_is_applied_when_it_arrives() -> None:
+    account, events = pay(Account(customer_id="C-1"), "1000.00", date(2026, 2, 1), reference="for INV-1")
+    assert allocation(events).remainder_as == "unapplied"
+    events = domain.receive_invoice(account, "C-1", OLD, TODAY)
+    assert allocation(events).basis == "reference"
+    assert settled(events) == ["D-1"]
