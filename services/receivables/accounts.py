@@ -72,10 +72,12 @@ class Accounts:
         history = await self.store.load(stream, conn)
         return self._remember(stream, Loaded(Account(customer_id=customer_id), 0, None), history)
 
-    def _remember(self, stream: str, base: Loaded, recorded: Sequence[RecordedEvent]) -> Loaded:
+    def _remember(
+        self, stream: str, base: Loaded, recorded: Sequence[RecordedEvent], folded: Account | None = None
+    ) -> Loaded:
         if not recorded:
             return base
-        account = fold((r.event for r in recorded), base.account)
+        account = folded or fold((r.event for r in recorded), base.account)
         loaded = Loaded(account, recorded[-1].version, recorded[-1].event_id)
         self._memory[stream] = loaded
         self._memory.move_to_end(stream)
@@ -88,10 +90,11 @@ class Accounts:
         conn: Connection,
         decisions: dict[str, tuple[Loaded, list[DomainEvent]]],
         contexts: dict[str, list[EventContext]] | None = None,
+        folded: dict[str, Account] | None = None,
     ) -> dict[str, Loaded]:
         """Append each customer's new events after the version it was loaded at, in one
         statement, each event with its own context where ``contexts`` gives them; answers each
-        account as it stands after its events."""
+        account as it stands after its events (``folded`` when the caller has folded them)."""
         pending = [(c, loaded, events) for c, (loaded, events) in decisions.items() if events]
         appended = await self.store.append_all(
             conn,
@@ -102,7 +105,8 @@ class Accounts:
         )
         result = {c: loaded for c, (loaded, _) in decisions.items()}
         for (customer_id, loaded, _), recorded in zip(pending, appended, strict=True):
-            result[customer_id] = self._remember(stream_id(customer_id), loaded, recorded)
+            after = (folded or {}).get(customer_id)
+            result[customer_id] = self._remember(stream_id(customer_id), loaded, recorded, after)
         return result
 
 

@@ -182,6 +182,7 @@ def make_reaction(accounts: Accounts) -> BatchHandler:
         today = accounts.store.clock.today()
         decisions: dict[str, tuple[Loaded, list[DomainEvent]]] = {}
         causes: dict[str, list[EventContext]] = {}
+        folded: dict[str, domain.Account] = {}
         for customer_id, queue in queues.items():
             account, events, contexts = loaded[customer_id].account, [], []
             for delivery, doc in queue:
@@ -190,7 +191,8 @@ def make_reaction(accounts: Accounts) -> BatchHandler:
                 events += new
                 contexts += [EventContext.caused_by(delivery.envelope)] * len(new)  # each event names its document
             decisions[customer_id], causes[customer_id] = (loaded[customer_id], events), contexts
-        await accounts.append(conn, decisions, causes)
+            folded[customer_id] = account
+        await accounts.append(conn, decisions, causes, folded)
 
     return apply_documents
 

@@ -51,8 +51,9 @@ _REDUCE = (
 )
 _SCHEDULES = """
     SELECT i.invoice_id, i.seq, i.amount, i.open, v.total - v.open AS reduced
-      FROM instalments i JOIN invoices v ON v.invoice_id = i.invoice_id
-     WHERE i.invoice_id = ANY($1::text[]) AND v.invoice_id = ANY($1::text[])
+      FROM unnest($1::text[]) AS t(invoice_id)
+      JOIN invoices v ON v.invoice_id = t.invoice_id
+      JOIN instalments i ON i.invoice_id = t.invoice_id
      ORDER BY i.invoice_id, i.seq
 """
 
