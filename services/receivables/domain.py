@@ -325,7 +325,7 @@ def fold(events: Iterable[DomainEvent], account: Account | None = None) -> Accou
 
 
 def normalise_number(number: str) -> str:
-    return re.sub(r"\s+", "", number).upper()
+    return "".join(number.split()).upper()
 
 
 def schedule_for(total: Money, issue_date: date, terms: Terms) -> tuple[Instalment, ...]:
@@ -688,8 +688,11 @@ def apply_cash(
     return "oldest_due", plan, ("credit_balance" if open_items else "unapplied") if cash > 0 else None
 
 
+_REFERENCE_SEPARATORS = re.compile(r"[^0-9A-Za-z/_-]+")
+
+
 def _reference_tokens(reference: str | None) -> list[str]:
-    return [normalise_number(t) for t in re.split(r"[^0-9A-Za-z/_-]+", reference or "") if t]
+    return [t.upper() for t in _REFERENCE_SEPARATORS.split(reference or "") if t]
 
 
 def _named_by_reference(account: Account, currency: str, reference: str | None) -> Invoice | None:
