@@ -8,6 +8,9 @@ COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
 
 FROM python:3.11-slim
+# The CJK font that statements of account embed (Chinese names must render in the PDF).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 credo
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app

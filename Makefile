@@ -24,8 +24,15 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 
 install: $(STAMP)
 
+# The CJK font statements of account embed (Debian's fonts-wqy-microhei).
+STATEMENT_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(STATEMENT_FONT):
+	$(SUDO) apt-get install -y -q fonts-wqy-microhei > /dev/null || \
+		($(SUDO) apt-get update -q > /dev/null && $(SUDO) apt-get install -y -q fonts-wqy-microhei > /dev/null)
+
 ## Every test: lint and types, contract drift, unit, integration and system tests.
-test: lint
+test: lint $(STATEMENT_FONT)
 	$(BIN)/python -m libs.events.catalogue --check
 	$(BIN)/pytest
 
@@ -44,14 +51,17 @@ bench: $(STAMP)
 		echo "wrk is not installed: read latencies will come from the Python client"
 	$(BIN)/python -m bench.backbone
 	$(BIN)/python -m bench.profiles
+	$(BIN)/python -m bench.receivables
 
 ## Regenerate contracts/: JSON Schemas of every event and the AsyncAPI document.
 asyncapi: $(STAMP)
 	$(BIN)/python -m libs.events.catalogue
 
 ## Run the system on this machine (see README).
-dev: $(STAMP)
-	$(BIN)/python -m libs.infra.dev
+# DEMO=1 (or DEMO=customers,invoices) loads the ERP simulator's book once everything is ready.
+DEMO ?=
+dev: $(STAMP) $(STATEMENT_FONT)
+	CREDO_DEV_DEMO=$(DEMO) $(BIN)/python -m libs.infra.dev
 
 ## A development token: make token ROLE=credit_analyst (signed with CREDO_JWT_SECRET or make dev's secret).
 ROLE ?= admin

@@ -10,7 +10,9 @@ The embedded broker forgets its log when it stops, so on each start the services
 their history and the consumers, noticing the new log, re-read it and skip what they have.
 
 Settings: ``CREDO_DEV_DIR`` (default .dev), ``CREDO_DEV_BASE_PORT`` (default 8100; the
-services listen on the next five ports).
+services listen on the next five ports), ``CREDO_DEV_DEMO`` (``customers,invoices``, e.g.
+``50,2000``, or ``1`` for that size): load the ERP simulator's book once everything is ready.
+Loading is idempotent: the same documents sent again are applied once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -220,12 +223,52 @@ async def run(stop: asyncio.Event) -> None:
             say(f"token (admin, 8 h): {mint_token(dev_secrets['jwt_secret'], 'developer', ['admin'])}")
             say(f"ERP API key (X-API-Key): {dev_secrets['erp_api_key']}")
             say("Ctrl-C stops everything.")
+            demo = demo_size(os.environ.get("CREDO_DEV_DEMO", ""))
+            if demo is not None:
+                receivables_db = database_url(pg.url, "credo_receivables")
+                await load_demo(broker.bootstrap_servers, receivables_db, *demo)
             await stop.wait()
         finally:
             say("stopping")
             await supervisor.stop()
             watcher.cancel()
     say("stopped")
+
+
+def demo_size(setting: str) -> tuple[int, int] | None:
+    setting = setting.strip()
+    if setting in ("", "0", "false", "no"):
+        return None
+    if setting in ("1", "true", "yes"):
+        return 50, 2000
+    try:
+        customers, invoices = (int(part) for part in setting.split(","))
+    except ValueError:
+        raise SystemExit(f"CREDO_DEV_DEMO={setting!r}: give customers,invoices such as 50,2000, or 1") from None
+    return customers, invoices
+
+
+async def load_demo(bootstrap_servers: str, receivables_db: str, customers: int, invoices: int) -> None:
+    """The ERP simulator's book for the last year: customers to profiles, then their documents."""
+    from tools import erp_simulator
+
+    book = erp_simulator.generate(7, customers, invoices, start=date.today() - timedelta(days=365))
+    say(f"demo: sending {customers:,} customers to erp.customers")
+    await erp_simulator.publish(bootstrap_servers, erp_simulator.customer_records(book, False))
+    conn = await asyncpg.connect(receivables_db)
+    try:
+        erp_ids = [c.erp_id for c in book.customers]
+        query = "SELECT count(*) FROM read_model.customers WHERE erp_id = ANY($1::text[])"
+        deadline = time.monotonic() + 120
+        while await conn.fetchval(query, erp_ids) < customers:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the demo's customers did not reach receivables within 120 s; see the logs")
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+    say(f"demo: sending {len(book.documents):,} ERP documents {book.counts()}")
+    await erp_simulator.publish(bootstrap_servers, erp_simulator.document_records(book))
+    say("demo: sent; receivables applies them in a few seconds (GET /aging shows the book)")
 
 
 def main() -> None:

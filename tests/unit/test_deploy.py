@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from libs.events import catalogue
 from libs.infra.dev import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,8 @@ def test_compose_runs_every_service_with_its_own_database_and_topics() -> None:
         assert f"CREATE DATABASE credo_{name};" in init_sql
         assert f"{name}.events" in topics_job
         assert f"{name}.dlq" in topics_job
+    for contract in catalogue.topics():  # every published topic, the ERP's included
+        assert contract.topic in topics_job
     assert "retention.ms=-1" in topics_job
     assert compose["services"]["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
 
@@ -52,6 +55,7 @@ def test_the_image_is_small_runs_as_a_user_and_checks_its_health() -> None:
     assert users, "the image must name a user"
     assert users[-1] not in ("root", "0")
     assert "HEALTHCHECK" in dockerfile
+    assert "fonts-wqy-microhei" in dockerfile  # statements' PDFs embed it
     assert "/health/live" in dockerfile
     assert "--no-dev" in dockerfile, "the image must not carry the test and embedded-server dependencies"
     ignored = (ROOT / ".dockerignore").read_text().split()
