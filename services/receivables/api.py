@@ -27,7 +27,7 @@ from libs.service.kit import Kit, KitDep
 from libs.service.rendering import jsonable
 from services.receivables import domain, erp, reports, statements
 from services.receivables.accounts import accounts_of
-from services.receivables.events import DifferingLine, DisputeOutcome, FxRateRecorded
+from services.receivables.events import DifferingLine, DisputeOutcome, FxRateRecorded, StatementIssued
 
 router = APIRouter(tags=["receivables"])
 
@@ -428,15 +428,10 @@ async def _statement(kit: Kit, customer_id: str, statement_id: str) -> tuple[dic
     )
     if record is None:
         raise Problem(404, "Not found", f"customer {customer_id} has no statement {statement_id}")
-    history = await kit.store.load(domain.stream_id(customer_id))
-    issued = next(r.event for r in history if getattr(r.event, "statement_id", None) == statement_id)
+    history = [r.event for r in await kit.store.load(domain.stream_id(customer_id))]
+    issued = next(e for e in history if isinstance(e, StatementIssued) and e.statement_id == statement_id)
     document = statements.statement_document(
-        customer_id,
-        getattr(issued, "customer_name", ""),
-        [r.event for r in history],
-        record["period_start"],
-        record["period_end"],
-        record["ledger_version"],
+        customer_id, issued.customer_name, history, issued.period_start, issued.period_end, issued.ledger_version
     )
     return dict(record), document
 

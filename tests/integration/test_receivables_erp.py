@@ -3,6 +3,8 @@ dead-lettered once with the reason, and re-driven by themselves once their custo
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import httpx
 
@@ -74,6 +76,8 @@ async def test_documents_applied_once_corrected_once_dead_lettered_once(
             "PaymentAllocated",
             "InvoiceSettled",
         ]
+        causes = await pool.fetch("SELECT causation_id FROM events WHERE customer_id = 'C-1' ORDER BY version")
+        assert [r["causation_id"] for r in causes[:2]] == [_ce_id(first), _ce_id(correction)]  # each names its document
         invoice = (await http.get("/invoices/INV-D1")).json()
         assert (invoice["total"], invoice["open"], invoice["revision"], invoice["status"]) == (
             "1130.00",
@@ -113,3 +117,7 @@ async def test_documents_applied_once_corrected_once_dead_lettered_once(
 
 async def _known(pool: asyncpg.Pool, erp_id: str) -> bool:
     return bool(await pool.fetchval("SELECT count(*) FROM customers WHERE erp_id = $1", erp_id))
+
+
+def _ce_id(record: Any) -> str:
+    return str(dict(record.headers)["ce_id"].decode())

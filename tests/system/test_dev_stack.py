@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from tests.support.backbone import eventually
+from tools import erp_simulator
 
 pytestmark = pytest.mark.system
 
@@ -27,9 +29,9 @@ SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
 
 
 class DevStack:
-    def __init__(self, directory: Path, base_port: int) -> None:
+    def __init__(self, directory: Path, base_port: int, demo: str = "") -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
-        env |= {"CREDO_DEV_DIR": str(directory), "CREDO_DEV_BASE_PORT": str(base_port)}
+        env |= {"CREDO_DEV_DIR": str(directory), "CREDO_DEV_BASE_PORT": str(base_port), "CREDO_DEV_DEMO": demo}
         self.base_port = base_port
         self.started = time.monotonic()
         self.process = subprocess.Popen(
@@ -95,6 +97,14 @@ async def _directory(server_url: str, service: str) -> list[tuple[str, str]]:
     return [(r["customer_id"], r["legal_name"]) for r in rows]
 
 
+async def _invoices(server_url: str, expected: int) -> bool:
+    conn = await asyncpg.connect(server_url.rsplit("/", 1)[0] + "/credo_receivables")
+    try:
+        return bool(await conn.fetchval("SELECT count(*) = $1 FROM read_model.invoices", expected))
+    finally:
+        await conn.close()
+
+
 async def _agree(server_url: str) -> bool:
     truth = await _directory(server_url, "profiles")
     return all([await _directory(server_url, s) == truth for s in SERVICES[1:]])
@@ -131,9 +141,13 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
         before = await _directory(server_url, "profiles")
         stack.stop()
 
-        stack = DevStack(tmp_path, stack.base_port)
+        stack = DevStack(tmp_path, stack.base_port, demo="5,60")  # and the ERP simulator's demo book
         server_url = stack.wait_for(r"PostgreSQL (\S+) ", within=60).group(1)
         stack.wait_for(r"ready in ([\d.]+) s", within=60)
+        stack.wait_for(r"demo: sent", within=120)
+        book = erp_simulator.generate(7, 5, 60, start=date.today() - timedelta(days=365))
+        invoices = {d.document_id for d in book.documents if d.topic == erp_simulator.INVOICES}
+        await eventually(lambda: _invoices(server_url, len(invoices)), within=60, what="the demo book in the ledger")
         async with httpx.AsyncClient(headers=headers, timeout=10) as http:
             for customer in created:
                 again = await http.get(f"{stack.url('profiles')}/customers/{customer['customer_id']}")
