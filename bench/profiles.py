@@ -15,29 +15,22 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
 import uvloop
 
+from bench import service
 from libs.events.envelope import Envelope, to_kafka
-from libs.events.kafka import ensure_topics, partition_for
+from libs.events.kafka import partition_for
 from libs.events.outbox import new_producer
-from libs.infra.embedded import free_port
-from libs.infra.provision import kafka_broker, postgres_server
-from libs.service.auth import mint_token
 from libs.service.logging import configure_logging
 from services.profiles import erp
-
-SECRET = "benchmark-signing-secret-of-enough-length"
 
 
 def _percentile(sorted_values: list[float], share: float) -> float:
@@ -170,62 +163,30 @@ async def reads(url: str, token: str, ids: list[str], clients: int, seconds: flo
 
 
 async def main(customers: int, documents: int, clients: int, seconds: float) -> None:
-    with (
-        tempfile.TemporaryDirectory(prefix="credo-bench-") as tmp,
-        postgres_server(Path(tmp)) as pg,
-        kafka_broker(Path(tmp)) as broker,
-    ):
-        conn = await asyncpg.connect(pg.url)
-        await conn.execute("CREATE DATABASE bench_profiles")
-        await conn.close()
-        dsn = pg.url.rsplit("/", 1)[0] + "/bench_profiles"
-        await ensure_topics(broker.bootstrap_servers, [erp.TOPIC])
-        port = free_port()
-        env = {
-            **os.environ,
-            "CREDO_DATABASE_URL": dsn,
-            "CREDO_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CREDO_PORT": str(port),
-            "CREDO_JWT_SECRET": SECRET,
-            "CREDO_LOG_LEVEL": "warning",
-        }
-        service = subprocess.Popen([sys.executable, "-m", "services.profiles"], env=env)  # noqa: ASYNC220
-        url, token = f"http://127.0.0.1:{port}", mint_token(SECRET, "bench", ["admin"])
-        try:
-            async with httpx.AsyncClient() as probe:
-                while True:
-                    try:
-                        if (await probe.get(f"{url}/health/ready")).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    await asyncio.sleep(0.2)
-            print(f"profiles at {url}; PostgreSQL {pg.path}, broker {broker.path}\n", flush=True)
-            rate = await register(url, token, customers)
-            print(
-                f"registrations through the API:        {rate:8,.0f} /s   ({customers:,} customers, 16 at once)",
-                flush=True,
-            )
-            ids = [r["customer_id"] for r in await _ids(dsn)]
-            if shutil.which("wrk"):
-                p50, p99, throughput = await asyncio.to_thread(wrk_reads, url, token, ids, clients, seconds)
-                tool = "wrk"
-            else:
-                p50, p99, throughput = await reads(url, token, ids, clients, seconds)
-                tool = "Python client; install wrk for a truer figure"
-            print(
-                f"GET /customers/{{id}}, {clients} clients:       p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                f"{throughput:,.0f} requests/s ({len(ids):,} files; {tool})",
-                flush=True,
-            )
-            rate = await erp_documents(broker.bootstrap_servers, dsn, documents)
-            print(
-                f"ERP customer documents via the topic: {rate:8,.0f} /s   ({documents:,} documents, each a new file)",
-                flush=True,
-            )
-        finally:
-            service.send_signal(signal.SIGTERM)
-            service.wait(30)
+    async with service.running("profiles", [erp.TOPIC]) as profiles:
+        url, token = profiles.url, profiles.token("admin")
+        rate = await register(url, token, customers)
+        print(
+            f"registrations through the API:        {rate:8,.0f} /s   ({customers:,} customers, 16 at once)",
+            flush=True,
+        )
+        ids = [r["customer_id"] for r in await _ids(profiles.dsn)]
+        if shutil.which("wrk"):
+            p50, p99, throughput = await asyncio.to_thread(wrk_reads, url, token, ids, clients, seconds)
+            tool = "wrk"
+        else:
+            p50, p99, throughput = await reads(url, token, ids, clients, seconds)
+            tool = "Python client; install wrk for a truer figure"
+        print(
+            f"GET /customers/{{id}}, {clients} clients:       p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+            f"{throughput:,.0f} requests/s ({len(ids):,} files; {tool})",
+            flush=True,
+        )
+        rate = await erp_documents(profiles.bootstrap_servers, profiles.dsn, documents)
+        print(
+            f"ERP customer documents via the topic: {rate:8,.0f} /s   ({documents:,} documents, each a new file)",
+            flush=True,
+        )
 
 
 async def _ids(dsn: str) -> list[asyncpg.Record]:

@@ -13,12 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,15 +22,11 @@ import httpx
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from libs.events.kafka import ensure_topics
-from libs.infra.embedded import free_port
-from libs.infra.provision import kafka_broker, postgres_server
-from libs.service.auth import mint_token
+from bench import service
 from libs.service.logging import configure_logging
 from services.receivables import erp
 from tools import erp_simulator
 
-SECRET = "benchmark-signing-secret-of-enough-length"
 TODAY = "2026-01-01"  # the simulated book covers 2025
 
 
@@ -139,80 +130,49 @@ async def main(customers: int, invoices: int, rate: int, seconds: float) -> None
         f" (generated in {time.perf_counter() - started:.1f} s)",
         flush=True,
     )
-    with (
-        tempfile.TemporaryDirectory(prefix="credo-bench-") as tmp,
-        postgres_server(Path(tmp)) as pg,
-        kafka_broker(Path(tmp)) as broker,
+    topics = [*erp.TOPICS, "profiles.events"]
+    async with (
+        service.running("receivables", topics, CREDO_BUSINESS_DATE=TODAY) as receivables,
+        httpx.AsyncClient(
+            base_url=receivables.url, headers={"Authorization": f"Bearer {receivables.token('viewer')}"}, timeout=600
+        ) as http,
     ):
-        conn = await asyncpg.connect(pg.url)
-        await conn.execute("CREATE DATABASE bench_receivables")
+        bootstrap, dsn = receivables.bootstrap_servers, receivables.dsn
+        await erp_simulator.publish(bootstrap, erp_simulator.customer_records(book, True))
+        conn = await asyncpg.connect(dsn)
+        while await conn.fetchval("SELECT count(*) FROM read_model.customers") < customers:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
         await conn.close()
-        dsn = pg.url.rsplit("/", 1)[0] + "/bench_receivables"
-        await ensure_topics(broker.bootstrap_servers, [*erp.TOPICS, "profiles.events"])
-        port = free_port()
-        env = {
-            **os.environ,
-            "CREDO_DATABASE_URL": dsn,
-            "CREDO_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CREDO_PORT": str(port),
-            "CREDO_JWT_SECRET": SECRET,
-            "CREDO_LOG_LEVEL": "warning",
-            "CREDO_BUSINESS_DATE": TODAY,
-        }
-        service = subprocess.Popen([sys.executable, "-m", "services.receivables"], env=env)  # noqa: ASYNC220
-        url, token = f"http://127.0.0.1:{port}", mint_token(SECRET, "bench", ["viewer"])
-        try:
-            async with httpx.AsyncClient(
-                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600
-            ) as http:
-                while True:
-                    try:
-                        if (await http.get("/health/ready")).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    await asyncio.sleep(0.2)
-                await erp_simulator.publish(broker.bootstrap_servers, erp_simulator.customer_records(book, True))
-                conn = await asyncpg.connect(dsn)
-                while await conn.fetchval("SELECT count(*) FROM read_model.customers") < customers:  # noqa: ASYNC110
-                    await asyncio.sleep(0.2)
-                await conn.close()
-                print(f"receivables at {url}; PostgreSQL {pg.path}\n", flush=True)
 
-                throughput = await bulk(broker.bootstrap_servers, dsn, book)
-                print(f"ERP documents end to end (whole book at once): {throughput:8,.0f} /s", flush=True)
-                lags = await steady(broker.bootstrap_servers, later, rate, seconds)
-                print(
-                    f"lag, sent to published on the topic, {rate:,}/s: p50 {_percentile(lags, 0.5):6.1f} ms,"
-                    f" p99 {_percentile(lags, 0.99):6.1f} ms  ({len(lags):,} documents)",
-                    flush=True,
-                )
-                print(f"service memory (RSS):                          {_rss_mib(service.pid):8,.0f} MiB", flush=True)
+        throughput = await bulk(bootstrap, dsn, book)
+        print(f"ERP documents end to end (whole book at once): {throughput:8,.0f} /s", flush=True)
+        lags = await steady(bootstrap, later, rate, seconds)
+        print(
+            f"lag, sent to published on the topic, {rate:,}/s: p50 {_percentile(lags, 0.5):6.1f} ms,"
+            f" p99 {_percentile(lags, 0.99):6.1f} ms  ({len(lags):,} documents)",
+            flush=True,
+        )
+        print(f"service memory (RSS):                          {_rss_mib(receivables.pid):8,.0f} MiB", flush=True)
 
-                finance = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', ['finance_director'])}"}
-                for currency, fx in (("USD", "7.10"), ("EUR", "7.80")):
-                    rate_body = {"currency": currency, "rate": fx, "rate_date": "2025-01-01"}
-                    (await http.post("/fx-rates", json=rate_body, headers=finance)).raise_for_status()
-                book_today = await timed_get(http, "/aging", 20)
-                print(
-                    f"whole-book aging today (read model):           p50 {_percentile(book_today, 0.5):6.1f} ms,"
-                    f" max {max(book_today):6.1f} ms",
-                    flush=True,
-                )
-                ids = [c.customer_id for c in random.Random(1).sample(book.customers, min(50, customers))]
-                one = [
-                    t for cid in ids for t in await timed_get(http, f"/customers/{cid}/aging", 1, as_of="2025-09-30")
-                ]
-                print(
-                    f"as-of aging for one customer (from events):    p50 {_percentile(one, 0.5):6.1f} ms,"
-                    f" p99 {_percentile(one, 0.99):6.1f} ms  ({len(one)} customers)",
-                    flush=True,
-                )
-                whole = await timed_get(http, "/aging", 1, as_of="2025-09-30")
-                print(f"whole-book as-of aging (folded from events):   {whole[0] / 1000:6.1f} s", flush=True)
-        finally:
-            service.send_signal(signal.SIGTERM)
-            service.wait(30)
+        finance = {"Authorization": f"Bearer {receivables.token('finance_director')}"}
+        for currency, fx in (("USD", "7.10"), ("EUR", "7.80")):
+            rate_body = {"currency": currency, "rate": fx, "rate_date": "2025-01-01"}
+            (await http.post("/fx-rates", json=rate_body, headers=finance)).raise_for_status()
+        book_today = await timed_get(http, "/aging", 20)
+        print(
+            f"whole-book aging today (read model):           p50 {_percentile(book_today, 0.5):6.1f} ms,"
+            f" max {max(book_today):6.1f} ms",
+            flush=True,
+        )
+        ids = [c.customer_id for c in random.Random(1).sample(book.customers, min(50, customers))]
+        one = [t for cid in ids for t in await timed_get(http, f"/customers/{cid}/aging", 1, as_of="2025-09-30")]
+        print(
+            f"as-of aging for one customer (from events):    p50 {_percentile(one, 0.5):6.1f} ms,"
+            f" p99 {_percentile(one, 0.99):6.1f} ms  ({len(one)} customers)",
+            flush=True,
+        )
+        whole = await timed_get(http, "/aging", 1, as_of="2025-09-30")
+        print(f"whole-book as-of aging (folded from events):   {whole[0] / 1000:6.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -317,25 +317,26 @@ def customer_records(book: Book, directly_to_receivables: bool) -> Iterator[tupl
                 "registration": registration,
                 "erp_id": c.erp_id,
             }
-            envelope = _envelope(
+            registered = envelope(
                 "profiles", "profiles.CustomerRegistered", 2, f"customer-{c.customer_id}", 1, c.customer_id, data
             )
-            yield "profiles.events", envelope
+            yield "profiles.events", registered
         else:
             data = {"erp_id": c.erp_id, "legal_name": c.name, "registration": registration, "industry": "wholesale"}
             yield (
                 "erp.customers",
-                _envelope("erp", "erp.CustomerMaster", 1, f"erp-customer-{c.erp_id}", 1, c.erp_id, data),
+                envelope("erp", "erp.CustomerMaster", 1, f"erp-customer-{c.erp_id}", 1, c.erp_id, data),
             )
 
 
 def document_records(book: Book) -> Iterator[tuple[str, Any]]:
     types = {INVOICES: "erp.Invoice", PAYMENTS: "erp.Payment", CREDIT_NOTES: "erp.CreditNote"}
     for d in book.documents:
-        yield d.topic, _envelope("erp", types[d.topic], 1, d.document_id, d.revision, d.customer, d.data)
+        yield d.topic, envelope("erp", types[d.topic], 1, d.document_id, d.revision, d.customer, d.data)
 
 
-def _envelope(source: str, type_: str, schema: int, subject: str, version: int, key: str, data: dict[str, Any]) -> Any:
+def envelope(source: str, type_: str, schema: int, subject: str, version: int, key: str, data: dict[str, Any]) -> Any:
+    """A record as the ERP (or profiles) would publish it: CloudEvents in Kafka binary mode."""
     return to_kafka(
         Envelope(
             id=uuid.uuid4(),

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from libs.events.envelope import Envelope, to_kafka
 from libs.service.settings import ServiceSettings
 from services.receivables import erp
+from tools.erp_simulator import envelope
 
 Record = Any
 
@@ -22,29 +20,13 @@ def customer_registered(customer_id: str, erp_id: str | None, name: str) -> Reco
         "registration": {"scheme": "OTHER", "number": f"REG-{customer_id}", "country": "CN"},
         "erp_id": erp_id,
     }
-    return _record("profiles", "profiles.CustomerRegistered", 2, f"customer-{customer_id}", 1, customer_id, data)
+    return envelope("profiles", "profiles.CustomerRegistered", 2, f"customer-{customer_id}", 1, customer_id, data)
 
 
 def document(kind: type[erp.ErpDocument], document_id: str, revision: int, erp_customer: str, **data: Any) -> Record:
     """An ERP document as the ERP publishes it: keyed by its customer, the revision as stream version."""
-    return _record(
+    return envelope(
         "erp", kind.event_type, 1, document_id, revision, erp_customer, {"customer_erp_id": erp_customer, **data}
-    )
-
-
-def _record(source: str, type_: str, schema: int, subject: str, version: int, key: str, data: dict[str, Any]) -> Record:
-    return to_kafka(
-        Envelope(
-            id=uuid.uuid4(),
-            source=source,
-            type=type_,
-            time=datetime.now(UTC),
-            subject=subject,
-            stream_version=version,
-            schema_version=schema,
-            customer_id=key,
-            data=data,
-        )
     )
 
 
