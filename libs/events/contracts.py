@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
 
 JsonObject = dict[str, Any]
 Upcaster = Callable[[JsonObject], JsonObject]
@@ -45,13 +45,22 @@ def is_currency_code(code: str) -> bool:
     return code in _currency_codes()
 
 
+def _iso_4217(value: str) -> str:
+    if not is_currency_code(value):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return value
+
+
+CurrencyCode = Annotated[str, AfterValidator(_iso_4217)]
+
+
 class Money(BaseModel):
     """An amount in a currency. The amount travels as a decimal string, never a float."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     amount: Decimal
-    currency: str
+    currency: CurrencyCode
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -65,13 +74,6 @@ class Money(BaseModel):
     def _finite(cls, value: Decimal) -> Decimal:
         if not value.is_finite():
             raise ValueError("money amounts must be finite")
-        return value
-
-    @field_validator("currency")
-    @classmethod
-    def _iso_4217(cls, value: str) -> str:
-        if not is_currency_code(value):
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
         return value
 
     @field_serializer("amount")

@@ -21,6 +21,7 @@ from libs.events.contracts import DomainEvent
 from libs.events.database import Connection
 from libs.events.store import Append, EventContext, EventStore, RecordedEvent
 from services.receivables.domain import Account, fold, stream_id
+from services.receivables.settings import settings
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Loaded:
 
 
 class Accounts:
-    def __init__(self, store: EventStore, capacity: int = 20_000) -> None:
+    def __init__(self, store: EventStore, capacity: int) -> None:
         self.store = store
         self.capacity = capacity
         self._memory: OrderedDict[str, Loaded] = OrderedDict()
@@ -116,5 +117,5 @@ _ACCOUNTS: WeakKeyDictionary[EventStore, Accounts] = WeakKeyDictionary()
 def accounts_of(store: EventStore) -> Accounts:
     """The one memory of accounts per event store, shared by the API and the ERP reaction."""
     if store not in _ACCOUNTS:
-        _ACCOUNTS[store] = Accounts(store)
+        _ACCOUNTS[store] = Accounts(store, settings().accounts_in_memory)
     return _ACCOUNTS[store]

@@ -7,14 +7,11 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.events.contracts import DomainEvent, Money, is_currency_code
 from libs.events.database import Connection
@@ -28,6 +25,7 @@ from libs.service.rendering import jsonable
 from services.receivables import domain, erp, reports, statements
 from services.receivables.accounts import accounts_of
 from services.receivables.events import DifferingLine, DisputeOutcome, FxRateRecorded, StatementIssued
+from services.receivables.settings import settings
 
 router = APIRouter(tags=["receivables"])
 
@@ -38,25 +36,6 @@ CreditTeam = Annotated[Principal, Depends(require("credit_analyst", "collector",
 Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
 Finance = Annotated[Principal, Depends(require("finance_director"))]
 Erp = Annotated[Principal, Depends(require("admin"))]
-
-
-class ReceivablesSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CREDO_RECEIVABLES_", extra="ignore", frozen=True)
-
-    base_currency: str = Field(default="CNY", description="the currency reports are given in")
-    statement_font: Path = Field(default=statements.DEFAULT_FONT, description="a TTF/TTC with CJK and Latin glyphs")
-
-    @field_validator("base_currency")
-    @classmethod
-    def _iso_4217(cls, value: str) -> str:
-        if not is_currency_code(value):
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
-        return value
-
-
-@lru_cache(maxsize=1)
-def settings() -> ReceivablesSettings:
-    return ReceivablesSettings()
 
 
 class Body(BaseModel):

@@ -128,9 +128,10 @@ class Payment:
     revision: int
     unallocated: Decimal
     remainder_as: Remainder | None = None
-    allocations: tuple[Allocation, ...] = ()
+    # Plain tuples rather than the events' models: thousands of accounts are kept in memory.
+    allocations: tuple[tuple[str, Decimal, Decimal], ...] = ()  # invoice id, amount, discount
     reversed: bool = False
-    remittance: tuple[RemittanceLine, ...] = ()
+    remittance: tuple[tuple[str, Decimal | None], ...] = ()  # normalised invoice number, amount
     payer_reference: str | None = None
 
     @property
@@ -225,7 +226,7 @@ def evolve(account: Account, event: DomainEvent) -> Account:
                 event.value_date,
                 event.revision,
                 amount.amount,
-                remittance=event.remittance,
+                remittance=tuple((normalise_number(r.invoice_number), r.amount) for r in event.remittance),
                 payer_reference=event.payer_reference,
             )
             return replace(
@@ -238,7 +239,11 @@ def evolve(account: Account, event: DomainEvent) -> Account:
                 payment,
                 unallocated=payment.unallocated - allocated,
                 remainder_as=event.remainder_as,
-                allocations=payment.allocations + event.allocations,
+                allocations=payment.allocations
+                + tuple(
+                    (a.invoice_id, a.amount.amount, a.discount.amount if a.discount else ZERO)
+                    for a in event.allocations
+                ),
             )
             account = replace(account, payments={**account.payments, payment.payment_id: payment})
             return _allocate(account, event.allocations, "paid", +1)
@@ -462,7 +467,7 @@ def _match_waiting(account: Account, invoice_id: str, today: date) -> list[Domai
         if not payment.waiting or payment.currency != invoice.currency:
             continue
         if payment.remittance:
-            named = [line.amount for line in payment.remittance if normalise_number(line.invoice_number) == number]
+            named = [amount for named_number, amount in payment.remittance if named_number == number]
         else:
             named = [None] if number in _reference_tokens(payment.payer_reference) else []
         if not named:
@@ -773,12 +778,19 @@ def reverse_payment(account: Account, payment_id: str, reason: str, today: date)
         payment_id=payment_id,
         amount=money(payment.amount, payment.currency),
         reason=reason,
-        reversed_allocations=payment.allocations,
+        reversed_allocations=tuple(
+            Allocation(
+                invoice_id=invoice_id,
+                amount=money(amount, payment.currency),
+                discount=money(discount, payment.currency) if discount else None,
+            )
+            for invoice_id, amount, discount in payment.allocations
+        ),
         entry_date=today,
     )
     events: list[DomainEvent] = [reversed_]
     after = evolve(account, reversed_)
-    for invoice_id in dict.fromkeys(a.invoice_id for a in payment.allocations):
+    for invoice_id in dict.fromkeys(invoice_id for invoice_id, _, _ in payment.allocations):
         before, now = account.invoices[invoice_id], after.invoices[invoice_id]
         if before.open == 0 and now.open > 0:
             events.append(

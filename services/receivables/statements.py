@@ -17,8 +17,7 @@ from fpdf.fonts import FontFace
 
 from libs.events.contracts import DomainEvent, Money
 from services.receivables.domain import ZERO, Movement, movements
-
-DEFAULT_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # Debian: fonts-wqy-microhei
+from services.receivables.settings import DEFAULT_FONT
 
 
 def statement_document(
