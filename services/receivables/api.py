@@ -731,7 +731,7 @@ async def book_aging(
         raise Problem(422, "Invalid date", f"{day} is after today's business date {today}", kind="invalid-date")
     async with kit.pool.acquire() as conn:
         if day == today:
-            aged = await reports.aged_today(conn, today, by, boundaries)
+            aged = await reports.aged_today(conn, today, by, boundaries, per_customer=by_customer)
             rates = await reports.rates_today(conn, base, today)
         else:
             accounts = await reports.book_as_of(kit.store, conn, day)
@@ -757,7 +757,7 @@ async def customer_aging(
         if not await conn.fetchval("SELECT true FROM customers WHERE customer_id = $1", customer_id):
             raise Problem(404, "Not found", f"no customer {customer_id}")
         if day == today:
-            aged = await reports.aged_today(conn, today, by, boundaries, customer_id)
+            aged = await reports.aged_today(conn, today, by, boundaries, customer_id=customer_id)
             rates = await reports.rates_today(conn, base, today)
         else:
             account = await reports.account_as_of(kit.store, conn, customer_id, day)

@@ -84,28 +84,40 @@ def parse_boundaries(text: str | None, basis: AgingBasis) -> tuple[int, ...]:
     return boundaries
 
 
-_AGING_SQL = """
-    SELECT customer_id, currency,
-           width_bucket(($1::date - (CASE WHEN $2 THEN due_date ELSE issue_date END)) - 1, $3::int[]) AS bucket,
-           sum(open) AS amount
-    FROM instalments
-    WHERE open > 0 AND ($4::text IS NULL OR customer_id = $4)
-    GROUP BY 1, 2, 3
-"""
+def _aging_sql(*, per_customer: bool, one_customer: bool) -> str:
+    """Open instalments summed by currency and bucket (and customer); the bucket of an item is
+    how many boundaries lie below its days past due (or since the invoice date)."""
+    customer = "customer_id" if per_customer else "NULL::text"
+    return f"""
+        SELECT {customer} AS customer_id, currency,
+               width_bucket(($1::date - (CASE WHEN $2 THEN due_date ELSE issue_date END)) - 1, $3::int[]) AS bucket,
+               sum(open) AS amount
+          FROM instalments
+         WHERE open > 0 {"AND customer_id = $4" if one_customer else ""}
+         GROUP BY 1, 2, 3
+    """
 
 
 @dataclass(frozen=True)
 class AgedAmount:
-    customer_id: str
+    customer_id: str | None
     currency: str
     bucket: int
     amount: Decimal
 
 
 async def aged_today(
-    conn: Connection, today: date, basis: AgingBasis, boundaries: Sequence[int], customer_id: str | None = None
+    conn: Connection,
+    today: date,
+    basis: AgingBasis,
+    boundaries: Sequence[int],
+    *,
+    customer_id: str | None = None,
+    per_customer: bool = True,
 ) -> list[AgedAmount]:
-    rows = await conn.fetch(_AGING_SQL, today, basis == "due_date", list(boundaries), customer_id)
+    query = _aging_sql(per_customer=per_customer or customer_id is not None, one_customer=customer_id is not None)
+    args: list[Any] = [today, basis == "due_date", list(boundaries)]
+    rows = await conn.fetch(query, *args, *([customer_id] if customer_id is not None else []))
     return [AgedAmount(r["customer_id"], r["currency"], r["bucket"], r["amount"]) for r in rows]
 
 
@@ -186,7 +198,7 @@ def aging_report(
     if by_customer:
         groups: dict[str, list[AgedAmount]] = {}
         for a in aged:
-            groups.setdefault(a.customer_id, []).append(a)
+            groups.setdefault(a.customer_id or "", []).append(a)
         report["customers"] = [
             {"customer_id": c, "legal_name": (names or {}).get(c), **table(groups[c])} for c in sorted(groups)
         ]
