@@ -119,7 +119,7 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
-async def main(customers: int, invoices: int, rate: int, seconds: float) -> None:
+async def main(customers: int, invoices: int, rate: int, seconds: float, replicas: int) -> None:
     started = time.perf_counter()
     book = erp_simulator.generate(seed=7, customers=customers, invoices=invoices)
     later = erp_simulator.generate(
@@ -132,7 +132,7 @@ async def main(customers: int, invoices: int, rate: int, seconds: float) -> None
     )
     topics = [*erp.TOPICS, "profiles.events"]
     async with (
-        service.running("receivables", topics, CREDO_BUSINESS_DATE=TODAY) as receivables,
+        service.running("receivables", topics, replicas, CREDO_BUSINESS_DATE=TODAY) as receivables,
         httpx.AsyncClient(
             base_url=receivables.url, headers={"Authorization": f"Bearer {receivables.token('viewer')}"}, timeout=600
         ) as http,
@@ -152,7 +152,8 @@ async def main(customers: int, invoices: int, rate: int, seconds: float) -> None
             f" p99 {_percentile(lags, 0.99):6.1f} ms  ({len(lags):,} documents)",
             flush=True,
         )
-        print(f"service memory (RSS):                          {_rss_mib(receivables.pid):8,.0f} MiB", flush=True)
+        memory = sum(_rss_mib(pid) for pid in receivables.pids)
+        print(f"service memory (RSS, {replicas} process(es)):            {memory:8,.0f} MiB", flush=True)
 
         finance = {"Authorization": f"Bearer {receivables.token('finance_director')}"}
         for currency, fx in (("USD", "7.10"), ("EUR", "7.80")):
@@ -181,6 +182,7 @@ if __name__ == "__main__":
     parser.add_argument("--invoices", type=int, default=500_000)
     parser.add_argument("--rate", type=int, default=1_000, help="documents per second for the lag measurement")
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--replicas", type=int, default=1, help="service processes sharing the ERP's partitions")
     args = parser.parse_args()
     configure_logging("warning")
-    uvloop.run(main(args.customers, args.invoices, args.rate, args.seconds))
+    uvloop.run(main(args.customers, args.invoices, args.rate, args.seconds, args.replicas))

@@ -26,18 +26,19 @@ SECRET = "benchmark-signing-secret-of-enough-length"
 
 @dataclass(frozen=True)
 class Running:
-    url: str
+    url: str  # the first replica's
     dsn: str
     bootstrap_servers: str
-    pid: int
+    pids: list[int]
 
     def token(self, *roles: str) -> str:
         return mint_token(SECRET, "bench", list(roles))
 
 
 @contextlib.asynccontextmanager
-async def running(name: str, topics: Sequence[str], **settings: str) -> AsyncIterator[Running]:
-    """``services.<name>`` with a database of its own, once it answers ready."""
+async def running(name: str, topics: Sequence[str], replicas: int = 1, **settings: str) -> AsyncIterator[Running]:
+    """``services.<name>`` with a database of its own, once it answers ready; replicas share the
+    partitions of what they consume through a consumer group."""
     with (
         tempfile.TemporaryDirectory(prefix="credo-bench-") as tmp,
         postgres_server(Path(tmp)) as pg,
@@ -48,31 +49,37 @@ async def running(name: str, topics: Sequence[str], **settings: str) -> AsyncIte
         await conn.close()
         dsn = pg.url.rsplit("/", 1)[0] + f"/bench_{name}"
         await ensure_topics(broker.bootstrap_servers, list(topics))
-        port = free_port()
+        ports = [free_port() for _ in range(replicas)]
         env = {
             **os.environ,
             "CREDO_DATABASE_URL": dsn,
             "CREDO_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CREDO_PORT": str(port),
             "CREDO_JWT_SECRET": SECRET,
             "CREDO_LOG_LEVEL": "warning",
+            "CREDO_CONSUMER_GROUP": "true" if replicas > 1 else "false",
             **settings,
         }
-        process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env)  # noqa: ASYNC220
-        url = f"http://127.0.0.1:{port}"
+        processes = [
+            subprocess.Popen([sys.executable, "-m", f"services.{name}"], env={**env, "CREDO_PORT": str(port)})  # noqa: ASYNC220
+            for port in ports
+        ]
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
         try:
             async with httpx.AsyncClient() as probe:
-                while True:
-                    try:
-                        if (await probe.get(f"{url}/health/ready")).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    if process.poll() is not None:
-                        raise RuntimeError(f"services.{name} exited with {process.returncode}")
-                    await asyncio.sleep(0.2)
-            print(f"{name} at {url}; PostgreSQL {pg.path}, broker {broker.path}\n", flush=True)
-            yield Running(url, dsn, broker.bootstrap_servers, process.pid)
+                for url, process in zip(urls, processes, strict=True):
+                    while True:
+                        try:
+                            if (await probe.get(f"{url}/health/ready")).status_code == 200:
+                                break
+                        except httpx.HTTPError:
+                            pass
+                        if process.poll() is not None:
+                            raise RuntimeError(f"services.{name} exited with {process.returncode}")
+                        await asyncio.sleep(0.2)
+            print(f"{name} at {', '.join(urls)}; PostgreSQL {pg.path}, broker {broker.path}\n", flush=True)
+            yield Running(urls[0], dsn, broker.bootstrap_servers, [p.pid for p in processes])
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(30)
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                process.wait(30)
