@@ -74,10 +74,11 @@ async def migrate(conn: Connection, schema: str, migrations: Sequence[Migration]
     applied_now: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"migrate:{schema}"))
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        await conn.execute(
+        await _create_if_missing(conn, f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await _create_if_missing(
+            conn,
             f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations ("
-            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
         )
         done = {r["name"] for r in await conn.fetch(f"SELECT name FROM {schema}.schema_migrations")}
         await conn.execute(f"SET LOCAL search_path TO {schema}")
@@ -88,6 +89,17 @@ async def migrate(conn: Connection, schema: str, migrations: Sequence[Migration]
             await conn.execute(f"INSERT INTO {schema}.schema_migrations (name) VALUES ($1)", migration.name)
             applied_now.append(migration.name)
     return applied_now
+
+
+async def _create_if_missing(conn: Connection, sql: str) -> None:
+    """``IF NOT EXISTS`` may still collide with another replica's creation that committed while
+    this one waited for the lock (the catalog it checks against can predate the wait); the
+    object then exists, which is all that is wanted."""
+    try:
+        async with conn.transaction():
+            await conn.execute(sql)
+    except asyncpg.UniqueViolationError:
+        pass
 
 
 async def prepare_service_database(

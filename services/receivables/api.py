@@ -62,16 +62,20 @@ class Posted(BaseModel):
     revision: int = Field(ge=1, description="1 for the first issue; a correction carries a higher revision")
 
 
+# Over HTTP a misspelt field is an error, where the topics' tolerant readers would skip it.
+STRICT = ConfigDict(frozen=True, extra="forbid")
+
+
 class PostedInvoice(erp.ErpInvoice, Posted):
-    pass
+    model_config = STRICT
 
 
 class PostedPayment(erp.ErpPayment, Posted):
-    pass
+    model_config = STRICT
 
 
 class PostedCreditNote(erp.ErpCreditNote, Posted):
-    pass
+    model_config = STRICT
 
 
 async def _post(request: Request, kit: Kit, caller: Principal, posted: erp.ErpDocument, document: Posted) -> Response:

@@ -11,12 +11,20 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import asyncpg
 import pytest
 
 from libs.events.contracts import DomainEvent
-from libs.events.database import Connection
+from libs.events.database import (
+    READ_MODEL_SCHEMA,
+    Connection,
+    event_store_migrations,
+    migrate,
+    read_model_tracking,
+)
 from libs.events.store import ConcurrencyConflict, EventContext, execute
 from libs.infra.provision import BrokerHandle
+from services.receivables.app import spec
 from tests.conftest import NewDatabase
 from tests.support import tally
 from tests.support.backbone import Producer, Reader, eventually, running
@@ -199,3 +207,20 @@ async def test_an_append_returns_only_once_committed(
         await store.append("s", version, [tally.deposit("1")], customer_id="c")
         seen = await producer.pool.fetchval("SELECT max(version) FROM events WHERE stream_id = 's'")
         assert seen == version + 1, "the append returned before its transaction committed"
+
+
+async def test_replicas_starting_at_once_migrate_once(new_database: NewDatabase) -> None:
+    dsn = await new_database()
+
+    async def start() -> list[str]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            applied = await migrate(conn, "public", event_store_migrations())
+            return applied + await migrate(conn, READ_MODEL_SCHEMA, [read_model_tracking(), *spec.read_model])
+        finally:
+            await conn.close()
+
+    results = await asyncio.gather(*(start() for _ in range(4)))
+    applied = [name for result in results for name in result]
+    assert sorted(applied) == sorted(set(applied))  # each migration once, by one of them
+    assert len(applied) == len(event_store_migrations()) + 1 + len(spec.read_model)

@@ -102,6 +102,9 @@ async def test_cash_application_disputes_and_write_off_over_http(
         )
         assert bad.status_code == 422
         assert bad.json()["type"].endswith("unknown-customer")
+        typo = await http.post("/erp/invoices", json={**invoice("D-4", "F-4", "1.00", "2026-02-01"), "order_rf": "x"})
+        assert typo.status_code == 422
+        assert "order_rf" in typo.text
         bad = await http.post("/erp/payments", json={**payment("P-0", "1.00", "2026-02-01"), "amount": money("1.001")})
         assert bad.status_code == 422
         assert "more decimals than CNY has minor units" in bad.text
