@@ -1,0 +1,189 @@
+"""The scorecard (信用评价): a 0-100 score from documented components and weights held in a
+versioned policy, a grade, and the reasons that cost the most points. Pure functions.
+
+A component with no data is left out and the weights of the others renormalised; the result
+names what was left out. The same inputs and policy always give the same score.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from services.profiles.financials import Z_DISTRESS_BELOW, Z_SAFE_ABOVE
+
+Component = Literal["payment_behaviour", "delinquency", "financial_strength", "history", "bureau"]
+Grade = Literal["A", "B", "C", "D", "E"]
+HUNDRED = Decimal(100)
+
+# PAYDEX-style anchors: amount-weighted days beyond terms -> index. 100 is about 30 days
+# early, 80 on terms, 70 15 days late, 50 30, 40 60, 30 90, 20 120; linear in between, and
+# held at the ends.
+PAYDEX_ANCHORS: tuple[tuple[int, int], ...] = ((-30, 100), (0, 80), (15, 70), (30, 50), (60, 40), (90, 30), (120, 20))
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: str = "2026-11.1"
+    weights: Mapping[Component, Decimal] = field(
+        default_factory=lambda: {
+            "payment_behaviour": Decimal(35),
+            "delinquency": Decimal(20),
+            "financial_strength": Decimal(20),
+            "history": Decimal(10),
+            "bureau": Decimal(15),
+        }
+    )
+    # The lowest score of each grade, best first; below the last is E.
+    grade_floors: tuple[tuple[Grade, Decimal], ...] = (
+        ("A", Decimal(80)),
+        ("B", Decimal(65)),
+        ("C", Decimal(50)),
+        ("D", Decimal(35)),
+    )
+    months_for_full_history: int = 60
+    invoices_for_full_history: int = 50
+    points_per_adverse_record: Decimal = Decimal(20)
+
+
+@dataclass(frozen=True)
+class PaymentExperience:
+    """One invoice paid: its amount and how many days beyond its terms it was paid (negative: early)."""
+
+    amount: Decimal
+    days_beyond_terms: int
+    paid_on: date
+
+
+@dataclass(frozen=True)
+class Inputs:
+    as_of: date
+    payments: Sequence[PaymentExperience] = ()
+    balance: Decimal | None = None  # what is open now, in the base currency
+    overdue: Decimal | None = None
+    oldest_days_past_due: int = 0
+    altman_z: Decimal | None = None
+    current_ratio: Decimal | None = None
+    months_trading: int | None = None
+    invoices_paid: int = 0
+    bureau_score: int | None = None  # on the provider's 0-100 scale
+    adverse_records: int = 0
+
+
+@dataclass(frozen=True)
+class Score:
+    score: Decimal
+    grade: Grade
+    components: Mapping[Component, Decimal]  # each 0-100
+    weights: Mapping[Component, Decimal]  # as used, renormalised to 100
+    left_out: tuple[Component, ...]
+    reasons: tuple[Component, ...]  # the three that cost the most points, most first
+    policy_version: str
+
+
+def _interpolate(x: Decimal, anchors: Sequence[tuple[int, int]]) -> Decimal:
+    if x <= anchors[0][0]:
+        return Decimal(anchors[0][1])
+    for (x0, y0), (x1, y1) in itertools.pairwise(anchors):
+        if x <= x1:
+            return Decimal(y0) + (Decimal(y1) - Decimal(y0)) * (x - x0) / (x1 - x0)
+    return Decimal(anchors[-1][1])
+
+
+def paydex(payments: Sequence[PaymentExperience], as_of: date) -> Decimal | None:
+    """The index of the last twelve months' payments, weighted by amount; None without any."""
+    recent = [p for p in payments if as_of - timedelta(days=365) < p.paid_on <= as_of and p.amount > 0]
+    total = sum((p.amount for p in recent), Decimal(0))
+    if not total:
+        return None
+    days = sum((p.amount * p.days_beyond_terms for p in recent), Decimal(0)) / total
+    return _interpolate(days, PAYDEX_ANCHORS)
+
+
+def delinquency(balance: Decimal | None, overdue: Decimal | None, oldest_days_past_due: int) -> Decimal | None:
+    """100 with nothing overdue; less by the overdue share, and by how old the oldest item is."""
+    if balance is None or overdue is None:
+        return None
+    if balance <= 0:
+        return HUNDRED
+    share = min(max(overdue / balance, Decimal(0)), Decimal(1))
+    age = _interpolate(Decimal(oldest_days_past_due), ((0, 100), (30, 80), (60, 60), (90, 40), (180, 20), (360, 0)))
+    return (1 - share) * HUNDRED * Decimal("0.5") + age * Decimal("0.5")
+
+
+def financial_strength(altman_z: Decimal | None, current_ratio: Decimal | None) -> Decimal | None:
+    """Altman Z″ from distress (1.10: 0) to safe (2.60: 100), and liquidity from a current ratio
+    of 0.5 (0) to 2.0 (100); 70/30 when both are known."""
+    parts: list[tuple[Decimal, Decimal]] = []
+    if altman_z is not None:
+        span = Z_SAFE_ABOVE - Z_DISTRESS_BELOW
+        parts.append((Decimal("0.7"), min(max((altman_z - Z_DISTRESS_BELOW) / span, Decimal(0)), Decimal(1)) * HUNDRED))
+    if current_ratio is not None:
+        parts.append(
+            (
+                Decimal("0.3"),
+                min(max((current_ratio - Decimal("0.5")) / Decimal("1.5"), Decimal(0)), Decimal(1)) * HUNDRED,
+            )
+        )
+    if not parts:
+        return None
+    weight = sum((w for w, _ in parts), Decimal(0))
+    return sum((w * v for w, v in parts), Decimal(0)) / weight
+
+
+def history(months_trading: int | None, invoices_paid: int, policy: Policy) -> Decimal | None:
+    if months_trading is None:
+        return None
+    months = min(Decimal(months_trading) / policy.months_for_full_history, Decimal(1))
+    invoices = min(Decimal(invoices_paid) / policy.invoices_for_full_history, Decimal(1))
+    return (months + invoices) * 50
+
+
+def bureau(score: int | None, adverse_records: int, policy: Policy) -> Decimal | None:
+    if score is None:
+        return None
+    return max(Decimal(min(max(score, 0), 100)) - adverse_records * policy.points_per_adverse_record, Decimal(0))
+
+
+def grade(score: Decimal, policy: Policy) -> Grade:
+    for name, floor in policy.grade_floors:
+        if score >= floor:
+            return name
+    return "E"
+
+
+def score(inputs: Inputs, policy: Policy | None = None) -> Score:
+    policy = policy or Policy()
+    found: dict[Component, Decimal | None] = {
+        "payment_behaviour": paydex(inputs.payments, inputs.as_of),
+        "delinquency": delinquency(inputs.balance, inputs.overdue, inputs.oldest_days_past_due),
+        "financial_strength": financial_strength(inputs.altman_z, inputs.current_ratio),
+        "history": history(inputs.months_trading, inputs.invoices_paid, policy),
+        "bureau": bureau(inputs.bureau_score, inputs.adverse_records, policy),
+    }
+    components = {c: _round(v) for c, v in found.items() if v is not None}
+    left_out = tuple(c for c, v in found.items() if v is None)
+    total_weight = sum((policy.weights[c] for c in components), Decimal(0))
+    if not total_weight:
+        raise ValueError("nothing is known to score: no payments, balance, statement, history or bureau report")
+    weights = {c: policy.weights[c] * HUNDRED / total_weight for c in components}
+    result = _round(sum((weights[c] * components[c] / HUNDRED for c in components), Decimal(0)))
+    cost = {c: weights[c] * (HUNDRED - components[c]) / HUNDRED for c in components}
+    reasons = tuple(sorted((c for c in components if cost[c] > 0), key=lambda c: (-cost[c], c))[:3])
+    return Score(
+        score=result,
+        grade=grade(result, policy),
+        components=components,
+        weights={c: _round(w) for c, w in weights.items()},
+        left_out=left_out,
+        reasons=reasons,
+        policy_version=policy.version,
+    )
+
+
+def _round(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), ROUND_HALF_UP)

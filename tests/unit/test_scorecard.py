@@ -1,0 +1,76 @@
+"""The scorecard's rules against hand-worked examples: PAYDEX, Altman Z″ strength, renormalised
+weights, grades and reason codes."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from services.scoring import scorecard
+from services.scoring.scorecard import Inputs, PaymentExperience
+
+TODAY = date(2026, 11, 23)
+
+
+def paid(amount: str, days: int, on: date = date(2026, 10, 1)) -> PaymentExperience:
+    return PaymentExperience(Decimal(amount), days, on)
+
+
+@pytest.mark.parametrize(
+    ("days", "index"),
+    [(-45, "100"), (-30, "100"), (-15, "90"), (0, "80"), (15, "70"), (30, "50"), (45, "45"), (60, "40"), (90, "30"),
+     (120, "20"), (200, "20")],
+)  # fmt: skip
+def test_paydex_anchors_and_interpolation(days: int, index: str) -> None:
+    assert scorecard.paydex([paid("1000", days)], TODAY) == Decimal(index)
+
+
+def test_paydex_weights_by_amount_over_the_last_twelve_months() -> None:
+    # 3,000 on terms and 1,000 forty days late: (0 x 3000 + 40 x 1000) / 4000 = 10 days -> 80 - 10 x 10/15.
+    payments = [paid("3000", 0), paid("1000", 40), paid("99999", 300, on=date(2025, 10, 1))]
+    assert scorecard.paydex(payments, TODAY) == Decimal(80) - Decimal(10) * Decimal(10) / Decimal(15)
+    assert scorecard.paydex([paid("5", 0, on=date(2025, 1, 1))], TODAY) is None
+
+
+def test_financial_strength_from_altman_z_and_liquidity() -> None:
+    # Z'' 1.85 is halfway from distress (1.10) to safe (2.60): 50; current ratio 1.25 is halfway: 50.
+    assert scorecard.financial_strength(Decimal("1.85"), Decimal("1.25")) == Decimal(50)
+    assert scorecard.financial_strength(Decimal("3.03"), None) == Decimal(100)
+    assert scorecard.financial_strength(Decimal("-1.45"), Decimal("0.4")) == Decimal(0)
+    assert scorecard.financial_strength(None, None) is None
+
+
+def test_a_component_without_data_is_left_out_and_the_weights_renormalised() -> None:
+    inputs = Inputs(as_of=TODAY, payments=[paid("1000", 0)], balance=Decimal(1000), overdue=Decimal(0))
+    result = scorecard.score(inputs)
+    # payment 80 (weight 35) and delinquency 100 (weight 20): (35 x 80 + 20 x 100) / 55 = 87.27
+    assert result.left_out == ("financial_strength", "history", "bureau")
+    assert result.weights == {"payment_behaviour": Decimal("63.64"), "delinquency": Decimal("36.36")}
+    assert result.score == Decimal("87.27")
+    assert result.grade == "A"
+    assert result.reasons == ("payment_behaviour",)
+
+
+def test_grade_and_the_three_reasons_that_cost_the_most() -> None:
+    inputs = Inputs(
+        as_of=TODAY,
+        payments=[paid("1000", 60)],  # 40
+        balance=Decimal(1000),
+        overdue=Decimal(500),
+        oldest_days_past_due=60,  # (50 x 0.5) + (60 x 0.5) = 55
+        altman_z=Decimal("1.85"),
+        current_ratio=Decimal("1.25"),  # 50
+        months_trading=30,
+        invoices_paid=25,  # 50
+        bureau_score=70,
+        adverse_records=1,  # 50
+    )
+    result = scorecard.score(inputs)
+    # 0.35 x 40 + 0.20 x 55 + 0.20 x 50 + 0.10 x 50 + 0.15 x 50 = 14 + 11 + 10 + 5 + 7.5 = 47.5
+    assert result.score == Decimal("47.50")
+    assert result.grade == "D"
+    # costs: payment 21, financial 10, delinquency 9, bureau 7.5, history 5
+    assert result.reasons == ("payment_behaviour", "financial_strength", "delinquency")
+    assert scorecard.score(inputs) == result  # the same inputs and policy, the same score
