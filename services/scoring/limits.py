@@ -109,7 +109,8 @@ def approve(
     waiting_for: str | None,
     policy: LimitPolicy | None = None,
 ) -> Approval:
-    """One step of the chain: approve within the approver's authority, else move up a tier."""
+    """One step of the chain: approve within the approver's authority, else endorse it up to the
+    next tier. An approver above the tier a request waits for may act on it."""
     policy = policy or LimitPolicy()
     if approver == requested_by:
         raise NotAllowed("the requester cannot approve their own request")
@@ -125,7 +126,6 @@ def approve(
     limit = policy.authority[rank][1]
     if amount <= limit:
         return Approval("approved", approver, tiers[rank])
-    above = [i for i, (_, ceiling) in enumerate(policy.authority) if ceiling >= amount]
-    if not above:
+    if rank + 1 == len(tiers):
         raise NotAllowed(f"{amount:f} is above every tier's authority (the highest is {policy.authority[-1][1]:f})")
-    return Approval("escalated", approver, tiers[above[0]])
+    return Approval("escalated", approver, tiers[rank + 1])  # endorsed; the next tier decides

@@ -26,8 +26,10 @@ def test_approval_within_authority_escalation_above_it_and_never_ones_own() -> N
     within = limits.approve(Decimal(80_000), "ana", "li", ["credit_analyst"], None)
     assert (within.decision, within.tier) == ("approved", "credit_analyst")
 
-    above = limits.approve(Decimal(2_000_000), "ana", "li", ["credit_analyst"], None)
-    assert (above.decision, above.tier) == ("escalated", "finance_director")
+    above = limits.approve(Decimal(2_000_000), "ana", "li", ["credit_analyst"], "credit_analyst")
+    assert (above.decision, above.tier) == ("escalated", "credit_manager")
+    higher = limits.approve(Decimal(2_000_000), "ana", "wang", ["credit_manager"], "credit_manager")
+    assert (higher.decision, higher.tier) == ("escalated", "finance_director")
     with pytest.raises(limits.NotAllowed, match="waits for a finance_director"):
         limits.approve(Decimal(2_000_000), "ana", "wang", ["credit_manager"], "finance_director")
     done = limits.approve(Decimal(2_000_000), "ana", "zhou", ["finance_director"], "finance_director")

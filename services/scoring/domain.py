@@ -1,0 +1,205 @@
+"""A customer's credit account: limit requests through the approval chain, the limit in force
+(standing or temporary), and holds. Pure decide/evolve; limits are in the base currency."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from libs.events.contracts import DomainEvent, Money
+from services.scoring import limits
+from services.scoring.events import (
+    CreditHoldPlaced,
+    CreditHoldReleased,
+    CreditLimitApproved,
+    CreditLimitEscalated,
+    CreditLimitRejected,
+    CreditLimitRequested,
+    CreditLimitSet,
+    RequestKind,
+)
+
+
+class Refused(Exception):
+    """A command the credit account does not accept; the message says why."""
+
+
+@dataclass(frozen=True)
+class Request:
+    request_id: str
+    kind: RequestKind
+    amount: Money
+    expires_on: date | None
+    requested_by: str
+    waiting_for: str
+    status: str = "pending"  # pending, approved, rejected
+
+
+@dataclass(frozen=True)
+class CreditAccount:
+    customer_id: str = ""
+    standing_limit: Money | None = None
+    temporary_limit: Money | None = None
+    temporary_until: date | None = None
+    requests: Mapping[str, Request] = field(default_factory=dict)
+    holds: Mapping[str, str] = field(default_factory=dict)  # hold id -> reason
+
+    @property
+    def limit(self) -> Money | None:
+        return self.temporary_limit or self.standing_limit
+
+
+def stream_id(customer_id: str) -> str:
+    return f"credit-account-{customer_id}"
+
+
+def evolve(account: CreditAccount, event: DomainEvent) -> CreditAccount:
+    match event:
+        case CreditLimitRequested():
+            request = Request(
+                event.request_id, event.kind, event.amount, event.expires_on, event.requested_by, event.waiting_for
+            )
+            return replace(
+                account, customer_id=event.customer_id, requests={**account.requests, request.request_id: request}
+            )
+        case CreditLimitEscalated():
+            request = replace(account.requests[event.request_id], waiting_for=event.to_tier)
+            return replace(account, requests={**account.requests, request.request_id: request})
+        case CreditLimitApproved() | CreditLimitRejected():
+            status = "approved" if isinstance(event, CreditLimitApproved) else "rejected"
+            request = replace(account.requests[event.request_id], status=status)
+            return replace(account, requests={**account.requests, request.request_id: request})
+        case CreditLimitSet():
+            temporary = event.limit if event.expires_on is not None else None
+            return replace(
+                account,
+                customer_id=event.customer_id,
+                standing_limit=event.standing_limit,
+                temporary_limit=temporary,
+                temporary_until=event.expires_on,
+            )
+        case CreditHoldPlaced():
+            return replace(account, customer_id=event.customer_id, holds={**account.holds, event.hold_id: event.reason})
+        case CreditHoldReleased():
+            return replace(account, holds={k: v for k, v in account.holds.items() if k != event.hold_id})
+    return account
+
+
+def request_limit(
+    account: CreditAccount,
+    customer_id: str,
+    request_id: str,
+    kind: RequestKind,
+    amount: Money,
+    expires_on: date | None,
+    requested_by: str,
+    reason: str,
+    today: date,
+    policy: limits.LimitPolicy,
+) -> list[DomainEvent]:
+    standing = account.standing_limit.amount if account.standing_limit else None
+    if amount.amount <= 0:
+        raise Refused("a credit limit is a positive amount")
+    if (kind == "temporary") != (expires_on is not None):
+        raise Refused("a temporary limit, and only a temporary one, has an expiry date")
+    if expires_on is not None and expires_on <= today:
+        raise Refused(f"a temporary limit must expire after today ({today.isoformat()})")
+    if kind == "new" and standing is not None:
+        raise Refused(f"customer {customer_id} already has a limit of {standing:f}; request an increase or decrease")
+    if kind in ("increase", "decrease", "temporary") and standing is None:
+        raise Refused(f"customer {customer_id} has no limit yet; request a new one")
+    if kind == "increase" and standing is not None and amount.amount <= standing:
+        raise Refused(f"an increase must exceed the current limit of {standing:f}")
+    if kind == "decrease" and standing is not None and amount.amount >= standing:
+        raise Refused(f"a decrease must be below the current limit of {standing:f}")
+    if amount.amount > policy.authority[-1][1]:
+        raise Refused(f"{amount.amount:f} is above every tier's authority (the highest is {policy.authority[-1][1]:f})")
+    return [
+        CreditLimitRequested(
+            customer_id=customer_id,
+            request_id=request_id,
+            kind=kind,
+            amount=amount,
+            expires_on=expires_on,
+            requested_by=requested_by,
+            reason=reason,
+            waiting_for=policy.authority[0][0],  # every request starts at the first tier
+        )
+    ]
+
+
+def _pending(account: CreditAccount, request_id: str) -> Request:
+    request = account.requests.get(request_id)
+    if request is None:
+        raise Refused(f"customer {account.customer_id} has no limit request {request_id}")
+    if request.status != "pending":
+        raise Refused(f"request {request_id} is already {request.status}")
+    return request
+
+
+def approve(
+    account: CreditAccount,
+    request_id: str,
+    approver: str,
+    roles: Sequence[str],
+    note: str | None,
+    policy: limits.LimitPolicy,
+) -> list[DomainEvent]:
+    request = _pending(account, request_id)
+    try:
+        step = limits.approve(request.amount.amount, request.requested_by, approver, roles, request.waiting_for, policy)
+    except limits.NotAllowed as not_allowed:
+        raise Refused(str(not_allowed)) from None
+    if step.decision == "escalated":
+        return [
+            CreditLimitEscalated(
+                customer_id=account.customer_id, request_id=request_id, by=approver, to_tier=step.tier, note=note
+            )
+        ]
+    standing = account.standing_limit if request.kind == "temporary" else request.amount
+    assert standing is not None  # a temporary request needs a standing limit
+    return [
+        CreditLimitApproved(
+            customer_id=account.customer_id, request_id=request_id, by=approver, tier=step.tier, note=note
+        ),
+        CreditLimitSet(
+            customer_id=account.customer_id,
+            limit=request.amount,
+            standing_limit=standing,
+            expires_on=request.expires_on,
+            request_id=request_id,
+            reason=f"{request.kind} limit approved by {approver} ({step.tier})",
+        ),
+    ]
+
+
+def reject(account: CreditAccount, request_id: str, by: str, reason: str) -> list[DomainEvent]:
+    _pending(account, request_id)
+    return [CreditLimitRejected(customer_id=account.customer_id, request_id=request_id, by=by, reason=reason)]
+
+
+def expire_temporary(account: CreditAccount, today: date) -> list[DomainEvent]:
+    """A temporary limit ends by itself on its expiry date; the standing limit applies again."""
+    if account.temporary_until is None or account.temporary_until > today or account.standing_limit is None:
+        return []
+    return [
+        CreditLimitSet(
+            customer_id=account.customer_id,
+            limit=account.standing_limit,
+            standing_limit=account.standing_limit,
+            reason=f"the temporary limit expired on {account.temporary_until.isoformat()}",
+        )
+    ]
+
+
+def place_hold(account: CreditAccount, customer_id: str, hold_id: str, reason: str, by: str) -> list[DomainEvent]:
+    if hold_id in account.holds:
+        return []  # already held for this reason; placing it again changes nothing
+    return [CreditHoldPlaced(customer_id=customer_id, hold_id=hold_id, reason=reason, by=by)]
+
+
+def release_hold(account: CreditAccount, hold_id: str, reason: str, by: str) -> list[DomainEvent]:
+    if hold_id not in account.holds:
+        raise Refused(f"customer {account.customer_id} has no hold {hold_id}")
+    return [CreditHoldReleased(customer_id=account.customer_id, hold_id=hold_id, reason=reason, by=by)]
