@@ -60,3 +60,39 @@ def test_the_image_is_small_runs_as_a_user_and_checks_its_health() -> None:
     assert "--no-dev" in dockerfile, "the image must not carry the test and embedded-server dependencies"
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".git", "tests", ".dev"} <= set(ignored)
+
+
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
+
+
+def _validate_k8s(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(KUBERNETES_VALIDATE), "--strict", "--quiet", *map(str, paths)], capture_output=True, text=True
+    )
+
+
+def test_kubernetes_manifests_are_valid_and_run_every_service(tmp_path: Path) -> None:
+    kustomization = YAML(typ="safe").load((K8S / "kustomization.yaml").read_text())
+    listed = [K8S / name for name in kustomization["resources"]]
+    assert sorted(listed) == sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+    checked = _validate_k8s(*listed)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    documents = [d for p in listed for d in YAML(typ="safe").load_all(p.read_text()) if d]
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    for name in SERVICES:
+        assert ("Service", name) in kinds
+        (deployment,) = [d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == [f"services.{name}"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        secrets = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]}
+        assert f"database-url-{name}" in secrets
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: two}\n")
+    assert _validate_k8s(broken).returncode != 0
