@@ -13,7 +13,15 @@ from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 JsonObject = dict[str, Any]
 Upcaster = Callable[[JsonObject], JsonObject]
@@ -52,6 +60,16 @@ def _iso_4217(value: str) -> str:
 
 
 CurrencyCode = Annotated[str, AfterValidator(_iso_4217)]
+
+
+def _not_a_float(value: object) -> object:
+    if isinstance(value, float):
+        raise ValueError("amounts are decimal strings, not floating-point numbers")
+    return value
+
+
+# A decimal that arrives as a string or an integer: a float has already lost its exactness.
+ExactDecimal = Annotated[Decimal, BeforeValidator(_not_a_float)]
 
 
 class Money(BaseModel):

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from libs.events.contracts import DomainEvent, Money
+from libs.events.contracts import DomainEvent, ExactDecimal, Money
 from libs.events.database import READ_MODEL_SCHEMA, Connection
 from libs.events.store import RecordedEvent
 from libs.service.auth import Principal, require
@@ -124,15 +124,8 @@ class ReviewDate(Body):
 
 
 class MoneyIn(Body):
-    amount: Decimal = Field(gt=0)
+    amount: ExactDecimal = Field(gt=0)
     currency: str = Field(pattern="^[A-Z]{3}$")
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _no_float(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            raise ValueError("amounts are decimal strings, not floating-point numbers")
-        return value
 
     def money(self) -> Money:
         return Money.of(self.amount, self.currency)

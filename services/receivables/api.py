@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from libs.events.contracts import DomainEvent, Money, is_currency_code
+from libs.events.contracts import DomainEvent, ExactDecimal, Money, is_currency_code
 from libs.events.database import Connection
 from libs.events.store import ConcurrencyConflict
 from libs.service.auth import Principal, require
@@ -40,18 +40,6 @@ Erp = Annotated[Principal, Depends(require("admin"))]
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-def _no_float(value: Any) -> Any:
-    if isinstance(value, float):
-        raise ValueError("amounts are decimal strings, not floating-point numbers")
-    return value
-
-
-class Amount(Body):
-    amount: Decimal = Field(gt=0)
-
-    _no_float = field_validator("amount", mode="before")(_no_float)
 
 
 # -- the ERP over HTTP ----------------------------------------------------------------------------------
@@ -162,9 +150,7 @@ async def _command(
 
 class AllocationLine(Body):
     invoice_id: str = Field(min_length=1)
-    amount: Decimal = Field(gt=0)
-
-    _no_float = field_validator("amount", mode="before")(_no_float)
+    amount: ExactDecimal = Field(gt=0)
 
 
 class ManualAllocation(Body):
@@ -208,10 +194,8 @@ async def reverse_payment(
 
 
 class Adjustment(Body):
-    change: Decimal = Field(description="signed: negative reduces what is owed")
+    change: ExactDecimal = Field(description="signed: negative reduces what is owed")
     reason: str = Field(min_length=1, max_length=500)
-
-    _no_float = field_validator("change", mode="before")(_no_float)
 
 
 @router.post("/customers/{customer_id}/invoices/{invoice_id}/adjustments", status_code=201, summary="Adjust an invoice")
@@ -232,11 +216,9 @@ async def adjust_invoice(
 
 class NewDispute(Body):
     invoice_id: str = Field(min_length=1)
-    amount: Decimal = Field(gt=0)
+    amount: ExactDecimal = Field(gt=0)
     reason: str = Field(min_length=1, max_length=1000)
     owner: str = Field(min_length=1, max_length=200, description="who works on resolving it")
-
-    _no_float = field_validator("amount", mode="before")(_no_float)
 
 
 @router.post("/customers/{customer_id}/disputes", status_code=201, summary="Open a dispute on an invoice")
@@ -258,10 +240,8 @@ async def open_dispute(
 
 class Resolution(Body):
     outcome: DisputeOutcome
-    credited: Decimal | None = Field(default=None, gt=0, description="for 'partly': the amount credited")
+    credited: ExactDecimal | None = Field(default=None, gt=0, description="for 'partly': the amount credited")
     note: str | None = Field(default=None, max_length=1000)
-
-    _no_float = field_validator("credited", mode="before")(_no_float)
 
 
 @router.post("/customers/{customer_id}/disputes/{dispute_id}/resolution", status_code=201, summary="Resolve a dispute")
@@ -282,10 +262,8 @@ async def resolve_dispute(
 
 
 class WriteOff(Body):
-    amount: Decimal | None = Field(default=None, gt=0, description="all that is open when left out")
+    amount: ExactDecimal | None = Field(default=None, gt=0, description="all that is open when left out")
     reason: str = Field(min_length=1, max_length=1000)
-
-    _no_float = field_validator("amount", mode="before")(_no_float)
 
 
 @router.post("/customers/{customer_id}/invoices/{invoice_id}/write-off", status_code=201, summary="Write off")
@@ -303,7 +281,8 @@ async def write_off(
     )
 
 
-class Recovery(Amount):
+class Recovery(Body):
+    amount: ExactDecimal = Field(gt=0)
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -324,10 +303,8 @@ async def recover(
 
 class FxRate(Body):
     currency: str = Field(pattern="^[A-Z]{3}$")
-    rate: Decimal = Field(gt=0, description="units of the base currency for one unit of this currency")
+    rate: ExactDecimal = Field(gt=0, description="units of the base currency for one unit of this currency")
     rate_date: date
-
-    _no_float = field_validator("rate", mode="before")(_no_float)
 
 
 @router.post("/fx-rates", status_code=201, summary="Record an FX rate to the base currency")

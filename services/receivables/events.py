@@ -9,12 +9,11 @@ movement has on the customer's statement (an invoice's issue date, a payment's v
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.events.contracts import DomainEvent, EventRegistry, Money
+from libs.events.contracts import DomainEvent, EventRegistry, ExactDecimal, Money
 
 
 class _Part(BaseModel):
@@ -24,7 +23,7 @@ class _Part(BaseModel):
 class CashDiscount(_Part):
     """e.g. 2% if paid within 10 days of the invoice date (2/10 net 30)."""
 
-    percent: Decimal = Field(gt=0, lt=100)
+    percent: ExactDecimal = Field(gt=0, lt=100)
     days: int = Field(ge=0, le=365)
 
 
@@ -51,7 +50,7 @@ class Allocation(_Part):
 
 class RemittanceLine(_Part):
     invoice_number: str
-    amount: Decimal | None = None
+    amount: ExactDecimal | None = None
 
 
 class AccountEvent(DomainEvent):
@@ -310,7 +309,7 @@ class FxRateRecorded(DomainEvent):
 
     currency: str
     base_currency: str
-    rate: Decimal = Field(gt=0)
+    rate: ExactDecimal = Field(gt=0)
     rate_date: date
     recorded_on: date
 

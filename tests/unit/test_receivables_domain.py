@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from libs.events.contracts import DomainEvent, Money
 from services.receivables import domain
@@ -315,3 +316,10 @@ def test_a_payment_whose_reference_names_an_invoice_not_yet_received_is_applied_
     events = domain.receive_invoice(account, "C-1", OLD, TODAY)
     assert allocation(events).basis == "reference"
     assert settled(events) == ["D-1"]
+
+
+def test_erp_documents_refuse_floating_point_amounts_in_remittances_and_discounts() -> None:
+    with pytest.raises(ValidationError, match="not floating-point"):
+        RemittanceLine(invoice_number="INV-1", amount=10.5)
+    with pytest.raises(ValidationError, match="not floating-point"):
+        CashDiscount(percent=2.5, days=10)
