@@ -14,12 +14,14 @@ from services.profiles.events import registry as profiles_events
 from services.receivables import api, erp, events, projections, sweeps
 from services.receivables.accounts import accounts_of
 
+ERP_CONSUMER = "receivables.erp-documents"  # the kit names consumers <service>.<name>
+
 
 async def project_directory(conn: Connection, deliveries: Sequence[Delivery]) -> None:
     """The customer directory; an ERP document that waited for its customer is re-driven when it arrives."""
     await directory.project(conn, deliveries)
     for erp_id in directory.erp_ids(deliveries):
-        await request_redrive(conn, customer_id=erp_id)
+        await request_redrive(conn, consumer=ERP_CONSUMER, customer_id=erp_id)
 
 
 spec = ServiceSpec(
@@ -33,7 +35,7 @@ spec = ServiceSpec(
     consumers=[
         ConsumerSpec("customers", ["profiles.events"], batch_handler=project_directory),
         ConsumerSpec(
-            "erp-documents",
+            ERP_CONSUMER.split(".", 1)[1],
             list(erp.TOPICS),
             make_batch_handler=lambda store: erp.make_reaction(accounts_of(store)),
             batch_size=2000,  # a document costs little once its account is in memory; round trips dominate
