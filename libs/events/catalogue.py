@@ -28,6 +28,7 @@ def topics() -> list[TopicContract]:
     from services.profiles import events as profiles
     from services.receivables import erp as ledger_erp
     from services.receivables import events as receivables
+    from services.scoring import events as scoring
 
     return [
         TopicContract(
@@ -52,6 +53,15 @@ def topics() -> list[TopicContract]:
             "step and statement of each customer's account, in order per customer; and FX rates (key fx-rates).",
             receivables.PUBLISHED,
             registry=receivables.registry,
+        ),
+        TopicContract(
+            "scoring.events",
+            "scoring",
+            "Credit decisions, in order per customer: scores and grades with their inputs, limit and terms "
+            "requests through the approval chain, the limits and terms in force, holds placed and released, "
+            "and every credit check's answer. The ERP subscribes here for limit changes and holds.",
+            scoring.PUBLISHED,
+            registry=scoring.registry,
         ),
         *(
             TopicContract(

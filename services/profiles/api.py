@@ -26,7 +26,7 @@ from libs.service.etag import check_version, etag, if_match_version
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
 from libs.service.rendering import jsonable
-from services.profiles import bureau, domain, projections
+from services.profiles import bureau, credit_standing, domain, projections
 from services.profiles.events import (
     AdverseRecord,
     BureauReportRecorded,
@@ -328,7 +328,15 @@ async def file_as_of(kit: Kit, customer_id: str, as_of: date) -> dict[str, Any]:
         return await credit_file(conn, customer_id, as_of)
 
 
-AS_OF_TABLES = ("customers", "contacts", "statements", "trade_references", "insurance_covers", "bureau_reports")
+AS_OF_TABLES = (
+    "customers",
+    "contacts",
+    "statements",
+    "trade_references",
+    "insurance_covers",
+    "bureau_reports",
+    "credit_standing",
+)
 
 
 @router.patch("/customers/{customer_id}", summary='Change the profile; send If-Match with the ETag, e.g. "1"')
@@ -589,8 +597,13 @@ SELECT c.*,
        (SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.expires_on DESC), '[]')
           FROM insurance_covers x WHERE x.customer_id = c.customer_id) AS insurance_covers,
        (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'raw' ORDER BY x.report_date DESC, x.recorded_at DESC), '[]')
-          FROM bureau_reports x WHERE x.customer_id = c.customer_id) AS bureau_reports
-  FROM customers c
+          FROM bureau_reports x WHERE x.customer_id = c.customer_id) AS bureau_reports,
+       cs.customer_id AS cs_customer_id, cs.grade AS cs_grade, cs.score AS cs_score, cs.reasons AS cs_reasons,
+       cs.scored_at AS cs_scored_at, cs.limit_amount AS cs_limit_amount, cs.standing_limit AS cs_standing_limit,
+       cs.limit_currency AS cs_limit_currency, cs.limit_expires_on AS cs_limit_expires_on,
+       cs.credit_days AS cs_credit_days, cs.discount_percent AS cs_discount_percent,
+       cs.discount_days AS cs_discount_days, cs.holds AS cs_holds
+  FROM customers c LEFT JOIN credit_standing cs ON cs.customer_id = c.customer_id
  WHERE c.customer_id = $1
 """
 
@@ -655,8 +668,8 @@ async def credit_file(conn: Connection, customer_id: str, today: date) -> dict[s
             ],
             "review_on": row["review_on"],
             "review_overdue": row["review_on"] is not None and row["review_on"] < today,
-            # Grade, score, limit and terms come from the scoring service once it publishes them.
-            "credit": {"grade": None, "score": None, "limit": None, "terms": None, "holds": []},
+            # Decided by scoring; an as-of file leaves it empty, as its history is scoring's.
+            "credit": credit_standing.render(row),
             "version": row["version"],
             "registered_at": row["registered_at"],
             "updated_at": row["updated_at"],

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from libs.events.contracts import EventRegistry
 from libs.service.kit import ConsumerSpec, ServiceSpec
-from services.profiles import api, erp, events, projections, sweeps
+from services.profiles import api, credit_standing, erp, events, projections, sweeps
 
 spec = ServiceSpec(
     name="profiles",
     description="Customer credit files: identity, contacts, financial statements, bureau reports, cover.",
-    registry=EventRegistry.combine(events.registry, erp.registry),
+    registry=EventRegistry.combine(events.registry, erp.registry, credit_standing.registry),
     default_port=8101,
     read_model=projections.READ_MODEL,
     own_projection=projections.project,
     routers=[api.router],
-    consumers=[ConsumerSpec("erp-customers", [erp.TOPIC], make_batch_handler=erp.make_reaction)],
+    consumers=[
+        ConsumerSpec("erp-customers", [erp.TOPIC], make_batch_handler=erp.make_reaction),
+        credit_standing.CONSUMER,
+    ],
     sweeps=sweeps.sweeps,
 )

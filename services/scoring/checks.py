@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from services.scoring.scorecard import Grade
+from services.scoring.events import Grade
 
 Outcome = Literal["approve", "review", "hold"]
 

@@ -1,11 +1,14 @@
-"""A customer's credit account: limit requests through the approval chain, the limit in force
-(standing or temporary), and holds. Pure decide/evolve; limits are in the base currency."""
+"""A customer's credit account: limit and terms requests through the approval chain, the limit
+in force (standing or temporary), terms, and holds. Pure decide/evolve; limits are in the base
+currency."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
+from typing import Literal
 
 from libs.events.contracts import DomainEvent, Money
 from services.scoring import limits
@@ -17,8 +20,13 @@ from services.scoring.events import (
     CreditLimitRejected,
     CreditLimitRequested,
     CreditLimitSet,
+    CreditTermsRequested,
+    CreditTermsSet,
+    Grade,
     RequestKind,
 )
+
+OVER_LIMIT, OVERDUE = "over-limit", "overdue"  # the ids of the holds policy places
 
 
 class Refused(Exception):
@@ -26,14 +34,28 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True)
+class Terms:
+    credit_days: int
+    discount_percent: Decimal | None = None
+    discount_days: int | None = None
+
+
+@dataclass(frozen=True)
 class Request:
     request_id: str
-    kind: RequestKind
-    amount: Money
+    kind: RequestKind | Literal["terms"]
+    amount: Money | None  # None for terms
     expires_on: date | None
     requested_by: str
     waiting_for: str
     status: str = "pending"  # pending, approved, rejected
+    terms: Terms | None = None
+
+
+@dataclass(frozen=True)
+class HoldPolicy:
+    over_limit: bool = True  # hold while exposure is above the limit in force
+    overdue_days: int | None = 60  # hold while anything is more than this many days past due
 
 
 @dataclass(frozen=True)
@@ -44,10 +66,13 @@ class CreditAccount:
     temporary_until: date | None = None
     requests: Mapping[str, Request] = field(default_factory=dict)
     holds: Mapping[str, str] = field(default_factory=dict)  # hold id -> reason
+    terms: Terms | None = None
 
-    @property
-    def limit(self) -> Money | None:
-        return self.temporary_limit or self.standing_limit
+    def limit_on(self, today: date) -> Money | None:
+        """The limit in force: a temporary one until its expiry date, then the standing one."""
+        if self.temporary_limit is not None and self.temporary_until is not None and today < self.temporary_until:
+            return self.temporary_limit
+        return self.standing_limit
 
 
 def stream_id(customer_id: str) -> str:
@@ -63,6 +88,15 @@ def evolve(account: CreditAccount, event: DomainEvent) -> CreditAccount:
             return replace(
                 account, customer_id=event.customer_id, requests={**account.requests, request.request_id: request}
             )
+        case CreditTermsRequested():
+            terms = Terms(event.credit_days, event.discount_percent, event.discount_days)
+            request = Request(event.request_id, "terms", None, None, event.requested_by, event.waiting_for, terms=terms)
+            return replace(
+                account, customer_id=event.customer_id, requests={**account.requests, request.request_id: request}
+            )
+        case CreditTermsSet():
+            terms = Terms(event.credit_days, event.discount_percent, event.discount_days)
+            return replace(account, customer_id=event.customer_id, terms=terms)
         case CreditLimitEscalated():
             request = replace(account.requests[event.request_id], waiting_for=event.to_tier)
             return replace(account, requests={**account.requests, request.request_id: request})
@@ -147,8 +181,9 @@ def approve(
     policy: limits.LimitPolicy,
 ) -> list[DomainEvent]:
     request = _pending(account, request_id)
+    amount = request.amount.amount if request.amount is not None else Decimal(0)  # terms need only the tier
     try:
-        step = limits.approve(request.amount.amount, request.requested_by, approver, roles, request.waiting_for, policy)
+        step = limits.approve(amount, request.requested_by, approver, roles, request.waiting_for, policy)
     except limits.NotAllowed as not_allowed:
         raise Refused(str(not_allowed)) from None
     if step.decision == "escalated":
@@ -157,12 +192,16 @@ def approve(
                 customer_id=account.customer_id, request_id=request_id, by=approver, to_tier=step.tier, note=note
             )
         ]
+    approved = CreditLimitApproved(
+        customer_id=account.customer_id, request_id=request_id, by=approver, tier=step.tier, note=note
+    )
+    if request.terms is not None:
+        return [approved, _terms_set(account.customer_id, request.terms, approver, request_id, step.tier)]
+    assert request.amount is not None
     standing = account.standing_limit if request.kind == "temporary" else request.amount
     assert standing is not None  # a temporary request needs a standing limit
     return [
-        CreditLimitApproved(
-            customer_id=account.customer_id, request_id=request_id, by=approver, tier=step.tier, note=note
-        ),
+        approved,
         CreditLimitSet(
             customer_id=account.customer_id,
             limit=request.amount,
@@ -171,6 +210,52 @@ def approve(
             request_id=request_id,
             reason=f"{request.kind} limit approved by {approver} ({step.tier})",
         ),
+    ]
+
+
+def _terms_set(customer_id: str, terms: Terms, by: str, request_id: str, tier: str) -> CreditTermsSet:
+    return CreditTermsSet(
+        customer_id=customer_id,
+        credit_days=terms.credit_days,
+        discount_percent=terms.discount_percent,
+        discount_days=terms.discount_days,
+        by=by,
+        request_id=request_id,
+        reason=f"terms approved by {by} ({tier})",
+    )
+
+
+def request_terms(
+    account: CreditAccount,
+    customer_id: str,
+    request_id: str,
+    terms: Terms,
+    grade: Grade | None,
+    requested_by: str,
+    reason: str,
+    policy: limits.LimitPolicy,
+) -> list[DomainEvent]:
+    """Terms go through the same chain: within the grade's default credit period the first tier
+    decides; a longer period needs the second."""
+    if (terms.discount_percent is None) != (terms.discount_days is None):
+        raise Refused("a cash discount needs both its percent and its days")
+    if terms.discount_days is not None and terms.discount_days >= terms.credit_days:
+        raise Refused("the discount period must be shorter than the credit period")
+    if terms.discount_percent is not None and not Decimal(0) < terms.discount_percent < Decimal(100):
+        raise Refused("a cash discount is between 0 and 100 percent")
+    default = limits.default_terms(grade, policy)
+    tier = policy.authority[0 if terms.credit_days <= default else 1][0]
+    return [
+        CreditTermsRequested(
+            customer_id=customer_id,
+            request_id=request_id,
+            credit_days=terms.credit_days,
+            discount_percent=terms.discount_percent,
+            discount_days=terms.discount_days,
+            requested_by=requested_by,
+            reason=reason,
+            waiting_for=tier,
+        )
     ]
 
 
@@ -203,3 +288,24 @@ def release_hold(account: CreditAccount, hold_id: str, reason: str, by: str) -> 
     if hold_id not in account.holds:
         raise Refused(f"customer {account.customer_id} has no hold {hold_id}")
     return [CreditHoldReleased(customer_id=account.customer_id, hold_id=hold_id, reason=reason, by=by)]
+
+
+def policy_holds(
+    account: CreditAccount, exposure: Decimal, oldest_days_past_due: int, today: date, policy: HoldPolicy
+) -> list[DomainEvent]:
+    """Place or release the holds that policy keeps: over the limit in force, and overdue past
+    the policy's days. A hold placed by hand is left to people."""
+    limit = account.limit_on(today)
+    wanted: dict[str, str] = {}
+    if policy.over_limit and limit is not None and exposure > limit.amount:
+        wanted[OVER_LIMIT] = f"exposure {exposure:.2f} is above the limit of {limit.amount:f}"
+    if policy.overdue_days is not None and oldest_days_past_due > policy.overdue_days:
+        wanted[OVERDUE] = f"an invoice is {oldest_days_past_due} days past due (policy: {policy.overdue_days})"
+    events: list[DomainEvent] = []
+    for hold_id, reason in wanted.items():
+        events += place_hold(account, account.customer_id, hold_id, reason, "policy")
+    for hold_id in (OVER_LIMIT, OVERDUE):
+        if hold_id in account.holds and hold_id not in wanted:
+            cured = "exposure is within the limit" if hold_id == OVER_LIMIT else "nothing is overdue past the policy"
+            events += release_hold(account, hold_id, cured, "policy")
+    return events

@@ -1,14 +1,46 @@
-"""The contract of scoring.events: scores, limits and their approval, terms, holds."""
+"""The contract of scoring.events: scores, limits and their approval, terms, holds, and the
+credit checks the ERP asks for. The ERP subscribes to this topic for limit changes and holds."""
 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Literal
 
-from libs.events.contracts import DomainEvent, EventRegistry, Money
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.events.contracts import DomainEvent, EventRegistry, ExactDecimal, Money
 
 RequestKind = Literal["new", "increase", "decrease", "temporary"]
+Grade = Literal["A", "B", "C", "D", "E"]
+Outcome = Literal["approve", "review", "hold"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ScoredPayment(_Part):
+    """One invoice paid: its amount in the base currency, and days beyond terms (negative: early)."""
+
+    amount: ExactDecimal
+    days_beyond_terms: int
+    paid_on: date
+
+
+class ScoreInputs(_Part):
+    """Everything a score was computed from; with the policy version it gives the same score again."""
+
+    as_of: date
+    payments: tuple[ScoredPayment, ...] = ()  # the last twelve months'
+    balance: ExactDecimal | None = None  # open receivables in the base currency
+    overdue: ExactDecimal | None = None
+    oldest_days_past_due: int = 0
+    altman_z: ExactDecimal | None = None
+    current_ratio: ExactDecimal | None = None
+    months_trading: int | None = None
+    invoices_paid: int = 0
+    bureau_score: int | None = None
+    adverse_records: int = 0
 
 
 class CreditAccountEvent(DomainEvent):
@@ -95,12 +127,69 @@ class CreditTermsSet(CreditAccountEvent):
     schema_version = 1
 
     credit_days: int
-    discount_percent: Decimal | None = None
+    discount_percent: ExactDecimal | None = None
     discount_days: int | None = None
     by: str
+    request_id: str | None = None
+    reason: str
+
+
+class CustomerScored(CreditAccountEvent):
+    event_type = "scoring.CustomerScored"
+    schema_version = 1
+
+    score: ExactDecimal
+    grade: Grade
+    previous_grade: Grade | None = None
+    components: dict[str, ExactDecimal]  # each 0-100
+    weights: dict[str, ExactDecimal]  # as used, renormalised to 100
+    left_out: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()  # the components that cost the most points, most first
+    policy_version: str
+    inputs: ScoreInputs
+    cause: str  # the event type that made it score again
+
+
+class CreditTermsRequested(CreditAccountEvent):
+    event_type = "scoring.CreditTermsRequested"
+    schema_version = 1
+
+    request_id: str
+    credit_days: int = Field(ge=0, le=365)
+    discount_percent: ExactDecimal | None = None
+    discount_days: int | None = None
+    requested_by: str
+    reason: str
+    waiting_for: str
+
+
+class CreditCheckDecided(DomainEvent):
+    """The answer to the ERP's credit check; an approved one reserves its amount until the
+    order's invoice arrives or the reservation expires."""
+
+    event_type = "scoring.CreditCheckDecided"
+    schema_version = 1
+
+    decision_id: str
+    customer_id: str
+    order_ref: str
+    amount: Money
+    amount_in_base: Money
+    outcome: Outcome
+    limit: Money | None = None
+    open_receivables: Money
+    reserved: Money  # other approved orders not yet invoiced
+    available: Money  # limit less open receivables and reserved, before this order
+    reasons: tuple[str, ...] = ()
+    reserved_until: date | None = None
+    replaces: str | None = None  # an earlier approval of the same order, released by this one
+    checked_by: str
 
 
 PUBLISHED: list[type[DomainEvent]] = [
+    CustomerScored,
+    CreditCheckDecided,
+    CreditTermsRequested,
     CreditLimitRequested,
     CreditLimitEscalated,
     CreditLimitApproved,

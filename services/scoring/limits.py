@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-from services.scoring.scorecard import Grade
+from services.scoring.events import Grade
 
 ROUNDING = Decimal(1000)  # limits are set in whole thousands
 
@@ -40,6 +40,10 @@ class LimitPolicy:
         }
     )
     cap_at_insured_cover: bool = True
+    # The credit period each grade gets unless someone with authority sets other terms.
+    default_credit_days: Mapping[Grade, int] = field(
+        default_factory=lambda: {"A": 60, "B": 45, "C": 30, "D": 15, "E": 0}
+    )
     # The most each role may approve, in the base currency; tiers in order of authority.
     authority: tuple[tuple[str, Decimal], ...] = (
         ("credit_analyst", Decimal(100_000)),
@@ -88,6 +92,11 @@ def recommend(
     amount = _thousands(limit)
     lines.append(f"recommended: {amount:f} (the lowest, in whole thousands)")
     return Recommendation(amount, tuple(lines))
+
+
+def default_terms(grade: Grade | None, policy: LimitPolicy) -> int:
+    """The grade's default credit period; an ungraded customer gets grade C's."""
+    return policy.default_credit_days[grade or "C"]
 
 
 class NotAllowed(Exception):

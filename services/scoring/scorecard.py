@@ -15,9 +15,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from services.profiles.financials import Z_DISTRESS_BELOW, Z_SAFE_ABOVE
+from services.scoring.events import Grade, ScoredPayment, ScoreInputs
 
 Component = Literal["payment_behaviour", "delinquency", "financial_strength", "history", "bureau"]
-Grade = Literal["A", "B", "C", "D", "E"]
 HUNDRED = Decimal(100)
 
 # PAYDEX-style anchors: amount-weighted days beyond terms -> index. 100 is about 30 days
@@ -50,28 +50,8 @@ class Policy:
     points_per_adverse_record: Decimal = Decimal(20)
 
 
-@dataclass(frozen=True)
-class PaymentExperience:
-    """One invoice paid: its amount and how many days beyond its terms it was paid (negative: early)."""
-
-    amount: Decimal
-    days_beyond_terms: int
-    paid_on: date
-
-
-@dataclass(frozen=True)
-class Inputs:
-    as_of: date
-    payments: Sequence[PaymentExperience] = ()
-    balance: Decimal | None = None  # what is open now, in the base currency
-    overdue: Decimal | None = None
-    oldest_days_past_due: int = 0
-    altman_z: Decimal | None = None
-    current_ratio: Decimal | None = None
-    months_trading: int | None = None
-    invoices_paid: int = 0
-    bureau_score: int | None = None  # on the provider's 0-100 scale
-    adverse_records: int = 0
+class NothingToScore(ValueError):
+    """No component has data: there is no score to give."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +74,7 @@ def _interpolate(x: Decimal, anchors: Sequence[tuple[int, int]]) -> Decimal:
     return Decimal(anchors[-1][1])
 
 
-def paydex(payments: Sequence[PaymentExperience], as_of: date) -> Decimal | None:
+def paydex(payments: Sequence[ScoredPayment], as_of: date) -> Decimal | None:
     """The index of the last twelve months' payments, weighted by amount; None without any."""
     recent = [p for p in payments if as_of - timedelta(days=365) < p.paid_on <= as_of and p.amount > 0]
     total = sum((p.amount for p in recent), Decimal(0))
@@ -156,7 +136,7 @@ def grade(score: Decimal, policy: Policy) -> Grade:
     return "E"
 
 
-def score(inputs: Inputs, policy: Policy | None = None) -> Score:
+def score(inputs: ScoreInputs, policy: Policy | None = None) -> Score:
     policy = policy or Policy()
     found: dict[Component, Decimal | None] = {
         "payment_behaviour": paydex(inputs.payments, inputs.as_of),
@@ -169,7 +149,7 @@ def score(inputs: Inputs, policy: Policy | None = None) -> Score:
     left_out = tuple(c for c, v in found.items() if v is None)
     total_weight = sum((policy.weights[c] for c in components), Decimal(0))
     if not total_weight:
-        raise ValueError("nothing is known to score: no payments, balance, statement, history or bureau report")
+        raise NothingToScore("nothing is known to score: no payments, balance, statement, history or bureau report")
     weights = {c: policy.weights[c] * HUNDRED / total_weight for c in components}
     result = _round(sum((weights[c] * components[c] / HUNDRED for c in components), Decimal(0)))
     cost = {c: weights[c] * (HUNDRED - components[c]) / HUNDRED for c in components}

@@ -87,7 +87,7 @@ async def test_register_and_read_the_whole_file(api: httpx.AsyncClient) -> None:
         "ERP-0042",
         1,
     )
-    assert file["credit"] == {"grade": None, "score": None, "limit": None, "terms": None, "holds": []}
+    assert file["credit"] == {"grade": None, "score": None, "reasons": [], "limit": None, "terms": None, "holds": []}
 
 
 async def test_a_wrong_check_character_is_refused(api: httpx.AsyncClient) -> None:

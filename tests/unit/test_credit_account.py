@@ -61,7 +61,7 @@ def test_a_request_above_an_approvers_authority_moves_up_tier_by_tier() -> None:
     assert account.requests["R-1"].waiting_for == "finance_director"
     account, events = approved_by(account, "R-1", "zhou", "finance_director")
     assert [type(e) for e in events] == [CreditLimitApproved, CreditLimitSet]
-    assert account.limit == cny(2_000_000)
+    assert account.limit_on(TODAY) == cny(2_000_000)
     with pytest.raises(domain.Refused, match="already approved"):
         domain.approve(account, "R-1", "zhou", ["finance_director"], None, POLICY)
 
@@ -80,10 +80,11 @@ def test_a_temporary_limit_expires_by_itself() -> None:
     account, _ = approved_by(
         requested(with_limit(50_000), "T-1", "temporary", 80_000, until), "T-1", "li", "credit_analyst"
     )
-    assert (account.limit, account.standing_limit) == (cny(80_000), cny(50_000))
+    assert (account.limit_on(date(2026, 12, 30)), account.standing_limit) == (cny(80_000), cny(50_000))
+    assert account.limit_on(until) == cny(50_000)  # in force until the expiry date, even before the sweep
     assert domain.expire_temporary(account, date(2026, 12, 30)) == []
     account = fold(domain.expire_temporary(account, until), account)
-    assert (account.limit, account.temporary_until) == (cny(50_000), None)
+    assert (account.limit_on(until), account.temporary_until) == (cny(50_000), None)
     assert domain.expire_temporary(account, date(2027, 1, 1)) == []
     with pytest.raises(domain.Refused, match="must expire after today"):
         requested(account, "T-2", "temporary", 60_000, TODAY)

@@ -9,13 +9,13 @@ from decimal import Decimal
 import pytest
 
 from services.scoring import scorecard
-from services.scoring.scorecard import Inputs, PaymentExperience
+from services.scoring.events import ScoredPayment, ScoreInputs
 
 TODAY = date(2026, 11, 23)
 
 
-def paid(amount: str, days: int, on: date = date(2026, 10, 1)) -> PaymentExperience:
-    return PaymentExperience(Decimal(amount), days, on)
+def paid(amount: str, days: int, on: date = date(2026, 10, 1)) -> ScoredPayment:
+    return ScoredPayment(amount=Decimal(amount), days_beyond_terms=days, paid_on=on)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_financial_strength_from_altman_z_and_liquidity() -> None:
 
 
 def test_a_component_without_data_is_left_out_and_the_weights_renormalised() -> None:
-    inputs = Inputs(as_of=TODAY, payments=[paid("1000", 0)], balance=Decimal(1000), overdue=Decimal(0))
+    inputs = ScoreInputs(as_of=TODAY, payments=[paid("1000", 0)], balance=Decimal(1000), overdue=Decimal(0))
     result = scorecard.score(inputs)
     # payment 80 (weight 35) and delinquency 100 (weight 20): (35 x 80 + 20 x 100) / 55 = 87.27
     assert result.left_out == ("financial_strength", "history", "bureau")
@@ -54,7 +54,7 @@ def test_a_component_without_data_is_left_out_and_the_weights_renormalised() -> 
 
 
 def test_grade_and_the_three_reasons_that_cost_the_most() -> None:
-    inputs = Inputs(
+    inputs = ScoreInputs(
         as_of=TODAY,
         payments=[paid("1000", 60)],  # 40
         balance=Decimal(1000),

@@ -1,0 +1,527 @@
+"""HTTP API of scoring: the credit account (score, limit, terms, holds), limit and terms requests
+through the approval chain, the ERP's credit check, and the policy with its what-if."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.events.contracts import CurrencyCode, DomainEvent, ExactDecimal, Money
+from libs.events.database import Connection
+from libs.service.auth import Principal, require
+from libs.service.errors import Problem
+from libs.service.etag import etag
+from libs.service.idempotency import idempotent
+from libs.service.kit import Kit, KitDep
+from libs.service.rendering import jsonable
+from services.scoring import checks, domain, facts, limits, policy_what_if
+from services.scoring.events import CreditCheckDecided, CreditLimitSet, RequestKind
+from services.scoring.projections import check_stream
+from services.scoring.reactions import account_of, locked, reconsider
+from services.scoring.settings import policies, settings
+
+router = APIRouter(tags=["scoring"])
+
+Readers = Annotated[
+    Principal, Depends(require("viewer", "credit_analyst", "collector", "credit_manager", "finance_director"))
+]
+Approvers = Annotated[Principal, Depends(require("credit_analyst", "credit_manager", "finance_director"))]
+Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
+# The ERP calls with its API key (role admin); the credit team may check an order by hand.
+Checkers = Annotated[Principal, Depends(require("credit_analyst", "credit_manager", "finance_director"))]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+async def _known(conn: Connection, customer_id: str) -> None:
+    if not await conn.fetchval("SELECT true FROM customers WHERE customer_id = $1", customer_id):
+        raise Problem(404, "Not found", f"no customer {customer_id}")
+
+
+def _base_money(amount: Decimal | None) -> dict[str, Any] | None:
+    return None if amount is None else {"amount": amount, "currency": settings().base_currency}
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+
+
+async def credit_summary(conn: Connection, kit: Kit, customer_id: str) -> dict[str, Any]:
+    """The credit account as the credit team reads it: score, limit, terms, holds and exposure."""
+    await _known(conn, customer_id)
+    row = await conn.fetchrow("SELECT * FROM credit_accounts WHERE customer_id = $1", customer_id)
+    today, policy = kit.clock.today(), policies()
+    rates = await facts.rates_on(conn, today, settings().base_currency)
+    known = (await facts.gather(conn, [customer_id], today, rates))[customer_id]
+    reserved = await conn.fetchval(
+        "SELECT coalesce(sum(amount_in_base), 0) FROM credit_checks WHERE customer_id = $1 AND outcome = 'approve'"
+        " AND released_on IS NULL AND reserved_until >= $2",
+        customer_id,
+        today,
+    )
+    account = account_of(row) if row else domain.CreditAccount(customer_id=customer_id)
+    grade = row["grade"] if row else None
+    limit = account.limit_on(today)
+    exposure = known.exposure.balance + reserved
+    days = account.terms.credit_days if account.terms else limits.default_terms(grade, policy.limits)
+    recommendation = limits.recommend(
+        grade or "C", known.monthly_invoicing, days, known.net_worth, known.insured_cover, policy.limits
+    )
+    pending = await conn.fetch(
+        "SELECT * FROM limit_requests WHERE customer_id = $1 AND status = 'pending' ORDER BY requested_at",
+        customer_id,
+    )
+    summary: dict[str, Any] = jsonable(
+        {
+            "customer_id": customer_id,
+            "score": row["score"] if row else None,
+            "grade": grade,
+            "reasons": json.loads(row["reasons"]) if row else [],
+            "components": json.loads(row["components"]) if row else {},
+            "left_out": json.loads(row["left_out"]) if row else [],
+            "policy_version": row["policy_version"] if row else None,
+            "scored_at": row["scored_at"] if row else None,
+            "limit": {
+                "in_force": _base_money(limit.amount if limit else None),
+                "standing": _base_money(account.standing_limit.amount if account.standing_limit else None),
+                "temporary_until": account.temporary_until,
+                "reason": row["limit_reason"] if row else None,
+            },
+            "terms": {
+                "credit_days": days,
+                "discount_percent": account.terms.discount_percent if account.terms else None,
+                "discount_days": account.terms.discount_days if account.terms else None,
+                "source": "set" if account.terms else f"default for grade {grade or 'C'}",
+            },
+            "holds": [
+                {"hold_id": hold_id, **hold} for hold_id, hold in (json.loads(row["holds"]) if row else {}).items()
+            ],
+            "exposure": {
+                "open_receivables": _base_money(known.exposure.balance),
+                "overdue": _base_money(known.exposure.overdue),
+                "oldest_days_past_due": known.exposure.oldest_days_past_due,
+                "reserved": _base_money(reserved),
+                "total": _base_money(exposure),
+                "available": _base_money(limit.amount - exposure if limit else None),
+                "unpriced_currencies": known.exposure.unpriced,
+            },
+            "recommended_limit": {
+                "amount": _base_money(recommendation.amount),
+                "calculation": recommendation.calculation,
+            },
+            "pending_requests": [_request(r) for r in pending],
+            "version": row["account_version"] if row else 0,
+        }
+    )
+    return summary
+
+
+def _request(row: asyncpg.Record) -> dict[str, Any]:
+    found = dict(row)
+    return {
+        "request_id": found["request_id"],
+        "customer_id": found["customer_id"],
+        "kind": found["kind"],
+        "amount": None if found["amount"] is None else {"amount": found["amount"], "currency": found["currency"]},
+        "expires_on": found["expires_on"],
+        "terms": None
+        if found["credit_days"] is None
+        else {k: found[k] for k in ("credit_days", "discount_percent", "discount_days")},
+        "requested_by": found["requested_by"],
+        "reason": found["reason"],
+        "status": found["status"],
+        "waiting_for": found["waiting_for"] if found["status"] == "pending" else None,
+        "steps": json.loads(found["steps"]),
+        "requested_at": found["requested_at"],
+        "decided_at": found["decided_at"],
+    }
+
+
+@router.get("/customers/{customer_id}/credit", summary="Score, grade, limit, terms, holds and exposure")
+async def get_credit(customer_id: str, kit: KitDep, _: Readers) -> JSONResponse:
+    async with kit.pool.acquire() as conn:
+        summary = await credit_summary(conn, kit, customer_id)
+    return JSONResponse(summary, headers={"ETag": etag(summary["version"])})
+
+
+@router.get("/customers/{customer_id}/scores", summary="The customer's scores, newest first, each with its inputs")
+async def get_scores(customer_id: str, kit: KitDep, _: Readers, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Any:
+    async with kit.pool.acquire() as conn:
+        await _known(conn, customer_id)
+        rows = await conn.fetch(
+            "SELECT * FROM score_history WHERE customer_id = $1 ORDER BY version DESC LIMIT $2", customer_id, limit
+        )
+    return jsonable(
+        {
+            "customer_id": customer_id,
+            "scores": [
+                {
+                    **{k: r[k] for k in ("version", "score", "grade", "previous_grade", "policy_version", "cause")},
+                    **{k: json.loads(r[k]) for k in ("reasons", "components", "weights", "left_out", "inputs")},
+                    "scored_at": r["scored_at"],
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
+@router.get("/customers/{customer_id}/requests", summary="The customer's limit and terms requests, newest first")
+async def get_requests(customer_id: str, kit: KitDep, _: Readers) -> Any:
+    async with kit.pool.acquire() as conn:
+        await _known(conn, customer_id)
+        rows = await conn.fetch(
+            "SELECT * FROM limit_requests WHERE customer_id = $1 ORDER BY requested_at DESC", customer_id
+        )
+    return jsonable({"customer_id": customer_id, "requests": [_request(r) for r in rows]})
+
+
+@router.get("/requests", summary="Requests waiting for approval, oldest first; filter by the tier they wait for")
+async def waiting_requests(
+    kit: KitDep, _: Readers, waiting_for: Annotated[str | None, Query(description="a role of the matrix")] = None
+) -> Any:
+    tiers = [name for name, _ in policies().limits.authority]
+    if waiting_for is not None and waiting_for not in tiers:
+        raise Problem(422, "Unknown tier", f"waiting_for must be one of {', '.join(tiers)}", kind="invalid-query")
+    rows = await kit.pool.fetch(
+        "SELECT * FROM limit_requests WHERE status = 'pending' AND ($1::text IS NULL OR waiting_for = $1)"
+        " ORDER BY requested_at LIMIT 500",
+        waiting_for,
+    )
+    return jsonable({"requests": [_request(r) for r in rows]})
+
+
+# -- commands on the credit account --------------------------------------------------------------------------
+
+Decide = Callable[[domain.CreditAccount, asyncpg.Record], list[DomainEvent]]
+
+
+async def run(kit: Kit, conn: Connection, customer_id: str, decide: Decide) -> list[DomainEvent]:
+    """Lock the account, fold it, decide, append; then keep the policy's holds if the limit moved."""
+    await _known(conn, customer_id)
+    row = (await locked(conn, [customer_id]))[customer_id]
+    history = await kit.store.load(domain.stream_id(customer_id), conn)
+    account = domain.CreditAccount(customer_id=customer_id)
+    for recorded in history:
+        account = domain.evolve(account, recorded.event)
+    try:
+        events = decide(account, row)
+    except domain.Refused as refused:
+        raise Problem(422, "Refused", str(refused), kind="refused") from None
+    await kit.store.append(
+        domain.stream_id(customer_id), history[-1].version if history else 0, events, customer_id=customer_id, conn=conn
+    )
+    if any(isinstance(e, CreditLimitSet) for e in events):
+        again = facts.Reconsider(holds={customer_id})
+        await reconsider(kit.store, conn, again, {}, kit.clock.today(), policies())
+    return events
+
+
+async def _command(request: Request, kit: Kit, caller: Principal, customer_id: str, decide: Decide) -> Response:
+    async with idempotent(request, caller) as scope:
+        if scope.replay:
+            return scope.replay
+        events = await run(kit, scope.conn, customer_id, decide)
+        body = await credit_summary(scope.conn, kit, customer_id)
+        body["recorded"] = [e.event_type for e in events]
+        return scope.keep(JSONResponse(body, status_code=201, headers={"ETag": etag(body["version"])}))
+
+
+class LimitRequest(Body):
+    kind: RequestKind
+    amount: ExactDecimal = Field(gt=0, description="in the base currency")
+    currency: CurrencyCode
+    expires_on: date | None = Field(default=None, description="temporary limits only: the day it ends")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/customers/{customer_id}/limit-requests", status_code=201, summary="Request a new or changed limit")
+async def request_limit(
+    customer_id: str, body: LimitRequest, request: Request, kit: KitDep, caller: Approvers
+) -> Response:
+    base = settings().base_currency
+    if body.currency != base:
+        raise Problem(422, "Wrong currency", f"limits are set in the base currency {base}", kind="invalid-currency")
+    request_id = f"LR-{uuid.uuid4().hex[:12]}"
+
+    def decide(account: domain.CreditAccount, _: asyncpg.Record) -> list[DomainEvent]:
+        return domain.request_limit(
+            account,
+            customer_id,
+            request_id,
+            body.kind,
+            Money.of(body.amount, base),
+            body.expires_on,
+            caller.subject,
+            body.reason,
+            kit.clock.today(),
+            policies().limits,
+        )
+
+    return await _command(request, kit, caller, customer_id, decide)
+
+
+class TermsRequest(Body):
+    credit_days: int = Field(ge=0, le=365)
+    discount_percent: ExactDecimal | None = Field(default=None, gt=0, lt=100)
+    discount_days: int | None = Field(default=None, ge=0, le=365)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/customers/{customer_id}/terms-requests", status_code=201, summary="Request credit terms")
+async def request_terms(
+    customer_id: str, body: TermsRequest, request: Request, kit: KitDep, caller: Approvers
+) -> Response:
+    request_id = f"TR-{uuid.uuid4().hex[:12]}"
+    terms = domain.Terms(body.credit_days, body.discount_percent, body.discount_days)
+
+    def decide(account: domain.CreditAccount, row: asyncpg.Record) -> list[DomainEvent]:
+        grade = row["grade"]
+        return domain.request_terms(
+            account, customer_id, request_id, terms, grade, caller.subject, body.reason, policies().limits
+        )
+
+    return await _command(request, kit, caller, customer_id, decide)
+
+
+class Approval(Body):
+    note: str | None = Field(default=None, max_length=1000)
+
+
+@router.post(
+    "/customers/{customer_id}/requests/{request_id}/approval",
+    status_code=201,
+    summary="Approve within your authority, or endorse it up to the next tier",
+)
+async def approve(
+    customer_id: str, request_id: str, body: Approval, request: Request, kit: KitDep, caller: Approvers
+) -> Response:
+    roles = sorted(caller.roles)
+    return await _command(
+        request,
+        kit,
+        caller,
+        customer_id,
+        lambda account, _: domain.approve(account, request_id, caller.subject, roles, body.note, policies().limits),
+    )
+
+
+class Rejection(Body):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/customers/{customer_id}/requests/{request_id}/rejection", status_code=201, summary="Reject a request")
+async def reject(
+    customer_id: str, request_id: str, body: Rejection, request: Request, kit: KitDep, caller: Approvers
+) -> Response:
+    return await _command(
+        request,
+        kit,
+        caller,
+        customer_id,
+        lambda account, _: domain.reject(account, request_id, caller.subject, body.reason),
+    )
+
+
+class Hold(Body):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/customers/{customer_id}/holds", status_code=201, summary="Place a credit hold by hand")
+async def place_hold(customer_id: str, body: Hold, request: Request, kit: KitDep, caller: Approvers) -> Response:
+    hold_id = f"manual-{uuid.uuid4().hex[:8]}"
+    return await _command(
+        request,
+        kit,
+        caller,
+        customer_id,
+        lambda account, _: domain.place_hold(account, customer_id, hold_id, body.reason, caller.subject),
+    )
+
+
+@router.post("/customers/{customer_id}/holds/{hold_id}/release", status_code=201, summary="Release a credit hold")
+async def release_hold(
+    customer_id: str, hold_id: str, body: Hold, request: Request, kit: KitDep, caller: Approvers
+) -> Response:
+    return await _command(
+        request,
+        kit,
+        caller,
+        customer_id,
+        lambda account, _: domain.release_hold(account, hold_id, body.reason, caller.subject),
+    )
+
+
+@router.post("/customers/{customer_id}/rescore", status_code=201, summary="Score the customer again now")
+async def rescore(customer_id: str, request: Request, kit: KitDep, caller: Approvers) -> Response:
+    async with idempotent(request, caller) as scope:
+        if scope.replay:
+            return scope.replay
+        await _known(scope.conn, customer_id)
+        again = facts.Reconsider(scores={customer_id: f"asked by {caller.subject}"}, holds={customer_id})
+        events = await reconsider(kit.store, scope.conn, again, {}, kit.clock.today(), policies())
+        body = await credit_summary(scope.conn, kit, customer_id)
+        body["recorded"] = [e.event_type for e in events]
+        return scope.keep(JSONResponse(body, status_code=201))
+
+
+# -- the credit check ----------------------------------------------------------------------------------------------
+
+
+class CreditCheck(Body):
+    customer_id: str = Field(min_length=1, max_length=128)
+    amount: ExactDecimal = Field(gt=0)
+    currency: CurrencyCode
+    order_ref: str = Field(
+        min_length=1, max_length=128, description="the ERP's order; its invoice releases the reservation"
+    )
+
+
+_EXPOSURE = """
+SELECT (SELECT coalesce(jsonb_object_agg(currency, balance), '{}') FROM balances WHERE customer_id = $1) AS balances,
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(decision_id, order_ref, amount_in_base)), '[]')
+          FROM credit_checks WHERE customer_id = $1 AND outcome = 'approve' AND released_on IS NULL
+           AND reserved_until >= $2) AS reservations
+"""
+
+
+_ANSWERED = {"customer_id", "order_ref", "outcome", "reasons", "reserved_until", "replaces"}
+
+
+@router.post(
+    "/credit-checks",
+    status_code=201,
+    summary="May this order ship? approve, review or hold, with the available credit; send an Idempotency-Key",
+)
+async def credit_check(body: CreditCheck, request: Request, kit: KitDep, caller: Checkers) -> Response:
+    async with idempotent(request, caller) as scope:
+        if scope.replay:
+            return scope.replay
+        conn, today, base = scope.conn, kit.clock.today(), settings().base_currency
+        await _known(conn, body.customer_id)
+        row = (await locked(conn, [body.customer_id]))[body.customer_id]  # checks of one customer take turns
+        rates = await facts.rates_on(conn, today, base)
+        amount = facts.in_base(body.amount, body.currency, rates)
+        if amount is None:
+            raise Problem(
+                422, "No exchange rate", f"no rate from {body.currency} to {base} is recorded", kind="no-fx-rate"
+            )
+        found = await conn.fetchrow(_EXPOSURE, body.customer_id, today)
+        assert found is not None
+        balances = json.loads(found["balances"], parse_float=Decimal)
+        open_receivables = Decimal(0)
+        unpriced = []
+        for currency, balance in balances.items():
+            converted = facts.in_base(Decimal(balance), currency, rates)
+            if converted is None:
+                unpriced.append(currency)
+            else:
+                open_receivables += converted
+        reservations = json.loads(found["reservations"], parse_float=Decimal)
+        replaces = next((d for d, order, _ in reservations if order == body.order_ref), None)
+        reserved = sum((Decimal(a) for d, _, a in reservations if d != replaces), Decimal(0))
+        account = account_of(row)
+        limit = account.limit_on(today)
+        decision = checks.decide(
+            amount,
+            limit.amount if limit else None,
+            open_receivables,
+            reserved,
+            list(account.holds.values()),
+            row["grade"],
+            policies().checks,
+        )
+        outcome, reasons = decision.outcome, decision.reasons
+        if unpriced:  # exposure is not fully known: a person decides
+            reasons = (*reasons, f"no exchange rate for the balance in {', '.join(sorted(unpriced))}")
+            outcome = "hold" if outcome == "hold" else "review"
+        decision_id = f"CC-{uuid.uuid4().hex[:16]}"
+        reserved_until = today + timedelta(days=settings().reservation_days) if outcome == "approve" else None
+        event = CreditCheckDecided(
+            decision_id=decision_id,
+            customer_id=body.customer_id,
+            order_ref=body.order_ref,
+            amount=Money.of(body.amount, body.currency),
+            amount_in_base=Money.of(amount, base),
+            outcome=outcome,
+            limit=limit,
+            open_receivables=Money.of(open_receivables, base),
+            reserved=Money.of(reserved, base),
+            available=Money.of(decision.available, base),
+            reasons=reasons,
+            reserved_until=reserved_until,
+            replaces=replaces,
+            checked_by=caller.subject,
+        )
+        await kit.store.append(check_stream(decision_id), 0, [event], customer_id=body.customer_id, conn=conn)
+        answer = jsonable(
+            {
+                "decision_id": decision_id,
+                **event.model_dump(
+                    mode="json",
+                    include={"customer_id", "order_ref", "outcome", "reasons", "reserved_until", "replaces"},
+                ),
+                **{
+                    k: getattr(event, k).model_dump(mode="json") if getattr(event, k) else None
+                    for k in ("amount", "amount_in_base", "limit", "open_receivables", "reserved", "available")
+                },
+            }
+        )
+        return scope.keep(JSONResponse(answer, status_code=201))
+
+
+@router.get("/credit-checks/{decision_id}", summary="A credit check's decision, and whether it still reserves")
+async def get_check(decision_id: str, kit: KitDep, _: Readers) -> Any:
+    row = await kit.pool.fetchrow("SELECT * FROM credit_checks WHERE decision_id = $1", decision_id)
+    if row is None:
+        raise Problem(404, "Not found", f"no credit check {decision_id}")
+    found = dict(row)
+    found["reasons"] = json.loads(found["reasons"])
+    found["reserving"] = (
+        found["outcome"] == "approve" and found["released_on"] is None and found["reserved_until"] >= kit.clock.today()
+    )
+    return jsonable(found)
+
+
+# -- policy ----------------------------------------------------------------------------------------------------------
+
+
+@router.get("/policy", summary="The policy in force: scorecard, limit rules, authority, checks and holds")
+async def get_policy(_: Readers) -> Any:
+    return jsonable(policy_what_if.describe(policies()))
+
+
+class WhatIf(Body):
+    version: str = Field(default="what-if", max_length=64)
+    weights: (
+        dict[Literal["payment_behaviour", "delinquency", "financial_strength", "history", "bureau"], ExactDecimal]
+        | None
+    ) = None
+    grade_floors: dict[Literal["A", "B", "C", "D"], ExactDecimal] | None = None
+    needs_multiple: dict[Literal["A", "B", "C", "D", "E"], ExactDecimal] | None = None
+    net_worth_share: dict[Literal["A", "B", "C", "D", "E"], ExactDecimal] | None = None
+    cap_at_insured_cover: bool | None = None
+    hold_overdue_days: int | None = Field(default=None, ge=0)
+
+
+@router.post(
+    "/policy/what-if", summary="How grades, limits and holds would differ under a changed policy; changes nothing"
+)
+async def what_if(body: WhatIf, kit: KitDep, _: Managers) -> Any:
+    try:
+        changed = policy_what_if.changed(policies(), **body.model_dump(exclude_none=True))
+    except ValueError as invalid:
+        raise Problem(422, "Invalid policy", str(invalid), kind="invalid-policy") from None
+    async with kit.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        report = await policy_what_if.run(conn, policies(), changed, kit.clock.today())
+    return jsonable(report)

@@ -1,0 +1,429 @@
+"""The facts scoring decides on, projected from profiles.events and receivables.events, and
+gathered back into a score's inputs and a credit account's exposure.
+
+Balances and invoices stay in their own currency here; they are converted to the base
+currency with the latest recorded rate when they are read, so a new rate re-prices every
+customer without rewriting anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from libs.events.consumer import Delivery
+from libs.events.database import Connection
+from services.profiles.events import (
+    BureauReportRecorded,
+    CustomerRegistered,
+    FinancialStatementRecorded,
+    InsuranceCoverRecorded,
+)
+from services.profiles.financials import ratios
+from services.receivables.domain import movements
+from services.receivables.events import (
+    Allocation,
+    CreditNoteApplied,
+    FxRateRecorded,
+    InvoiceAdjusted,
+    InvoiceFellOverdue,
+    InvoiceIssued,
+    InvoiceReopened,
+    InvoiceSettled,
+    InvoiceWrittenOff,
+    PaymentAllocated,
+    PaymentReceived,
+    PaymentReversed,
+)
+from services.scoring.events import ScoredPayment, ScoreInputs
+
+ZERO = Decimal(0)
+YEAR = timedelta(days=365)
+
+# The events after which a customer is scored again: payments, overdue, statements, bureau
+# reports and what the history and balance are made of.
+RESCORING = (
+    InvoiceIssued,
+    InvoiceAdjusted,
+    PaymentAllocated,
+    PaymentReversed,
+    CreditNoteApplied,
+    InvoiceSettled,
+    InvoiceReopened,
+    InvoiceWrittenOff,
+    InvoiceFellOverdue,
+    FinancialStatementRecorded,
+    BureauReportRecorded,
+    CustomerRegistered,
+)
+# After these only exposure changes, so only the policy's holds are looked at again.
+REHOLDING = (PaymentReceived, InsuranceCoverRecorded)
+
+
+# -- pure ---------------------------------------------------------------------------------------------
+
+
+def overdue_of(
+    schedule: Sequence[tuple[date, Decimal]], total: Decimal, open_: Decimal, today: date
+) -> tuple[Decimal, int]:
+    """What of an invoice is past due today, and the days past due of its oldest unpaid
+    instalment; what was paid settles the earliest instalments first."""
+    paid = total - open_
+    overdue, oldest = ZERO, 0
+    for due, amount in schedule:
+        covered = min(max(paid, ZERO), amount)
+        paid -= covered
+        if amount - covered > 0 and due < today:
+            overdue += amount - covered
+            oldest = max(oldest, (today - due).days)
+    return overdue, oldest
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """A customer's receivables in the base currency; amounts in currencies without a rate are
+    not counted, and named in ``unpriced``."""
+
+    balance: Decimal
+    overdue: Decimal
+    oldest_days_past_due: int
+    unpriced: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Facts:
+    inputs: ScoreInputs
+    exposure: Exposure
+    monthly_invoicing: Decimal  # the last twelve months' invoicing in the base currency, a month
+    net_worth: Decimal | None  # tangible net worth from the latest statement, in the base currency
+    insured_cover: Decimal | None  # credit-insurance cover in force, in the base currency
+
+
+def in_base(amount: Decimal, currency: str, rates: Mapping[str, Decimal]) -> Decimal | None:
+    rate = rates.get(currency)
+    return None if rate is None else amount * rate
+
+
+def months_between(start: date, end: date) -> int:
+    return max((end.year - start.year) * 12 + end.month - start.month - (end.day < start.day), 0)
+
+
+# -- projecting others' events ------------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    invoices: list[tuple[object, ...]] = field(default_factory=list)
+    adjusted: dict[tuple[str, str], tuple[Decimal, str, date]] = field(default_factory=dict)
+    open_change: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    written_off: set[tuple[str, str]] = field(default_factory=set)
+    balance_change: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    settled: dict[tuple[str, str], date | None] = field(default_factory=dict)  # None: reopened
+    invoiced_orders: list[tuple[str, str, str, date]] = field(default_factory=list)
+    first_invoice: dict[str, date] = field(default_factory=dict)
+    rates: dict[tuple[str, date], Decimal] = field(default_factory=dict)
+
+    def allocate(self, customer_id: str, allocations: Iterable[Allocation], sign: int) -> None:
+        for a in allocations:
+            discount = a.discount.amount if a.discount else ZERO
+            self.open_change[customer_id, a.invoice_id] -= sign * (a.amount.amount + discount)
+
+
+def _schedule(event: InvoiceIssued | InvoiceAdjusted) -> tuple[str, date]:
+    pairs = [(i.due_date.isoformat(), str(i.amount.amount)) for i in event.schedule]
+    return json.dumps(pairs), max(i.due_date for i in event.schedule)
+
+
+@dataclass
+class Reconsider:
+    """The customers to look at again: to score (with the last event that asks for it), and
+    whose policy holds to check."""
+
+    scores: dict[str, str] = field(default_factory=dict)
+    holds: set[str] = field(default_factory=set)
+
+
+async def project(conn: Connection, deliveries: Sequence[Delivery], base_currency: str) -> Reconsider:
+    """Write the facts these events carry; answer whom to look at again."""
+    batch = _Batch()
+    again = Reconsider()
+    for delivery in deliveries:
+        event, customer_id = delivery.event, delivery.customer_id
+        for line in movements(event):
+            batch.balance_change[customer_id, line.currency] += line.amount
+        match event:
+            case InvoiceIssued():
+                schedule, final_due = _schedule(event)
+                total = event.total
+                batch.invoices.append(
+                    (customer_id, event.invoice_id, total.currency, total.amount, event.issue_date, schedule, final_due)
+                )
+                if event.order_ref:
+                    batch.invoiced_orders.append((customer_id, event.order_ref, event.number, event.recorded_on))
+                first = batch.first_invoice.get(customer_id)
+                batch.first_invoice[customer_id] = min(first, event.issue_date) if first else event.issue_date
+            case InvoiceAdjusted():
+                schedule, final_due = _schedule(event)
+                batch.adjusted[customer_id, event.invoice_id] = (event.total.amount, schedule, final_due)
+                batch.open_change[customer_id, event.invoice_id] += event.change.amount
+            case PaymentAllocated():
+                batch.allocate(customer_id, event.allocations, +1)
+            case PaymentReversed():
+                batch.allocate(customer_id, event.reversed_allocations, -1)
+            case CreditNoteApplied():
+                batch.allocate(customer_id, event.allocations, +1)
+            case InvoiceWrittenOff():
+                batch.open_change[customer_id, event.invoice_id] -= event.amount.amount
+                batch.written_off.add((customer_id, event.invoice_id))
+            case InvoiceSettled():
+                batch.settled[customer_id, event.invoice_id] = event.settled_on
+            case InvoiceReopened():
+                batch.settled[customer_id, event.invoice_id] = None
+            case FxRateRecorded() if event.base_currency == base_currency:
+                batch.rates[event.currency, event.rate_date] = event.rate
+            case CustomerRegistered():
+                await _upsert_facts(conn, customer_id, customer_since=event.customer_since)
+            case FinancialStatementRecorded():
+                await _statement(conn, event)
+            case BureauReportRecorded():
+                await _bureau(conn, event)
+            case InsuranceCoverRecorded():
+                cover = event.insured_limit
+                await _upsert_facts(
+                    conn,
+                    customer_id,
+                    insured_limit=cover.amount,
+                    insured_currency=cover.currency,
+                    insured_until=event.expires_on,
+                )
+        if isinstance(event, RESCORING):
+            again.scores[customer_id] = event.event_type
+        if isinstance(event, RESCORING + REHOLDING):
+            again.holds.add(customer_id)
+    await _write(conn, batch)
+    return again
+
+
+async def _write(conn: Connection, batch: _Batch) -> None:
+    if batch.invoices:
+        await conn.executemany(
+            "INSERT INTO invoices (customer_id, invoice_id, currency, total, open, issue_date, schedule, final_due)"
+            " VALUES ($1, $2, $3, $4, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING",
+            batch.invoices,
+        )
+    if batch.adjusted:
+        await conn.executemany(
+            "UPDATE invoices SET total = $3, schedule = $4::jsonb, final_due = $5"
+            " WHERE customer_id = $1 AND invoice_id = $2",
+            [(*key, *values) for key, values in batch.adjusted.items()],
+        )
+    if batch.open_change:
+        await conn.executemany(
+            "UPDATE invoices SET open = open + $3, written_off = written_off OR $4"
+            " WHERE customer_id = $1 AND invoice_id = $2",
+            [(*key, change, key in batch.written_off) for key, change in batch.open_change.items()],
+        )
+    if batch.balance_change:
+        await conn.executemany(
+            "INSERT INTO balances (customer_id, currency, balance) VALUES ($1, $2, $3)"
+            " ON CONFLICT (customer_id, currency) DO UPDATE SET balance = balances.balance + excluded.balance",
+            [(*key, change) for key, change in batch.balance_change.items()],
+        )
+    reopened = [key for key, on in batch.settled.items() if on is None]
+    if reopened:
+        await conn.executemany("DELETE FROM payment_experiences WHERE customer_id = $1 AND invoice_id = $2", reopened)
+    settled = [(*key, on) for key, on in batch.settled.items() if on is not None]
+    if settled:  # a written-off invoice was not paid, and is no experience of paying
+        await conn.executemany(
+            "INSERT INTO payment_experiences (customer_id, invoice_id, amount, currency, days_beyond_terms, paid_on)"
+            " SELECT customer_id, invoice_id, total, currency, $3::date - final_due, $3 FROM invoices"
+            " WHERE customer_id = $1 AND invoice_id = $2 AND NOT written_off"
+            " ON CONFLICT (customer_id, invoice_id) DO UPDATE"
+            " SET days_beyond_terms = excluded.days_beyond_terms, paid_on = excluded.paid_on, amount = excluded.amount",
+            settled,
+        )
+    if batch.invoiced_orders:  # the order is invoiced: its approved check reserves nothing more
+        await conn.executemany(
+            "UPDATE credit_checks SET released_on = $4, released_reason = 'invoice ' || $3 || ' issued'"
+            " WHERE customer_id = $1 AND order_ref = $2 AND outcome = 'approve' AND released_on IS NULL",
+            batch.invoiced_orders,
+        )
+    if batch.first_invoice:
+        await conn.executemany(
+            "INSERT INTO credit_facts (customer_id, first_invoice_on) VALUES ($1, $2) ON CONFLICT (customer_id)"
+            " DO UPDATE SET first_invoice_on = least(credit_facts.first_invoice_on, excluded.first_invoice_on)",
+            list(batch.first_invoice.items()),
+        )
+    if batch.rates:
+        await conn.executemany(
+            "INSERT INTO fx_rates (currency, rate_date, rate) VALUES ($1, $2, $3)"
+            " ON CONFLICT (currency, rate_date) DO UPDATE SET rate = excluded.rate",
+            [(*key, rate) for key, rate in batch.rates.items()],
+        )
+
+
+async def _upsert_facts(conn: Connection, customer_id: str, **values: object) -> None:
+    # The column names come from this module, never from input.
+    columns = list(values)
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in columns)
+    placeholders = ", ".join(f"${i}" for i in range(2, len(columns) + 2))
+    await conn.execute(
+        f"INSERT INTO credit_facts (customer_id, {', '.join(columns)}) VALUES ($1, {placeholders})"
+        f" ON CONFLICT (customer_id) DO UPDATE SET {assignments}",
+        customer_id,
+        *values.values(),
+    )
+
+
+async def _statement(conn: Connection, event: FinancialStatementRecorded) -> None:
+    latest = await conn.fetchval("SELECT statement_period FROM credit_facts WHERE customer_id = $1", event.customer_id)
+    if latest is not None and latest > event.period_end:
+        return  # an older statement recorded late does not replace the latest
+    found = ratios(event.items)
+    await _upsert_facts(
+        conn,
+        event.customer_id,
+        statement_period=event.period_end,
+        altman_z=found.altman_z,
+        current_ratio=found.current_ratio,
+        net_worth=event.items.equity,
+        net_worth_currency=event.currency,
+    )
+
+
+async def _bureau(conn: Connection, event: BureauReportRecorded) -> None:
+    latest = await conn.fetchval("SELECT bureau_date FROM credit_facts WHERE customer_id = $1", event.customer_id)
+    if latest is not None and latest > event.report_date:
+        return
+    await _upsert_facts(
+        conn,
+        event.customer_id,
+        bureau_date=event.report_date,
+        bureau_score=event.score,
+        adverse_records=len(event.adverse_records),
+    )
+
+
+# -- gathering them back ---------------------------------------------------------------------------
+
+
+async def rates_on(conn: Connection, today: date, base_currency: str) -> dict[str, Decimal]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (currency) currency, rate FROM fx_rates WHERE rate_date <= $1"
+        " ORDER BY currency, rate_date DESC",
+        today,
+    )
+    return {**{r["currency"]: r["rate"] for r in rows}, base_currency: Decimal(1)}
+
+
+async def gather(
+    conn: Connection, customer_ids: Sequence[str], today: date, rates: Mapping[str, Decimal]
+) -> dict[str, Facts]:
+    """Each customer's facts as of today, read in a few statements for all of them."""
+    ids = list(customer_ids)
+    since = today - YEAR
+    balances, open_items, paid, counts, invoiced, facts = (
+        await conn.fetch("SELECT * FROM balances WHERE customer_id = ANY($1::text[])", ids),
+        await conn.fetch(
+            "SELECT customer_id, currency, total, open, schedule FROM invoices"
+            " WHERE customer_id = ANY($1::text[]) AND open > 0",
+            ids,
+        ),
+        await conn.fetch(
+            "SELECT customer_id, amount, currency, days_beyond_terms, paid_on FROM payment_experiences"
+            " WHERE customer_id = ANY($1::text[]) AND paid_on > $2 AND paid_on <= $3 ORDER BY paid_on, invoice_id",
+            ids,
+            since,
+            today,
+        ),
+        await conn.fetch(
+            "SELECT customer_id, count(*) AS n FROM payment_experiences WHERE customer_id = ANY($1::text[]) GROUP BY 1",
+            ids,
+        ),
+        await conn.fetch(
+            "SELECT customer_id, currency, sum(total) AS total FROM invoices"
+            " WHERE customer_id = ANY($1::text[]) AND issue_date > $2 GROUP BY 1, 2",
+            ids,
+            since,
+        ),
+        await conn.fetch("SELECT * FROM credit_facts WHERE customer_id = ANY($1::text[])", ids),
+    )
+    found: dict[str, dict[str, list[asyncpg.Record]]] = defaultdict(lambda: defaultdict(list))
+    for name, rows in (("balances", balances), ("open", open_items), ("paid", paid), ("invoiced", invoiced)):
+        for row in rows:
+            found[row["customer_id"]][name].append(row)
+    paid_count = {r["customer_id"]: r["n"] for r in counts}
+    known = {r["customer_id"]: r for r in facts}
+    return {c: _facts(c, found[c], paid_count.get(c, 0), known.get(c), today, rates) for c in ids}
+
+
+def _facts(
+    customer_id: str,
+    rows: Mapping[str, list[asyncpg.Record]],
+    invoices_paid: int,
+    known: asyncpg.Record | None,
+    today: date,
+    rates: Mapping[str, Decimal],
+) -> Facts:
+    unpriced: set[str] = set()
+
+    def base(amount: Decimal, currency: str) -> Decimal:
+        converted = in_base(amount, currency, rates)
+        if converted is None:
+            unpriced.add(currency)
+            return ZERO
+        return converted
+
+    balance = sum((base(r["balance"], r["currency"]) for r in rows["balances"]), ZERO)
+    overdue, oldest = ZERO, 0
+    for r in rows["open"]:
+        schedule = [(date.fromisoformat(d), Decimal(a)) for d, a in json.loads(r["schedule"])]
+        late, days = overdue_of(schedule, r["total"], r["open"], today)
+        overdue += base(late, r["currency"])
+        oldest = max(oldest, days)
+    payments = tuple(
+        ScoredPayment(amount=amount, days_beyond_terms=r["days_beyond_terms"], paid_on=r["paid_on"])
+        for r in rows["paid"]
+        if (amount := in_base(r["amount"], r["currency"], rates)) is not None
+    )
+    invoicing = sum((base(r["total"], r["currency"]) for r in rows["invoiced"]), ZERO) / 12
+    facts: Mapping[str, Any] = dict(known) if known else {}
+    starts = [d for d in (facts.get("customer_since"), facts.get("first_invoice_on")) if isinstance(d, date)]
+    net_worth = _converted(facts, "net_worth", "net_worth_currency", rates)
+    cover = _converted(facts, "insured_limit", "insured_currency", rates)
+    insured_until = facts.get("insured_until")
+    in_force = cover if isinstance(insured_until, date) and insured_until >= today else None
+    has_ledger = bool(rows["balances"])
+    inputs = ScoreInputs(
+        as_of=today,
+        payments=payments,
+        balance=balance if has_ledger else None,
+        overdue=overdue if has_ledger else None,
+        oldest_days_past_due=oldest,
+        altman_z=_decimal(facts.get("altman_z")),
+        current_ratio=_decimal(facts.get("current_ratio")),
+        months_trading=months_between(min(starts), today) if starts else None,
+        invoices_paid=invoices_paid,
+        bureau_score=facts.get("bureau_score"),
+        adverse_records=facts.get("adverse_records") or 0,
+    )
+    exposure = Exposure(balance, overdue, oldest, tuple(sorted(unpriced)))
+    return Facts(inputs, exposure, invoicing, net_worth, in_force)
+
+
+def _decimal(value: object) -> Decimal | None:
+    return value if isinstance(value, Decimal) else None
+
+
+def _converted(facts: Mapping[str, Any], amount: str, currency: str, rates: Mapping[str, Decimal]) -> Decimal | None:
+    value, code = facts.get(amount), facts.get(currency)
+    if not isinstance(value, Decimal) or not isinstance(code, str):
+        return None
+    return in_base(value, code, rates)

@@ -1,0 +1,134 @@
+"""What scoring does when profiles' and receivables' events arrive: it keeps the facts, scores
+the customers they concern again, and places or releases the holds its policy keeps.
+
+Every writer of a credit account (this reaction, the API's commands and the credit check)
+first locks the account's row in the read model, so they take turns per customer; the
+expected-version check on append stays the guard.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+
+import asyncpg
+
+from libs.events.clock import BusinessClock
+from libs.events.consumer import BatchHandler, Delivery
+from libs.events.contracts import DomainEvent, Money
+from libs.events.database import Connection
+from libs.events.store import Append, EventContext, EventStore
+from services import directory
+from services.scoring import domain, facts, scorecard
+from services.scoring.events import CustomerScored, Grade, ScoreInputs
+from services.scoring.projections import ensure_accounts, inputs_digest, score_stream
+from services.scoring.settings import Policies, policies, settings
+
+
+async def locked(conn: Connection, customer_ids: Sequence[str]) -> dict[str, asyncpg.Record]:
+    """The customers' credit accounts as the read model has them, locked until the transaction ends."""
+    ids = sorted(set(customer_ids))  # one order for every locker, so they cannot deadlock
+    await ensure_accounts(conn, ids)
+    rows = await conn.fetch(
+        "SELECT * FROM credit_accounts WHERE customer_id = ANY($1::text[]) ORDER BY customer_id FOR UPDATE", ids
+    )
+    return {row["customer_id"]: row for row in rows}
+
+
+def account_of(row: asyncpg.Record) -> domain.CreditAccount:
+    """The part of a credit account that policy holds and checks decide on."""
+    currency = row["limit_currency"]
+
+    def money(amount: Decimal | None) -> Money | None:
+        return None if amount is None else Money.of(amount, currency)
+
+    temporary = row["limit_expires_on"] is not None
+    terms = None
+    if row["credit_days"] is not None:
+        terms = domain.Terms(row["credit_days"], row["discount_percent"], row["discount_days"])
+    return domain.CreditAccount(
+        customer_id=row["customer_id"],
+        standing_limit=money(row["standing_limit"]),
+        temporary_limit=money(row["limit_amount"]) if temporary else None,
+        temporary_until=row["limit_expires_on"],
+        holds={hold_id: hold["reason"] for hold_id, hold in json.loads(row["holds"]).items()},
+        terms=terms,
+    )
+
+
+async def reserved_of(conn: Connection, customer_ids: Sequence[str], today: date) -> dict[str, Decimal]:
+    """What approved orders not yet invoiced reserve, in the base currency."""
+    rows = await conn.fetch(
+        "SELECT customer_id, sum(amount_in_base) AS reserved FROM credit_checks"
+        " WHERE customer_id = ANY($1::text[]) AND outcome = 'approve' AND released_on IS NULL"
+        " AND reserved_until >= $2 GROUP BY 1",
+        list(customer_ids),
+        today,
+    )
+    return {r["customer_id"]: r["reserved"] for r in rows}
+
+
+def scored(
+    customer_id: str, inputs: ScoreInputs, previous: Grade | None, cause: str, policy: scorecard.Policy
+) -> CustomerScored | None:
+    try:
+        result = scorecard.score(inputs, policy)
+    except scorecard.NothingToScore:
+        return None
+    return CustomerScored(
+        customer_id=customer_id,
+        score=result.score,
+        grade=result.grade,
+        previous_grade=previous,
+        components=dict(result.components),
+        weights=dict(result.weights),
+        left_out=result.left_out,
+        reasons=result.reasons,
+        policy_version=result.policy_version,
+        inputs=inputs,
+        cause=cause,
+    )
+
+
+async def reconsider(
+    store: EventStore,
+    conn: Connection,
+    again: facts.Reconsider,
+    contexts: Mapping[str, EventContext],
+    today: date,
+    policy: Policies,
+) -> list[DomainEvent]:
+    """Score again those whose facts changed, and keep the policy's holds; in ``conn``'s transaction."""
+    ids = sorted(again.holds | set(again.scores))
+    if not ids:
+        return []
+    rows = await locked(conn, ids)
+    rates = await facts.rates_on(conn, today, settings().base_currency)
+    found = await facts.gather(conn, ids, today, rates)
+    reserved = await reserved_of(conn, ids, today)
+    appends: list[Append] = []
+    for customer_id in ids:
+        row, known = rows[customer_id], found[customer_id]
+        context = contexts.get(customer_id)
+        if customer_id in again.scores:
+            event = scored(customer_id, known.inputs, row["grade"], again.scores[customer_id], policy.scorecard)
+            if event is not None and inputs_digest(event) != row["inputs_digest"]:
+                appends.append(Append(score_stream(customer_id), row["score_version"], [event], customer_id, context))
+        exposure = known.exposure.balance + reserved.get(customer_id, Decimal(0))
+        holds = domain.policy_holds(account_of(row), exposure, known.exposure.oldest_days_past_due, today, policy.holds)
+        if holds:
+            appends.append(Append(domain.stream_id(customer_id), row["account_version"], holds, customer_id, context))
+    await store.append_all(conn, appends)
+    return [event for a in appends for event in a.events]
+
+
+def make_reaction(store: EventStore, clock: BusinessClock) -> BatchHandler:
+    async def react(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+        await directory.project(conn, deliveries)
+        again = await facts.project(conn, deliveries, settings().base_currency)
+        contexts = {d.customer_id: EventContext.caused_by(d.envelope) for d in deliveries}  # the last of each
+        await reconsider(store, conn, again, contexts, clock.today(), policies())
+
+    return react

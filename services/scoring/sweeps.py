@@ -1,0 +1,62 @@
+"""The daily sweep of scoring: temporary limits expire, and the policy's holds are looked at
+again where time alone changed the facts (days past due grow, reservations lapse)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from libs.events.sweeps import Sweep
+from libs.service.kit import Kit
+from services.scoring import domain, facts
+from services.scoring.reactions import locked, reconsider
+from services.scoring.settings import policies
+
+_EXPIRING = "SELECT customer_id FROM credit_accounts WHERE limit_expires_on <= $1 ORDER BY 1"
+# Customers with an instalment past the policy's days (a schedule's first due date is its
+# earliest), or whose reservations lapsed since yesterday.
+_PAST_DAYS = "SELECT customer_id FROM invoices WHERE open > 0 AND (schedule->0->>0)::date < $1::date - $2::int"
+_LAPSED = (
+    "SELECT customer_id FROM credit_checks"
+    " WHERE outcome = 'approve' AND released_on IS NULL AND reserved_until = $1::date - 1"
+)
+CHUNK = 200
+
+
+def sweeps(kit: Kit) -> list[Sweep]:
+    async def temporary_limits_expire(business_date: date) -> int:
+        expired = 0
+        for row in await kit.pool.fetch(_EXPIRING, business_date):
+            customer_id = row["customer_id"]
+            async with kit.store.transaction() as conn:
+                await locked(conn, [customer_id])
+                history = await kit.store.load(domain.stream_id(customer_id), conn)
+                account = domain.CreditAccount(customer_id=customer_id)
+                for recorded in history:
+                    account = domain.evolve(account, recorded.event)
+                events = domain.expire_temporary(account, business_date)
+                if events:
+                    await kit.store.append(
+                        domain.stream_id(customer_id), history[-1].version, events, customer_id=customer_id, conn=conn
+                    )
+                    again = facts.Reconsider(holds={customer_id})
+                    await reconsider(kit.store, conn, again, {}, business_date, policies())
+                    expired += 1
+        return expired
+
+    async def policy_holds(business_date: date) -> int:
+        days = policies().holds.overdue_days
+        rows = await kit.pool.fetch(_LAPSED, business_date)
+        if days is not None:
+            rows += await kit.pool.fetch(_PAST_DAYS, business_date, days)
+        customers = sorted({r["customer_id"] for r in rows})
+        changed = 0
+        for start in range(0, len(customers), CHUNK):
+            async with kit.store.transaction() as conn:
+                again = facts.Reconsider(holds=set(customers[start : start + CHUNK]))
+                changed += len(await reconsider(kit.store, conn, again, {}, business_date, policies()))
+        return changed
+
+    return [
+        Sweep("scoring.temporary-limits-expire", temporary_limits_expire),
+        Sweep("scoring.policy-holds", policy_holds),
+    ]

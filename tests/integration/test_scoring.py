@@ -1,0 +1,440 @@
+"""The scoring service on the real backbone: scores that follow the ledger's events, the approval
+chain, credit checks with reservations, the ERP's feed on scoring.events, the credit file in
+profiles, and the policy what-if."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from libs.events.clock import SettableClock
+from libs.events.database import create_pool
+from libs.infra.provision import BrokerHandle
+from libs.service.kit import Kit
+from libs.service.settings import ServiceSettings
+from services.profiles.app import spec as profiles
+from services.receivables.app import spec as receivables
+from services.scoring import scorecard
+from services.scoring.app import spec as scoring
+from services.scoring.events import ScoreInputs
+from tests.conftest import NewDatabase
+from tests.support.backbone import eventually
+from tests.support.ledger import customer_registered, invoice_data, money, send
+from tests.support.serving import ERP_KEY, bearer, serving_kit, settings_for
+
+HEALTHY = {
+    "current_assets": "400000.00",
+    "total_assets": "1000000.00",
+    "current_liabilities": "250000.00",
+    "total_liabilities": "550000.00",
+    "equity": "450000.00",
+    "retained_earnings": "200000.00",
+    "revenue": "2000000.00",
+    "ebit": "80000.00",
+    "net_income": "60000.00",
+}
+
+# The credit team: two analysts, a manager and the finance director.
+ANA, LI, WANG, ZHOU = (
+    ("ana", "credit_analyst"),
+    ("li", "credit_analyst"),
+    ("wang", "credit_manager"),
+    ("zhou", "finance_director"),
+)
+
+
+@dataclass
+class Service:
+    http: httpx.AsyncClient
+    kit: Kit
+    settings: ServiceSettings
+
+    async def post(self, path: str, body: dict[str, Any] | None = None, by: tuple[str, str] | None = None) -> Any:
+        """POST as the person ``by`` (name, role), or else as the ERP; answers the body of a 2xx."""
+        response = await self.send(path, body, by)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    async def send(self, path: str, body: dict[str, Any] | None = None, by: tuple[str, str] | None = None) -> Any:
+        headers = bearer(by[1], subject=by[0]) if by else {}
+        return await self.http.post(path, json=body or {}, headers=headers)
+
+    async def get(self, path: str) -> Any:
+        response = await self.http.get(path, headers=bearer("viewer"))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def at(self, day: str) -> None:
+        clock = self.kit.clock
+        assert isinstance(clock, SettableClock)
+        clock.set(date.fromisoformat(day))
+        if self.kit.sweeper is not None:
+            await self.kit.sweeper.run_due()
+
+
+@contextlib.asynccontextmanager
+async def stack(
+    new_database: NewDatabase, broker: BrokerHandle, *specs: Any, day: str
+) -> AsyncIterator[dict[str, Service]]:
+    """The named services on one topic prefix, each with its own database, on the same business date."""
+    prefix = f"t{id(specs) % 10**8}{date.today():%j}."
+    async with contextlib.AsyncExitStack() as stack:
+        running: dict[str, Service] = {}
+        for spec in specs:
+            settings = settings_for(
+                spec,
+                await new_database(),
+                broker.bootstrap_servers,
+                business_date=day,
+                topic_prefix=prefix,
+                api_keys=f"erp:{ERP_KEY}:admin",
+            )
+            url, kit = await stack.enter_async_context(serving_kit(spec, settings))
+            http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, headers={"X-API-Key": ERP_KEY}))
+            running[spec.name] = Service(http, kit, settings)
+        yield running
+
+
+async def all_at(services: dict[str, Service], day: str) -> None:
+    for service in services.values():
+        await service.at(day)
+
+
+async def topic_events(settings: ServiceSettings, topic: str, types: set[str], count: int) -> list[dict[str, Any]]:
+    """The first ``count`` events of these types on a topic, read from its start as the ERP would."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        name = settings.topic_name(topic)
+        partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or {0})]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
+        found: list[dict[str, Any]] = []
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(found) < count and asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    headers = {k: v.decode() for k, v in record.headers}
+                    if headers["ce_type"] in types:
+                        found.append(
+                            {"type": headers["ce_type"], "time": headers["ce_time"], **json.loads(record.value)}
+                        )
+        return found
+    finally:
+        await consumer.stop()
+
+
+def cny(amount: str) -> dict[str, str]:
+    return money(amount, "CNY")
+
+
+async def erp_invoice(ledger: Service, doc: str, number: str, net: str, issued: str, **kw: Any) -> None:
+    body = {"document_id": doc, "revision": 1, "customer_erp_id": "K-1", **invoice_data(number, net, issued), **kw}
+    await ledger.post("/erp/invoices", body)
+
+
+async def erp_payment(ledger: Service, doc: str, amount: str, on: str, invoices: list[str]) -> None:
+    remittance = [{"invoice_number": n} for n in invoices]
+    body = {
+        "document_id": doc,
+        "revision": 1,
+        "customer_erp_id": "K-1",
+        "amount": cny(amount),
+        "value_date": on,
+        "method": "bank_transfer",
+        "remittance": remittance,
+    }
+    await ledger.post("/erp/payments", body)
+
+
+async def test_a_customer_that_starts_paying_late_drifts_down_a_grade(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, scoring, day="2026-01-05") as services:
+        files, ledger, credit = services["profiles"], services["receivables"], services["scoring"]
+        opened = await files.post(
+            "/customers",
+            {
+                "legal_name": "福建闽江贸易有限公司",
+                "registration": {"scheme": "OTHER", "number": "FJ-1", "country": "CN"},
+                "customer_since": "2021-01-01",
+                "erp_id": "K-1",
+            },
+            ANA,
+        )
+        customer = opened["customer_id"]
+        await known_everywhere(services)
+        await files.post(
+            f"/customers/{customer}/statements",
+            {"period_end": "2025-09-30", "period_months": 12, "currency": "CNY", "items": HEALTHY},
+            ANA,
+        )
+        await files.post(
+            f"/customers/{customer}/bureau-reports",
+            {"provider": "bureau-cn", "report_date": "2025-12-20", "score": 85},
+            ANA,
+        )
+
+        # Six invoices paid on their due date: on terms.
+        numbers = [f"INV-{n}" for n in range(1, 7)]
+        for n, number in enumerate(numbers, start=1):
+            await erp_invoice(ledger, f"D-{n}", number, "10000.00", "2026-01-05")
+        await all_at(services, "2026-02-04")
+        await erp_payment(ledger, "P-1", "60000.00", "2026-02-04", numbers)
+        await eventually(lambda: _paydex_counts(credit, customer, 6), what="six payments scored")
+        on_terms = await credit.get(f"/customers/{customer}/credit")
+        assert on_terms["grade"] == "A", on_terms
+        assert on_terms["components"]["payment_behaviour"] == "80.00"  # paid on terms
+        assert on_terms["left_out"] == []
+
+        # Six more, paid 64 days late: overdue first (a hold at 61 days), then paid.
+        late = [f"INV-{n}" for n in range(7, 13)]
+        for n, number in enumerate(late, start=7):
+            await erp_invoice(ledger, f"D-{n}", number, "10000.00", "2026-02-05")
+        await all_at(services, "2026-05-10")  # due 7 March: 64 days past due; receivables' sweep reports it
+
+        async def held() -> bool:
+            found = await credit.get(f"/customers/{customer}/credit")
+            return any(h["hold_id"] == "overdue" for h in found["holds"])
+
+        await eventually(held, what="the overdue hold")
+        overdue = await credit.get(f"/customers/{customer}/credit")
+        assert overdue["reasons"][0] == "delinquency", overdue
+        assert overdue["exposure"]["oldest_days_past_due"] == 64
+        assert overdue["exposure"]["overdue"] == cny("60000.00")
+
+        await erp_payment(ledger, "P-2", "60000.00", "2026-05-10", late)
+        await eventually(lambda: _paydex_counts(credit, customer, 12), what="twelve payments scored")
+        after = await credit.get(f"/customers/{customer}/credit")
+        assert after["holds"] == []  # released by policy once nothing is overdue
+        assert after["grade"] == "B"
+        assert after["reasons"][0] == "payment_behaviour"
+        # 60,000 on terms and 60,000 64 days late: 32 days on average, between 50 (30) and 40 (60).
+        assert Decimal(after["components"]["payment_behaviour"]) == Decimal("49.33")
+
+        history = (await credit.get(f"/customers/{customer}/scores"))["scores"]
+        oldest_first = list(reversed(history))
+        grades = [s["grade"] for s in oldest_first]
+        assert grades[-1] == "B"
+        assert "A" in grades
+        for older, newer in itertools.pairwise(oldest_first):  # each score knows the grade it replaced
+            assert newer["previous_grade"] == older["grade"]
+        for recorded in history:  # the stored inputs and the policy give the same score again
+            again = scorecard.score(ScoreInputs.model_validate(recorded["inputs"]))
+            assert recorded["policy_version"] == again.policy_version
+            assert (Decimal(recorded["score"]), recorded["grade"], recorded["reasons"]) == (
+                again.score,
+                again.grade,
+                list(again.reasons),
+            )
+
+        # The credit file in profiles shows what scoring decided, from scoring.events.
+        async def filed() -> bool:
+            found = await files.get(f"/customers/{customer}")
+            return bool(found["credit"]["grade"] == "B" and found["credit"]["score"] == after["score"])
+
+        await eventually(filed, what="the grade in the credit file")
+
+        # What if grade A started at 70? Nothing live changes.
+        before = await credit.get(f"/customers/{customer}/scores")
+        report = await credit.post("/policy/what-if", {"grade_floors": {"A": "70"}}, WANG)
+        assert report["grades"]["moved"] == {"B->A": 1}
+        assert report["history"]["scores_replayed"] == len(history)
+        assert report["changed"][0]["customer_id"] == customer
+        assert report["changed"][0]["grade"] == {"now": "B", "what_if": "A"}
+        assert await credit.get(f"/customers/{customer}/scores") == before
+        refused = await credit.send("/policy/what-if", {"grade_floors": {"A": "40"}}, WANG)
+        assert refused.status_code == 422
+        assert "grade floors run from A down to D" in refused.json()["detail"]
+
+
+async def _paydex_counts(credit: Service, customer: str, payments: int) -> bool:
+    scores = (await credit.get(f"/customers/{customer}/scores"))["scores"]
+    return bool(scores) and len(scores[0]["inputs"]["payments"]) == payments
+
+
+async def registered(services: dict[str, Service], customer: str = "C-1") -> None:
+    """The customer as profiles publishes it, seen by every service in the stack."""
+    any_service = next(iter(services.values()))
+    await send(any_service.settings, "profiles.events", customer_registered(customer, "K-1", "福州华信贸易有限公司"))
+    await known_everywhere(services)
+
+
+async def known_everywhere(services: dict[str, Service]) -> None:
+    for service in services.values():
+        pool = await create_pool(service.settings.database_url, min_size=1, max_size=1)
+
+        async def known(pool: Any = pool) -> bool:
+            return bool(await pool.fetchval("SELECT count(*) FROM customers"))
+
+        await eventually(known, what=f"the customer in {service.kit.spec.name}")
+        await pool.close()
+
+
+async def test_limits_go_up_the_approval_chain_and_a_temporary_one_expires(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with stack(new_database, broker, scoring, day="2026-01-05") as services:
+        credit = services["scoring"]
+        await registered(services)
+        asked = await credit.post(
+            "/customers/C-1/limit-requests",
+            {"kind": "new", "amount": "2000000", "currency": "CNY", "reason": "new distributor"},
+            ANA,
+        )
+        [request] = asked["pending_requests"]
+        assert request["waiting_for"] == "credit_analyst"
+        approval = f"/customers/C-1/requests/{request['request_id']}/approval"
+
+        own = await credit.send(approval, {}, ANA)
+        assert own.status_code == 422
+        assert own.json()["detail"] == "the requester cannot approve their own request"
+        endorsed = await credit.post(approval, {"note": "good references"}, LI)  # 100,000 is li's authority
+        assert endorsed["recorded"] == ["scoring.CreditLimitEscalated"]
+        assert endorsed["pending_requests"][0]["waiting_for"] == "credit_manager"
+        too_junior = await credit.send(approval, {}, LI)
+        assert "waits for a credit_manager" in too_junior.json()["detail"]
+        await credit.post(approval, {}, WANG)  # 1,000,000: up again
+        approved = await credit.post(approval, {"note": "within group exposure"}, ZHOU)
+        assert approved["recorded"] == ["scoring.CreditLimitApproved", "scoring.CreditLimitSet"]
+        assert approved["limit"]["in_force"] == cny("2000000")
+        assert approved["pending_requests"] == []
+        steps = (await credit.get("/customers/C-1/requests"))["requests"][0]["steps"]
+        assert [(s["step"], s["by"]) for s in steps] == [
+            ("requested", "ana"),
+            ("endorsed", "li"),
+            ("endorsed", "wang"),
+            ("approved (finance_director)", "zhou"),
+        ]
+
+        temporary = await credit.post(
+            "/customers/C-1/limit-requests",
+            {
+                "kind": "temporary",
+                "amount": "2500000",
+                "currency": "CNY",
+                "expires_on": "2026-02-01",
+                "reason": "spring festival stock",
+            },
+            WANG,
+        )
+        await credit.post(
+            f"/customers/C-1/requests/{temporary['pending_requests'][0]['request_id']}/approval", {}, ZHOU
+        )
+        assert (await credit.get("/customers/C-1/credit"))["limit"]["in_force"] == cny("2500000")
+        await credit.at("2026-02-01")  # the sweep ends it
+        ended = await credit.get("/customers/C-1/credit")
+        assert (ended["limit"]["in_force"], ended["limit"]["temporary_until"]) == (cny("2000000"), None)
+
+        # The ERP's feed: every limit change on scoring.events, in order.
+        feed = await topic_events(credit.settings, "scoring.events", {"scoring.CreditLimitSet"}, 3)
+        assert [(e["limit"]["amount"], e["expires_on"]) for e in feed] == [
+            ("2000000", None),
+            ("2500000", "2026-02-01"),
+            ("2000000", None),
+        ]
+        assert feed[2]["reason"] == "the temporary limit expired on 2026-02-01"
+
+        wrong = await credit.send(
+            "/customers/C-1/limit-requests", {"kind": "increase", "amount": 3000000.0, "currency": "CNY"}, ANA
+        )
+        assert wrong.status_code == 422
+        assert {e["field"] for e in wrong.json()["errors"]} >= {"body.amount", "body.reason"}
+
+
+async def test_credit_checks_reserve_until_the_invoice_and_never_overrun_the_limit(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with stack(new_database, broker, receivables, scoring, day="2026-03-02") as services:
+        ledger, credit = services["receivables"], services["scoring"]
+        await registered(services)
+        asked = await credit.post(
+            "/customers/C-1/limit-requests", {"kind": "new", "amount": "100000", "currency": "CNY", "reason": "x"}, ANA
+        )
+        await credit.post(f"/customers/C-1/requests/{asked['pending_requests'][0]['request_id']}/approval", {}, LI)
+
+        def check(amount: str, order: str, currency: str = "CNY") -> dict[str, Any]:
+            return {"customer_id": "C-1", "amount": amount, "currency": currency, "order_ref": order}
+
+        first = await credit.post("/credit-checks", check("60000.00", "SO-1"))
+        assert (first["outcome"], first["available"], first["reserved_until"]) == (
+            "approve",
+            cny("100000"),
+            "2026-04-01",
+        )
+        over = await credit.post("/credit-checks", check("55000.00", "SO-2"))
+        assert over["outcome"] == "hold"
+        assert over["reserved"] == cny("60000.00")
+        assert over["reasons"] == ["the order exceeds available credit (40000.00 of 100000) by 15000.00"]
+
+        # SO-1 is invoiced: the reservation gives way to the receivable.
+        await erp_invoice(ledger, "D-1", "INV-1", "60000.00", "2026-03-02", order_ref="SO-1")
+
+        async def released() -> bool:
+            return not (await credit.get(f"/credit-checks/{first['decision_id']}"))["reserving"]
+
+        await eventually(released, what="the reservation released by the invoice")
+        assert (await credit.get(f"/credit-checks/{first['decision_id']}"))["released_reason"] == "invoice INV-1 issued"
+        exposure = (await credit.get("/customers/C-1/credit"))["exposure"]
+        assert (exposure["open_receivables"], exposure["reserved"], exposure["available"]) == (
+            cny("60000.00"),
+            cny("0"),
+            cny("40000.00"),
+        )
+        second = await credit.post("/credit-checks", check("30000.00", "SO-3"))
+        assert second["outcome"] == "approve"
+
+        # Twenty orders of 1,000 at once against 10,000 available: exactly ten are approved.
+        answers = await asyncio.gather(
+            *(credit.post("/credit-checks", check("1000.00", f"SO-R{n}")) for n in range(20))
+        )
+        approved = [a for a in answers if a["outcome"] == "approve"]
+        assert len(approved) == 10
+        assert {a["outcome"] for a in answers if a not in approved} == {"review"}  # within the 10% tolerance
+        assert (await credit.get("/customers/C-1/credit"))["exposure"]["available"] == cny("0.00")
+
+        # A re-check of the same order replaces its reservation rather than adding to it.
+        again = await credit.post("/credit-checks", check("25000.00", "SO-3"))
+        assert (again["outcome"], again["replaces"]) == ("approve", second["decision_id"])
+
+        # A hold by hand stops every order; its release lets them through again.
+        held = await credit.post("/customers/C-1/holds", {"reason": "cheque bounced"}, WANG)
+        [hold] = held["holds"]
+        small = await credit.post("/credit-checks", check("10.00", "SO-4"))
+        assert (small["outcome"], small["reasons"]) == ("hold", ["credit hold: cheque bounced"])
+        await credit.post(f"/customers/C-1/holds/{hold['hold_id']}/release", {"reason": "cleared"}, WANG)
+        assert (await credit.post("/credit-checks", check("10.00", "SO-5")))["outcome"] == "approve"
+
+        # Lowering the limit below what is owed puts the account on hold by policy, at once.
+        lower = await credit.post(
+            "/customers/C-1/limit-requests",
+            {"kind": "decrease", "amount": "50000", "currency": "CNY", "reason": "y"},
+            ANA,
+        )
+        lowered = await credit.post(
+            f"/customers/C-1/requests/{lower['pending_requests'][0]['request_id']}/approval", {}, LI
+        )
+        assert [(h["hold_id"], h["by"]) for h in lowered["holds"]] == [("over-limit", "policy")]
+
+        # Bad input is named, and changes nothing.
+        bad = await credit.send(
+            "/credit-checks", {"customer_id": "C-1", "amount": 5.5, "currency": "CNY", "order_ref": ""}
+        )
+        assert {e["field"] for e in bad.json()["errors"]} == {"body.amount", "body.order_ref"}
+        unknown = await credit.send("/credit-checks", check("1.00", "SO-9") | {"customer_id": "C-404"})
+        assert unknown.status_code == 404
+        no_rate = await credit.send("/credit-checks", check("1.00", "SO-9", "USD"))
+        assert (no_rate.status_code, no_rate.json()["detail"]) == (422, "no rate from USD to CNY is recorded")
+        decided = await topic_events(credit.settings, "scoring.events", {"scoring.CreditCheckDecided"}, 26)
+        assert len(decided) == 26
