@@ -30,9 +30,10 @@ class Running:
     dsn: str
     bootstrap_servers: str
     pids: list[int]
+    urls: tuple[str, ...] = ()  # every replica's
 
-    def token(self, *roles: str) -> str:
-        return mint_token(SECRET, "bench", list(roles))
+    def token(self, *roles: str, subject: str = "bench") -> str:
+        return mint_token(SECRET, subject, list(roles))
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +78,7 @@ async def running(name: str, topics: Sequence[str], replicas: int = 1, **setting
                             raise RuntimeError(f"services.{name} exited with {process.returncode}")
                         await asyncio.sleep(0.2)
             print(f"{name} at {', '.join(urls)}; PostgreSQL {pg.path}, broker {broker.path}\n", flush=True)
-            yield Running(urls[0], dsn, broker.bootstrap_servers, [p.pid for p in processes])
+            yield Running(urls[0], dsn, broker.bootstrap_servers, [p.pid for p in processes], tuple(urls))
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)

@@ -10,6 +10,7 @@ published that was not stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -211,10 +212,12 @@ class EventStore:
         customer_id: str,
         context: EventContext | None = None,
         conn: Connection | None = None,
+        savepoint: bool = True,
     ) -> list[RecordedEvent]:
         """Append events after ``expected_version`` (0 for a new stream).
 
-        Runs in ``conn``'s transaction when given, else is committed before it returns.
+        Runs in ``conn``'s transaction when given, else is committed before it returns;
+        ``savepoint`` as for ``append_all``.
         Raises ``ConcurrencyConflict`` when the stream is not at ``expected_version``.
         Without a ``context``, the one bound for the current request or event is used.
         """
@@ -231,7 +234,8 @@ class EventStore:
             asyncio.get_running_loop().create_future(),
         )
         if conn is not None:
-            return (await self.append_all(conn, [Append(stream_id, expected_version, events, customer_id, context)]))[0]
+            appends = [Append(stream_id, expected_version, events, customer_id, context)]
+            return (await self.append_all(conn, appends, savepoint=savepoint))[0]
         if not self.group_commit:
             await self._commit_alone(request)
             return request.done.result()
@@ -242,11 +246,15 @@ class EventStore:
             task.add_done_callback(self._writer_tasks.discard)
         return await request.done
 
-    async def append_all(self, conn: Connection, appends: Sequence[Append]) -> list[list[RecordedEvent]]:
+    async def append_all(
+        self, conn: Connection, appends: Sequence[Append], *, savepoint: bool = True
+    ) -> list[list[RecordedEvent]]:
         """Append to several streams in ``conn``'s transaction, in one statement: all or none.
 
         Raises ``ConcurrencyConflict`` for the first stream not at its expected version; a
-        savepoint keeps the caller's transaction usable for a retry.
+        savepoint keeps the caller's transaction usable for a retry. Without it (two round
+        trips fewer) a conflict aborts the caller's transaction: for appends that cannot
+        conflict, such as the first event of a stream named by a fresh id.
         """
         if len({a.stream_id for a in appends}) != len(appends):
             raise ValueError("append_all takes each stream once")
@@ -261,7 +269,7 @@ class EventStore:
                 _Request(a.stream_id, a.expected_version, a.events, a.customer_id, contexts, loop.create_future())
             )
         try:
-            async with conn.transaction():
+            async with conn.transaction() if savepoint else contextlib.nullcontext():
                 outcomes = await self._write(conn, [r for r in requests if r.events])
                 for _, outcome in outcomes:
                     if isinstance(outcome, ConcurrencyConflict):

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -23,6 +24,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from libs.service.errors import Problem
 from libs.service.settings import ROLES, ServiceSettings
+
+VERIFIED_TOKENS = 4096  # tokens remembered once verified, the oldest forgotten first
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,14 @@ class Authenticator:
             assert settings.jwt_public_key is not None
             self._key = settings.jwt_public_key
         self._api_keys = settings.api_key_table()
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()  # token -> (caller, expiry)
 
     def from_token(self, token: str) -> Principal:
+        # Verifying a signature costs more than many a request; a token verified once stands
+        # until it expires, so recent ones are remembered.
+        remembered = self._verified.get(token)
+        if remembered is not None and remembered[1] > time.time():
+            return remembered[0]
         try:
             claims = jwt.decode(
                 token,
@@ -63,7 +72,11 @@ class Authenticator:
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise _unauthorized("the token's roles claim is not a list of role names")
-        return Principal(str(claims["sub"]), frozenset(r for r in roles if r in ROLES), "user")
+        found = Principal(str(claims["sub"]), frozenset(r for r in roles if r in ROLES), "user")
+        self._verified[token] = (found, float(claims["exp"]))
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+        return found
 
     def from_api_key(self, key: str) -> Principal:
         found = self._api_keys.get(key)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -54,11 +54,23 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(b"\0".join([method.encode(), path.encode(), body])).hexdigest()
 
 
-@asynccontextmanager
-async def idempotent(request: Request, caller: Principal) -> AsyncIterator[IdempotentScope]:
-    pool = request.app.state.kit.pool
+@dataclass(frozen=True)
+class Claim:
+    """A caller's Idempotency-Key on one request."""
+
+    principal: str
+    key: str
+    method: str
+    path: str
+    fingerprint: str
+
+
+async def claim_of(request: Request, caller: Principal) -> Claim | None:
+    """The request's claim, or None without a key; a malformed key is refused."""
     key = request.headers.get(HEADER)
-    if key is not None and not _VALID_KEY.match(key):
+    if key is None:
+        return None
+    if not _VALID_KEY.match(key):
         raise Problem(
             400,
             "Invalid Idempotency-Key",
@@ -66,52 +78,80 @@ async def idempotent(request: Request, caller: Principal) -> AsyncIterator[Idemp
             kind="invalid-idempotency-key",
         )
     fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
+    return Claim(caller.subject, key, request.method, request.url.path, fingerprint)
+
+
+async def claim_all(conn: Connection, claims: Sequence[Claim]) -> set[Claim]:
+    """Claim the keys in one statement; answers those claimed now. A key claimed by a
+    transaction still running is waited for, and then not claimed: replay it."""
+    if not claims:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO idempotency_keys (principal, key, method, path, request_hash)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
+        " ON CONFLICT (principal, key) DO NOTHING RETURNING principal, key",
+        [c.principal for c in claims],
+        [c.key for c in claims],
+        [c.method for c in claims],
+        [c.path for c in claims],
+        [c.fingerprint for c in claims],
+    )
+    claimed = {(r["principal"], r["key"]) for r in rows}
+    return {c for c in claims if (c.principal, c.key) in claimed}
+
+
+async def keep_all(conn: Connection, answers: Sequence[tuple[Claim, Response]]) -> None:
+    """Store the answers of claimed keys for replays (only answers below 500 are kept)."""
+    for _, response in answers:
+        if response.status_code >= 500:
+            raise RuntimeError("an idempotent command keeps only answers below 500")
+    await conn.executemany(
+        "UPDATE idempotency_keys SET status_code = $3, response_body = $4, content_type = $5"
+        " WHERE principal = $1 AND key = $2",
+        [(c.principal, c.key, r.status_code, bytes(r.body), r.headers.get("content-type")) for c, r in answers],
+    )
+
+
+async def release_all(conn: Connection, claims: Sequence[Claim]) -> None:
+    """Give up claims whose request was refused, so that a corrected retry may use the key."""
+    await conn.executemany(
+        "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2", [(c.principal, c.key) for c in claims]
+    )
+
+
+@asynccontextmanager
+async def idempotent(request: Request, caller: Principal) -> AsyncIterator[IdempotentScope]:
+    pool = request.app.state.kit.pool
+    claim = await claim_of(request, caller)
     async with pool.acquire() as conn, conn.transaction():
         scope = IdempotentScope(conn)
-        if key is None:
+        if claim is None:
             yield scope
             return
-        claimed = await conn.fetchval(
-            "INSERT INTO idempotency_keys (principal, key, method, path, request_hash) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (principal, key) DO NOTHING RETURNING true",
-            caller.subject,
-            key,
-            request.method,
-            request.url.path,
-            fingerprint,
-        )
-        if not claimed:
-            scope.replay = await _replay(conn, caller, key, fingerprint)
+        if not await claim_all(conn, [claim]):
+            scope.replay = await replay(conn, claim)
             yield scope
             return
         yield scope
-        kept = scope.kept
-        if kept is None or kept.status_code >= 500:
+        if scope.kept is None:
             raise RuntimeError("an idempotent command must keep its answer with scope.keep(response)")
-        await conn.execute(
-            "UPDATE idempotency_keys SET status_code = $3, response_body = $4, content_type = $5"
-            " WHERE principal = $1 AND key = $2",
-            caller.subject,
-            key,
-            kept.status_code,
-            bytes(kept.body),
-            kept.headers.get("content-type"),
-        )
+        await keep_all(conn, [(claim, scope.kept)])
 
 
-async def _replay(conn: Connection, caller: Principal, key: str, fingerprint: str) -> Response:
+async def replay(conn: Connection, claim: Claim) -> Response:
+    """The stored answer to a key claimed before; the same key on a different request is refused."""
     row = await conn.fetchrow(
         "SELECT request_hash, status_code, response_body, content_type FROM idempotency_keys"
         " WHERE principal = $1 AND key = $2",
-        caller.subject,
-        key,
+        claim.principal,
+        claim.key,
     )
     assert row is not None
-    if row["request_hash"] != fingerprint:
+    if row["request_hash"] != claim.fingerprint:
         raise Problem(
             422,
             "Idempotency-Key reused",
-            f"the key {key!r} was already used for a different request",
+            f"the key {claim.key!r} was already used for a different request",
             kind="idempotency-key-reused",
         )
     return Response(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -17,15 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.contracts import CurrencyCode, DomainEvent, ExactDecimal, Money
 from libs.events.database import Connection
+from libs.events.store import EventContext
+from libs.service import idempotency
 from libs.service.auth import Principal, require
 from libs.service.errors import Problem
 from libs.service.etag import etag
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
 from libs.service.rendering import jsonable
-from services.scoring import checks, domain, facts, limits, policy_what_if
-from services.scoring.events import CreditCheckDecided, CreditLimitSet, RequestKind
-from services.scoring.projections import check_stream
+from services.scoring import domain, facts, limits, policy_what_if
+from services.scoring.checkdesk import CheckRequest, desk_of
+from services.scoring.events import CreditLimitSet, RequestKind
+from services.scoring.projections import active_reservations
 from services.scoring.reactions import account_of, locked, reconsider
 from services.scoring.settings import policies, settings
 
@@ -63,12 +66,8 @@ async def credit_summary(conn: Connection, kit: Kit, customer_id: str) -> dict[s
     today, policy = kit.clock.today(), policies()
     rates = await facts.rates_on(conn, today, settings().base_currency)
     known = (await facts.gather(conn, [customer_id], today, rates))[customer_id]
-    reserved = await conn.fetchval(
-        "SELECT coalesce(sum(amount_in_base), 0) FROM credit_checks WHERE customer_id = $1 AND outcome = 'approve'"
-        " AND released_on IS NULL AND reserved_until >= $2",
-        customer_id,
-        today,
-    )
+    reservations = active_reservations(row["reservations"], today) if row else {}
+    reserved = sum((amount for _, amount in reservations.values()), Decimal(0))
     account = account_of(row) if row else domain.CreditAccount(customer_id=customer_id)
     grade = row["grade"] if row else None
     limit = account.limit_on(today)
@@ -387,97 +386,22 @@ class CreditCheck(Body):
     )
 
 
-_EXPOSURE = """
-SELECT (SELECT coalesce(jsonb_object_agg(currency, balance), '{}') FROM balances WHERE customer_id = $1) AS balances,
-       (SELECT coalesce(jsonb_agg(jsonb_build_array(decision_id, order_ref, amount_in_base)), '[]')
-          FROM credit_checks WHERE customer_id = $1 AND outcome = 'approve' AND released_on IS NULL
-           AND reserved_until >= $2) AS reservations
-"""
-
-
-_ANSWERED = {"customer_id", "order_ref", "outcome", "reasons", "reserved_until", "replaces"}
-
-
 @router.post(
     "/credit-checks",
     status_code=201,
     summary="May this order ship? approve, review or hold, with the available credit; send an Idempotency-Key",
 )
 async def credit_check(body: CreditCheck, request: Request, kit: KitDep, caller: Checkers) -> Response:
-    async with idempotent(request, caller) as scope:
-        if scope.replay:
-            return scope.replay
-        conn, today, base = scope.conn, kit.clock.today(), settings().base_currency
-        await _known(conn, body.customer_id)
-        row = (await locked(conn, [body.customer_id]))[body.customer_id]  # checks of one customer take turns
-        rates = await facts.rates_on(conn, today, base)
-        amount = facts.in_base(body.amount, body.currency, rates)
-        if amount is None:
-            raise Problem(
-                422, "No exchange rate", f"no rate from {body.currency} to {base} is recorded", kind="no-fx-rate"
-            )
-        found = await conn.fetchrow(_EXPOSURE, body.customer_id, today)
-        assert found is not None
-        balances = json.loads(found["balances"], parse_float=Decimal)
-        open_receivables = Decimal(0)
-        unpriced = []
-        for currency, balance in balances.items():
-            converted = facts.in_base(Decimal(balance), currency, rates)
-            if converted is None:
-                unpriced.append(currency)
-            else:
-                open_receivables += converted
-        reservations = json.loads(found["reservations"], parse_float=Decimal)
-        replaces = next((d for d, order, _ in reservations if order == body.order_ref), None)
-        reserved = sum((Decimal(a) for d, _, a in reservations if d != replaces), Decimal(0))
-        account = account_of(row)
-        limit = account.limit_on(today)
-        decision = checks.decide(
-            amount,
-            limit.amount if limit else None,
-            open_receivables,
-            reserved,
-            list(account.holds.values()),
-            row["grade"],
-            policies().checks,
-        )
-        outcome, reasons = decision.outcome, decision.reasons
-        if unpriced:  # exposure is not fully known: a person decides
-            reasons = (*reasons, f"no exchange rate for the balance in {', '.join(sorted(unpriced))}")
-            outcome = "hold" if outcome == "hold" else "review"
-        decision_id = f"CC-{uuid.uuid4().hex[:16]}"
-        reserved_until = today + timedelta(days=settings().reservation_days) if outcome == "approve" else None
-        event = CreditCheckDecided(
-            decision_id=decision_id,
-            customer_id=body.customer_id,
-            order_ref=body.order_ref,
-            amount=Money.of(body.amount, body.currency),
-            amount_in_base=Money.of(amount, base),
-            outcome=outcome,
-            limit=limit,
-            open_receivables=Money.of(open_receivables, base),
-            reserved=Money.of(reserved, base),
-            available=Money.of(decision.available, base),
-            reasons=reasons,
-            reserved_until=reserved_until,
-            replaces=replaces,
-            checked_by=caller.subject,
-        )
-        await kit.store.append(check_stream(decision_id), 0, [event], customer_id=body.customer_id, conn=conn)
-        answer = jsonable(
-            {
-                "decision_id": decision_id,
-                **event.model_dump(
-                    mode="json",
-                    include={"customer_id", "order_ref", "outcome", "reasons", "reserved_until", "replaces"},
-                ),
-                **{
-                    k: getattr(event, k).model_dump(mode="json") if getattr(event, k) else None
-                    for k in ("amount", "amount_in_base", "limit", "open_receivables", "reserved", "available")
-                },
-            }
-        )
-        return scope.keep(JSONResponse(answer, status_code=201))
+    check = CheckRequest(
+        customer_id=body.customer_id,
+        amount=body.amount,
+        currency=body.currency,
+        order_ref=body.order_ref,
+        checked_by=caller.subject,
+        claim=await idempotency.claim_of(request, caller),
+        context=EventContext.current(),
+    )
+    return await desk_of(kit.store).check(check)
 
 
 @router.get("/credit-checks/{decision_id}", summary="A credit check's decision, and whether it still reserves")

@@ -43,6 +43,7 @@ from services.receivables.events import (
     PaymentReversed,
 )
 from services.scoring.events import ScoredPayment, ScoreInputs
+from services.scoring.projections import ensure_accounts
 
 ZERO = Decimal(0)
 YEAR = timedelta(days=365)
@@ -211,6 +212,20 @@ async def project(conn: Connection, deliveries: Sequence[Delivery], base_currenc
     return again
 
 
+# Balances are decimal strings per currency, so that no amount passes through a float.
+_ADD_TO_BALANCES = """
+UPDATE credit_accounts SET balances = balances || (
+    SELECT jsonb_object_agg(d.key, (coalesce((balances->>d.key)::numeric, 0) + d.value::numeric)::text)
+      FROM jsonb_each_text($2::jsonb) AS d)
+ WHERE customer_id = $1
+"""
+_RELEASE_ORDER = """
+UPDATE credit_accounts SET reservations = coalesce(
+    (SELECT jsonb_object_agg(key, value) FROM jsonb_each(reservations) WHERE value->>0 <> $2), '{}')
+ WHERE customer_id = $1
+"""
+
+
 async def _write(conn: Connection, batch: _Batch) -> None:
     if batch.invoices:
         await conn.executemany(
@@ -231,11 +246,11 @@ async def _write(conn: Connection, batch: _Batch) -> None:
             [(*key, change, key in batch.written_off) for key, change in batch.open_change.items()],
         )
     if batch.balance_change:
-        await conn.executemany(
-            "INSERT INTO balances (customer_id, currency, balance) VALUES ($1, $2, $3)"
-            " ON CONFLICT (customer_id, currency) DO UPDATE SET balance = balances.balance + excluded.balance",
-            [(*key, change) for key, change in batch.balance_change.items()],
-        )
+        changes: dict[str, dict[str, str]] = defaultdict(dict)
+        for (customer_id, currency), change in batch.balance_change.items():
+            changes[customer_id][currency] = str(change)
+        await ensure_accounts(conn, sorted(changes))
+        await conn.executemany(_ADD_TO_BALANCES, [(c, json.dumps(d)) for c, d in changes.items()])
     reopened = [key for key, on in batch.settled.items() if on is None]
     if reopened:
         await conn.executemany("DELETE FROM payment_experiences WHERE customer_id = $1 AND invoice_id = $2", reopened)
@@ -255,6 +270,7 @@ async def _write(conn: Connection, batch: _Batch) -> None:
             " WHERE customer_id = $1 AND order_ref = $2 AND outcome = 'approve' AND released_on IS NULL",
             batch.invoiced_orders,
         )
+        await conn.executemany(_RELEASE_ORDER, [(c, order) for c, order, _, _ in batch.invoiced_orders])
     if batch.first_invoice:
         await conn.executemany(
             "INSERT INTO credit_facts (customer_id, first_invoice_on) VALUES ($1, $2) ON CONFLICT (customer_id)"
@@ -330,7 +346,11 @@ async def gather(
     ids = list(customer_ids)
     since = today - YEAR
     balances, open_items, paid, counts, invoiced, facts = (
-        await conn.fetch("SELECT * FROM balances WHERE customer_id = ANY($1::text[])", ids),
+        await conn.fetch(
+            "SELECT customer_id, b.key AS currency, b.value::numeric AS balance"
+            " FROM credit_accounts, jsonb_each_text(balances) AS b WHERE customer_id = ANY($1::text[])",
+            ids,
+        ),
         await conn.fetch(
             "SELECT customer_id, currency, total, open, schedule FROM invoices"
             " WHERE customer_id = ANY($1::text[]) AND open > 0",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from libs.events.database import Connection, migrations_in
@@ -37,6 +39,8 @@ def check_stream(decision_id: str) -> str:
 
 
 async def ensure_accounts(conn: Connection, customer_ids: Sequence[str]) -> None:
+    if not customer_ids:
+        return
     await conn.execute(
         "INSERT INTO credit_accounts (customer_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
         list(customer_ids),
@@ -45,7 +49,12 @@ async def ensure_accounts(conn: Connection, customer_ids: Sequence[str]) -> None
 
 async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
     await ensure_accounts(conn, sorted({r.customer_id for r in events if not isinstance(r.event, CreditCheckDecided)}))
+    checked = [_check_row(r.event, r.occurred_at) for r in events if isinstance(r.event, CreditCheckDecided)]
+    if checked:  # many at once, as the credit-check desk appends them
+        await conn.executemany(_CHECKED, checked)
     for recorded in events:
+        if isinstance(recorded.event, CreditCheckDecided):
+            continue
         await _apply(conn, recorded)
         column = {
             stream_id(recorded.customer_id): "account_version",
@@ -160,32 +169,57 @@ async def _apply(conn: Connection, recorded: RecordedEvent) -> None:
                 event.customer_id,
                 event.hold_id,
             )
-        case CreditCheckDecided():
-            if event.replaces is not None:
-                await conn.execute(
-                    "UPDATE credit_checks SET released_on = $2, released_reason = $3"
-                    " WHERE decision_id = $1 AND released_on IS NULL",
-                    event.replaces,
-                    at.date(),
-                    f"replaced by check {event.decision_id}",
-                )
-            await conn.execute(
-                "INSERT INTO credit_checks (decision_id, customer_id, order_ref, amount, currency, amount_in_base,"
-                " outcome, available, reasons, reserved_until, checked_by, decided_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                event.decision_id,
-                event.customer_id,
-                event.order_ref,
-                event.amount.amount,
-                event.amount.currency,
-                event.amount_in_base.amount,
-                event.outcome,
-                event.available.amount,
-                json.dumps(event.reasons),
-                event.reserved_until,
-                event.checked_by,
-                at,
-            )
+
+
+def _check_row(event: CreditCheckDecided, at: datetime) -> tuple[object, ...]:
+    reservation = None
+    if event.outcome == "approve":
+        assert event.reserved_until is not None
+        held = [event.order_ref, str(event.amount_in_base.amount), event.reserved_until.isoformat()]
+        reservation = json.dumps({event.decision_id: held})
+    return (
+        event.decision_id,
+        event.customer_id,
+        event.order_ref,
+        event.amount.amount,
+        event.amount.currency,
+        event.amount_in_base.amount,
+        event.outcome,
+        event.available.amount,
+        json.dumps(event.reasons),
+        event.reserved_until,
+        event.checked_by,
+        at,
+        event.replaces,
+        f"replaced by check {event.decision_id}",
+        reservation,
+    )
+
+
+# One statement, as a credit check waits for it: the check, the release of the one it
+# replaces, and the reservations on the account's row.
+_CHECKED = """
+WITH checked AS (
+    INSERT INTO credit_checks (decision_id, customer_id, order_ref, amount, currency, amount_in_base, outcome,
+                               available, reasons, reserved_until, checked_by, decided_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+), replaced AS (
+    UPDATE credit_checks SET released_on = $12::timestamptz::date, released_reason = $14
+     WHERE decision_id = $13 AND released_on IS NULL
+)
+UPDATE credit_accounts SET reservations = (reservations - coalesce($13, '')) || coalesce($15::jsonb, '{}')
+ WHERE customer_id = $2
+"""
+
+
+def active_reservations(raw: str, today: date) -> dict[str, tuple[str, Decimal]]:
+    """An account's reservations still in force: decision id -> (order ref, amount in base)."""
+    found: dict[str, list[str]] = json.loads(raw)
+    return {
+        decision: (order, Decimal(amount))
+        for decision, (order, amount, until) in found.items()
+        if date.fromisoformat(until) >= today
+    }
 
 
 def inputs_digest(event: CustomerScored) -> str:

@@ -23,7 +23,7 @@ from libs.events.store import Append, EventContext, EventStore
 from services import directory
 from services.scoring import domain, facts, scorecard
 from services.scoring.events import CustomerScored, Grade, ScoreInputs
-from services.scoring.projections import ensure_accounts, inputs_digest, score_stream
+from services.scoring.projections import active_reservations, ensure_accounts, inputs_digest, score_stream
 from services.scoring.settings import Policies, policies, settings
 
 
@@ -56,18 +56,6 @@ def account_of(row: asyncpg.Record) -> domain.CreditAccount:
         holds={hold_id: hold["reason"] for hold_id, hold in json.loads(row["holds"]).items()},
         terms=terms,
     )
-
-
-async def reserved_of(conn: Connection, customer_ids: Sequence[str], today: date) -> dict[str, Decimal]:
-    """What approved orders not yet invoiced reserve, in the base currency."""
-    rows = await conn.fetch(
-        "SELECT customer_id, sum(amount_in_base) AS reserved FROM credit_checks"
-        " WHERE customer_id = ANY($1::text[]) AND outcome = 'approve' AND released_on IS NULL"
-        " AND reserved_until >= $2 GROUP BY 1",
-        list(customer_ids),
-        today,
-    )
-    return {r["customer_id"]: r["reserved"] for r in rows}
 
 
 def scored(
@@ -107,7 +95,6 @@ async def reconsider(
     rows = await locked(conn, ids)
     rates = await facts.rates_on(conn, today, settings().base_currency)
     found = await facts.gather(conn, ids, today, rates)
-    reserved = await reserved_of(conn, ids, today)
     appends: list[Append] = []
     for customer_id in ids:
         row, known = rows[customer_id], found[customer_id]
@@ -116,7 +103,8 @@ async def reconsider(
             event = scored(customer_id, known.inputs, row["grade"], again.scores[customer_id], policy.scorecard)
             if event is not None and inputs_digest(event) != row["inputs_digest"]:
                 appends.append(Append(score_stream(customer_id), row["score_version"], [event], customer_id, context))
-        exposure = known.exposure.balance + reserved.get(customer_id, Decimal(0))
+        reserved = sum((a for _, a in active_reservations(row["reservations"], today).values()), Decimal(0))
+        exposure = known.exposure.balance + reserved
         holds = domain.policy_holds(account_of(row), exposure, known.exposure.oldest_days_past_due, today, policy.holds)
         if holds:
             appends.append(Append(domain.stream_id(customer_id), row["account_version"], holds, customer_id, context))

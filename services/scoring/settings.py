@@ -13,7 +13,9 @@ from services.scoring import checks, domain, limits, scorecard
 
 
 class ScoringSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CREDO_SCORING_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CREDO_SCORING_", extra="ignore", frozen=True, env_parse_none_str="never"
+    )
 
     base_currency: CurrencyCode = Field(
         default="CNY", description="the currency of limits and exposure; the same as receivables' base currency"
@@ -22,7 +24,7 @@ class ScoringSettings(BaseSettings):
         default=30, ge=1, le=365, description="how long an approved check reserves its amount without an invoice"
     )
     hold_overdue_days: int | None = Field(
-        default=60, ge=0, description="hold a customer with anything more days past due than this; empty: never"
+        default=60, ge=0, description="hold a customer with anything more days past due than this; never: no such hold"
     )
     hold_over_limit: bool = Field(default=True, description="hold a customer whose exposure is above its limit")
 

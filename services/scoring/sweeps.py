@@ -19,6 +19,11 @@ _LAPSED = (
     "SELECT customer_id FROM credit_checks"
     " WHERE outcome = 'approve' AND released_on IS NULL AND reserved_until = $1::date - 1"
 )
+_PRUNE_LAPSED = """
+UPDATE credit_accounts SET reservations = coalesce(
+    (SELECT jsonb_object_agg(key, value) FROM jsonb_each(reservations) WHERE (value->>2)::date >= $1), '{}')
+ WHERE EXISTS (SELECT FROM jsonb_each(reservations) WHERE (value->>2)::date < $1)
+"""
 CHUNK = 200
 
 
@@ -49,6 +54,7 @@ def sweeps(kit: Kit) -> list[Sweep]:
         if days is not None:
             rows += await kit.pool.fetch(_PAST_DAYS, business_date, days)
         customers = sorted({r["customer_id"] for r in rows})
+        await kit.pool.execute(_PRUNE_LAPSED, business_date)  # they no longer count; this only tidies
         changed = 0
         for start in range(0, len(customers), CHUNK):
             async with kit.store.transaction() as conn:

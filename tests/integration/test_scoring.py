@@ -427,6 +427,24 @@ async def test_credit_checks_reserve_until_the_invoice_and_never_overrun_the_lim
         )
         assert [(h["hold_id"], h["by"]) for h in lowered["holds"]] == [("over-limit", "policy")]
 
+        # The ERP may retry with its Idempotency-Key: the same answer, and one decision.
+        keyed = {"Idempotency-Key": "erp-SO-7"}
+        first_try = await credit.http.post("/credit-checks", json=check("100.00", "SO-7"), headers=keyed)
+        retried = await credit.http.post("/credit-checks", json=check("100.00", "SO-7"), headers=keyed)
+        assert (first_try.status_code, retried.status_code) == (201, 201)
+        assert retried.json() == first_try.json()
+        assert retried.headers["Idempotent-Replayed"] == "true"
+        reused = await credit.http.post("/credit-checks", json=check("200.00", "SO-7"), headers=keyed)
+        assert (reused.status_code, reused.json()["title"]) == (422, "Idempotency-Key reused")
+        refused = await credit.http.post(
+            "/credit-checks", json=check("1.00", "SO-8") | {"customer_id": "C-404"}, headers={"Idempotency-Key": "k8"}
+        )
+        assert refused.status_code == 404
+        corrected = await credit.http.post(
+            "/credit-checks", json=check("1.00", "SO-8"), headers={"Idempotency-Key": "k8"}
+        )
+        assert corrected.status_code == 201  # a refused check leaves its key free for the corrected one
+
         # Bad input is named, and changes nothing.
         bad = await credit.send(
             "/credit-checks", {"customer_id": "C-1", "amount": 5.5, "currency": "CNY", "order_ref": ""}
@@ -436,5 +454,5 @@ async def test_credit_checks_reserve_until_the_invoice_and_never_overrun_the_lim
         assert unknown.status_code == 404
         no_rate = await credit.send("/credit-checks", check("1.00", "SO-9", "USD"))
         assert (no_rate.status_code, no_rate.json()["detail"]) == (422, "no rate from USD to CNY is recorded")
-        decided = await topic_events(credit.settings, "scoring.events", {"scoring.CreditCheckDecided"}, 26)
-        assert len(decided) == 26
+        decided = await topic_events(credit.settings, "scoring.events", {"scoring.CreditCheckDecided"}, 28)
+        assert len(decided) == 28

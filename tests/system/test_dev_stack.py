@@ -151,6 +151,13 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
         book = erp_simulator.generate(7, 5, 60, start=date.today() - timedelta(days=365))
         invoices = {d.document_id for d in book.documents if d.topic == erp_simulator.INVOICES}
         await eventually(lambda: _invoices(server_url, len(invoices)), within=60, what="the demo book in the ledger")
+
+        async def graded() -> bool:  # the ERP's book, through receivables and scoring, into the credit files
+            async with httpx.AsyncClient(headers=headers, timeout=10) as http:
+                files = [await http.get(f"{stack.url('profiles')}/customers/{c.customer_id}") for c in book.customers]
+            return all(f.status_code == 200 and f.json()["credit"]["grade"] in set("ABCDE") for f in files)
+
+        await eventually(graded, within=60, what="the demo customers graded in their credit files")
         async with httpx.AsyncClient(headers=headers, timeout=10) as http:
             for customer in created:
                 again = await http.get(f"{stack.url('profiles')}/customers/{customer['customer_id']}")

@@ -23,6 +23,11 @@ CREATE TABLE credit_accounts (
     discount_percent  numeric,
     discount_days     integer,
     holds             jsonb       NOT NULL DEFAULT '{}',  -- hold id -> {reason, by, placed_at}
+    -- What a credit check reads, on the row it locks: the receivables per currency (what the
+    -- customer owes net of unapplied cash, as decimal strings) and the reservations of approved
+    -- orders not yet invoiced (decision id -> [order ref, amount in base, reserved until]).
+    balances          jsonb       NOT NULL DEFAULT '{}',
+    reservations      jsonb       NOT NULL DEFAULT '{}',
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 
@@ -91,13 +96,6 @@ CREATE TABLE fx_rates (
     rate_date date    NOT NULL,
     rate      numeric NOT NULL,   -- units of the base currency per unit of currency
     PRIMARY KEY (currency, rate_date)
-);
-
-CREATE TABLE balances (
-    customer_id text    NOT NULL,
-    currency    text    NOT NULL,
-    balance     numeric NOT NULL,  -- what the customer owes, net of unapplied cash
-    PRIMARY KEY (customer_id, currency)
 );
 
 CREATE TABLE invoices (
