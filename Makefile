@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.backbone
 	$(BIN)/python -m bench.profiles
 	$(BIN)/python -m bench.receivables
+	$(BIN)/python -m bench.scoring
 
 ## Regenerate contracts/: JSON Schemas of every event and the AsyncAPI document.
 asyncapi: $(STAMP)
