@@ -37,10 +37,10 @@ router = APIRouter(tags=["scoring"])
 Readers = Annotated[
     Principal, Depends(require("viewer", "credit_analyst", "collector", "credit_manager", "finance_director"))
 ]
-Approvers = Annotated[Principal, Depends(require("credit_analyst", "credit_manager", "finance_director"))]
+# The credit team: who requests, approves and holds, and may check an order by hand. The ERP
+# checks with its API key (role admin).
+CreditTeam = Annotated[Principal, Depends(require("credit_analyst", "credit_manager", "finance_director"))]
 Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
-# The ERP calls with its API key (role admin); the credit team may check an order by hand.
-Checkers = Annotated[Principal, Depends(require("credit_analyst", "credit_manager", "finance_director"))]
 
 
 class Body(BaseModel):
@@ -246,7 +246,7 @@ class LimitRequest(Body):
 
 @router.post("/customers/{customer_id}/limit-requests", status_code=201, summary="Request a new or changed limit")
 async def request_limit(
-    customer_id: str, body: LimitRequest, request: Request, kit: KitDep, caller: Approvers
+    customer_id: str, body: LimitRequest, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
     base = settings().base_currency
     if body.currency != base:
@@ -279,7 +279,7 @@ class TermsRequest(Body):
 
 @router.post("/customers/{customer_id}/terms-requests", status_code=201, summary="Request credit terms")
 async def request_terms(
-    customer_id: str, body: TermsRequest, request: Request, kit: KitDep, caller: Approvers
+    customer_id: str, body: TermsRequest, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
     request_id = f"TR-{uuid.uuid4().hex[:12]}"
     terms = domain.Terms(body.credit_days, body.discount_percent, body.discount_days)
@@ -303,7 +303,7 @@ class Approval(Body):
     summary="Approve within your authority, or endorse it up to the next tier",
 )
 async def approve(
-    customer_id: str, request_id: str, body: Approval, request: Request, kit: KitDep, caller: Approvers
+    customer_id: str, request_id: str, body: Approval, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
     roles = sorted(caller.roles)
     return await _command(
@@ -321,7 +321,7 @@ class Rejection(Body):
 
 @router.post("/customers/{customer_id}/requests/{request_id}/rejection", status_code=201, summary="Reject a request")
 async def reject(
-    customer_id: str, request_id: str, body: Rejection, request: Request, kit: KitDep, caller: Approvers
+    customer_id: str, request_id: str, body: Rejection, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
     return await _command(
         request,
@@ -337,7 +337,7 @@ class Hold(Body):
 
 
 @router.post("/customers/{customer_id}/holds", status_code=201, summary="Place a credit hold by hand")
-async def place_hold(customer_id: str, body: Hold, request: Request, kit: KitDep, caller: Approvers) -> Response:
+async def place_hold(customer_id: str, body: Hold, request: Request, kit: KitDep, caller: CreditTeam) -> Response:
     hold_id = f"manual-{uuid.uuid4().hex[:8]}"
     return await _command(
         request,
@@ -350,7 +350,7 @@ async def place_hold(customer_id: str, body: Hold, request: Request, kit: KitDep
 
 @router.post("/customers/{customer_id}/holds/{hold_id}/release", status_code=201, summary="Release a credit hold")
 async def release_hold(
-    customer_id: str, hold_id: str, body: Hold, request: Request, kit: KitDep, caller: Approvers
+    customer_id: str, hold_id: str, body: Hold, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
     return await _command(
         request,
@@ -362,7 +362,7 @@ async def release_hold(
 
 
 @router.post("/customers/{customer_id}/rescore", status_code=201, summary="Score the customer again now")
-async def rescore(customer_id: str, request: Request, kit: KitDep, caller: Approvers) -> Response:
+async def rescore(customer_id: str, request: Request, kit: KitDep, caller: CreditTeam) -> Response:
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
@@ -391,7 +391,7 @@ class CreditCheck(Body):
     status_code=201,
     summary="May this order ship? approve, review or hold, with the available credit; send an Idempotency-Key",
 )
-async def credit_check(body: CreditCheck, request: Request, kit: KitDep, caller: Checkers) -> Response:
+async def credit_check(body: CreditCheck, request: Request, kit: KitDep, caller: CreditTeam) -> Response:
     check = CheckRequest(
         customer_id=body.customer_id,
         amount=body.amount,

@@ -227,10 +227,12 @@ class CheckDesk:
                 outcomes[id(pending)] = response
                 if request.claim is not None:
                     kept.append((request.claim, response))
-            # New streams named by fresh ids cannot conflict: no savepoint is needed.
-            await self.store.append_all(conn, appends, savepoint=False)
-            await idempotency.keep_all(conn, kept)
-            await idempotency.release_all(conn, refused_claims)
+            if appends:  # new streams named by fresh ids cannot conflict: no savepoint is needed
+                await self.store.append_all(conn, appends, savepoint=False)
+            if kept:
+                await idempotency.keep_all(conn, kept)
+            if refused_claims:
+                await idempotency.release_all(conn, refused_claims)
         return outcomes
 
 
@@ -239,6 +241,8 @@ async def _locked(
 ) -> tuple[dict[str, _Account], dict[str, Decimal]]:
     """The known customers' accounts, locked, and the latest rates; an account is opened for a
     known customer that has none yet."""
+    if not customer_ids:
+        return {}, {}
     rows = await conn.fetch(_LOCKED_ACCOUNTS, customer_ids, today)
     found = {r["customer_id"] for r in rows}
     missing = [c for c in customer_ids if c not in found]

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.events.clock import SettableClock
 from libs.events.database import create_pool
+from libs.events.store import EventContext, EventStore
 from libs.infra.provision import BrokerHandle
 from libs.service.kit import Kit
 from libs.service.settings import ServiceSettings
@@ -26,6 +27,7 @@ from services.profiles.app import spec as profiles
 from services.receivables.app import spec as receivables
 from services.scoring import scorecard
 from services.scoring.app import spec as scoring
+from services.scoring.checkdesk import CheckDesk, CheckRequest, desk_of
 from services.scoring.events import ScoreInputs
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
@@ -456,3 +458,40 @@ async def test_credit_checks_reserve_until_the_invoice_and_never_overrun_the_lim
         assert (no_rate.status_code, no_rate.json()["detail"]) == (422, "no rate from USD to CNY is recorded")
         decided = await topic_events(credit.settings, "scoring.events", {"scoring.CreditCheckDecided"}, 28)
         assert len(decided) == 28
+
+
+async def test_checks_in_two_processes_never_approve_more_than_is_available(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with stack(new_database, broker, scoring, day="2026-03-02") as services:
+        credit = services["scoring"]
+        await registered(services)
+        asked = await credit.post(
+            "/customers/C-1/limit-requests", {"kind": "new", "amount": "10000", "currency": "CNY", "reason": "x"}, ANA
+        )
+        await credit.post(f"/customers/C-1/requests/{asked['pending_requests'][0]['request_id']}/approval", {}, LI)
+        # A second desk with its own connections to the same database, as another replica has.
+        kit = credit.kit
+        pool = await create_pool(credit.settings.database_url, max_size=4)
+        try:
+            other = CheckDesk(
+                EventStore(
+                    pool,
+                    source="scoring",
+                    topic=kit.store.topic,
+                    registry=kit.store.registry,
+                    clock=kit.clock,
+                    projection=kit.store.projection,
+                )
+            )
+            desks = [desk_of(kit.store), other]
+
+            def order(n: int) -> CheckRequest:
+                return CheckRequest("C-1", Decimal(1000), "CNY", f"SO-{n}", "erp", None, EventContext())
+
+            answers = await asyncio.gather(*(desks[n % 2].check(order(n)) for n in range(24)))
+        finally:
+            await pool.close()
+        outcomes = [json.loads(bytes(a.body))["outcome"] for a in answers]
+        assert outcomes.count("approve") == 10
+        assert (await credit.get("/customers/C-1/credit"))["exposure"]["reserved"] == cny("10000")
