@@ -224,6 +224,10 @@ async def test_a_customer_that_starts_paying_late_drifts_down_a_grade(
         assert after["reasons"][0] == "payment_behaviour"
         # 60,000 on terms and 60,000 64 days late: 32 days on average, between 50 (30) and 40 (60).
         assert Decimal(after["components"]["payment_behaviour"]) == Decimal("49.33")
+        # 120,000 invoiced in the year is 10,000 a month; grade B carries 1.2 x 45 days of it
+        # (18,000), below 15% of the statement's tangible net worth of 450,000 (67,500).
+        assert after["recommended_limit"]["amount"] == cny("18000")
+        assert after["recommended_limit"]["calculation"][-1] == "recommended: 18000 (the lowest, in whole thousands)"
 
         history = (await credit.get(f"/customers/{customer}/scores"))["scores"]
         oldest_first = list(reversed(history))
@@ -240,6 +244,9 @@ async def test_a_customer_that_starts_paying_late_drifts_down_a_grade(
                 again.grade,
                 list(again.reasons),
             )
+
+        rescored = await credit.post(f"/customers/{customer}/rescore", {}, ANA)
+        assert rescored["recorded"] == []  # the same inputs under the same policy: no new score
 
         # The credit file in profiles shows what scoring decided, from scoring.events.
         async def filed() -> bool:
@@ -347,6 +354,22 @@ async def test_limits_go_up_the_approval_chain_and_a_temporary_one_expires(
             ("2000000", None),
         ]
         assert feed[2]["reason"] == "the temporary limit expired on 2026-02-01"
+
+        # Terms beyond the default of an ungraded customer (grade C's 30 days) need a credit manager.
+        terms = await credit.post(
+            "/customers/C-1/terms-requests",
+            {"credit_days": 60, "discount_percent": "2", "discount_days": 10, "reason": "seasonal"},
+            ANA,
+        )
+        terms_request = terms["pending_requests"][0]["request_id"]
+        queue = await credit.get("/requests?waiting_for=credit_manager")
+        assert [r["request_id"] for r in queue["requests"]] == [terms_request]
+        assert (await credit.http.get("/requests?waiting_for=cashier", headers=bearer("viewer"))).status_code == 422
+        assert (await credit.send(f"/customers/C-1/requests/{terms_request}/approval", {}, LI)).status_code == 422
+        agreed = await credit.post(f"/customers/C-1/requests/{terms_request}/approval", {}, WANG)
+        assert agreed["terms"] == {"credit_days": 60, "discount_percent": "2", "discount_days": 10, "source": "set"}
+        authority = (await credit.get("/policy"))["limits"]["authority"]
+        assert authority[0] == {"role": "credit_analyst", "up_to": "100000"}
 
         wrong = await credit.send(
             "/customers/C-1/limit-requests", {"kind": "increase", "amount": 3000000.0, "currency": "CNY"}, ANA
