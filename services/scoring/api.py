@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -27,9 +26,9 @@ from libs.service.kit import Kit, KitDep
 from libs.service.rendering import jsonable
 from services.scoring import domain, facts, limits, policy_what_if
 from services.scoring.checkdesk import CheckRequest, desk_of
-from services.scoring.events import CreditLimitSet, RequestKind
-from services.scoring.projections import active_reservations
-from services.scoring.reactions import account_of, locked, reconsider
+from services.scoring.events import RequestKind
+from services.scoring.projections import reserved_total
+from services.scoring.reactions import Decide, account_of, command, reconsider
 from services.scoring.settings import policies, settings
 
 router = APIRouter(tags=["scoring"])
@@ -66,8 +65,7 @@ async def credit_summary(conn: Connection, kit: Kit, customer_id: str) -> dict[s
     today, policy = kit.clock.today(), policies()
     rates = await facts.rates_on(conn, today, settings().base_currency)
     known = (await facts.gather(conn, [customer_id], today, rates))[customer_id]
-    reservations = active_reservations(row["reservations"], today) if row else {}
-    reserved = sum((amount for _, amount in reservations.values()), Decimal(0))
+    reserved = reserved_total(row["reservations"], today) if row else Decimal(0)
     account = account_of(row) if row else domain.CreditAccount(customer_id=customer_id)
     grade = row["grade"] if row else None
     limit = account.limit_on(today)
@@ -202,28 +200,13 @@ async def waiting_requests(
 
 # -- commands on the credit account --------------------------------------------------------------------------
 
-Decide = Callable[[domain.CreditAccount, asyncpg.Record], list[DomainEvent]]
-
 
 async def run(kit: Kit, conn: Connection, customer_id: str, decide: Decide) -> list[DomainEvent]:
-    """Lock the account, fold it, decide, append; then keep the policy's holds if the limit moved."""
     await _known(conn, customer_id)
-    row = (await locked(conn, [customer_id]))[customer_id]
-    history = await kit.store.load(domain.stream_id(customer_id), conn)
-    account = domain.CreditAccount(customer_id=customer_id)
-    for recorded in history:
-        account = domain.evolve(account, recorded.event)
     try:
-        events = decide(account, row)
+        return await command(kit.store, conn, customer_id, decide, kit.clock.today())
     except domain.Refused as refused:
         raise Problem(422, "Refused", str(refused), kind="refused") from None
-    await kit.store.append(
-        domain.stream_id(customer_id), history[-1].version if history else 0, events, customer_id=customer_id, conn=conn
-    )
-    if any(isinstance(e, CreditLimitSet) for e in events):
-        again = facts.Reconsider(holds={customer_id})
-        await reconsider(kit.store, conn, again, {}, kit.clock.today(), policies())
-    return events
 
 
 async def _command(request: Request, kit: Kit, caller: Principal, customer_id: str, decide: Decide) -> Response:

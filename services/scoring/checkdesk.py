@@ -41,10 +41,10 @@ WRITERS = 2  # batches in flight at once; the rows they lock keep them apart
 
 # The accounts' rows, locked, with the latest rates. Balances and reservations are read from the
 # locked row versions, which are the latest committed.
-_LOCKED_ACCOUNTS = """
-SELECT a.*, (SELECT coalesce(jsonb_object_agg(currency, rate::text), '{}') FROM
-              (SELECT DISTINCT ON (currency) currency, rate FROM fx_rates WHERE rate_date <= $2
-                ORDER BY currency, rate_date DESC) AS latest) AS rates
+_LOCKED_ACCOUNTS = f"""
+SELECT a.*,
+       (SELECT coalesce(jsonb_object_agg(currency, rate::text), '{{}}')
+          FROM ({facts.latest_rates("$2")}) AS latest) AS rates
   FROM credit_accounts a WHERE a.customer_id = ANY($1::text[]) ORDER BY a.customer_id FOR UPDATE OF a
 """
 
@@ -85,13 +85,8 @@ def decide(
     if amount is None:
         detail = f"no rate from {request.currency} to {base} is recorded"
         raise Problem(422, "No exchange rate", detail, kind="no-fx-rate")
-    open_receivables, unpriced = Decimal(0), []
-    for currency, balance in json.loads(account.row["balances"]).items():
-        converted = facts.in_base(Decimal(balance), currency, rates)
-        if converted is None:
-            unpriced.append(currency)
-        else:
-            open_receivables += converted
+    balances = json.loads(account.row["balances"]).items()
+    open_receivables, unpriced = facts.total_in_base(((Decimal(b), c) for c, b in balances), rates)
     replaces = next((d for d, (order, _) in account.reservations.items() if order == request.order_ref), None)
     reserved = sum((a for d, (_, a) in account.reservations.items() if d != replaces), Decimal(0))
     credit = account_of(account.row)

@@ -112,6 +112,18 @@ def in_base(amount: Decimal, currency: str, rates: Mapping[str, Decimal]) -> Dec
     return None if rate is None else amount * rate
 
 
+def total_in_base(amounts: Iterable[tuple[Decimal, str]], rates: Mapping[str, Decimal]) -> tuple[Decimal, set[str]]:
+    """The amounts added up in the base currency, and the currencies left out for want of a rate."""
+    total, unpriced = ZERO, set()
+    for amount, currency in amounts:
+        converted = in_base(amount, currency, rates)
+        if converted is None:
+            unpriced.add(currency)
+        else:
+            total += converted
+    return total, unpriced
+
+
 def months_between(start: date, end: date) -> int:
     return max((end.year - start.year) * 12 + end.month - start.month - (end.day < start.day), 0)
 
@@ -330,12 +342,16 @@ async def _bureau(conn: Connection, event: BureauReportRecorded) -> None:
 # -- gathering them back ---------------------------------------------------------------------------
 
 
-async def rates_on(conn: Connection, today: date, base_currency: str) -> dict[str, Decimal]:
-    rows = await conn.fetch(
-        "SELECT DISTINCT ON (currency) currency, rate FROM fx_rates WHERE rate_date <= $1"
-        " ORDER BY currency, rate_date DESC",
-        today,
+def latest_rates(on: str) -> str:
+    """SQL for each currency's latest rate recorded for a date no later than the parameter ``on``."""
+    return (
+        f"SELECT DISTINCT ON (currency) currency, rate FROM fx_rates WHERE rate_date <= {on}"
+        " ORDER BY currency, rate_date DESC"
     )
+
+
+async def rates_on(conn: Connection, today: date, base_currency: str) -> dict[str, Decimal]:
+    rows = await conn.fetch(latest_rates("$1"), today)
     return {**{r["currency"]: r["rate"] for r in rows}, base_currency: Decimal(1)}
 
 
@@ -392,28 +408,22 @@ def _facts(
     today: date,
     rates: Mapping[str, Decimal],
 ) -> Facts:
-    unpriced: set[str] = set()
-
-    def base(amount: Decimal, currency: str) -> Decimal:
-        converted = in_base(amount, currency, rates)
-        if converted is None:
-            unpriced.add(currency)
-            return ZERO
-        return converted
-
-    balance = sum((base(r["balance"], r["currency"]) for r in rows["balances"]), ZERO)
-    overdue, oldest = ZERO, 0
+    balance, unpriced = total_in_base(((r["balance"], r["currency"]) for r in rows["balances"]), rates)
+    late: list[tuple[Decimal, str]] = []
+    oldest = 0
     for r in rows["open"]:
         schedule = [(date.fromisoformat(d), Decimal(a)) for d, a in json.loads(r["schedule"])]
-        late, days = overdue_of(schedule, r["total"], r["open"], today)
-        overdue += base(late, r["currency"])
+        past_due, days = overdue_of(schedule, r["total"], r["open"], today)
+        late.append((past_due, r["currency"]))
         oldest = max(oldest, days)
+    overdue, unpriced_late = total_in_base(late, rates)
     payments = tuple(
         ScoredPayment(amount=amount, days_beyond_terms=r["days_beyond_terms"], paid_on=r["paid_on"])
         for r in rows["paid"]
         if (amount := in_base(r["amount"], r["currency"], rates)) is not None
     )
-    invoicing = sum((base(r["total"], r["currency"]) for r in rows["invoiced"]), ZERO) / 12
+    invoiced, unpriced_invoiced = total_in_base(((r["total"], r["currency"]) for r in rows["invoiced"]), rates)
+    invoicing = invoiced / 12
     facts: Mapping[str, Any] = dict(known) if known else {}
     starts = [d for d in (facts.get("customer_since"), facts.get("first_invoice_on")) if isinstance(d, date)]
     net_worth = _converted(facts, "net_worth", "net_worth_currency", rates)
@@ -434,7 +444,7 @@ def _facts(
         bureau_score=facts.get("bureau_score"),
         adverse_records=facts.get("adverse_records") or 0,
     )
-    exposure = Exposure(balance, overdue, oldest, tuple(sorted(unpriced)))
+    exposure = Exposure(balance, overdue, oldest, tuple(sorted(unpriced | unpriced_late | unpriced_invoiced)))
     return Facts(inputs, exposure, invoicing, net_worth, in_force)
 
 

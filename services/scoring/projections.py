@@ -212,6 +212,11 @@ UPDATE credit_accounts SET reservations = (reservations - coalesce($13, '')) || 
 """
 
 
+def reserved_total(raw: str, today: date) -> Decimal:
+    """What an account's reservations in force add up to, in the base currency."""
+    return sum((amount for _, amount in active_reservations(raw, today).values()), Decimal(0))
+
+
 def active_reservations(raw: str, today: date) -> dict[str, tuple[str, Decimal]]:
     """An account's reservations still in force: decision id -> (order ref, amount in base)."""
     found: dict[str, list[str]] = json.loads(raw)

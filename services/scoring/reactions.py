@@ -9,7 +9,7 @@ expected-version check on append stays the guard.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -22,8 +22,8 @@ from libs.events.database import Connection
 from libs.events.store import Append, EventContext, EventStore
 from services import directory
 from services.scoring import domain, facts, scorecard
-from services.scoring.events import CustomerScored, Grade, ScoreInputs
-from services.scoring.projections import active_reservations, ensure_accounts, inputs_digest, score_stream
+from services.scoring.events import CreditLimitSet, CustomerScored, Grade, ScoreInputs
+from services.scoring.projections import ensure_accounts, inputs_digest, reserved_total, score_stream
 from services.scoring.settings import Policies, policies, settings
 
 
@@ -103,13 +103,33 @@ async def reconsider(
             event = scored(customer_id, known.inputs, row["grade"], again.scores[customer_id], policy.scorecard)
             if event is not None and inputs_digest(event) != row["inputs_digest"]:
                 appends.append(Append(score_stream(customer_id), row["score_version"], [event], customer_id, context))
-        reserved = sum((a for _, a in active_reservations(row["reservations"], today).values()), Decimal(0))
-        exposure = known.exposure.balance + reserved
+        exposure = known.exposure.balance + reserved_total(row["reservations"], today)
         holds = domain.policy_holds(account_of(row), exposure, known.exposure.oldest_days_past_due, today, policy.holds)
         if holds:
             appends.append(Append(domain.stream_id(customer_id), row["account_version"], holds, customer_id, context))
     await store.append_all(conn, appends)
     return [event for a in appends for event in a.events]
+
+
+Decide = Callable[[domain.CreditAccount, asyncpg.Record], list[DomainEvent]]
+
+
+async def command(
+    store: EventStore, conn: Connection, customer_id: str, decide: Decide, today: date
+) -> list[DomainEvent]:
+    """Lock the account, fold its stream, decide, append; then, if the limit moved, keep the
+    policy's holds. In ``conn``'s transaction; a refusal is raised as ``domain.Refused``."""
+    row = (await locked(conn, [customer_id]))[customer_id]
+    history = await store.load(domain.stream_id(customer_id), conn)
+    account = domain.CreditAccount(customer_id=customer_id)
+    for recorded in history:
+        account = domain.evolve(account, recorded.event)
+    events = decide(account, row)
+    version = history[-1].version if history else 0
+    await store.append(domain.stream_id(customer_id), version, events, customer_id=customer_id, conn=conn)
+    if any(isinstance(e, CreditLimitSet) for e in events):
+        await reconsider(store, conn, facts.Reconsider(holds={customer_id}), {}, today, policies())
+    return events
 
 
 def make_reaction(store: EventStore, clock: BusinessClock) -> BatchHandler:

@@ -8,7 +8,7 @@ from datetime import date
 from libs.events.sweeps import Sweep
 from libs.service.kit import Kit
 from services.scoring import domain, facts
-from services.scoring.reactions import locked, reconsider
+from services.scoring.reactions import command, reconsider
 from services.scoring.settings import policies
 
 _EXPIRING = "SELECT customer_id FROM credit_accounts WHERE limit_expires_on <= $1 ORDER BY 1"
@@ -33,19 +33,11 @@ def sweeps(kit: Kit) -> list[Sweep]:
         for row in await kit.pool.fetch(_EXPIRING, business_date):
             customer_id = row["customer_id"]
             async with kit.store.transaction() as conn:
-                await locked(conn, [customer_id])
-                history = await kit.store.load(domain.stream_id(customer_id), conn)
-                account = domain.CreditAccount(customer_id=customer_id)
-                for recorded in history:
-                    account = domain.evolve(account, recorded.event)
-                events = domain.expire_temporary(account, business_date)
-                if events:
-                    await kit.store.append(
-                        domain.stream_id(customer_id), history[-1].version, events, customer_id=customer_id, conn=conn
-                    )
-                    again = facts.Reconsider(holds={customer_id})
-                    await reconsider(kit.store, conn, again, {}, business_date, policies())
-                    expired += 1
+                events = await command(
+                    kit.store, conn, customer_id, lambda account, _: domain.expire_temporary(account, business_date),
+                    business_date,
+                )  # fmt: skip
+                expired += bool(events)
         return expired
 
     async def policy_holds(business_date: date) -> int:

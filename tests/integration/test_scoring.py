@@ -291,6 +291,13 @@ async def known_everywhere(services: dict[str, Service]) -> None:
         await pool.close()
 
 
+async def with_limit(credit: Service, amount: str) -> None:
+    """C-1's first limit, asked for by Ana and approved by Li (an analyst may approve up to 100,000)."""
+    body = {"kind": "new", "amount": amount, "currency": "CNY", "reason": "opening the account"}
+    asked = await credit.post("/customers/C-1/limit-requests", body, ANA)
+    await credit.post(f"/customers/C-1/requests/{asked['pending_requests'][0]['request_id']}/approval", {}, LI)
+
+
 async def test_limits_go_up_the_approval_chain_and_a_temporary_one_expires(
     new_database: NewDatabase, broker: BrokerHandle
 ) -> None:
@@ -384,10 +391,7 @@ async def test_credit_checks_reserve_until_the_invoice_and_never_overrun_the_lim
     async with stack(new_database, broker, receivables, scoring, day="2026-03-02") as services:
         ledger, credit = services["receivables"], services["scoring"]
         await registered(services)
-        asked = await credit.post(
-            "/customers/C-1/limit-requests", {"kind": "new", "amount": "100000", "currency": "CNY", "reason": "x"}, ANA
-        )
-        await credit.post(f"/customers/C-1/requests/{asked['pending_requests'][0]['request_id']}/approval", {}, LI)
+        await with_limit(credit, "100000")
 
         def check(amount: str, order: str, currency: str = "CNY") -> dict[str, Any]:
             return {"customer_id": "C-1", "amount": amount, "currency": currency, "order_ref": order}
@@ -489,10 +493,7 @@ async def test_checks_in_two_processes_never_approve_more_than_is_available(
     async with stack(new_database, broker, scoring, day="2026-03-02") as services:
         credit = services["scoring"]
         await registered(services)
-        asked = await credit.post(
-            "/customers/C-1/limit-requests", {"kind": "new", "amount": "10000", "currency": "CNY", "reason": "x"}, ANA
-        )
-        await credit.post(f"/customers/C-1/requests/{asked['pending_requests'][0]['request_id']}/approval", {}, LI)
+        await with_limit(credit, "10000")
         # A second desk with its own connections to the same database, as another replica has.
         kit = credit.kit
         pool = await create_pool(credit.settings.database_url, max_size=4)
