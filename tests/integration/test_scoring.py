@@ -77,9 +77,15 @@ class Service:
         return response.json()
 
     async def at(self, day: str) -> None:
+        self.set_clock(day)
+        await self.sweep()
+
+    def set_clock(self, day: str) -> None:
         clock = self.kit.clock
         assert isinstance(clock, SettableClock)
         clock.set(date.fromisoformat(day))
+
+    async def sweep(self) -> None:
         if self.kit.sweeper is not None:
             await self.kit.sweeper.run_due()
 
@@ -108,8 +114,12 @@ async def stack(
 
 
 async def all_at(services: dict[str, Service], day: str) -> None:
+    """One business date for the whole stack: every clock moves before any sweep runs, so no
+    service reacts to another's sweep while its own clock is still on the day before."""
     for service in services.values():
-        await service.at(day)
+        service.set_clock(day)
+    for service in services.values():
+        await service.sweep()
 
 
 async def topic_events(settings: ServiceSettings, topic: str, types: set[str], count: int) -> list[dict[str, Any]]:
@@ -206,11 +216,14 @@ async def test_a_customer_that_starts_paying_late_drifts_down_a_grade(
             await erp_invoice(ledger, f"D-{n}", number, "10000.00", "2026-02-05")
         await all_at(services, "2026-05-10")  # due 7 March: 64 days past due; receivables' sweep reports it
 
-        async def held() -> bool:
+        async def held_and_rescored() -> bool:
+            # The daily sweep may place the hold before receivables' overdue events are scored.
             found = await credit.get(f"/customers/{customer}/credit")
-            return any(h["hold_id"] == "overdue" for h in found["holds"])
+            latest = (await credit.get(f"/customers/{customer}/scores"))["scores"][0]
+            seen = latest["inputs"]["oldest_days_past_due"] == 64
+            return seen and any(h["hold_id"] == "overdue" for h in found["holds"])
 
-        await eventually(held, what="the overdue hold")
+        await eventually(held_and_rescored, what="the overdue hold and a score that saw the overdue")
         overdue = await credit.get(f"/customers/{customer}/credit")
         assert overdue["reasons"][0] == "delinquency", overdue
         assert overdue["exposure"]["oldest_days_past_due"] == 64
