@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -99,12 +99,29 @@ async def principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    authenticator: Authenticator = request.app.state.kit.auth
+    return authenticate(request.app.state.kit.auth, bearer.credentials if bearer else None, api_key)
+
+
+def authenticate(authenticator: Authenticator, bearer: str | None, api_key: str | None) -> Principal:
+    """The caller from a bearer token, or else an API key; a 401 problem without either."""
     if bearer is not None:
-        return authenticator.from_token(bearer.credentials)
+        return authenticator.from_token(bearer)
     if api_key:
         return authenticator.from_api_key(api_key)
     raise _unauthorized("a bearer token or an X-API-Key is required")
+
+
+def admit(caller: Principal, roles: Sequence[str]) -> Principal:
+    """``caller`` if it holds one of ``roles`` (admin always); a 403 problem otherwise."""
+    if not caller.may(*roles):
+        raise Problem(
+            403,
+            "Forbidden",
+            f"this needs one of the roles {', '.join(roles)}",
+            kind="forbidden",
+            your_roles=sorted(caller.roles),
+        )
+    return caller
 
 
 def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
@@ -114,15 +131,7 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
         raise ValueError(f"unknown roles {sorted(unknown)}")
 
     async def check(caller: Annotated[Principal, Depends(principal)]) -> Principal:
-        if not caller.may(*roles):
-            raise Problem(
-                403,
-                "Forbidden",
-                f"this needs one of the roles {', '.join(roles)}",
-                kind="forbidden",
-                your_roles=sorted(caller.roles),
-            )
-        return caller
+        return admit(caller, roles)
 
     return check
 

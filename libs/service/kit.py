@@ -43,6 +43,7 @@ from libs.events.sweeps import Sweep, SweepScheduler
 from libs.service import idempotency
 from libs.service.auth import Authenticator, Principal, require
 from libs.service.errors import install_problem_handlers
+from libs.service.hot import HotRoute, HotRoutes
 from libs.service.logging import CorrelationMiddleware, configure_logging
 from libs.service.settings import ROLES, ServiceSettings
 
@@ -72,6 +73,7 @@ class ServiceSpec:
     consumers: Sequence[ConsumerSpec] = ()
     routers: Sequence[APIRouter] = ()
     sweeps: Callable[[Kit], Sequence[Sweep]] | None = None
+    hot_routes: Sequence[HotRoute] = ()  # answered before FastAPI's routing; see libs.service.hot
     description: str = ""
 
 
@@ -302,6 +304,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     app.include_router(operations)
     for router in spec.routers:
         app.include_router(router)
+    if spec.hot_routes:  # inside the metrics middleware, so they are counted like any route
+        app.add_middleware(HotRoutes, routes=spec.hot_routes)
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app, metric_namespace="credo").expose(
         app, endpoint="/metrics", include_in_schema=False
     )

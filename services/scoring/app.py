@@ -17,6 +17,7 @@ spec = ServiceSpec(
     read_model=[*directory.READ_MODEL, *projections.READ_MODEL],
     own_projection=projections.project,
     routers=[api.router],
+    hot_routes=api.HOT_ROUTES,
     consumers=[
         ConsumerSpec(
             "facts",

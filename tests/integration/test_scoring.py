@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -532,3 +533,47 @@ async def test_checks_in_two_processes_never_approve_more_than_is_available(
         outcomes = [json.loads(bytes(a.body))["outcome"] for a in answers]
         assert outcomes.count("approve") == 10
         assert (await credit.get("/customers/C-1/credit"))["exposure"]["reserved"] == cny("10000")
+
+
+async def test_the_hot_credit_check_answers_as_its_declared_route_would(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    """POST /credit-checks is answered before FastAPI's routing; its refusals are the declared route's."""
+    valid = {"customer_id": "C-404", "amount": "10.00", "currency": "CNY", "order_ref": "SO-1"}
+    erp = {"X-API-Key": ERP_KEY}
+    asked: list[tuple[dict[str, str], str]] = [
+        ({}, json.dumps(valid)),
+        ({"X-API-Key": "unknown"}, json.dumps(valid)),
+        ({"Authorization": "Bearer not-a-token"}, json.dumps(valid)),
+        (bearer("viewer"), json.dumps(valid)),
+        (erp, json.dumps(valid)),  # no such customer
+        (erp, json.dumps(valid | {"amount": 5.5, "order_ref": ""})),
+        (erp, json.dumps(valid | {"extra": 1})),
+        (erp, json.dumps({"amount": "ten"})),
+        (erp, "[1]"),
+        (erp, "{"),
+        (erp, ""),
+        (erp | {"Idempotency-Key": "k" * 300}, json.dumps(valid)),
+    ]
+    answered = []
+    for spec in (scoring, dataclasses.replace(scoring, hot_routes=())):
+        database = await new_database()
+        settings = settings_for(spec, database, broker.bootstrap_servers, api_keys=f"erp:{ERP_KEY}:admin")
+        async with serving_kit(spec, settings) as (url, _), httpx.AsyncClient(base_url=url) as http:
+            answers = []
+            for headers, body in asked:
+                response = await http.post(
+                    "/credit-checks", content=body, headers=headers | {"Content-Type": "application/json"}
+                )
+                problem = response.json()
+                del problem["correlation_id"]
+                answers.append((response.status_code, response.headers["content-type"], problem))
+            metrics = (await http.get("/metrics")).text
+        answered.append(answers)
+        assert 'handler="/credit-checks",method="POST",status="4xx"' in metrics  # counted either way
+
+    hot, declared = answered
+    assert hot == declared
+    assert [status for status, _, _ in hot] == [401, 401, 401, 403, 404, 422, 422, 422, 422, 422, 422, 400]
+    assert {kind for _, kind, _ in hot} == {"application/problem+json"}
+    assert hot[5][2]["detail"] == "2 invalid field(s): body.amount, body.order_ref"
