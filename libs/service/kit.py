@@ -21,8 +21,8 @@ import asyncpg
 import structlog
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
-from prometheus_fastapi_instrumentator import Instrumentator
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.events.clock import BusinessClock, clock_from_setting
@@ -217,6 +217,12 @@ async def _reachable(bootstrap_servers: str) -> bool:
     return False
 
 
+@operations.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """Prometheus' text format; open, like the health routes."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 @operations.get("/info", summary="Version, topics, consumer positions and relay of this service")
 async def info(kit: KitDep, _: Annotated[Principal, Depends(require(*ROLES))]) -> dict[str, Any]:
     positions = await kit.pool.fetch(
@@ -250,8 +256,20 @@ async def info(kit: KitDep, _: Annotated[Principal, Depends(require(*ROLES))]) -
     }
 
 
+# Labelled by the route's template, never the raw path, so the number of series stays bounded.
+HTTP_REQUESTS = Counter("credo_http_requests_total", "HTTP requests answered", ["handler", "method", "status"])
+HTTP_LATENCY = Histogram(
+    "credo_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["handler", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+UNROUTED = "none"  # the handler label of requests that matched no route
+
+
 class RequestLog:
-    """One log line per request, with its route, status, duration and correlation id."""
+    """One log line per request, with its route, status, duration and correlation id, and the
+    request counted in the HTTP metrics (``/metrics`` itself is not)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -272,14 +290,20 @@ class RequestLog:
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = scope.get("route")
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None)
+            method = scope["method"]
+            if route != "/metrics":
+                handler = route or UNROUTED
+                HTTP_REQUESTS.labels(handler, method, f"{status // 100}xx").inc()
+                HTTP_LATENCY.labels(handler, method).observe(elapsed)
             log.info(
                 "http.request",
-                method=scope["method"],
+                method=method,
                 path=scope["path"],
-                route=getattr(route, "path", None),
+                route=route,
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
             )
 
 
@@ -304,11 +328,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     app.include_router(operations)
     for router in spec.routers:
         app.include_router(router)
-    if spec.hot_routes:  # inside the metrics middleware, so they are counted like any route
+    if spec.hot_routes:  # inside the request log, so they are logged and counted like any route
         app.add_middleware(HotRoutes, routes=spec.hot_routes)
-    Instrumentator(excluded_handlers=["/metrics"]).instrument(app, metric_namespace="credo").expose(
-        app, endpoint="/metrics", include_in_schema=False
-    )
     app.add_middleware(RequestLog)
     app.add_middleware(CorrelationMiddleware)
     return app

@@ -122,8 +122,13 @@ async def test_who_may_do_what(new_database: NewDatabase, broker: BrokerHandle) 
         assert (await http.get("/info", headers=bearer("viewer"))).json()["service"] == "profiles"
         assert (await http.get("/health/live")).status_code == 200
         await eventually(lambda: _ready(http), what="ready")
+        assert (await http.get("/nowhere/42")).status_code == 404
         metrics = (await http.get("/metrics")).text
-        assert 'credo_http_request_duration_seconds_count{handler="/customers"' in metrics
+        assert 'credo_http_request_duration_seconds_count{handler="/customers",method="POST"}' in metrics
+        assert 'credo_http_requests_total{handler="/customers",method="POST",status="4xx"}' in metrics
+        assert 'credo_http_requests_total{handler="none",method="GET",status="4xx"}' in metrics  # not by raw path
+        assert "/nowhere/42" not in metrics
+        assert 'handler="/metrics"' not in metrics
         assert "credo_events_appended_total" in metrics
 
 
