@@ -5,7 +5,7 @@ currency."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Literal
@@ -216,9 +216,7 @@ def approve(
 def _terms_set(customer_id: str, terms: Terms, by: str, request_id: str, tier: str) -> CreditTermsSet:
     return CreditTermsSet(
         customer_id=customer_id,
-        credit_days=terms.credit_days,
-        discount_percent=terms.discount_percent,
-        discount_days=terms.discount_days,
+        **asdict(terms),
         by=by,
         request_id=request_id,
         reason=f"terms approved by {by} ({tier})",
@@ -249,9 +247,7 @@ def request_terms(
         CreditTermsRequested(
             customer_id=customer_id,
             request_id=request_id,
-            credit_days=terms.credit_days,
-            discount_percent=terms.discount_percent,
-            discount_days=terms.discount_days,
+            **asdict(terms),
             requested_by=requested_by,
             reason=reason,
             waiting_for=tier,

@@ -21,6 +21,7 @@ from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
 from tests.support.bureau_server import KEY, bureau
 from tests.support.serving import bearer, serving, serving_kit, settings_for
+from tests.support.statements import HEALTHY
 
 FUJIAN = {
     "legal_name": "福建某某贸易有限公司",
@@ -30,17 +31,6 @@ FUJIAN = {
     "address": "福州市鼓楼区五四路 100 号",
     "customer_since": "2019-04-01",
     "erp_id": "ERP-0042",
-}
-HEALTHY = {
-    "current_assets": "400000.00",
-    "total_assets": "1000000.00",
-    "current_liabilities": "250000.00",
-    "total_liabilities": "550000.00",
-    "equity": "450000.00",
-    "retained_earnings": "200000.00",
-    "revenue": "2000000.00",
-    "ebit": "80000.00",
-    "net_income": "60000.00",
 }
 
 

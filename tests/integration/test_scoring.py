@@ -34,18 +34,7 @@ from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
 from tests.support.ledger import customer_registered, invoice_data, money, send
 from tests.support.serving import ERP_KEY, bearer, serving_kit, settings_for
-
-HEALTHY = {
-    "current_assets": "400000.00",
-    "total_assets": "1000000.00",
-    "current_liabilities": "250000.00",
-    "total_liabilities": "550000.00",
-    "equity": "450000.00",
-    "retained_earnings": "200000.00",
-    "revenue": "2000000.00",
-    "ebit": "80000.00",
-    "net_income": "60000.00",
-}
+from tests.support.statements import HEALTHY
 
 # The credit team: two analysts, a manager and the finance director.
 ANA, LI, WANG, ZHOU = (
