@@ -29,6 +29,7 @@ READ_MODEL = [
         CREATE INDEX customers_erp_id ON customers (erp_id);
         """,
     ),
+    Migration("directory/003_address.sql", "ALTER TABLE customers ADD COLUMN address text;"),
 ]
 
 
@@ -38,22 +39,31 @@ async def project(conn: Connection, deliveries: Sequence[Delivery]) -> None:
         event = delivery.event
         if isinstance(event, CustomerRegistered):
             rows.append(
-                (event.customer_id, event.legal_name, event.registration.country, delivery.envelope.time, event.erp_id)
+                (
+                    event.customer_id,
+                    event.legal_name,
+                    event.registration.country,
+                    delivery.envelope.time,
+                    event.erp_id,
+                    event.address,
+                )
             )
     if rows:
         await conn.executemany(
-            "INSERT INTO customers (customer_id, legal_name, country, registered_at, erp_id)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id) DO UPDATE"
-            " SET legal_name = excluded.legal_name, country = excluded.country, erp_id = excluded.erp_id",
+            "INSERT INTO customers (customer_id, legal_name, country, registered_at, erp_id, address)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id) DO UPDATE"
+            " SET legal_name = excluded.legal_name, country = excluded.country, erp_id = excluded.erp_id,"
+            " address = excluded.address",
             rows,
         )
     for delivery in deliveries:
         if isinstance(delivery.event, ProfileUpdated):
             await conn.execute(
-                "UPDATE customers SET legal_name = $2, erp_id = $3 WHERE customer_id = $1",
+                "UPDATE customers SET legal_name = $2, erp_id = $3, address = $4 WHERE customer_id = $1",
                 delivery.event.customer_id,
                 delivery.event.legal_name,
                 delivery.event.erp_id,
+                delivery.event.address,
             )
 
 

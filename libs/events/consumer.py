@@ -170,6 +170,7 @@ class ConsumerRunner:
         retry_backoff: float = 0.05,
         housekeeping_interval: float = 1.0,
         dead_letters_to: str | None = None,
+        revisions_supersede: bool = False,
     ) -> None:
         self.pool = pool
         self.bootstrap_servers = bootstrap_servers
@@ -187,6 +188,9 @@ class ConsumerRunner:
         self.attempts = attempts
         self.retry_backoff = retry_backoff
         self.housekeeping_interval = housekeeping_interval
+        # Each stream is a document and each version a whole revision of it (the ERP's topics): a
+        # later revision of a dead-lettered document supersedes the dead letter.
+        self.revisions_supersede = revisions_supersede
         self.assigned: set[TopicPartition] = set()
         self.ready = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -290,7 +294,7 @@ class ConsumerRunner:
             r["customer_id"]
             for r in await self.pool.fetch(
                 "SELECT DISTINCT customer_id FROM dead_letters"
-                " WHERE consumer = $1 AND status <> 'resolved' AND customer_id IS NOT NULL",
+                " WHERE consumer = $1 AND status IN ('dead', 'waiting', 'redrive') AND customer_id IS NOT NULL",
                 self.name,
             )
         }
@@ -468,6 +472,7 @@ class ConsumerRunner:
                         correlation_id=delivery.envelope.correlation_id,
                         causation_id=str(delivery.envelope.id),
                         traceparent=delivery.envelope.traceparent,
+                        actor=delivery.envelope.actor or delivery.envelope.source,
                     ):
                         await self.handler(conn, delivery)
                     self._log_applied(delivery)
@@ -501,6 +506,8 @@ class ConsumerRunner:
         if not redrive and customer is not None and (customer in self._blocked or customer in batch.blocked):
             await self._park(conn, message)
             batch.outcomes["parked"] += 1
+            if self.revisions_supersede and await supersede(conn, self.name, message):
+                self._publish_soon()  # the waiting ones, this revision among them, are re-driven next
             return None
         delivery = message.delivery
         last = batch.versions.get(delivery.stream_id, 0)
@@ -662,6 +669,23 @@ class ConsumerRunner:
         )
 
     async def _redrive_requested(self) -> None:
+        # Messages left waiting with nothing ahead of them (the dead letter was discarded or
+        # superseded meanwhile) are re-driven; customers with nothing open flow again.
+        await self.pool.execute(
+            "UPDATE dead_letters SET status = 'redrive', updated_at = now() WHERE id IN ("
+            " SELECT min(w.id) FROM dead_letters w WHERE w.consumer = $1 AND w.status = 'waiting'"
+            " AND NOT EXISTS (SELECT FROM dead_letters d WHERE d.consumer = $1 AND d.customer_id = w.customer_id"
+            "                 AND d.status IN ('dead', 'redrive')) GROUP BY w.customer_id)",
+            self.name,
+        )
+        if self._blocked:
+            still = await self.pool.fetch(
+                "SELECT DISTINCT customer_id FROM dead_letters WHERE consumer = $1 AND customer_id = ANY($2::text[])"
+                " AND status IN ('dead', 'waiting', 'redrive')",
+                self.name,
+                sorted(self._blocked),
+            )
+            self._blocked &= {r["customer_id"] for r in still}
         rows = await self.pool.fetch(
             "SELECT id, customer_id FROM dead_letters WHERE consumer = $1 AND status = 'redrive' ORDER BY id",
             self.name,
@@ -684,7 +708,8 @@ class ConsumerRunner:
             letters = await self.pool.fetch("SELECT * FROM dead_letters WHERE id = $1", first_id)
         else:
             letters = await self.pool.fetch(
-                "SELECT * FROM dead_letters WHERE consumer = $1 AND customer_id = $2 AND status <> 'resolved'"
+                "SELECT * FROM dead_letters WHERE consumer = $1 AND customer_id = $2"
+                " AND status IN ('dead', 'waiting', 'redrive')"
                 " ORDER BY id",
                 self.name,
                 customer_id,
@@ -740,6 +765,57 @@ class ConsumerRunner:
             self._blocked.discard(customer_id)
         log.info("consumer.redriven", consumer=self.name, customer_id=customer_id, messages=len(letters))
         return True
+
+
+async def supersede(conn: Connection, consumer: str, message: Message) -> bool:
+    """A later revision of a dead-lettered document sets the dead letter aside: the ERP corrected
+    it. When that was the customer's only dead letter, its waiting messages (the new revision
+    among them) are marked for re-drive. Returns whether any dead letter was superseded."""
+    delivery = message.delivery
+    if delivery is None or message.customer_id is None:
+        return False
+    superseded = await conn.fetch(
+        "UPDATE dead_letters SET status = 'superseded', updated_at = now(), resolution = $5"
+        " WHERE consumer = $1 AND customer_id = $2 AND stream_id = $3 AND stream_version < $4 AND status = 'dead'"
+        " RETURNING stream_version",
+        consumer,
+        message.customer_id,
+        delivery.stream_id,
+        delivery.version,
+        f"superseded by revision {delivery.version} ({message.topic} offset {message.offset})",
+    )
+    if not superseded:
+        return False
+    await set_aside(conn, consumer, message.customer_id, delivery.stream_id, max(r[0] for r in superseded))
+    return True
+
+
+async def set_aside(
+    conn: Connection, consumer: str, customer_id: str, stream_id: str | None, version: int | None
+) -> None:
+    """After a dead letter is superseded or discarded: its version counts as seen (a later one is no
+    gap), and if the customer has no other dead letter, what waited behind it is re-driven."""
+    if stream_id is not None and version is not None:
+        await conn.execute(
+            "INSERT INTO stream_positions (consumer, stream_id, last_version) VALUES ($1, $2, $3)"
+            " ON CONFLICT (consumer, stream_id) DO UPDATE"
+            " SET last_version = greatest(stream_positions.last_version, excluded.last_version)",
+            consumer,
+            stream_id,
+            version,
+        )
+    still_dead = await conn.fetchval(
+        "SELECT count(*) FROM dead_letters WHERE consumer = $1 AND customer_id = $2 AND status IN ('dead', 'redrive')",
+        consumer,
+        customer_id,
+    )
+    if not still_dead:
+        await conn.execute(
+            "UPDATE dead_letters SET status = 'redrive', updated_at = now() WHERE id = ("
+            " SELECT min(id) FROM dead_letters WHERE consumer = $1 AND customer_id = $2 AND status = 'waiting')",
+            consumer,
+            customer_id,
+        )
 
 
 def _last_of_each_partition(messages: Sequence[Message]) -> list[Message]:

@@ -8,7 +8,7 @@ the registered upcasters in order until the payload matches the current model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
@@ -60,6 +60,28 @@ def _iso_4217(value: str) -> str:
 
 
 CurrencyCode = Annotated[str, AfterValidator(_iso_4217)]
+
+# ISO 4217 currencies whose minor unit is not the cent; every other has two decimals.
+_NO_MINOR_UNIT = ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND")
+_EXPONENTS: Mapping[str, int] = {
+    **dict.fromkeys((*_NO_MINOR_UNIT, "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount of ``currency``: 0.01 for most, 1 for JPY, 0.001 for KWD."""
+    return Decimal(1).scaleb(-_EXPONENTS.get(currency, 2))
+
+
+def in_minor_units(amount: Decimal, currency: str) -> bool:
+    return amount == amount.quantize(minor_unit(currency))
+
+
+def to_minor_unit(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` rounded half-up to the currency's minor unit: how every amount is reported."""
+    return amount.quantize(minor_unit(currency), ROUND_HALF_UP)
 
 
 def _not_a_float(value: object) -> object:

@@ -47,7 +47,10 @@ def _backbone_sql(name: str) -> str:
 
 
 def event_store_migrations() -> list[Migration]:
-    return [Migration("backbone/001_event_store.sql", _backbone_sql("001_event_store.sql"))]
+    return [
+        Migration(f"backbone/{name}", _backbone_sql(name))
+        for name in ("001_event_store.sql", "002_dead_letters_set_aside.sql", "003_actor.sql")
+    ]
 
 
 def read_model_tracking() -> Migration:

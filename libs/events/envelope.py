@@ -4,7 +4,8 @@ Attributes travel as ``ce_*`` headers, the event data as the JSON message value,
 Kafka key is the customer id so that one customer's events keep their order in a topic.
 Credo's extensions: ``streamversion`` and ``schemaversion`` (integers), ``partitionkey``
 (the customer id, from the CloudEvents partitioning extension), ``correlationid``,
-``causationid`` and the distributed-tracing ``traceparent``.
+``causationid``, the distributed-tracing ``traceparent``, and ``actor``: who made the change (a
+person or machine client, or the service whose event caused it).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Envelope:
     correlation_id: str | None = None
     causation_id: str | None = None
     traceparent: str | None = None
+    actor: str | None = None
     extra_headers: tuple[tuple[str, bytes], ...] = field(default=())
 
 
@@ -70,6 +72,7 @@ def to_kafka(envelope: Envelope, *, data_json: bytes | None = None) -> KafkaReco
         ("ce_correlationid", envelope.correlation_id),
         ("ce_causationid", envelope.causation_id),
         ("ce_traceparent", envelope.traceparent),
+        ("ce_actor", envelope.actor),
     ):
         if optional:
             headers.append((name, optional.encode()))
@@ -88,7 +91,15 @@ REQUIRED_HEADERS = (
     "ce_streamversion",
     "ce_schemaversion",
 )
-_KNOWN = {*REQUIRED_HEADERS, "ce_partitionkey", "ce_correlationid", "ce_causationid", "ce_traceparent", "content-type"}
+_KNOWN = {
+    *REQUIRED_HEADERS,
+    "ce_partitionkey",
+    "ce_correlationid",
+    "ce_causationid",
+    "ce_traceparent",
+    "ce_actor",
+    "content-type",
+}
 
 
 def header_map(headers: Headers | tuple[tuple[str, bytes], ...] | None) -> dict[str, str]:
@@ -146,6 +157,7 @@ def from_kafka(
         correlation_id=h.get("ce_correlationid") or None,
         causation_id=h.get("ce_causationid") or None,
         traceparent=h.get("ce_traceparent") or None,
+        actor=h.get("ce_actor") or None,
         extra_headers=tuple((n, v) for n, v in headers or () if n not in _KNOWN),
     )
 

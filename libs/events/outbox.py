@@ -31,7 +31,7 @@ log = structlog.get_logger(__name__)
 
 _PENDING = """
 SELECT o.id, e.stream_id, e.version, e.event_id, e.event_type, e.schema_version, e.customer_id,
-       e.topic, e.data::text AS data, e.occurred_at, e.correlation_id, e.causation_id, e.traceparent
+       e.topic, e.data::text AS data, e.occurred_at, e.correlation_id, e.causation_id, e.traceparent, e.actor
   FROM outbox o JOIN events e ON e.position = o.position
  ORDER BY o.id
  LIMIT $1
@@ -52,6 +52,7 @@ def record_from_row(row: asyncpg.Record, source: str) -> KafkaRecord:
         correlation_id=row["correlation_id"],
         causation_id=row["causation_id"],
         traceparent=row["traceparent"],
+        actor=row["actor"],
     )
     return to_kafka(envelope, data_json=row["data"].encode())
 

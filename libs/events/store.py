@@ -52,6 +52,7 @@ class EventContext:
     correlation_id: str | None = None
     causation_id: str | None = None
     traceparent: str | None = None
+    actor: str | None = None  # who: a person, a machine client, or the service whose event caused it
 
     @staticmethod
     def current() -> EventContext:
@@ -61,6 +62,7 @@ class EventContext:
             correlation_id=bound.get("correlation_id"),
             causation_id=bound.get("causation_id"),
             traceparent=bound.get("traceparent"),
+            actor=bound.get("actor"),
         )
 
     @staticmethod
@@ -69,6 +71,7 @@ class EventContext:
             correlation_id=envelope.correlation_id or str(envelope.id),
             causation_id=str(envelope.id),
             traceparent=envelope.traceparent,
+            actor=envelope.actor or envelope.source,
         )
 
 
@@ -88,6 +91,7 @@ class RecordedEvent:
     correlation_id: str | None = None
     causation_id: str | None = None
     traceparent: str | None = None
+    actor: str | None = None
 
     def envelope(self, source: str) -> Envelope:
         return Envelope(
@@ -103,6 +107,7 @@ class RecordedEvent:
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
             traceparent=self.traceparent,
+            actor=self.actor,
         )
 
 
@@ -112,9 +117,9 @@ class RecordedEvent:
 _APPEND = """
 WITH request AS (
     SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::uuid[], $6::text[], $7::int[],
-                         $8::text[], $9::text[], $10::text[], $11::text[])
+                         $8::text[], $9::text[], $10::text[], $11::text[], $14::text[])
            WITH ORDINALITY AS r(stream_id, expected, step, customer_id, event_id, event_type, schema_version,
-                                data, correlation_id, causation_id, traceparent, ord)
+                                data, correlation_id, causation_id, traceparent, actor, ord)
 ), stream AS (
     -- a correlated max() per stream reads one primary-key entry; a join could scan the table
     SELECT s.stream_id,
@@ -122,9 +127,9 @@ WITH request AS (
       FROM (SELECT DISTINCT stream_id FROM request) s
 ), appended AS (
     INSERT INTO events (stream_id, version, event_id, event_type, schema_version, customer_id, topic,
-                        data, occurred_at, correlation_id, causation_id, traceparent)
+                        data, occurred_at, correlation_id, causation_id, traceparent, actor)
     SELECT r.stream_id, r.expected + r.step, r.event_id, r.event_type, r.schema_version, r.customer_id, $12,
-           r.data::jsonb, $13, r.correlation_id, r.causation_id, r.traceparent
+           r.data::jsonb, $13, r.correlation_id, r.causation_id, r.traceparent, r.actor
       FROM request r JOIN stream s ON s.stream_id = r.stream_id AND s.current = r.expected
      ORDER BY r.ord
     RETURNING position, event_id
@@ -137,7 +142,7 @@ SELECT NULL, NULL, stream_id, current FROM stream
 """
 
 _COLUMNS = """position, stream_id, version, event_id, event_type, schema_version, customer_id,
-              topic, data, occurred_at, correlation_id, causation_id, traceparent"""
+              topic, data, occurred_at, correlation_id, causation_id, traceparent, actor"""
 
 
 @dataclass(frozen=True)
@@ -365,6 +370,7 @@ class EventStore:
             [c.traceparent for *_, c in flat],
             self.topic,
             occurred_at,
+            [c.actor for *_, c in flat],
         )
         positions = {row["event_id"]: row["position"] for row in rows if row["event_id"] is not None}
         current = {row["stream_id"]: row["current"] for row in rows if row["stream_id"] is not None}
@@ -389,6 +395,7 @@ class EventStore:
                 correlation_id=context.correlation_id,
                 causation_id=context.causation_id,
                 traceparent=context.traceparent,
+                actor=context.actor,
             )
             by_request.setdefault(id(request), []).append(recorded)
             recorded_all.append(recorded)
@@ -448,6 +455,7 @@ class EventStore:
             correlation_id=row["correlation_id"],
             causation_id=row["causation_id"],
             traceparent=row["traceparent"],
+            actor=row["actor"],
         )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import jwt
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -112,7 +113,9 @@ def authenticate(authenticator: Authenticator, bearer: str | None, api_key: str 
 
 
 def admit(caller: Principal, roles: Sequence[str]) -> Principal:
-    """``caller`` if it holds one of ``roles`` (admin always); a 403 problem otherwise."""
+    """``caller`` if it holds one of ``roles`` (admin always); a 403 problem otherwise. The caller is
+    bound to the request's log lines and becomes the actor of the events it causes."""
+    structlog.contextvars.bind_contextvars(actor=caller.subject)
     if not caller.may(*roles):
         raise Problem(
             403,

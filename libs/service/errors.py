@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from libs.events.refusals import NotFound, Refused, StaleVersion
 from libs.events.store import ConcurrencyConflict
 
 log = structlog.get_logger(__name__)
@@ -112,6 +113,24 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         return problem_response(
             exc.status_code, title, detail, instance=request.url.path, headers=dict(exc.headers or {})
+        )
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> JSONResponse:
+        if isinstance(exc, NotFound):
+            return problem_response(404, "Not found", str(exc), instance=request.url.path)
+        return problem_response(422, "Refused", str(exc), kind="refused", instance=request.url.path)
+
+    @app.exception_handler(StaleVersion)
+    async def _stale(request: Request, exc: StaleVersion) -> JSONResponse:
+        return problem_response(
+            412,
+            "Precondition failed",
+            str(exc),
+            kind="precondition-failed",
+            instance=request.url.path,
+            headers={"ETag": f'"{exc.current}"'},
+            current_version=exc.current,
         )
 
     @app.exception_handler(ConcurrencyConflict)

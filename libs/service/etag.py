@@ -36,16 +36,3 @@ def if_match_version(request: Request, *, required: bool = False) -> int | None:
     if not found:
         raise Problem(400, "Invalid If-Match", f'{raw!r} is not an ETag such as "3"', kind="invalid-if-match")
     return int(found.group(1))
-
-
-def check_version(expected: int | None, current: int) -> None:
-    """Answer 412 when the caller's If-Match no longer names the current version."""
-    if expected is not None and expected != current:
-        raise Problem(
-            412,
-            "Precondition failed",
-            f"the resource is at version {current}, not {expected}",
-            kind="precondition-failed",
-            current_version=current,
-            headers={"ETag": etag(current)},
-        )

@@ -61,6 +61,7 @@ class ConsumerSpec:
     # For reactions that append to the service's own store: built once the store exists.
     make_batch_handler: Callable[[EventStore], BatchHandler] | None = None
     batch_size: int = 500  # messages per transaction at most
+    revisions_supersede: bool = False  # streams are documents, versions whole revisions (the ERP's topics)
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class Kit:
                 batch_handler=c.make_batch_handler(self.store) if c.make_batch_handler else c.batch_handler,
                 group=settings.consumer_group,
                 batch_size=c.batch_size,
+                revisions_supersede=c.revisions_supersede,
             )
             for c in spec.consumers
         ]

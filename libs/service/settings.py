@@ -12,8 +12,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ROLES = ("viewer", "credit_analyst", "collector", "credit_manager", "finance_director", "admin")
-Role = Literal["viewer", "credit_analyst", "collector", "credit_manager", "finance_director", "admin"]
+# People's roles, the ERP's (a machine: it posts documents, checks credit and reads what it needs),
+# and admin, who may do everything.
+ROLES = ("viewer", "credit_analyst", "collector", "credit_manager", "finance_director", "erp", "admin")
+Role = Literal["viewer", "credit_analyst", "collector", "credit_manager", "finance_director", "erp", "admin"]
 
 
 class ServiceSettings(BaseSettings):
@@ -47,6 +49,14 @@ class ServiceSettings(BaseSettings):
         description="prefix of every topic name, to share a broker between environments",
     )
     api_docs: bool = Field(default=False, description="serve /docs and /openapi.json (open routes; for development)")
+
+    # The company that sells on credit: who statements and letters come from, and where to pay.
+    company_name: str | None = Field(default=None, max_length=200)
+    company_address: str | None = Field(default=None, max_length=500)
+    company_phone: str | None = Field(default=None, max_length=64)
+    company_bank_name: str | None = Field(default=None, max_length=200)
+    company_bank_account: str | None = Field(default=None, max_length=64)
+    company_tax_id: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
     def _signing_key(self) -> ServiceSettings:

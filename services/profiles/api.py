@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,14 +16,15 @@ import httpx
 import pycountry
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from libs.events.contracts import DomainEvent, ExactDecimal, Money
 from libs.events.database import READ_MODEL_SCHEMA, Connection
+from libs.events.refusals import check_version
 from libs.events.store import RecordedEvent
 from libs.service.auth import Principal, require
 from libs.service.errors import Problem
-from libs.service.etag import check_version, etag, if_match_version
+from libs.service.etag import etag, if_match_version
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
 from libs.service.rendering import jsonable
@@ -31,9 +33,12 @@ from services.profiles.events import (
     AdverseRecord,
     BureauReportRecorded,
     CompanySize,
+    CustomerRegistered,
+    FinancialStatementRecorded,
     InsuranceCoverRecorded,
     PaymentExperience,
     Registration,
+    ScoreRange,
     StatementItems,
     Status,
     TradeReferenceRecorded,
@@ -75,6 +80,26 @@ class ProfileIn(Body):
 
     def profile(self) -> domain.Profile:
         return domain.Profile(self.legal_name, self.industry, self.size, self.address, self.erp_id)
+
+
+class ProfilePatch(Body):
+    """A JSON merge patch (RFC 7396) of the profile: a field left out is kept, ``null`` clears it."""
+
+    legal_name: str | None = Field(default=None, min_length=1, max_length=200)
+    industry: str | None = Field(default=None, max_length=100)
+    size: CompanySize | None = None
+    address: str | None = Field(default=None, max_length=500)
+    erp_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _name_stays(self) -> ProfilePatch:
+        if "legal_name" in self.model_fields_set and self.legal_name is None:
+            raise ValueError("legal_name cannot be cleared: a credit file always has a legal name")
+        return self
+
+    def applied_to(self, current: domain.Profile) -> domain.Profile:
+        changes = {name: getattr(self, name) for name in self.model_fields_set}
+        return dataclasses.replace(current, **changes)
 
 
 class NewCustomer(ProfileIn):
@@ -147,13 +172,43 @@ class InsuranceCoverIn(Body):
     expires_on: date
 
 
+class ScoreRangeIn(Body):
+    min: int = Field(ge=-1_000_000, le=1_000_000, description="the worst score of the provider's scale")
+    max: int = Field(ge=-1_000_000, le=1_000_000, description="the best score of the provider's scale")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoreRangeIn:
+        if self.max <= self.min:
+            raise ValueError("a score range runs from a lower min to a higher max")
+        return self
+
+
 class BureauReportIn(Body):
     provider: str = Field(min_length=1, max_length=100)
     report_date: date
-    score: int | None = Field(default=None, ge=0)
+    score: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+    score_range: ScoreRangeIn | None = Field(
+        default=None,
+        validate_default=True,
+        description="the provider's scale, e.g. 300 to 850; required with a score",
+    )
     rating: str | None = Field(default=None, max_length=20)
-    adverse_records: list[AdverseRecord] = []
+    adverse_records: list[AdverseRecord] = Field(default=[], max_length=1000)
     raw: str | None = Field(default=None, max_length=1_000_000, description="the report as received")
+
+    @field_validator("score_range")
+    @classmethod
+    def _score_on_its_scale(cls, scale: ScoreRangeIn | None, info: ValidationInfo) -> ScoreRangeIn | None:
+        score = info.data.get("score")
+        if score is not None:
+            if scale is None:
+                raise ValueError("a score comes with its scale: give the provider's min and max")
+            if not scale.min <= score <= scale.max:
+                raise ValueError(f"the score {score} is outside its range {scale.min} to {scale.max}")
+        return scale
+
+    def scale(self) -> ScoreRange | None:
+        return ScoreRange(min=self.score_range.min, max=self.score_range.max) if self.score_range else None
 
 
 # -- running commands ------------------------------------------------------------------------
@@ -302,21 +357,46 @@ async def get_customer(
     customer_id: str,
     kit: KitDep,
     _: Readers,
-    as_of: Annotated[date | None, Query(description="the file as it stood on this date")] = None,
+    as_of: Annotated[date | None, Query(description="the business date the file is for")] = None,
+    known_on: Annotated[date | None, Query(description="what had been recorded by the end of this day")] = None,
 ) -> Response:
-    if as_of is not None:
-        return JSONResponse(await file_as_of(kit, customer_id, as_of))
+    """The credit file: identity, contacts, statements with their ratios, bureau reports, trade
+    references, insurance cover, review date, and the credit standing scoring decided. With `as_of`
+    and `known_on`, the file as it stood on a business date as recorded by a day."""
+    today = kit.clock.today()
+    if as_of is not None or known_on is not None:
+        day, known = as_of or today, known_on or today
+        if day > today or known > today:
+            raise Problem(
+                422, "Invalid date", f"as_of and known_on are no later than today ({today})", kind="invalid-date"
+            )
+        return JSONResponse(await file_as_of(kit, customer_id, day, known))
     async with kit.pool.acquire() as conn:
-        file = await credit_file(conn, customer_id, kit.clock.today())
+        file = await credit_file(conn, customer_id, today)
     return JSONResponse(file, headers={"ETag": etag(file["version"])})
 
 
-async def file_as_of(kit: Kit, customer_id: str, as_of: date) -> dict[str, Any]:
-    """Replay the stream up to the date into temporary tables shaped like the read model, and
-    read them with the same renderer: the file as it was, not as the current one implies."""
-    history = [r for r in await kit.store.load(domain.stream_id(customer_id)) if r.occurred_at.date() <= as_of]
-    if not history:
-        raise Problem(404, "Not found", f"customer {customer_id} had no credit file on {as_of}")
+def counts_from(recorded: RecordedEvent) -> date:
+    """The business date a fact of the file counts from: a statement from the end of its period, a
+    bureau report from its date, anything else from the day it was recorded."""
+    event = recorded.event
+    if isinstance(event, FinancialStatementRecorded):
+        return event.period_end
+    if isinstance(event, BureauReportRecorded):
+        return event.report_date
+    return recorded.occurred_at.date()
+
+
+async def file_as_of(kit: Kit, customer_id: str, as_of: date, known_on: date) -> dict[str, Any]:
+    """Replay what had been recorded by ``known_on`` and counts by ``as_of`` into temporary tables
+    shaped like the read model, and read them with the same renderer: the file as it was."""
+    history = [
+        r
+        for r in await kit.store.load(domain.stream_id(customer_id))
+        if r.occurred_at.date() <= known_on and counts_from(r) <= as_of
+    ]
+    if not any(isinstance(r.event, CustomerRegistered) for r in history):
+        raise Problem(404, "Not found", f"customer {customer_id} had no credit file on {as_of} as known on {known_on}")
     async with kit.pool.acquire() as conn, conn.transaction():
         for table in AS_OF_TABLES:
             await conn.execute(
@@ -340,10 +420,16 @@ AS_OF_TABLES = (
 
 
 @router.patch("/customers/{customer_id}", summary='Change the profile; send If-Match with the ETag, e.g. "1"')
-async def update_customer(customer_id: str, body: ProfileIn, request: Request, kit: KitDep, _: Analysts) -> Response:
+async def update_customer(customer_id: str, body: ProfilePatch, request: Request, kit: KitDep, _: Analysts) -> Response:
+    """A JSON merge patch of the profile (RFC 7396; `application/merge-patch+json` or JSON): what is
+    left out is kept, `null` clears it. If-Match with the file's ETag is required."""
     expected = if_match_version(request, required=True)
-    command = domain.UpdateProfile(body.profile())
-    return await _change(kit, customer_id, lambda state: domain.update_profile(state, command), expected)
+    return await _change(
+        kit,
+        customer_id,
+        lambda state: domain.update_profile(state, domain.UpdateProfile(body.applied_to(state.profile))),
+        expected,
+    )
 
 
 @router.post("/customers/{customer_id}/contacts", status_code=201, summary="Add a contact")
@@ -514,6 +600,7 @@ async def _record_report(
         provider=provider,
         report_date=content.report_date,
         score=content.score,
+        score_range=content.scale(),
         rating=content.rating,
         adverse_records=tuple(content.adverse_records),
         raw=raw,
@@ -561,6 +648,8 @@ async def bureau_report_raw(customer_id: str, report_id: str, kit: KitDep, _: Re
 
 @router.get("/customers/{customer_id}/timeline", summary="Every change to the credit file, oldest first")
 async def timeline(customer_id: str, kit: KitDep, _: Readers) -> list[dict[str, Any]]:
+    """Each change with when it was recorded, who made it (a person, a machine client such as the
+    ERP, or the service whose event caused it), and what it says."""
     history = await kit.store.load(domain.stream_id(customer_id))
     if not history:
         raise Problem(404, "Not found", f"no customer {customer_id}")
@@ -569,6 +658,7 @@ async def timeline(customer_id: str, kit: KitDep, _: Readers) -> list[dict[str, 
             "version": r.version,
             "type": r.event_type,
             "occurred_at": r.occurred_at.isoformat(),
+            "by": r.actor,
             "correlation_id": r.correlation_id,
             "data": r.event.payload(),
         }
@@ -663,7 +753,17 @@ async def credit_file(conn: Connection, customer_id: str, today: date) -> dict[s
                 for c in rows("insurance_covers")
             ],
             "bureau_reports": [
-                _pick(b, "report_id", "provider", "report_date", "score", "rating", "recorded_at", "adverse_records")
+                _pick(
+                    b,
+                    "report_id",
+                    "provider",
+                    "report_date",
+                    "score",
+                    "score_range",
+                    "rating",
+                    "recorded_at",
+                    "adverse_records",
+                )
                 for b in rows("bureau_reports")
             ],
             "review_on": row["review_on"],

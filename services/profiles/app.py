@@ -15,7 +15,7 @@ spec = ServiceSpec(
     own_projection=projections.project,
     routers=[api.router],
     consumers=[
-        ConsumerSpec("erp-customers", [erp.TOPIC], make_batch_handler=erp.make_reaction),
+        ConsumerSpec("erp-customers", [erp.TOPIC], make_batch_handler=erp.make_reaction, revisions_supersede=True),
         credit_standing.CONSUMER,
     ],
     sweeps=sweeps.sweeps,

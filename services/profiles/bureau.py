@@ -4,13 +4,16 @@ The provider contract (what a bureau adapter must answer):
 
     GET {base_url}/v1/reports?scheme=CN-USCC&number=…&country=CN
     Authorization: Bearer {api_key}
-    200 {"reference": "…", "report_date": "2026-11-20", "score": 72, "rating": "BB",
+    200 {"reference": "…", "report_date": "2026-11-20", "score": 72, "score_range": {"min": 0, "max": 100},
+         "rating": "BB",
          "adverse_records": [{"kind": "lawsuit", "date": "2025-03-01",
                               "amount": {"amount": "120000.00", "currency": "CNY"}, "description": "…"}]}
     404 when the bureau has no report on the company.
 
 The base URL and key are configuration: CREDO_BUREAU_URL, CREDO_BUREAU_API_KEY,
-CREDO_BUREAU_NAME and CREDO_BUREAU_TIMEOUT_SECONDS.
+CREDO_BUREAU_NAME and CREDO_BUREAU_TIMEOUT_SECONDS. A score means nothing without its scale: a
+bureau that does not send ``score_range`` has it configured (CREDO_BUREAU_SCORE_MIN and
+CREDO_BUREAU_SCORE_MAX); a score with neither is refused as outside the contract.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.events.contracts import describe
-from services.profiles.events import AdverseRecord, Registration
+from services.profiles.events import AdverseRecord, Registration, ScoreRange
 
 
 class BureauSettings(BaseSettings):
@@ -34,6 +37,8 @@ class BureauSettings(BaseSettings):
     api_key: SecretStr | None = None
     name: str = "bureau"
     timeout_seconds: float = 10.0
+    score_min: int | None = None  # the bureau's scale, when its reports do not say
+    score_max: int | None = None
 
 
 class BureauUnavailable(Exception):
@@ -50,8 +55,12 @@ class ReportPayload(BaseModel):
     reference: str
     report_date: date
     score: int | None = None
+    score_range: ScoreRange | None = None
     rating: str | None = None
     adverse_records: list[AdverseRecord] = []
+
+    def scale(self) -> ScoreRange | None:
+        return self.score_range
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,11 @@ class HttpBureau:
         self.key = settings.api_key.get_secret_value() if settings.api_key else None
         self.timeout = settings.timeout_seconds
         self.client = client
+        self.scale = (
+            ScoreRange(min=settings.score_min, max=settings.score_max)
+            if settings.score_min is not None and settings.score_max is not None
+            else None
+        )
 
     async def fetch(self, registration: Registration) -> FetchedReport:
         headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
@@ -98,4 +112,12 @@ class HttpBureau:
             payload = ReportPayload.model_validate_json(response.content)
         except ValidationError as exc:
             raise BureauUnavailable(f"{self.name} answered outside its contract: {describe(exc)}") from exc
+        if payload.score is not None:
+            scale = payload.score_range or self.scale
+            if scale is None or not scale.min <= payload.score <= scale.max:
+                raise BureauUnavailable(
+                    f"{self.name} answered a score of {payload.score} without a scale it fits "
+                    "(score_range, or CREDO_BUREAU_SCORE_MIN and CREDO_BUREAU_SCORE_MAX)"
+                )
+            payload = payload.model_copy(update={"score_range": scale})
         return FetchedReport(self.name, payload, response.text)

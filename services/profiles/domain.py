@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
+from libs.events import refusals
 from libs.events.contracts import DomainEvent, is_currency_code
 from services.profiles import financials
 from services.profiles.events import (
@@ -32,11 +33,11 @@ from services.profiles.events import (
 from services.profiles.registration import normalise, uscc_problem
 
 
-class Refused(Exception):
+class Refused(refusals.Refused):
     """A command the credit file does not accept; the message says why."""
 
 
-class Unknown(Refused):
+class Unknown(Refused, refusals.NotFound):
     """The command names a customer or contact the file does not have."""
 
 
@@ -199,7 +200,7 @@ def record_statement(state: CreditFile, command: RecordStatement) -> list[Domain
         raise Refused(f"the period ends on {command.period_end}, after today ({command.today})")
     problem = financials.balance_problem(command.items)
     if problem:
-        raise Refused(f"the balance sheet does not balance: {problem}")
+        raise Refused(f"the statement does not add up: {problem}")
     return [
         FinancialStatementRecorded(
             customer_id=state.customer_id,

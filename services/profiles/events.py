@@ -190,6 +190,15 @@ class AdverseRecord(BaseModel):
     description: str | None = None
 
 
+class ScoreRange(BaseModel):
+    """The scale a bureau scores on, e.g. 300 (worst) to 850 (best)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min: int
+    max: int
+
+
 class BureauReportRecorded(DomainEvent):
     """A credit bureau's report on the customer, with the payload kept exactly as received."""
 
@@ -201,6 +210,7 @@ class BureauReportRecorded(DomainEvent):
     provider: str
     report_date: date
     score: int | None = None
+    score_range: ScoreRange | None = None  # the provider's scale; higher is better
     rating: str | None = None
     adverse_records: tuple[AdverseRecord, ...] = ()
     raw: str | None = None  # the provider's payload as received

@@ -7,8 +7,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal, Protocol
 
 # A balance sheet may be off by rounding in the source; beyond this share of total assets
-# (or one currency unit, if larger) it does not balance.
+# (0.5 %, or one currency unit if that is larger) it does not balance.
 BALANCE_TOLERANCE = Decimal("0.005")
+# What a balance sheet and an income statement cannot show below zero; equity, retained
+# earnings, EBIT and net income can be negative.
+NEVER_NEGATIVE = ("current_assets", "total_assets", "current_liabilities", "total_liabilities", "revenue")
 
 Zone = Literal["safe", "grey", "distress"]
 Z_SAFE_ABOVE = Decimal("2.60")
@@ -61,8 +64,12 @@ def imbalance(statement: Statement) -> Decimal:
 
 
 def balance_problem(statement: Statement) -> str | None:
-    """Why the balance sheet does not balance, naming the difference; None if it does."""
-    problems = []
+    """Why the statement cannot be right (a negative asset, liability or revenue; parts larger than
+    their whole; assets that do not equal liabilities plus equity, naming the difference); None if
+    it can."""
+    problems = [
+        f"{name.replace('_', ' ')} cannot be negative" for name in NEVER_NEGATIVE if getattr(statement, name) < 0
+    ]
     if statement.current_assets > statement.total_assets:
         problems.append("current assets exceed total assets")
     if statement.current_liabilities > statement.total_liabilities:

@@ -139,7 +139,8 @@ async def apply(conn: Connection, recorded: RecordedEvent) -> None:
         )
     elif isinstance(event, BureauReportRecorded):
         await conn.execute(
-            "INSERT INTO bureau_reports VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
+            "INSERT INTO bureau_reports (report_id, customer_id, provider, report_date, score, rating,"
+            " adverse_records, raw, recorded_at, score_range) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10)",
             event.report_id,
             event.customer_id,
             event.provider,
@@ -149,6 +150,7 @@ async def apply(conn: Connection, recorded: RecordedEvent) -> None:
             json.dumps([r.model_dump(mode="json") for r in event.adverse_records]),
             event.raw,
             at,
+            event.score_range.model_dump_json() if event.score_range else None,
         )
     elif isinstance(event, FinancialStatementRecorded):
         derived = ratios(event.items)

@@ -2,44 +2,68 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.events.contracts import DomainEvent, ExactDecimal, Money, is_currency_code
-from libs.events.database import Connection
-from libs.events.store import ConcurrencyConflict
+from libs.events import dead_letters
+from libs.events.contracts import CurrencyCode, ExactDecimal, Money, in_minor_units
+from libs.events.envelope import Envelope, to_kafka
+from libs.events.refusals import Refused
+from libs.events.store import EventContext
 from libs.service.auth import Principal, require
 from libs.service.errors import Problem
-from libs.service.etag import check_version, etag, if_match_version
+from libs.service.etag import etag, if_match_version
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
 from libs.service.rendering import jsonable
-from services.receivables import domain, erp, reports, statements
+from services.receivables import domain, erp, handlers, queries, reports, statements
 from services.receivables.accounts import accounts_of
-from services.receivables.events import DifferingLine, DisputeOutcome, FxRateRecorded, StatementIssued
+from services.receivables.events import DifferingLine, DisputeOutcome, Issuer
+from services.receivables.reactions import ERP_CONSUMER
 from services.receivables.settings import settings
 
 router = APIRouter(tags=["receivables"])
 
-Readers = Annotated[
-    Principal, Depends(require("viewer", "credit_analyst", "collector", "credit_manager", "finance_director"))
-]
+PEOPLE = ("viewer", "credit_analyst", "collector", "credit_manager", "finance_director")
+Readers = Annotated[Principal, Depends(require(*PEOPLE))]
+# What the ERP reads besides its own credit checks: balances and invoices.
+ReadersAndErp = Annotated[Principal, Depends(require(*PEOPLE, "erp"))]
 CreditTeam = Annotated[Principal, Depends(require("credit_analyst", "collector", "credit_manager", "finance_director"))]
 Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
 Finance = Annotated[Principal, Depends(require("finance_director"))]
-Erp = Annotated[Principal, Depends(require("admin"))]
+Erp = Annotated[Principal, Depends(require("erp"))]
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _today(kit: Kit) -> date:
+    return kit.clock.today()
+
+
+def _dates(kit: Kit, as_of: date | None, known_on: date | None) -> tuple[date, date]:
+    """The two axes of an as-of read: both default to today, neither may be after it."""
+    today = _today(kit)
+    as_of, known_on = as_of or today, known_on or today
+    for name, day in (("as_of", as_of), ("known_on", known_on)):
+        if day > today:
+            raise Problem(
+                422, "Invalid date", f"{name} {day} is after today's business date {today}", kind="invalid-date"
+            )
+    return as_of, known_on
+
+
+AsOf = Annotated[date | None, Query(description="the business date the figures are for (default: today)")]
+KnownOn = Annotated[
+    date | None, Query(description="what the ledger had recorded by the end of this day (default: today)")
+]
 
 
 # -- the ERP over HTTP ----------------------------------------------------------------------------------
@@ -66,103 +90,152 @@ class PostedCreditNote(erp.ErpCreditNote, Posted):
     model_config = STRICT
 
 
-async def _post(request: Request, kit: Kit, caller: Principal, posted: erp.ErpDocument, document: Posted) -> Response:
+async def _post(
+    request: Request, kit: Kit, caller: Principal, posted: PostedInvoice | PostedPayment | PostedCreditNote
+) -> Response:
+    """One ERP document through the same handler as the ERP's topics. A document whose customer is not
+    registered yet is parked (202) and applied by itself once profiles registers the customer."""
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
-        customers = await erp.customers_for(scope.conn, [posted.customer_erp_id])
-        if posted.customer_erp_id not in customers:
-            unknown = erp.unknown_customer(posted.customer_erp_id)
-            raise Problem(422, "Unknown customer", str(unknown), kind="unknown-customer")
-        customer_id = customers[posted.customer_erp_id]
-        decide = erp.decision(posted, document.document_id, document.revision, kit.clock.today())
-        applied = await run(kit, scope.conn, customer_id, decide)
+        received = handlers.ErpDocumentReceived(posted, posted.document_id, posted.revision, EventContext.current())
+        try:
+            (applied,) = await handlers.receive_erp_documents(
+                scope.conn, accounts_of(kit.store), [received], _today(kit)
+            )
+        except erp.UnknownCustomer as unknown:
+            letter = await _park(kit, scope.conn, posted, str(unknown))
+            body = {
+                "document_id": posted.document_id,
+                "revision": posted.revision,
+                "status": "parked",
+                "reason": str(unknown),
+                "dead_letter_id": letter,
+            }
+            return scope.keep(JSONResponse(body, status_code=202))
         answer = {
-            "document_id": document.document_id,
-            "revision": document.revision,
-            "customer_id": customer_id,
-            "applied": [type(e).__name__ for e in applied],
-            "account_version": (await accounts_of(kit.store).load(scope.conn, customer_id)).version,
+            "document_id": posted.document_id,
+            "revision": posted.revision,
+            "status": "applied" if applied.events else "already applied",
+            "customer_id": applied.customer_id,
+            "applied": [type(e).__name__ for e in applied.events],
+            "account_version": applied.account_version,
         }
-        return scope.keep(JSONResponse(answer, status_code=201 if applied else 200))
+        return scope.keep(JSONResponse(answer, status_code=201 if applied.events else 200))
 
 
-@router.post("/erp/invoices", summary="An ERP invoice (applied once per revision; send an Idempotency-Key)")
+async def _park(kit: Kit, conn: Any, posted: PostedInvoice | PostedPayment | PostedCreditNote, reason: str) -> int:
+    data = posted.model_dump(mode="json", exclude={"document_id", "revision"})
+    context = EventContext.current()
+    envelope = Envelope(
+        id=uuid.uuid4(),
+        source="erp",
+        type=posted.event_type,
+        time=kit.clock.now(),
+        subject=posted.document_id,
+        stream_version=posted.revision,
+        schema_version=posted.schema_version,
+        customer_id=posted.customer_erp_id,
+        data=data,
+        correlation_id=context.correlation_id,
+    )
+    return await dead_letters.park(
+        conn,
+        consumer=ERP_CONSUMER,
+        topic=kit.settings.topic_name(erp.topic_of(posted)),
+        record=to_kafka(envelope),
+        event=(posted.event_type, posted.document_id, posted.revision),
+        reason=reason,
+    )
+
+
+@router.post(
+    "/erp/invoices",
+    summary="An ERP invoice (applied once per revision; send an Idempotency-Key)",
+    status_code=201,
+    responses={202: {"description": "the customer is not registered yet: parked, applied once it is"}},
+)
 async def post_invoice(body: PostedInvoice, request: Request, kit: KitDep, caller: Erp) -> Response:
-    return await _post(request, kit, caller, body, body)
+    """The ERP's invoice, as on the `erp.invoices` topic, with its document id and revision. A revision
+    already applied changes nothing (200); a higher one corrects the invoice."""
+    return await _post(request, kit, caller, body)
 
 
-@router.post("/erp/payments", summary="An ERP payment, applied to invoices by cash application")
+@router.post(
+    "/erp/payments",
+    summary="An ERP payment, applied to invoices by cash application",
+    status_code=201,
+    responses={202: {"description": "the customer is not registered yet: parked, applied once it is"}},
+)
 async def post_payment(body: PostedPayment, request: Request, kit: KitDep, caller: Erp) -> Response:
-    return await _post(request, kit, caller, body, body)
+    """The ERP's payment, as on the `erp.payments` topic. A later revision with `reversed` set reverses it."""
+    return await _post(request, kit, caller, body)
 
 
-@router.post("/erp/credit-notes", summary="An ERP credit note")
+@router.post(
+    "/erp/credit-notes",
+    summary="An ERP credit note",
+    status_code=201,
+    responses={202: {"description": "the customer is not registered yet: parked, applied once it is"}},
+)
 async def post_credit_note(body: PostedCreditNote, request: Request, kit: KitDep, caller: Erp) -> Response:
-    return await _post(request, kit, caller, body, body)
+    """The ERP's credit note, as on the `erp.credit_notes` topic: against one of the customer's invoices
+    (its ERP document id), or on account."""
+    return await _post(request, kit, caller, body)
 
 
-# -- running commands ---------------------------------------------------------------------------------------
-
-
-Decide = Callable[[domain.Account], list[DomainEvent]]
-
-
-async def run(
-    kit: Kit, conn: Connection, customer_id: str, decide: Decide, *, expected_version: int | None = None
-) -> list[DomainEvent]:
-    """Load the account, decide, append; retried on a lost race, refusals become problems."""
-    if not await conn.fetchval("SELECT true FROM customers WHERE customer_id = $1", customer_id):
-        raise Problem(404, "Not found", f"no customer {customer_id}")
-    accounts = accounts_of(kit.store)
-    for attempt in range(1, 6):
-        loaded = await accounts.load(conn, customer_id)
-        check_version(expected_version, loaded.version)
-        try:
-            events = decide(loaded.account)
-        except domain.Unknown as unknown:
-            raise Problem(404, "Not found", str(unknown)) from None
-        except domain.Refused as refused:
-            raise Problem(422, "Refused", str(refused), kind="refused") from None
-        try:
-            await accounts.append(conn, {customer_id: (loaded, events)})
-        except ConcurrencyConflict:
-            if attempt == 5 or expected_version is not None:
-                raise
-            continue
-        return events
-    raise AssertionError("unreachable")
+# -- commands on an account ---------------------------------------------------------------------------------------
 
 
 async def _command(
-    request: Request, kit: Kit, caller: Principal, customer_id: str, decide: Decide, answer: Callable[..., Any]
+    request: Request,
+    kit: Kit,
+    caller: Principal,
+    customer_id: str,
+    decide: handlers.Decide,
+    answer: Callable[[Any], Awaitable[Any]],
 ) -> Response:
     """A command that creates something: idempotent, answered 201 with what it created."""
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
         expected = if_match_version(request)
-        await run(kit, scope.conn, customer_id, decide, expected_version=expected)
-        loaded = await accounts_of(kit.store).load(scope.conn, customer_id)
+        accounts = accounts_of(kit.store)
+        await handlers.on_account(scope.conn, accounts, customer_id, decide, expected_version=expected)
+        loaded = await accounts.load(scope.conn, customer_id)
         body = jsonable(await answer(scope.conn))
         return scope.keep(JSONResponse(body, status_code=201, headers={"ETag": etag(loaded.version)}))
 
 
+def _summary(kit: Kit, customer_id: str) -> Callable[[Any], Awaitable[Any]]:
+    today = _today(kit)
+    return lambda conn: queries.account_summary(
+        conn, kit.store, customer_id, settings().base_currency, today, today, today
+    )
+
+
+def _minor_units(amount: Any, currency: str, field: str) -> None:
+    if not in_minor_units(amount, currency):
+        raise Refused(f"{field} {amount} has more decimals than {currency} has minor units")
+
+
 class AllocationLine(Body):
-    invoice_id: str = Field(min_length=1)
-    amount: ExactDecimal = Field(gt=0)
+    invoice_id: str = Field(min_length=1, max_length=128)
+    amount: ExactDecimal = Field(gt=0, max_digits=18)
 
 
 class ManualAllocation(Body):
-    source_id: str = Field(min_length=1, description="a payment or credit note with money left to allocate")
-    lines: list[AllocationLine] = Field(min_length=1)
+    source_id: str = Field(min_length=1, max_length=128, description="a payment or credit note with money left")
+    lines: list[AllocationLine] = Field(min_length=1, max_length=500)
 
 
 @router.post("/customers/{customer_id}/allocations", status_code=201, summary="Allocate unapplied cash by hand")
 async def allocate(
     customer_id: str, body: ManualAllocation, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
-    today = kit.clock.today()
+    """Set unapplied cash, a credit balance or an unapplied credit note against invoices. Allocations by
+    hand stay as made: cash application never moves them."""
+    today = _today(kit)
     lines = [(line.invoice_id, line.amount) for line in body.lines]
     return await _command(
         request,
@@ -170,7 +243,7 @@ async def allocate(
         caller,
         customer_id,
         lambda account: domain.allocate_by_hand(account, body.source_id, lines, caller.subject, today),
-        lambda conn: account_summary(conn, customer_id, today),
+        _summary(kit, customer_id),
     )
 
 
@@ -182,19 +255,44 @@ class Reversal(Body):
 async def reverse_payment(
     customer_id: str, payment_id: str, body: Reversal, request: Request, kit: KitDep, caller: Managers
 ) -> Response:
-    today = kit.clock.today()
+    """A payment that did not stand (a bounced transfer): what it settled is open again."""
+    today = _today(kit)
     return await _command(
         request,
         kit,
         caller,
         customer_id,
         lambda account: domain.reverse_payment(account, payment_id, body.reason, today),
-        lambda conn: account_summary(conn, customer_id, today),
+        _summary(kit, customer_id),
     )
 
 
+class RefundIn(Body):
+    source_id: str = Field(min_length=1, max_length=128, description="the payment or credit note refunded from")
+    amount: ExactDecimal = Field(gt=0, max_digits=18)
+    method: str = Field(min_length=1, max_length=32, description="e.g. bank_transfer")
+    reference: str | None = Field(default=None, max_length=256, description="the bank's reference of the refund")
+
+
+@router.post("/customers/{customer_id}/refunds", status_code=201, summary="Pay back a credit balance")
+async def refund(customer_id: str, body: RefundIn, request: Request, kit: KitDep, caller: Managers) -> Response:
+    """Record that money the customer had with us (a credit balance, unapplied cash or an unapplied
+    credit note) was paid back to them."""
+    today, refund_id = _today(kit), f"RF-{uuid.uuid4().hex[:10].upper()}"
+
+    def decide(account: domain.Account) -> list[Any]:
+        source = account.payments.get(body.source_id) or account.credit_notes.get(body.source_id)
+        if source is not None:
+            _minor_units(body.amount, source.currency, "the amount")
+        return domain.refund(
+            account, refund_id, body.source_id, body.amount, body.method, body.reference, caller.subject, today
+        )
+
+    return await _command(request, kit, caller, customer_id, decide, _summary(kit, customer_id))
+
+
 class Adjustment(Body):
-    change: ExactDecimal = Field(description="signed: negative reduces what is owed")
+    change: ExactDecimal = Field(description="signed: negative reduces what is owed", max_digits=18)
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -202,21 +300,26 @@ class Adjustment(Body):
 async def adjust_invoice(
     customer_id: str, invoice_id: str, body: Adjustment, request: Request, kit: KitDep, caller: Managers
 ) -> Response:
-    today = kit.clock.today()
+    """Change what is owed on an invoice, with a reason; it counts from today. The last instalment
+    absorbs the change."""
+    today = _today(kit)
 
-    def decide(account: domain.Account) -> list[DomainEvent]:
+    def decide(account: domain.Account) -> list[Any]:
         invoice = account.invoice(invoice_id)
-        if body.change == 0 or not domain.in_minor_units(body.change, invoice.currency):
-            raise domain.Refused(f"an adjustment is a non-zero amount in {invoice.currency}'s minor units")
+        if body.change == 0:
+            raise Refused("an adjustment changes what is owed by a non-zero amount")
+        _minor_units(body.change, invoice.currency, "the change")
         total = domain.money(invoice.total + body.change, invoice.currency)
-        return domain.adjust(account, invoice_id, total, None, f"{body.reason} ({caller.subject})", today)
+        return domain.adjust(account, invoice_id, total, None, body.reason, today)
 
-    return await _command(request, kit, caller, customer_id, decide, lambda conn: invoice_view(conn, invoice_id, today))
+    return await _command(
+        request, kit, caller, customer_id, decide, lambda conn: queries.invoice(conn, invoice_id, today)
+    )
 
 
 class NewDispute(Body):
-    invoice_id: str = Field(min_length=1)
-    amount: ExactDecimal = Field(gt=0)
+    invoice_id: str = Field(min_length=1, max_length=128)
+    amount: ExactDecimal = Field(gt=0, max_digits=18)
     reason: str = Field(min_length=1, max_length=1000)
     owner: str = Field(min_length=1, max_length=200, description="who works on resolving it")
 
@@ -225,22 +328,22 @@ class NewDispute(Body):
 async def open_dispute(
     customer_id: str, body: NewDispute, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
-    today, dispute_id = kit.clock.today(), f"D-{uuid.uuid4().hex[:12].upper()}"
-    return await _command(
-        request,
-        kit,
-        caller,
-        customer_id,
-        lambda account: domain.open_dispute(
-            account, dispute_id, body.invoice_id, body.amount, body.reason, body.owner, today
-        ),
-        lambda conn: _row(conn, "SELECT * FROM disputes WHERE dispute_id = $1", dispute_id),
-    )
+    """The customer disputes part of an invoice: cash without remittance leaves the disputed amount alone
+    until the dispute is resolved; aging and overdue still count it."""
+    today, dispute_id = _today(kit), f"D-{uuid.uuid4().hex[:12].upper()}"
+
+    def decide(account: domain.Account) -> list[Any]:
+        _minor_units(body.amount, account.invoice(body.invoice_id).currency, "the amount")
+        return domain.open_dispute(account, dispute_id, body.invoice_id, body.amount, body.reason, body.owner, today)
+
+    return await _command(request, kit, caller, customer_id, decide, lambda conn: queries.dispute(conn, dispute_id))
 
 
 class Resolution(Body):
     outcome: DisputeOutcome
-    credited: ExactDecimal | None = Field(default=None, gt=0, description="for 'partly': the amount credited")
+    credited: ExactDecimal | None = Field(
+        default=None, gt=0, max_digits=18, description="for 'partly': the amount credited"
+    )
     note: str | None = Field(default=None, max_length=1000)
 
 
@@ -248,7 +351,8 @@ class Resolution(Body):
 async def resolve_dispute(
     customer_id: str, dispute_id: str, body: Resolution, request: Request, kit: KitDep, caller: Managers
 ) -> Response:
-    today = kit.clock.today()
+    """Upheld, rejected or partly upheld; what is upheld becomes a credit note on the invoice."""
+    today = _today(kit)
     return await _command(
         request,
         kit,
@@ -257,12 +361,12 @@ async def resolve_dispute(
         lambda account: domain.resolve_dispute(
             account, dispute_id, body.outcome, body.credited, body.note, caller.subject, today
         ),
-        lambda conn: _row(conn, "SELECT * FROM disputes WHERE dispute_id = $1", dispute_id),
+        lambda conn: queries.dispute(conn, dispute_id),
     )
 
 
 class WriteOff(Body):
-    amount: ExactDecimal | None = Field(default=None, gt=0, description="all that is open when left out")
+    amount: ExactDecimal | None = Field(default=None, gt=0, max_digits=18, description="all that is open when left out")
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -270,19 +374,21 @@ class WriteOff(Body):
 async def write_off(
     customer_id: str, invoice_id: str, body: WriteOff, request: Request, kit: KitDep, caller: Managers
 ) -> Response:
-    today = kit.clock.today()
+    """Write off what is open (or part of it); the approver is the caller. Statements to the customer
+    still show it as owed."""
+    today = _today(kit)
     return await _command(
         request,
         kit,
         caller,
         customer_id,
         lambda account: domain.write_off(account, invoice_id, body.amount, body.reason, caller.subject, today),
-        lambda conn: invoice_view(conn, invoice_id, today),
+        lambda conn: queries.invoice(conn, invoice_id, today),
     )
 
 
 class Recovery(Body):
-    amount: ExactDecimal = Field(gt=0)
+    amount: ExactDecimal = Field(gt=0, max_digits=18)
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -290,49 +396,75 @@ class Recovery(Body):
 async def recover(
     customer_id: str, invoice_id: str, body: Recovery, request: Request, kit: KitDep, caller: Managers
 ) -> Response:
-    today = kit.clock.today()
+    """Money received later for what was written off."""
+    today = _today(kit)
     return await _command(
         request,
         kit,
         caller,
         customer_id,
         lambda account: domain.recover(account, invoice_id, body.amount, body.reason, today),
-        lambda conn: invoice_view(conn, invoice_id, today),
+        lambda conn: queries.invoice(conn, invoice_id, today),
     )
+
+
+# -- FX rates ----------------------------------------------------------------------------------------------------
 
 
 class FxRate(Body):
-    currency: str = Field(pattern="^[A-Z]{3}$")
-    rate: ExactDecimal = Field(gt=0, description="units of the base currency for one unit of this currency")
+    currency: CurrencyCode
+    rate: ExactDecimal = Field(gt=0, max_digits=24, description="units of the base currency for one unit of this one")
     rate_date: date
 
 
-@router.post("/fx-rates", status_code=201, summary="Record an FX rate to the base currency")
+@router.post(
+    "/fx-rates",
+    status_code=201,
+    summary="Record an FX rate to the base currency",
+    responses={202: {"description": "more than 20 % away from the rate in force: proposed, for a second person"}},
+)
 async def record_rate(body: FxRate, request: Request, kit: KitDep, caller: Finance) -> Response:
-    base = settings().base_currency
-    if not is_currency_code(body.currency) or body.currency == base:
-        raise Problem(422, "Invalid currency", f"{body.currency} is not an ISO 4217 currency other than {base}")
+    """A rate from its date on. One more than 20 % away from the latest rate of its currency is only
+    proposed (202) until another finance director confirms it."""
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
-        event = FxRateRecorded(
-            currency=body.currency,
-            base_currency=base,
-            rate=body.rate,
-            rate_date=body.rate_date,
-            recorded_on=kit.clock.today(),
+        event = await handlers.record_fx_rate(
+            scope.conn,
+            kit.store,
+            body.currency,
+            settings().base_currency,
+            body.rate,
+            body.rate_date,
+            caller.subject,
+            _today(kit),
         )
-        version = await kit.store.current_version(reports.FX_STREAM, scope.conn)
-        await kit.store.append(reports.FX_STREAM, version, [event], customer_id=reports.FX_KEY, conn=scope.conn)
-        return scope.keep(JSONResponse(jsonable(event.payload()), status_code=201))
+        status = 201 if event.event_type == "receivables.FxRateRecorded" else 202
+        return scope.keep(JSONResponse(jsonable(event.payload()), status_code=status))
 
 
 @router.get("/fx-rates", summary="Recorded FX rates, newest first")
-async def list_rates(kit: KitDep, _: Readers, currency: str | None = None) -> list[dict[str, Any]]:
-    rows = await kit.pool.fetch(
-        "SELECT * FROM fx_rates WHERE $1::text IS NULL OR currency = $1 ORDER BY rate_date DESC, currency", currency
-    )
-    return [jsonable(dict(r)) for r in rows]
+async def list_rates(kit: KitDep, _: Readers, currency: CurrencyCode | None = None) -> Any:
+    """Every rate to the base currency, with who recorded and who confirmed it."""
+    async with kit.pool.acquire() as conn:
+        return jsonable(await queries.fx_rates(conn, currency))
+
+
+@router.get("/fx-rates/proposals", summary="Rates waiting for a second person's confirmation")
+async def list_proposals(kit: KitDep, _: Readers, status: Literal["waiting", "confirmed"] | None = "waiting") -> Any:
+    """Rates far from the one in force, proposed by one finance director and waiting for another."""
+    async with kit.pool.acquire() as conn:
+        return jsonable(await queries.fx_proposals(conn, status))
+
+
+@router.post("/fx-rates/proposals/{proposal_id}/confirmation", status_code=201, summary="Confirm a proposed rate")
+async def confirm_rate(proposal_id: str, request: Request, kit: KitDep, caller: Finance) -> Response:
+    """A second finance director confirms a proposed rate: from now on it is the rate of its date."""
+    async with idempotent(request, caller) as scope:
+        if scope.replay:
+            return scope.replay
+        event = await handlers.confirm_fx_rate(scope.conn, kit.store, proposal_id, caller.subject, _today(kit))
+        return scope.keep(JSONResponse(jsonable(event.payload()), status_code=201))
 
 
 # -- statements ------------------------------------------------------------------------------------------
@@ -342,7 +474,29 @@ class StatementRequest(Body):
     period_start: date
     period_end: date
     ledger_version: int | None = Field(
-        default=None, ge=1, description="the ledger point to pin; the account's current version when left out"
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="the ledger point to pin; the account's current version when left out",
+    )
+
+
+def issuer(kit: Kit) -> Issuer:
+    found = kit.settings
+    if not found.company_name:
+        raise Problem(
+            503,
+            "Company not configured",
+            "statements come from the company: set CREDO_COMPANY_NAME (and its address and bank account)",
+            kind="company-not-configured",
+        )
+    return Issuer(
+        name=found.company_name,
+        address=found.company_address,
+        phone=found.company_phone,
+        bank_name=found.company_bank_name,
+        bank_account=found.company_bank_account,
+        tax_id=found.company_tax_id,
     )
 
 
@@ -350,81 +504,71 @@ class StatementRequest(Body):
 async def issue_statement(
     customer_id: str, body: StatementRequest, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
-    today, statement_id = kit.clock.today(), f"S-{uuid.uuid4().hex[:12].upper()}"
+    """A statement of account (对账函) for a period, pinned to a ledger point, ready to send: from the
+    company (CREDO_COMPANY_*) to the customer's address, with its lines, open items, aging and a reply slip."""
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
-        name = await scope.conn.fetchval("SELECT legal_name FROM customers WHERE customer_id = $1", customer_id)
-        if name is None:
-            raise Problem(404, "Not found", f"no customer {customer_id}")
-        history = [r.event for r in await kit.store.load(domain.stream_id(customer_id), scope.conn)]
-        point = body.ledger_version or len(history)
-        if point > len(history):
-            raise Problem(422, "Refused", f"the account is at version {len(history)}, not yet {point}", kind="refused")
-        document = statements.statement_document(customer_id, name, history, body.period_start, body.period_end, point)
-        closing, digest = statements.closing_balances(document), statements.digest(document)
-        await run(
-            kit,
+        statement_id = await handlers.issue_statement(
             scope.conn,
+            kit.store,
+            accounts_of(kit.store),
             customer_id,
-            lambda account: domain.issue_statement(
-                account, statement_id, name, body.period_start, body.period_end, point, closing, digest, today
-            ),
+            (body.period_start, body.period_end),
+            body.ledger_version,
+            issuer(kit),
+            _today(kit),
         )
-        summary = await statement_view(scope.conn, statement_id)
-        return scope.keep(
-            JSONResponse(
-                jsonable(summary),
-                status_code=201,
-                headers={"Location": f"/customers/{customer_id}/statements/{statement_id}"},
-            )
-        )
-
-
-async def _statement(kit: Kit, customer_id: str, statement_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The statement's record and its document, reproduced from the events up to its ledger point."""
-    record = await kit.pool.fetchrow(
-        "SELECT * FROM statements WHERE statement_id = $1 AND customer_id = $2", statement_id, customer_id
-    )
-    if record is None:
-        raise Problem(404, "Not found", f"customer {customer_id} has no statement {statement_id}")
-    history = [r.event for r in await kit.store.load(domain.stream_id(customer_id))]
-    issued = next(e for e in history if isinstance(e, StatementIssued) and e.statement_id == statement_id)
-    document = statements.statement_document(
-        customer_id, issued.customer_name, history, issued.period_start, issued.period_end, issued.ledger_version
-    )
-    return dict(record), document
+        record = await queries.statement(scope.conn, customer_id, statement_id)
+        headers = {"Location": f"/customers/{customer_id}/statements/{statement_id}"}
+        return scope.keep(JSONResponse(jsonable(record), status_code=201, headers=headers))
 
 
 @router.get("/customers/{customer_id}/statements", summary="Issued statements, newest first")
-async def list_statements(customer_id: str, kit: KitDep, _: Readers) -> list[dict[str, Any]]:
-    rows = await kit.pool.fetch(
-        "SELECT * FROM statements WHERE customer_id = $1 ORDER BY period_end DESC, issued_on DESC", customer_id
-    )
-    return [jsonable(_statement_record(r)) for r in rows]
+async def list_statements(customer_id: str, kit: KitDep, _: Readers) -> Any:
+    """Every statement issued to the customer, with its closing balances and the customer's answer."""
+    async with kit.pool.acquire() as conn:
+        return jsonable(await queries.statements(conn, customer_id))
 
 
 # Before the JSON route, which would otherwise take "S-1.pdf" for a statement id.
-@router.get("/customers/{customer_id}/statements/{statement_id}.pdf", summary="A statement as a PDF for the customer")
+@router.get(
+    "/customers/{customer_id}/statements/{statement_id}.pdf",
+    summary="A statement as a PDF for the customer",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the statement, A4, CJK font embedded"}},
+)
 async def statement_pdf(customer_id: str, statement_id: str, kit: KitDep, _: Readers) -> Response:
-    record, document = await _statement(kit, customer_id, statement_id)
-    try:
-        pdf = statements.render_pdf(document, statement_id, record["issued_on"], settings().statement_font)
-    except statements.FontMissing as missing:
-        raise Problem(503, "Statement font missing", str(missing)) from None
+    """The statement as the customer receives it: rendered once, then the same bytes every time."""
+    async with kit.pool.acquire() as conn:
+        await queries.statement(conn, customer_id, statement_id)
+        pdf = await queries.kept_pdf(conn, statement_id)
+        if pdf is None:
+            issued, document = await handlers.statement_document(kit.store, conn, customer_id, statement_id)
+            try:
+                pdf = statements.render_pdf(document, statement_id, issued.recorded_on, settings().statement_font)
+            except statements.FontMissing as missing:
+                raise Problem(503, "Statement font missing", str(missing), kind="font-missing") from None
+            await queries.keep_pdf(conn, statement_id, pdf)
     return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{statement_id}.pdf"'},
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{statement_id}.pdf"'}
     )
 
 
-@router.get("/customers/{customer_id}/statements/{statement_id}", summary="A statement as JSON, exactly as issued")
+@router.get(
+    "/customers/{customer_id}/statements/{statement_id}",
+    summary="A statement as JSON, exactly as issued",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}, "description": "the statement's canonical bytes"}},
+)
 async def statement_json(customer_id: str, statement_id: str, kit: KitDep, _: Readers) -> Response:
-    record, document = await _statement(kit, customer_id, statement_id)
-    body = statements.render_json(document)
+    """The statement's document, reproduced from the ledger point it was pinned to: the same bytes as
+    when issued (their SHA-256 is in the `Digest` header and the StatementIssued event)."""
+    async with kit.pool.acquire() as conn:
+        record = await queries.statement(conn, customer_id, statement_id)
+        _issued, document = await handlers.statement_document(kit.store, conn, customer_id, statement_id)
     return Response(
-        body,
+        statements.render_json(document),
         media_type="application/json",
         headers={"Digest": f"sha-256={record['digest']}", "X-Statement-Status": record["status"]},
     )
@@ -443,14 +587,15 @@ class Confirmation(Body):
 async def confirm_statement(
     customer_id: str, statement_id: str, body: Confirmation, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
-    today = kit.clock.today()
+    """The customer returned the reply slip confirming the balance; dated no earlier than the statement."""
+    today = _today(kit)
     return await _command(
         request,
         kit,
         caller,
         customer_id,
         lambda account: domain.confirm_balance(account, statement_id, body.confirmed_by, body.confirmed_on, today),
-        lambda conn: statement_view(conn, statement_id),
+        lambda conn: queries.statement(conn, customer_id, statement_id),
     )
 
 
@@ -463,7 +608,7 @@ class DifferingLineIn(Body):
 class BalanceDispute(Body):
     disputed_by: str = Field(min_length=1, max_length=200)
     disputed_on: date
-    lines: list[DifferingLineIn] = Field(min_length=1)
+    lines: list[DifferingLineIn] = Field(min_length=1, max_length=500)
 
 
 @router.post(
@@ -474,7 +619,8 @@ class BalanceDispute(Body):
 async def dispute_statement(
     customer_id: str, statement_id: str, body: BalanceDispute, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
-    today = kit.clock.today()
+    """The customer's books differ: the lines where, and what they show."""
+    today = _today(kit)
     lines = [DifferingLine(reference=x.reference, their_amount=x.their_amount, note=x.note) for x in body.lines]
     return await _command(
         request,
@@ -482,174 +628,75 @@ async def dispute_statement(
         caller,
         customer_id,
         lambda account: domain.dispute_balance(account, statement_id, body.disputed_by, body.disputed_on, lines, today),
-        lambda conn: statement_view(conn, statement_id),
+        lambda conn: queries.statement(conn, customer_id, statement_id),
     )
 
 
 # -- reading ---------------------------------------------------------------------------------------------
 
 
-def _statement_record(row: Any) -> dict[str, Any]:
-    record = dict(row)
-    record["closing"] = json.loads(record["closing"])
-    record["answer"] = json.loads(record["answer"]) if record["answer"] else None
-    return record
-
-
-async def statement_view(conn: Connection, statement_id: str) -> dict[str, Any]:
-    row = await conn.fetchrow("SELECT * FROM statements WHERE statement_id = $1", statement_id)
-    if row is None:
-        raise Problem(404, "Not found", f"no statement {statement_id}")
-    return _statement_record(row)
-
-
-async def _row(conn: Connection, sql: str, *args: Any) -> dict[str, Any]:
-    row = await conn.fetchrow(sql, *args)
-    if row is None:
-        raise Problem(404, "Not found", f"nothing found for {args[0]}")
-    return dict(row)
-
-
-_SUMMARY = """
-WITH inv AS (
-    SELECT currency, sum(open) AS balance, sum(disputed) AS disputed FROM invoices
-     WHERE customer_id = $1 AND open <> 0 GROUP BY 1),
-due AS (
-    SELECT currency, sum(open) AS overdue FROM instalments
-     WHERE customer_id = $1 AND open > 0 AND due_date < $2 GROUP BY 1),
-pay AS (
-    SELECT currency,
-           sum(unallocated) FILTER (WHERE remainder_as = 'unapplied') AS unapplied,
-           sum(unallocated) FILTER (WHERE remainder_as IS DISTINCT FROM 'unapplied') AS credit
-      FROM payments WHERE customer_id = $1 AND unallocated > 0 AND NOT reversed GROUP BY 1),
-cn AS (
-    SELECT currency, sum(unallocated) AS credit FROM credit_notes
-     WHERE customer_id = $1 AND unallocated > 0 GROUP BY 1)
-SELECT c.currency,
-       coalesce(inv.balance, 0) AS balance,
-       coalesce(due.overdue, 0) AS overdue,
-       coalesce(inv.disputed, 0) AS disputed,
-       coalesce(pay.unapplied, 0) AS unapplied_cash,
-       coalesce(pay.credit, 0) + coalesce(cn.credit, 0) AS credit_balance
-  FROM (SELECT currency FROM inv UNION SELECT currency FROM pay UNION SELECT currency FROM cn) c
-  LEFT JOIN inv USING (currency) LEFT JOIN due USING (currency) LEFT JOIN pay USING (currency)
-  LEFT JOIN cn USING (currency)
- ORDER BY c.currency
-"""
-
-
-async def account_summary(conn: Connection, customer_id: str, today: date) -> dict[str, Any]:
-    customer = await conn.fetchrow("SELECT customer_id, legal_name FROM customers WHERE customer_id = $1", customer_id)
-    if customer is None:
-        raise Problem(404, "Not found", f"no customer {customer_id}")
-    version = await conn.fetchval("SELECT version FROM accounts WHERE customer_id = $1", customer_id) or 0
-    balances = []
-    for row in await conn.fetch(_SUMMARY, customer_id, today):
-        cent = domain.cent(row["currency"])
-        line: dict[str, Any] = {k: v.quantize(cent) if isinstance(v, Decimal) else v for k, v in dict(row).items()}
-        line["collectable"] = line["balance"] - line["disputed"]
-        line["net"] = line["balance"] - line["unapplied_cash"] - line["credit_balance"]
-        balances.append(line)
-    base = settings().base_currency
-    rates = await reports.rates_today(conn, base, today)
-    in_base: dict[str, Any] | None = None
-    missing: list[str] = []
-    try:
-        fields = ("balance", "overdue", "disputed", "collectable", "unapplied_cash", "credit_balance", "net")
-        in_base = {f: rates.convert({b["currency"]: b[f] for b in balances}) for f in fields}
-    except reports.MissingRate as gap:
-        missing = gap.currencies
-    return {
-        "customer_id": customer_id,
-        "legal_name": customer["legal_name"],
-        "as_of": today,
-        "version": version,
-        "balances": balances,
-        "base_currency": base,
-        "in_base_currency": in_base,
-        "missing_rates": missing,
-    }
-
-
 @router.get("/customers/{customer_id}/account", summary="Balance, overdue, disputed, unapplied cash, credit balance")
-async def get_account(customer_id: str, kit: KitDep, _: Readers) -> Response:
+async def get_account(
+    customer_id: str, kit: KitDep, _: ReadersAndErp, as_of: AsOf = None, known_on: KnownOn = None
+) -> Response:
+    """Per currency and in the base currency: what the customer owes, what of it is overdue and disputed,
+    their unapplied cash and credit balance, and the net, at the end of `as_of` as known on `known_on`."""
+    day, known = _dates(kit, as_of, known_on)
     async with kit.pool.acquire() as conn:
-        summary = await account_summary(conn, customer_id, kit.clock.today())
+        summary = await queries.account_summary(
+            conn, kit.store, customer_id, settings().base_currency, day, known, _today(kit)
+        )
     return JSONResponse(jsonable(summary), headers={"ETag": etag(summary["version"])})
 
 
-_INVOICE = """
-SELECT v.*, (SELECT jsonb_agg(jsonb_build_object('instalment', i.seq, 'due_date', i.due_date, 'amount', i.amount,
-                                                 'open', i.open, 'days_past_due', greatest($2::date - i.due_date, 0))
-                              ORDER BY i.seq) FROM instalments i WHERE i.invoice_id = v.invoice_id) AS schedule
-  FROM invoices v WHERE {where}
-"""
-
-
-def _invoice(row: Any) -> dict[str, Any]:
-    invoice = dict(row)
-    invoice["collectable"] = invoice["open"] - invoice["disputed"]
-    invoice["status"] = "open" if invoice["open"] > 0 else "written_off" if invoice["written_off"] else "settled"
-    return invoice
-
-
-async def invoice_view(conn: Connection, invoice_id: str, today: date) -> dict[str, Any]:
-    row = await conn.fetchrow(_INVOICE.format(where="v.invoice_id = $1"), invoice_id, today)
-    if row is None:
-        raise Problem(404, "Not found", f"no invoice {invoice_id}")
-    return _invoice(row)
-
-
 @router.get("/invoices/{invoice_id}", summary="An invoice with its schedule and what is open")
-async def get_invoice(invoice_id: str, kit: KitDep, _: Readers) -> dict[str, Any]:
+async def get_invoice(invoice_id: str, kit: KitDep, _: ReadersAndErp) -> Any:
+    """An invoice with its terms, its instalments (each with what is open and, while open, its days past
+    due), and what paid, credited, discounted or wrote off the rest."""
     async with kit.pool.acquire() as conn:
-        return jsonable(await invoice_view(conn, invoice_id, kit.clock.today()))  # type: ignore[no-any-return]
+        return jsonable(await queries.invoice(conn, invoice_id, _today(kit)))
 
 
-@router.get("/customers/{customer_id}/invoices", summary="A customer's invoices, open items first by due date")
+@router.get("/customers/{customer_id}/invoices", summary="A customer's invoices, open ones first by due date")
 async def list_invoices(
     customer_id: str,
     kit: KitDep,
-    _: Readers,
-    status: Annotated[str, Query(pattern="^(open|closed|all)$")] = "open",
+    _: ReadersAndErp,
+    status: Literal["open", "closed", "all"] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[dict[str, Any]]:
-    where = {"open": "v.open > 0", "closed": "v.open <= 0", "all": "true"}[status]
-    rows = await kit.pool.fetch(
-        _INVOICE.format(where=f"v.customer_id = $1 AND {where}")
-        + " ORDER BY v.open > 0 DESC, v.issue_date, v.number LIMIT $3 OFFSET $4",
-        customer_id,
-        kit.clock.today(),
-        limit,
-        offset,
-    )
-    return [jsonable(_invoice(r)) for r in rows]
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Any:
+    """Open invoices first, by the due date of what is open on them; then settled ones, newest first."""
+    async with kit.pool.acquire() as conn:
+        return jsonable(await queries.invoices(conn, customer_id, status, _today(kit), limit, offset))
 
 
-@router.get("/customers/{customer_id}/payments", summary="A customer's payments, newest first")
+@router.get("/customers/{customer_id}/payments", summary="A customer's payments with their allocations, newest first")
 async def list_payments(
     customer_id: str,
     kit: KitDep,
     _: Readers,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[dict[str, Any]]:
-    rows = await kit.pool.fetch(
-        "SELECT * FROM payments WHERE customer_id = $1 ORDER BY value_date DESC, payment_id LIMIT $2 OFFSET $3",
-        customer_id,
-        limit,
-        offset,
-    )
-    return [jsonable(dict(r)) for r in rows]
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Any:
+    """Each payment, what is left of it and why (unapplied cash or a credit balance), and the invoices
+    it pays, each allocation with the business date it counts from."""
+    async with kit.pool.acquire() as conn:
+        return jsonable(await queries.payments(conn, customer_id, limit, offset))
 
 
 @router.get("/customers/{customer_id}/disputes", summary="A customer's disputes")
-async def list_disputes(customer_id: str, kit: KitDep, _: Readers) -> list[dict[str, Any]]:
-    rows = await kit.pool.fetch(
-        "SELECT * FROM disputes WHERE customer_id = $1 ORDER BY opened_on DESC, dispute_id", customer_id
-    )
-    return [jsonable(dict(r)) for r in rows]
+async def list_disputes(customer_id: str, kit: KitDep, _: Readers) -> Any:
+    """Open and resolved disputes, newest first."""
+    async with kit.pool.acquire() as conn:
+        return jsonable(await queries.disputes(conn, customer_id))
+
+
+@router.get("/customers/{customer_id}/refunds", summary="A customer's refunds")
+async def list_refunds(customer_id: str, kit: KitDep, _: Readers) -> Any:
+    """What was paid back to the customer, newest first."""
+    async with kit.pool.acquire() as conn:
+        return jsonable(await queries.refunds(conn, customer_id))
 
 
 @router.get("/customers/{customer_id}/movements", summary="Every movement of the balance, in ledger order")
@@ -657,27 +704,24 @@ async def list_movements(
     customer_id: str,
     kit: KitDep,
     _: Readers,
-    after_version: Annotated[int, Query(ge=0, description="continue after this account version")] = 0,
+    after_version: Annotated[int, Query(ge=0, le=2**31 - 1, description="continue after this account version")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> dict[str, Any]:
-    rows = await kit.pool.fetch(
-        "SELECT * FROM movements WHERE customer_id = $1 AND version > $2 ORDER BY version, line LIMIT $3",
-        customer_id,
-        after_version,
-        limit,
-    )
-    movements = [jsonable(dict(r)) for r in rows]
-    return {"movements": movements, "next_after_version": rows[-1]["version"] if len(rows) == limit else None}
+) -> Any:
+    """The internal ledger of the account: every line that changed the balance, write-offs included."""
+    async with kit.pool.acquire() as conn:
+        return jsonable(await queries.movements(conn, customer_id, after_version, limit))
 
 
 # -- aging -------------------------------------------------------------------------------------------------
 
 
-AsOf = Annotated[date | None, Query(description="a past date: the report as the ledger knew it then")]
 Basis = Annotated[reports.AgingBasis, Query(description="age from the due date or from the invoice date")]
 Buckets = Annotated[
     str | None,
-    Query(description="bucket boundaries in days, e.g. 0,30,60,90,180 (current, 1-30, ..., over 180)"),
+    Query(
+        max_length=200,
+        description="bucket boundaries in days, e.g. 0,30,60,90,180 (current, 1-30, ..., over 180)",
+    ),
 ]
 
 
@@ -688,61 +732,69 @@ def _boundaries(buckets: str | None, basis: reports.AgingBasis) -> tuple[int, ..
         raise Problem(422, "Invalid buckets", str(bad), kind="invalid-buckets") from None
 
 
-def _report(aged: list[reports.AgedAmount], **kwargs: Any) -> dict[str, Any]:
-    try:
-        return jsonable(reports.aging_report(aged, **kwargs))  # type: ignore[no-any-return]
-    except reports.MissingRate as missing:
-        raise Problem(
-            422, "Missing FX rate", str(missing), kind="missing-fx-rate", currencies=missing.currencies
-        ) from None
-
-
 @router.get("/aging", summary="Aging of the whole book (账龄分析), in the base currency")
 async def book_aging(
     kit: KitDep,
     _: Readers,
     as_of: AsOf = None,
+    known_on: KnownOn = None,
     by: Basis = "due_date",
     buckets: Buckets = None,
     by_customer: bool = False,
-) -> dict[str, Any]:
-    today, boundaries, base = kit.clock.today(), _boundaries(buckets, by), settings().base_currency
-    day = as_of or today
-    if day > today:
-        raise Problem(422, "Invalid date", f"{day} is after today's business date {today}", kind="invalid-date")
+) -> Any:
+    """What is open at the end of `as_of`, by the documents' own dates, as the ledger had it on `known_on`:
+    per bucket in the base currency (the priced part; unpriced currencies are listed) and per currency."""
+    day, known = _dates(kit, as_of, known_on)
+    today, boundaries, base = _today(kit), _boundaries(buckets, by), settings().base_currency
     async with kit.pool.acquire() as conn:
-        if day == today:
+        if day == known == today and await reports.read_model_is_current(conn, today):
             aged = await reports.aged_today(conn, today, by, boundaries, per_customer=by_customer)
             rates = await reports.rates_today(conn, base, today)
         else:
-            accounts = await reports.book_as_of(kit.store, conn, day)
+            accounts = await reports.book_as_of(kit.store, conn, day, known)
             aged = reports.aged_from_accounts(accounts, day, by, boundaries)
-            rates = await reports.rates_as_of(kit.store, conn, base, day)
+            rates = await reports.rates_as_of(kit.store, conn, base, day, known)
         names = (
             {r["customer_id"]: r["legal_name"] for r in await conn.fetch("SELECT * FROM customers")}
             if by_customer
             else None
         )
-    return _report(aged, as_of=day, basis=by, boundaries=boundaries, rates=rates, by_customer=by_customer, names=names)
+    report = reports.aging_report(
+        aged,
+        as_of=day,
+        known_on=known,
+        basis=by,
+        boundaries=boundaries,
+        rates=rates,
+        by_customer=by_customer,
+        names=names,
+    )
+    return jsonable(report)
 
 
-@router.get("/customers/{customer_id}/aging", summary="A customer's aging, today or as the ledger knew it on a date")
+@router.get("/customers/{customer_id}/aging", summary="A customer's aging, on any business date as known on any day")
 async def customer_aging(
-    customer_id: str, kit: KitDep, _: Readers, as_of: AsOf = None, by: Basis = "due_date", buckets: Buckets = None
-) -> dict[str, Any]:
-    today, boundaries, base = kit.clock.today(), _boundaries(buckets, by), settings().base_currency
-    day = as_of or today
-    if day > today:
-        raise Problem(422, "Invalid date", f"{day} is after today's business date {today}", kind="invalid-date")
+    customer_id: str,
+    kit: KitDep,
+    _: Readers,
+    as_of: AsOf = None,
+    known_on: KnownOn = None,
+    by: Basis = "due_date",
+    buckets: Buckets = None,
+) -> Any:
+    """The customer's open items at the end of `as_of` as known on `known_on`, by bucket."""
+    day, known = _dates(kit, as_of, known_on)
+    today, boundaries, base = _today(kit), _boundaries(buckets, by), settings().base_currency
     async with kit.pool.acquire() as conn:
-        if not await conn.fetchval("SELECT true FROM customers WHERE customer_id = $1", customer_id):
-            raise Problem(404, "Not found", f"no customer {customer_id}")
-        if day == today:
+        await queries.customer(conn, customer_id)
+        if day == known == today and await reports.read_model_is_current(conn, today, customer_id):
             aged = await reports.aged_today(conn, today, by, boundaries, customer_id=customer_id)
             rates = await reports.rates_today(conn, base, today)
         else:
-            account = await reports.account_as_of(kit.store, conn, customer_id, day)
+            account = await reports.account_as_of(kit.store, conn, customer_id, day, known)
             aged = reports.aged_from_accounts([account], day, by, boundaries)
-            rates = await reports.rates_as_of(kit.store, conn, base, day)
-    report = _report(aged, as_of=day, basis=by, boundaries=boundaries, rates=rates, by_customer=False)
-    return {"customer_id": customer_id, **report}
+            rates = await reports.rates_as_of(kit.store, conn, base, day, known)
+    report = reports.aging_report(
+        aged, as_of=day, known_on=known, basis=by, boundaries=boundaries, rates=rates, by_customer=False
+    )
+    return jsonable({"customer_id": customer_id, **report})

@@ -6,27 +6,27 @@ same documents with their id and revision in the body. Either way each revision 
 once: a revision the account has already seen is ignored, a higher one is a correction. A
 document that breaks the contract, names a customer receivables does not know, or that the
 ledger refuses, is dead-lettered with the reason; an unknown customer's documents are
-re-driven by themselves once the customer is registered.
+re-driven by themselves once the customer is registered. Both ways go through the one handler
+``handlers.receive_erp_documents``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Self
 
 from pydantic import Field, model_validator
 
-from libs.events.consumer import BatchHandler, Delivery
-from libs.events.contracts import DomainEvent, EventRegistry, Money
+from libs.events.consumer import Delivery
+from libs.events.contracts import DomainEvent, EventRegistry, Money, in_minor_units
 from libs.events.database import Connection
-from libs.events.store import EventContext
 from services.receivables import domain
-from services.receivables.accounts import Accounts, Loaded
 from services.receivables.events import RemittanceLine, Terms
 
 INVOICES, PAYMENTS, CREDIT_NOTES = "erp.invoices", "erp.payments", "erp.credit_notes"
 TOPICS = (INVOICES, PAYMENTS, CREDIT_NOTES)
+CONSUMER = "erp-documents"  # the consumer of the ERP's topics, named receivables.erp-documents by the kit
 
 
 class UnknownCustomer(LookupError):
@@ -35,7 +35,7 @@ class UnknownCustomer(LookupError):
 
 def _minor_units(*amounts: Money) -> None:
     for money in amounts:
-        if not domain.in_minor_units(money.amount, money.currency):
+        if not in_minor_units(money.amount, money.currency):
             raise ValueError(f"{money.amount} has more decimals than {money.currency} has minor units")
 
 
@@ -140,22 +140,6 @@ ErpDocument = ErpInvoice | ErpPayment | ErpCreditNote
 registry = EventRegistry([ErpInvoice, ErpPayment, ErpCreditNote])
 
 
-def decision(
-    doc: ErpDocument, document_id: str, revision: int, today: date
-) -> Callable[[domain.Account], list[DomainEvent]]:
-    """What applying one revision of an ERP document to the customer's account decides."""
-    match doc:
-        case ErpInvoice():
-            invoice = doc.document(document_id, revision)
-            return lambda account: domain.receive_invoice(account, account.customer_id, invoice, today)
-        case ErpPayment():
-            payment = doc.document(document_id, revision)
-            return lambda account: domain.receive_payment(account, account.customer_id, payment, today)
-        case ErpCreditNote():
-            note = doc.document(document_id, revision)
-            return lambda account: domain.receive_credit_note(account, account.customer_id, note, today)
-
-
 async def customers_for(conn: Connection, erp_ids: Sequence[str]) -> dict[str, str]:
     rows = await conn.fetch(
         "SELECT erp_id, customer_id FROM customers WHERE erp_id = ANY($1::text[])", sorted(set(erp_ids))
@@ -169,37 +153,19 @@ def unknown_customer(erp_id: str) -> UnknownCustomer:
     )
 
 
-def make_reaction(accounts: Accounts) -> BatchHandler:
-    async def apply_documents(conn: Connection, deliveries: Sequence[Delivery]) -> None:
-        docs = [(d, _document(d)) for d in deliveries]
-        customers = await customers_for(conn, [doc.customer_erp_id for _, doc in docs])
-        queues: dict[str, list[tuple[Delivery, ErpDocument]]] = {}
-        for delivery, doc in docs:
-            if doc.customer_erp_id not in customers:
-                raise unknown_customer(doc.customer_erp_id)
-            queues.setdefault(customers[doc.customer_erp_id], []).append((delivery, doc))
-        loaded = await accounts.load_many(conn, list(queues))
-        today = accounts.store.clock.today()
-        decisions: dict[str, tuple[Loaded, list[DomainEvent]]] = {}
-        causes: dict[str, list[EventContext]] = {}
-        folded: dict[str, domain.Account] = {}
-        for customer_id, queue in queues.items():
-            account, events, contexts = loaded[customer_id].account, [], []
-            for delivery, doc in queue:
-                new = decision(doc, delivery.stream_id, delivery.version, today)(account)
-                account = domain.fold(new, account)
-                events += new
-                contexts += [EventContext.caused_by(delivery.envelope)] * len(new)  # each event names its document
-            decisions[customer_id], causes[customer_id] = (loaded[customer_id], events), contexts
-            folded[customer_id] = account
-        await accounts.append(conn, decisions, causes, folded)
-
-    return apply_documents
-
-
-def _document(delivery: Delivery) -> ErpDocument:
+def document_of(delivery: Delivery) -> ErpDocument:
     event = delivery.event
     assert isinstance(event, ErpInvoice | ErpPayment | ErpCreditNote), event
     if delivery.version < 1:
         raise ValueError(f"document {delivery.stream_id} has revision {delivery.version}; revisions start at 1")
     return event
+
+
+def topic_of(document: ErpDocument) -> str:
+    match document:
+        case ErpInvoice():
+            return INVOICES
+        case ErpPayment():
+            return PAYMENTS
+        case ErpCreditNote():
+            return CREDIT_NOTES

@@ -48,6 +48,15 @@ class Allocation(_Part):
     discount: Money | None = None
 
 
+class DatedAllocation(_Part):
+    """An allocation as it stood, with the business date it counted from."""
+
+    invoice_id: str
+    amount: Money
+    discount: Money | None = None
+    entry_date: date
+
+
 class RemittanceLine(_Part):
     invoice_number: str
     amount: ExactDecimal | None = None
@@ -129,6 +138,7 @@ class CreditNoteIssued(AccountEvent):
     invoice_id: str | None = None
     erp_reference: str | None = None
     revision: int = 1
+    dispute_id: str | None = None  # set when the credit note settles an upheld dispute, not from the ERP
 
 
 class CreditNoteApplied(AccountEvent):
@@ -138,6 +148,7 @@ class CreditNoteApplied(AccountEvent):
     credit_note_id: str
     allocations: tuple[Allocation, ...]
     entry_date: date
+    allocated_by: str | None = None  # a person, for an allocation by hand
 
 
 class PaymentReceived(AccountEvent):
@@ -175,6 +186,37 @@ class PaymentAllocated(AccountEvent):
     remainder: Money
     remainder_as: Remainder | None = None
     allocated_by: str | None = None
+
+
+class AllocationsWithdrawn(AccountEvent):
+    """Automatic allocations that no longer stand, because a document arrived that belongs before
+    them in the order of the documents' own dates; they are made again by the events that follow.
+    Each counts as withdrawn from the date it counted from, so reports as of a business date show
+    the allocations as the documents make them."""
+
+    event_type = "receivables.AllocationsWithdrawn"
+    schema_version = 1
+
+    source_id: str  # a payment or a credit note
+    source: Literal["payment", "credit_note"]
+    allocations: tuple[DatedAllocation, ...]
+    reason: str
+
+
+class CreditBalanceRefunded(AccountEvent):
+    """Money the customer had with us (a credit balance, unapplied cash or an unapplied credit note)
+    was paid back to them."""
+
+    event_type = "receivables.CreditBalanceRefunded"
+    schema_version = 1
+
+    refund_id: str
+    source_id: str
+    amount: Money
+    method: str
+    reference: str | None = None
+    refunded_by: str
+    entry_date: date
 
 
 class PaymentReversed(AccountEvent):
@@ -257,6 +299,17 @@ class InvoiceFellOverdue(AccountEvent):
     open: Money
 
 
+class Issuer(_Part):
+    """Who sends a statement: the company's own name, address and where to pay it."""
+
+    name: str
+    address: str | None = None
+    phone: str | None = None
+    bank_name: str | None = None
+    bank_account: str | None = None
+    tax_id: str | None = None
+
+
 class StatementIssued(AccountEvent):
     """A statement of account (对账单), pinned to the account's stream version, so it can be reproduced."""
 
@@ -265,6 +318,8 @@ class StatementIssued(AccountEvent):
 
     statement_id: str
     customer_name: str
+    customer_address: str | None = None
+    issuer: Issuer | None = None
     period_start: date
     period_end: date
     ledger_version: int
@@ -312,6 +367,27 @@ class FxRateRecorded(DomainEvent):
     rate: ExactDecimal = Field(gt=0)
     rate_date: date
     recorded_on: date
+    recorded_by: str | None = None
+    proposal_id: str | None = None  # a rate far from the last one, confirmed by a second person
+    confirmed_by: str | None = None
+
+
+class FxRateProposed(DomainEvent):
+    """A rate far from the last one recorded for its currency: it stands only once a second person
+    confirms it."""
+
+    event_type = "receivables.FxRateProposed"
+    schema_version = 1
+
+    proposal_id: str
+    currency: str
+    base_currency: str
+    rate: ExactDecimal = Field(gt=0)
+    rate_date: date
+    previous_rate: ExactDecimal
+    change_percent: ExactDecimal
+    proposed_by: str
+    recorded_on: date
 
 
 ACCOUNT_EVENTS: list[type[DomainEvent]] = [
@@ -324,6 +400,8 @@ ACCOUNT_EVENTS: list[type[DomainEvent]] = [
     PaymentReceived,
     PaymentAllocated,
     PaymentReversed,
+    AllocationsWithdrawn,
+    CreditBalanceRefunded,
     DisputeOpened,
     DisputeResolved,
     InvoiceWrittenOff,
@@ -333,5 +411,5 @@ ACCOUNT_EVENTS: list[type[DomainEvent]] = [
     BalanceConfirmed,
     BalanceDisputed,
 ]
-PUBLISHED: list[type[DomainEvent]] = [*ACCOUNT_EVENTS, FxRateRecorded]
+PUBLISHED: list[type[DomainEvent]] = [*ACCOUNT_EVENTS, FxRateRecorded, FxRateProposed]
 registry = EventRegistry(PUBLISHED)

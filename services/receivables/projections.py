@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import date
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,18 @@ from typing import Any
 from libs.events.contracts import DomainEvent
 from libs.events.database import Connection, migrations_in
 from libs.events.store import RecordedEvent
-from services.receivables.domain import bucket_index, movements, recorded_on
+from services.receivables.domain import bucket_index, counts_from, movements, recorded_on
 from services.receivables.events import (
     Allocation,
+    AllocationsWithdrawn,
     BalanceConfirmed,
     BalanceDisputed,
+    CreditBalanceRefunded,
     CreditNoteApplied,
     CreditNoteIssued,
     DisputeOpened,
     DisputeResolved,
+    FxRateProposed,
     FxRateRecorded,
     InvoiceAdjusted,
     InvoiceFellOverdue,
@@ -63,6 +67,7 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
     touched: set[str] = set()
     schedules: dict[str, InvoiceIssued | InvoiceAdjusted] = {}
     accounts: dict[str, RecordedEvent] = {}
+    latest: dict[str, date] = {}
     for recorded in events:
         event = recorded.event
         writes += _writes(event, touched)
@@ -89,8 +94,11 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
             )
             for line, m in enumerate(movements(recorded.event), start=1)
         ]
-        if not isinstance(recorded.event, FxRateRecorded):
+        if not isinstance(recorded.event, FxRateRecorded | FxRateProposed):
             accounts[recorded.customer_id] = recorded
+            if not isinstance(event, AllocationsWithdrawn | InvoiceFellOverdue):
+                day = counts_from(event)
+                latest[recorded.customer_id] = max(day, latest.get(recorded.customer_id, day))
     writes.sort(key=lambda write: (write[0], write[1]))  # stable: event order within a statement
     await _run(conn, [w for w in writes if w[0] == INSERT])
     if schedules:  # the instalments need their invoices' rows
@@ -100,10 +108,14 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
         await _instalments_open(conn, sorted(touched))
     if accounts:
         await conn.executemany(
-            "INSERT INTO accounts VALUES ($1, $2, $3) ON CONFLICT (customer_id) DO UPDATE"
-            " SET version = excluded.version, updated_at = excluded.updated_at",
-            [(r.customer_id, r.version, r.occurred_at) for r in accounts.values()],
+            "INSERT INTO accounts (customer_id, version, updated_at, latest_entry) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (customer_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,"
+            " latest_entry = greatest(accounts.latest_entry, excluded.latest_entry)",
+            [(r.customer_id, r.version, r.occurred_at, latest.get(r.customer_id)) for r in accounts.values()],
         )
+    await conn.execute(
+        "DELETE FROM allocations WHERE amount = 0 AND discount = 0 AND customer_id = ANY($1::text[])", list(accounts)
+    )
 
 
 async def _instalments_open(conn: Connection, invoice_ids: list[str]) -> None:
@@ -128,6 +140,36 @@ async def _run(conn: Connection, writes: Sequence[Write]) -> None:
             await conn.execute(sql, *rows[0])
         else:
             await conn.executemany(sql, rows)
+
+
+_ALLOCATION = (
+    "INSERT INTO allocations (customer_id, source_id, source, invoice_id, entry_date, by_hand, currency, amount,"
+    " discount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (source_id, invoice_id, entry_date, by_hand)"
+    " DO UPDATE SET amount = allocations.amount + excluded.amount, discount = allocations.discount + excluded.discount"
+)
+
+
+def _allocations(
+    customer_id: str, source_id: str, source: str, lines: Sequence[tuple[Allocation, date]], by_hand: bool, sign: int
+) -> list[Write]:
+    return [
+        (
+            AMOUNTS,
+            _ALLOCATION,
+            (
+                customer_id,
+                source_id,
+                source,
+                a.invoice_id,
+                on,
+                by_hand,
+                a.amount.currency,
+                sign * a.amount.amount,
+                sign * (a.discount.amount if a.discount else 0),
+            ),
+        )
+        for a, on in lines
+    ]
 
 
 def _reductions(column: str, allocations: Sequence[Allocation], sign: int, touched: set[str]) -> list[Write]:
@@ -209,20 +251,83 @@ def _writes(event: DomainEvent, touched: set[str]) -> list[Write]:
                 "UPDATE payments SET unallocated = unallocated - $2, remainder_as = $3 WHERE payment_id = $1",
                 (event.payment_id, allocated, event.remainder_as),
             )
-            return [remainder, *_reductions("paid", event.allocations, +1, touched)]
+            lines = [(a, event.entry_date) for a in event.allocations]
+            return [
+                remainder,
+                *_reductions("paid", event.allocations, +1, touched),
+                *_allocations(event.customer_id, event.payment_id, "payment", lines, event.basis == "manual", +1),
+            ]
         case PaymentReversed():
             reversal: Write = (
                 REVERSALS,
                 "UPDATE payments SET reversed = true, unallocated = 0, remainder_as = NULL WHERE payment_id = $1",
                 (event.payment_id,),
             )
-            return [reversal, *_reductions("paid", event.reversed_allocations, -1, touched)]
+            gone: Write = (REVERSALS, "DELETE FROM allocations WHERE source_id = $1", (event.payment_id,))
+            return [reversal, gone, *_reductions("paid", event.reversed_allocations, -1, touched)]
+        case AllocationsWithdrawn():
+            withdrawn = sum(a.amount.amount for a in event.allocations)
+            table, key, column = (
+                ("payments", "payment_id", "paid")
+                if event.source == "payment"
+                else ("credit_notes", "credit_note_id", "credited")
+            )
+            plain = [
+                Allocation(invoice_id=a.invoice_id, amount=a.amount, discount=a.discount) for a in event.allocations
+            ]
+            back: Write = (
+                REMAINDERS,
+                f"UPDATE {table} SET unallocated = unallocated + $2 WHERE {key} = $1",
+                (event.source_id, withdrawn),
+            )
+            lines = [
+                (Allocation(invoice_id=a.invoice_id, amount=a.amount, discount=a.discount), a.entry_date)
+                for a in event.allocations
+            ]
+            return [
+                back,
+                *_reductions(column, plain, -1, touched),
+                *_allocations(event.customer_id, event.source_id, event.source, lines, False, -1),
+            ]
+        case CreditBalanceRefunded():
+            amount = event.amount
+            refunded: list[Write] = [
+                (
+                    INSERT,
+                    "INSERT INTO refunds VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    (
+                        event.refund_id,
+                        event.customer_id,
+                        event.source_id,
+                        amount.currency,
+                        amount.amount,
+                        event.method,
+                        event.reference,
+                        event.refunded_by,
+                        event.entry_date,
+                    ),
+                ),
+                (
+                    REMAINDERS,
+                    "UPDATE payments SET unallocated = unallocated - $2, refunded = refunded + $2,"
+                    " remainder_as = CASE WHEN unallocated = $2 THEN NULL ELSE remainder_as END WHERE payment_id = $1",
+                    (event.source_id, amount.amount),
+                ),
+                (
+                    REMAINDERS,
+                    "UPDATE credit_notes SET unallocated = unallocated - $2, refunded = refunded + $2"
+                    " WHERE credit_note_id = $1",
+                    (event.source_id, amount.amount),
+                ),
+            ]
+            return refunded
         case CreditNoteIssued():
             amount = event.amount
             return [
                 (
                     INSERT,
-                    "INSERT INTO credit_notes VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+                    "INSERT INTO credit_notes (credit_note_id, customer_id, number, currency, amount, unallocated,"
+                    " reason, invoice_id, issue_date, dispute_id) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
                     (
                         event.credit_note_id,
                         event.customer_id,
@@ -232,6 +337,7 @@ def _writes(event: DomainEvent, touched: set[str]) -> list[Write]:
                         event.reason,
                         event.invoice_id,
                         event.issue_date,
+                        event.dispute_id,
                     ),
                 )
             ]
@@ -242,7 +348,13 @@ def _writes(event: DomainEvent, touched: set[str]) -> list[Write]:
                 "UPDATE credit_notes SET unallocated = unallocated - $2 WHERE credit_note_id = $1",
                 (event.credit_note_id, applied),
             )
-            return [note, *_reductions("credited", event.allocations, +1, touched)]
+            lines = [(a, event.entry_date) for a in event.allocations]
+            by_hand = event.allocated_by is not None
+            return [
+                note,
+                *_reductions("credited", event.allocations, +1, touched),
+                *_allocations(event.customer_id, event.credit_note_id, "credit_note", lines, by_hand, +1),
+            ]
         case DisputeOpened():
             amount = event.amount
             return [
@@ -345,13 +457,51 @@ def _writes(event: DomainEvent, touched: set[str]) -> list[Write]:
                 )
             ]
         case FxRateRecorded():
+            recorded: list[Write] = [
+                (
+                    INSERT,
+                    "INSERT INTO fx_rates VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (currency, rate_date)"
+                    " DO UPDATE SET rate = excluded.rate, base_currency = excluded.base_currency,"
+                    " recorded_on = excluded.recorded_on, recorded_by = excluded.recorded_by,"
+                    " confirmed_by = excluded.confirmed_by",
+                    (
+                        event.currency,
+                        event.rate_date,
+                        event.base_currency,
+                        event.rate,
+                        event.recorded_on,
+                        event.recorded_by,
+                        event.confirmed_by,
+                    ),
+                )
+            ]
+            if event.proposal_id is not None:
+                recorded.append(
+                    (
+                        FLAGS,
+                        "UPDATE fx_rate_proposals SET status = 'confirmed', confirmed_by = $2 WHERE proposal_id = $1",
+                        (event.proposal_id, event.confirmed_by),
+                    )
+                )
+            return recorded
+        case FxRateProposed():
             return [
                 (
                     INSERT,
-                    "INSERT INTO fx_rates VALUES ($1, $2, $3, $4, $5) ON CONFLICT (currency, rate_date)"
-                    " DO UPDATE SET rate = excluded.rate, base_currency = excluded.base_currency,"
-                    " recorded_on = excluded.recorded_on",
-                    (event.currency, event.rate_date, event.base_currency, event.rate, event.recorded_on),
+                    "INSERT INTO fx_rate_proposals (proposal_id, currency, base_currency, rate, rate_date,"
+                    " previous_rate, change_percent, proposed_by, proposed_on) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+                    " $8, $9)",
+                    (
+                        event.proposal_id,
+                        event.currency,
+                        event.base_currency,
+                        event.rate,
+                        event.rate_date,
+                        event.previous_rate,
+                        event.change_percent,
+                        event.proposed_by,
+                        event.recorded_on,
+                    ),
                 )
             ]
     return []

@@ -1,8 +1,14 @@
-"""Balances and aging (账龄分析): today's from the read model, a past date's from the events.
+"""Balances and aging (账龄分析), on two axes: the business date the figures are for (``as_of``)
+and what the ledger had recorded by the end of a day (``known_on``).
 
-Amounts are kept in each invoice's currency and reported in the base currency at the rate
-recorded for the report date (the latest rate dated on or before it). A report as of a past
-date folds only the events recorded by then, rates included, so it shows what was known then.
+Amounts are kept in each invoice's currency and reported in the base currency at the latest
+rate dated on or before ``as_of`` among those recorded by ``known_on``. Each figure in the base
+currency is the exact sum of its converted parts, rounded half-up to the base currency's minor
+unit once, at the end. An amount in a currency without such a rate is not converted: the report
+gives the priced part and lists what is unpriced, currency by currency.
+
+Today's figures as known today come from the read model; any other pair of dates is folded
+from the events.
 """
 
 from __future__ import annotations
@@ -10,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Literal
 
+from libs.events.contracts import to_minor_unit
 from libs.events.database import Connection
 from libs.events.store import EventStore
 from services.receivables import domain
@@ -21,15 +28,7 @@ from services.receivables.events import FxRateRecorded
 AgingBasis = Literal["due_date", "invoice_date"]
 FX_STREAM = "fx-rates"
 FX_KEY = "fx-rates"  # the partition key of rate events, which belong to no customer
-
-
-class MissingRate(LookupError):
-    def __init__(self, currencies: Sequence[str], base: str, on: date) -> None:
-        self.currencies = list(currencies)
-        super().__init__(
-            f"no FX rate to {base} dated on or before {on.isoformat()} for {', '.join(self.currencies)};"
-            " record one with POST /fx-rates"
-        )
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -38,12 +37,17 @@ class Rates:
     on: date
     rates: Mapping[str, Decimal]
 
-    def convert(self, amounts: Mapping[str, Decimal]) -> Decimal:
-        missing = sorted(c for c in amounts if c != self.base and c not in self.rates)
-        if missing:
-            raise MissingRate(missing, self.base, self.on)
-        total = sum((a if c == self.base else a * self.rates[c] for c, a in amounts.items()), Decimal(0))
-        return total.quantize(domain.cent(self.base), ROUND_HALF_UP)
+    def priced(self, amounts: Mapping[str, Decimal]) -> tuple[Decimal, dict[str, Decimal]]:
+        """The amounts that have a rate, in the base currency (rounded once), and those that have none."""
+        total, unpriced = ZERO, dict[str, Decimal]()
+        for currency, amount in amounts.items():
+            if currency == self.base:
+                total += amount
+            elif currency in self.rates:
+                total += amount * self.rates[currency]
+            elif amount:
+                unpriced[currency] = amount
+        return to_minor_unit(total, self.base), unpriced
 
 
 async def rates_today(conn: Connection, base: str, on: date) -> Rates:
@@ -56,23 +60,29 @@ async def rates_today(conn: Connection, base: str, on: date) -> Rates:
     return Rates(base, on, {r["currency"]: r["rate"] for r in rows})
 
 
-async def rates_as_of(store: EventStore, conn: Connection, base: str, on: date) -> Rates:
-    """The rates known at the end of ``on``, each the latest dated on or before it."""
+async def rates_as_of(store: EventStore, conn: Connection, base: str, as_of: date, known_on: date) -> Rates:
+    """The rates recorded by ``known_on``, each currency's latest dated on or before ``as_of``."""
     latest: dict[str, tuple[date, Decimal]] = {}
     for recorded in await store.load(FX_STREAM, conn):
         event = recorded.event
-        assert isinstance(event, FxRateRecorded)
-        known = event.base_currency == base and event.recorded_on <= on and event.rate_date <= on
+        if not isinstance(event, FxRateRecorded):
+            continue
+        known = event.base_currency == base and event.recorded_on <= known_on and event.rate_date <= as_of
         if known and (event.currency not in latest or event.rate_date >= latest[event.currency][0]):
             latest[event.currency] = (event.rate_date, event.rate)
-    return Rates(base, on, {c: rate for c, (_, rate) in latest.items()})
+    return Rates(base, as_of, {c: rate for c, (_, rate) in latest.items()})
+
+
+def unpriced_list(unpriced: Mapping[str, Decimal]) -> list[dict[str, Any]]:
+    return [{"currency": c, "amount": to_minor_unit(a, c)} for c, a in sorted(unpriced.items())]
 
 
 # -- aging -----------------------------------------------------------------------------------------
 
 
 def parse_boundaries(text: str | None, basis: AgingBasis) -> tuple[int, ...]:
-    """'0,30,60,90,180' -> (0, 30, 60, 90, 180); ascending whole numbers of days."""
+    """'0,30,60,90,180' -> (0, 30, 60, 90, 180); ascending whole numbers of days. By invoice date
+    the default has no 'current' bucket (an invoice's age is never negative): 0-30 ... over 180."""
     if text is None:
         return domain.DEFAULT_BOUNDARIES if basis == "due_date" else domain.DEFAULT_BOUNDARIES[1:]
     try:
@@ -81,6 +91,8 @@ def parse_boundaries(text: str | None, basis: AgingBasis) -> tuple[int, ...]:
         raise ValueError(f"buckets {text!r} are not whole numbers of days separated by commas") from None
     if not boundaries or list(boundaries) != sorted(set(boundaries)) or boundaries[0] < 0:
         raise ValueError(f"buckets {text!r} must be distinct, ascending and not negative")
+    if len(boundaries) > 20 or boundaries[-1] > 36_500:
+        raise ValueError(f"buckets {text!r}: at most 20 boundaries, none beyond 36500 days")
     return boundaries
 
 
@@ -104,6 +116,14 @@ class AgedAmount:
     currency: str
     bucket: int
     amount: Decimal
+
+
+async def read_model_is_current(conn: Connection, day: date, customer_id: str | None = None) -> bool:
+    """Whether the read model holds the figures of ``day`` exactly: nothing counts from later."""
+    latest = await conn.fetchval(
+        "SELECT max(latest_entry) FROM accounts WHERE $1::text IS NULL OR customer_id = $1", customer_id
+    )
+    return latest is None or latest <= day
 
 
 async def aged_today(
@@ -135,29 +155,32 @@ def aged_from_accounts(
     return result
 
 
-async def account_as_of(store: EventStore, conn: Connection, customer_id: str, as_of: date) -> domain.Account:
-    history = await store.load(domain.stream_id(customer_id), conn)
-    return domain.fold(domain.recorded_by((r.event for r in history), as_of), domain.Account(customer_id=customer_id))
+async def account_as_of(
+    store: EventStore, conn: Connection, customer_id: str, as_of: date, known_on: date
+) -> domain.Account:
+    history = [r.event for r in await store.load(domain.stream_id(customer_id), conn)]
+    return domain.account_as_of(history, customer_id, as_of, known_on)
 
 
-async def book_as_of(store: EventStore, conn: Connection, as_of: date) -> list[domain.Account]:
-    """Every account as it stood at the end of ``as_of``, folded from the events."""
+async def book_as_of(store: EventStore, conn: Connection, as_of: date, known_on: date) -> list[domain.Account]:
+    """Every account at the end of ``as_of`` as recorded by ``known_on``, folded from the events."""
     accounts: list[domain.Account] = []
     current: str | None = None
-    account = domain.Account()
+    events: list[Any] = []
+
+    def done() -> None:
+        if current is not None:
+            accounts.append(domain.account_as_of(events, events[0].customer_id if events else "", as_of, known_on))
+
     async with conn.transaction():  # a cursor lives in a transaction, which also gives one snapshot
         async for row in conn.cursor(
             "SELECT * FROM events WHERE stream_id LIKE 'account-%' ORDER BY stream_id, version", prefetch=2000
         ):
             if row["stream_id"] != current:
-                if current is not None:
-                    accounts.append(account)
-                current, account = row["stream_id"], domain.Account(customer_id=row["customer_id"])
-            event = store.decode_row(row).event
-            if domain.recorded_on(event) <= as_of:
-                account = domain.evolve(account, event)
-    if current is not None:
-        accounts.append(account)
+                done()
+                current, events = row["stream_id"], []
+            events.append(store.decode_row(row).event)
+    done()
     return accounts
 
 
@@ -165,6 +188,7 @@ def aging_report(
     aged: Sequence[AgedAmount],
     *,
     as_of: date,
+    known_on: date,
     basis: AgingBasis,
     boundaries: Sequence[int],
     rates: Rates,
@@ -176,24 +200,34 @@ def aging_report(
     def table(amounts: Iterable[AgedAmount]) -> dict[str, Any]:
         per_currency: dict[str, list[Decimal]] = {}
         for a in amounts:
-            per_currency.setdefault(a.currency, [Decimal(0)] * len(labels))[a.bucket] += a.amount
-        base = [rates.convert({c: v[i] for c, v in per_currency.items()}) for i in range(len(labels))]
+            per_currency.setdefault(a.currency, [ZERO] * len(labels))[a.bucket] += a.amount
+        buckets: list[Decimal] = []
+        unpriced: dict[str, Decimal] = {}
+        for i in range(len(labels)):
+            priced, missing = rates.priced({c: v[i] for c, v in per_currency.items()})
+            buckets.append(priced)
+            for c, amount in missing.items():
+                unpriced[c] = unpriced.get(c, ZERO) + amount
         return {
-            "buckets": dict(zip(labels, base, strict=True)),
-            "total": sum(base, Decimal(0)),
+            "buckets": dict(zip(labels, buckets, strict=True)),
+            "total": sum(buckets, ZERO),
+            "unpriced": unpriced_list(unpriced),
             "by_currency": {
-                c: {"buckets": dict(zip(labels, v, strict=True)), "total": sum(v, Decimal(0))}
+                c: {
+                    "buckets": {label: to_minor_unit(x, c) for label, x in zip(labels, v, strict=True)},
+                    "total": to_minor_unit(sum(v, ZERO), c),
+                }
                 for c, v in sorted(per_currency.items())
             },
         }
 
-    book = table(aged)  # raises MissingRate before anything else is reported
     report: dict[str, Any] = {
         "as_of": as_of,
+        "known_on": known_on,
         "basis": basis,
         "base_currency": rates.base,
-        "rates": {c: rates.rates[c] for c in sorted({a.currency for a in aged}) if c != rates.base},
-        **book,
+        "rates": {c: rates.rates[c] for c in sorted({a.currency for a in aged}) if c in rates.rates},
+        **table(aged),
     }
     if by_customer:
         groups: dict[str, list[AgedAmount]] = {}

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.events.contracts import CurrencyCode, DomainEvent, ExactDecimal, Money
+from libs.events.contracts import CurrencyCode, DomainEvent, ExactDecimal, Money, to_minor_unit
 from libs.events.database import Connection
 from libs.events.store import EventContext
 from libs.service import hot, idempotency
@@ -34,13 +34,16 @@ from services.scoring.settings import policies, settings
 
 router = APIRouter(tags=["scoring"])
 
-Readers = Annotated[
-    Principal, Depends(require("viewer", "credit_analyst", "collector", "credit_manager", "finance_director"))
-]
-# The credit team: who requests, approves and holds, and may check an order by hand. The ERP
-# checks with its API key (role admin).
+PEOPLE = ("viewer", "credit_analyst", "collector", "credit_manager", "finance_director")
+Readers = Annotated[Principal, Depends(require(*PEOPLE))]
+# What the ERP reads besides posting its documents: a customer's credit standing and its checks.
+ReadersAndErp = Annotated[Principal, Depends(require(*PEOPLE, "erp"))]
+# The credit team: who requests, approves and holds, and may check an order by hand.
 CREDIT_TEAM = ("credit_analyst", "credit_manager", "finance_director")
 CreditTeam = Annotated[Principal, Depends(require(*CREDIT_TEAM))]
+# Who may ask the credit check: the ERP before every shipment, and the credit team by hand.
+CHECKERS = (*CREDIT_TEAM, "erp")
+Checkers = Annotated[Principal, Depends(require(*CHECKERS))]
 Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
 
 
@@ -54,7 +57,8 @@ async def _known(conn: Connection, customer_id: str) -> None:
 
 
 def _base_money(amount: Decimal | None) -> dict[str, Any] | None:
-    return None if amount is None else {"amount": amount, "currency": settings().base_currency}
+    base = settings().base_currency
+    return None if amount is None else {"amount": to_minor_unit(amount, base), "currency": base}
 
 
 # -- reading ---------------------------------------------------------------------------------------------
@@ -66,7 +70,7 @@ async def credit_summary(conn: Connection, kit: Kit, customer_id: str) -> dict[s
     row = await conn.fetchrow("SELECT * FROM credit_accounts WHERE customer_id = $1", customer_id)
     today, policy = kit.clock.today(), policies()
     rates = await facts.rates_on(conn, today, settings().base_currency)
-    known = (await facts.gather(conn, [customer_id], today, rates))[customer_id]
+    known = (await facts.gather(conn, [customer_id], today, rates, settings().base_currency))[customer_id]
     reserved = reserved_total(row["reservations"], today) if row else Decimal(0)
     account = account_of(row) if row else domain.CreditAccount(customer_id=customer_id)
     grade = row["grade"] if row else None
@@ -74,7 +78,13 @@ async def credit_summary(conn: Connection, kit: Kit, customer_id: str) -> dict[s
     exposure = known.exposure.balance + reserved
     days = account.terms.credit_days if account.terms else limits.default_terms(grade, policy.limits)
     recommendation = limits.recommend(
-        grade or "C", known.monthly_invoicing, days, known.net_worth, known.insured_cover, policy.limits
+        grade or "C",
+        known.monthly_invoicing,
+        days,
+        known.net_worth,
+        known.insured_cover,
+        policy.limits,
+        settings().base_currency,
     )
     pending = await conn.fetch(
         "SELECT * FROM limit_requests WHERE customer_id = $1 AND status = 'pending' ORDER BY requested_at",
@@ -88,6 +98,7 @@ async def credit_summary(conn: Connection, kit: Kit, customer_id: str) -> dict[s
             "reasons": json.loads(row["reasons"]) if row else [],
             "components": json.loads(row["components"]) if row else {},
             "left_out": json.loads(row["left_out"]) if row else [],
+            "notes": json.loads(row["notes"]) if row else [],
             "policy_version": row["policy_version"] if row else None,
             "scored_at": row["scored_at"] if row else None,
             "limit": {
@@ -131,7 +142,9 @@ def _request(row: asyncpg.Record) -> dict[str, Any]:
         "request_id": found["request_id"],
         "customer_id": found["customer_id"],
         "kind": found["kind"],
-        "amount": None if found["amount"] is None else {"amount": found["amount"], "currency": found["currency"]},
+        "amount": None
+        if found["amount"] is None
+        else {"amount": to_minor_unit(found["amount"], found["currency"]), "currency": found["currency"]},
         "expires_on": found["expires_on"],
         "terms": None
         if found["credit_days"] is None
@@ -147,7 +160,7 @@ def _request(row: asyncpg.Record) -> dict[str, Any]:
 
 
 @router.get("/customers/{customer_id}/credit", summary="Score, grade, limit, terms, holds and exposure")
-async def get_credit(customer_id: str, kit: KitDep, _: Readers) -> JSONResponse:
+async def get_credit(customer_id: str, kit: KitDep, _: ReadersAndErp) -> JSONResponse:
     async with kit.pool.acquire() as conn:
         summary = await credit_summary(conn, kit, customer_id)
     return JSONResponse(summary, headers={"ETag": etag(summary["version"])})
@@ -166,7 +179,9 @@ async def get_scores(customer_id: str, kit: KitDep, _: Readers, limit: Annotated
             "scores": [
                 {
                     **{k: r[k] for k in ("version", "score", "grade", "previous_grade", "policy_version", "cause")},
-                    **{k: json.loads(r[k]) for k in ("reasons", "components", "weights", "left_out", "inputs")},
+                    **{
+                        k: json.loads(r[k]) for k in ("reasons", "components", "weights", "left_out", "inputs", "notes")
+                    },
                     "scored_at": r["scored_at"],
                 }
                 for r in rows
@@ -313,7 +328,9 @@ async def reject(
         kit,
         caller,
         customer_id,
-        lambda account, _: domain.reject(account, request_id, caller.subject, body.reason),
+        lambda account, _: domain.reject(
+            account, request_id, caller.subject, sorted(caller.roles), body.reason, policies().limits
+        ),
     )
 
 
@@ -342,7 +359,7 @@ async def release_hold(
         kit,
         caller,
         customer_id,
-        lambda account, _: domain.release_hold(account, hold_id, body.reason, caller.subject),
+        lambda account, _: domain.release_hold(account, hold_id, body.reason, caller.subject, sorted(caller.roles)),
     )
 
 
@@ -376,14 +393,14 @@ class CreditCheck(Body):
     status_code=201,
     summary="May this order ship? approve, review or hold, with the available credit; send an Idempotency-Key",
 )
-async def credit_check(body: CreditCheck, request: Request, caller: CreditTeam) -> Response:
+async def credit_check(body: CreditCheck, request: Request, caller: Checkers) -> Response:
     # Declared for the OpenAPI document; the hot route below answers it first.
     return await _checked(request, body, caller)
 
 
 async def hot_credit_check(request: Request) -> Response:
     """POST /credit-checks without FastAPI's routing and dependencies: the ERP waits on it."""
-    caller = hot.caller(request, *CREDIT_TEAM)
+    caller = hot.caller(request, *CHECKERS)
     return await _checked(request, await hot.body_of(request, CreditCheck), caller)
 
 
@@ -405,11 +422,14 @@ HOT_ROUTES = [HotRoute("POST", "/credit-checks", hot_credit_check)]
 
 
 @router.get("/credit-checks/{decision_id}", summary="A credit check's decision, and whether it still reserves")
-async def get_check(decision_id: str, kit: KitDep, _: Readers) -> Any:
+async def get_check(decision_id: str, kit: KitDep, _: ReadersAndErp) -> Any:
     row = await kit.pool.fetchrow("SELECT * FROM credit_checks WHERE decision_id = $1", decision_id)
+    base = settings().base_currency
     if row is None:
         raise Problem(404, "Not found", f"no credit check {decision_id}")
     found = dict(row)
+    for name, currency in (("amount", found["currency"]), ("amount_in_base", base), ("available", base)):
+        found[name] = to_minor_unit(found[name], currency)
     found["reasons"] = json.loads(found["reasons"])
     found["reserving"] = (
         found["outcome"] == "approve" and found["released_on"] is None and found["reserved_until"] >= kit.clock.today()

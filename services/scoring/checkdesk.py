@@ -24,7 +24,7 @@ import asyncpg
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
-from libs.events.contracts import Money
+from libs.events.contracts import Money, to_minor_unit
 from libs.events.database import Connection
 from libs.events.store import Append, EventContext, EventStore
 from libs.service import idempotency
@@ -81,12 +81,13 @@ def decide(
     request: CheckRequest, account: _Account, rates: dict[str, Decimal], today: date, policy: Policies, base: str
 ) -> CreditCheckDecided:
     """One check against the account as it stands, reservations of the batch included."""
-    amount = facts.in_base(request.amount, request.currency, rates)
-    if amount is None:
+    exact = facts.in_base(request.amount, request.currency, rates)
+    if exact is None:
         detail = f"no rate from {request.currency} to {base} is recorded"
         raise Problem(422, "No exchange rate", detail, kind="no-fx-rate")
+    amount = to_minor_unit(exact, base)
     balances = json.loads(account.row["balances"]).items()
-    open_receivables, unpriced = facts.total_in_base(((Decimal(b), c) for c, b in balances), rates)
+    open_receivables, unpriced = facts.total_in_base(((Decimal(b), c) for c, b in balances), rates, base)
     replaces = next((d for d, (order, _) in account.reservations.items() if order == request.order_ref), None)
     reserved = sum((a for d, (_, a) in account.reservations.items() if d != replaces), Decimal(0))
     credit = account_of(account.row)
@@ -123,11 +124,17 @@ def decide(
     )
 
 
+def _rendered(money: Money | None) -> dict[str, str] | None:
+    if money is None:
+        return None
+    return {"amount": format(to_minor_unit(money.amount, money.currency), "f"), "currency": money.currency}
+
+
 def answer(event: CreditCheckDecided) -> JSONResponse:
     body: dict[str, Any] = {
         "decision_id": event.decision_id,
         **event.model_dump(mode="json", include=_ANSWERED),
-        **{k: m.model_dump(mode="json") if (m := getattr(event, k)) else None for k in _AMOUNTS},
+        **{k: _rendered(getattr(event, k)) for k in _AMOUNTS},
     }
     return JSONResponse(jsonable(body), status_code=201)
 

@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+from libs.events import refusals
 from libs.events.contracts import DomainEvent, Money
 from services.scoring import limits
 from services.scoring.events import (
@@ -26,10 +27,13 @@ from services.scoring.events import (
     RequestKind,
 )
 
-OVER_LIMIT, OVERDUE = "over-limit", "overdue"  # the ids of the holds policy places
+OVER_LIMIT, OVERDUE, CREDIT_FILE = "over-limit", "overdue", "credit-file"  # the ids of the holds policy places
+POLICY_HOLDS = (OVER_LIMIT, OVERDUE, CREDIT_FILE)
+# Who may release a policy hold by hand (it comes back at the next look if its cause remains).
+RELEASE_POLICY_HOLDS = ("credit_manager", "finance_director", "admin")
 
 
-class Refused(Exception):
+class Refused(refusals.Refused):
     """A command the credit account does not accept; the message says why."""
 
 
@@ -233,16 +237,19 @@ def request_terms(
     reason: str,
     policy: limits.LimitPolicy,
 ) -> list[DomainEvent]:
-    """Terms go through the same chain: within the grade's default credit period the first tier
-    decides; a longer period needs the second."""
+    """Terms go through the same chain: within the grade's default credit period and a cash discount
+    of at most the first tier's, the first tier decides; more needs the second. A discount above the
+    policy's most is no credit term at all."""
     if (terms.discount_percent is None) != (terms.discount_days is None):
         raise Refused("a cash discount needs both its percent and its days")
     if terms.discount_days is not None and terms.discount_days >= terms.credit_days:
         raise Refused("the discount period must be shorter than the credit period")
-    if terms.discount_percent is not None and not Decimal(0) < terms.discount_percent < Decimal(100):
-        raise Refused("a cash discount is between 0 and 100 percent")
+    discount = terms.discount_percent or Decimal(0)
+    if terms.discount_percent is not None and not Decimal(0) < discount <= policy.most_discount_percent:
+        raise Refused(f"a cash discount is more than 0 and at most {policy.most_discount_percent:f} percent")
     default = limits.default_terms(grade, policy)
-    tier = policy.authority[0 if terms.credit_days <= default else 1][0]
+    beyond = terms.credit_days > default or discount > policy.first_tier_discount_percent
+    tier = policy.authority[1 if beyond else 0][0]
     return [
         CreditTermsRequested(
             customer_id=customer_id,
@@ -255,8 +262,17 @@ def request_terms(
     ]
 
 
-def reject(account: CreditAccount, request_id: str, by: str, reason: str) -> list[DomainEvent]:
-    _pending(account, request_id)
+def reject(
+    account: CreditAccount, request_id: str, by: str, roles: Sequence[str], reason: str, policy: limits.LimitPolicy
+) -> list[DomainEvent]:
+    """A request is rejected by someone with the authority of the tier it waits for, or withdrawn
+    by the person who made it."""
+    request = _pending(account, request_id)
+    if not limits.same_person(request.requested_by, by):
+        try:
+            limits.authority_rank(by, roles, request.waiting_for, policy)
+        except limits.NotAllowed as not_allowed:
+            raise Refused(str(not_allowed)) from None
     return [CreditLimitRejected(customer_id=account.customer_id, request_id=request_id, by=by, reason=reason)]
 
 
@@ -280,28 +296,47 @@ def place_hold(account: CreditAccount, customer_id: str, hold_id: str, reason: s
     return [CreditHoldPlaced(customer_id=customer_id, hold_id=hold_id, reason=reason, by=by)]
 
 
-def release_hold(account: CreditAccount, hold_id: str, reason: str, by: str) -> list[DomainEvent]:
+def release_hold(
+    account: CreditAccount, hold_id: str, reason: str, by: str, roles: Sequence[str] = ("policy",)
+) -> list[DomainEvent]:
+    """A hold placed by hand is released by the credit team; a hold policy placed is released by
+    policy, or by a credit manager with a reason, and is placed again at the next look if its cause
+    remains."""
     if hold_id not in account.holds:
         raise Refused(f"customer {account.customer_id} has no hold {hold_id}")
+    if hold_id in POLICY_HOLDS and by != "policy" and not set(roles) & set(RELEASE_POLICY_HOLDS):
+        raise Refused(f"hold {hold_id} was placed by policy: only a credit manager may release it by hand")
     return [CreditHoldReleased(customer_id=account.customer_id, hold_id=hold_id, reason=reason, by=by)]
 
 
 def policy_holds(
-    account: CreditAccount, exposure: Decimal, oldest_days_past_due: int, today: date, policy: HoldPolicy
+    account: CreditAccount,
+    exposure: Decimal,
+    oldest_days_past_due: int,
+    today: date,
+    policy: HoldPolicy,
+    file_status: tuple[str, str] | None = None,
 ) -> list[DomainEvent]:
-    """Place or release the holds that policy keeps: over the limit in force, and overdue past
-    the policy's days. A hold placed by hand is left to people."""
+    """Place or release the holds that policy keeps: over the limit in force, overdue past the
+    policy's days, and a credit file on hold or closed. A hold placed by hand is left to people."""
     limit = account.limit_on(today)
     wanted: dict[str, str] = {}
     if policy.over_limit and limit is not None and exposure > limit.amount:
-        wanted[OVER_LIMIT] = f"exposure {exposure:.2f} is above the limit of {limit.amount:f}"
+        wanted[OVER_LIMIT] = f"exposure {exposure:.2f} is above the limit of {limit.amount:.2f}"
     if policy.overdue_days is not None and oldest_days_past_due > policy.overdue_days:
         wanted[OVERDUE] = f"an invoice is {oldest_days_past_due} days past due (policy: {policy.overdue_days})"
+    if file_status is not None:
+        status, why = file_status
+        wanted[CREDIT_FILE] = f"the credit file is {status.replace('_', ' ')}: {why}"
     events: list[DomainEvent] = []
     for hold_id, reason in wanted.items():
         events += place_hold(account, account.customer_id, hold_id, reason, "policy")
-    for hold_id in (OVER_LIMIT, OVERDUE):
+    cured = {
+        OVER_LIMIT: "exposure is within the limit",
+        OVERDUE: "nothing is overdue past the policy",
+        CREDIT_FILE: "the credit file is active again",
+    }
+    for hold_id in POLICY_HOLDS:
         if hold_id in account.holds and hold_id not in wanted:
-            cured = "exposure is within the limit" if hold_id == OVER_LIMIT else "nothing is overdue past the policy"
-            events += release_hold(account, hold_id, cured, "policy")
+            events += release_hold(account, hold_id, cured[hold_id], "policy")
     return events

@@ -40,6 +40,9 @@ class ScoreInputs(_Part):
     months_trading: int | None = None
     invoices_paid: int = 0
     bureau_score: int | None = None
+    bureau_provider: str | None = None
+    bureau_score_min: int | None = None  # the scale the report gives for its score
+    bureau_score_max: int | None = None
     adverse_records: int = 0
 
 
@@ -148,6 +151,7 @@ class CustomerScored(CreditAccountEvent):
     policy_version: str
     inputs: ScoreInputs
     cause: str  # the event type that made it score again
+    notes: tuple[str, ...] = ()  # why the grade is not the plain grade of the score (band, thin file)
 
 
 class CreditTermsRequested(CreditAccountEvent):

@@ -19,10 +19,12 @@ from typing import Any
 import asyncpg
 
 from libs.events.consumer import Delivery
+from libs.events.contracts import to_minor_unit
 from libs.events.database import Connection
 from services.profiles.events import (
     BureauReportRecorded,
     CustomerRegistered,
+    CustomerStatusChanged,
     FinancialStatementRecorded,
     InsuranceCoverRecorded,
 )
@@ -30,6 +32,7 @@ from services.profiles.financials import ratios
 from services.receivables.domain import movements
 from services.receivables.events import (
     Allocation,
+    AllocationsWithdrawn,
     CreditNoteApplied,
     FxRateRecorded,
     InvoiceAdjusted,
@@ -64,25 +67,45 @@ RESCORING = (
     BureauReportRecorded,
     CustomerRegistered,
 )
-# After these only exposure changes, so only the policy's holds are looked at again.
-REHOLDING = (PaymentReceived, InsuranceCoverRecorded)
+# After these only exposure or the file's status changes, so only the policy's holds are looked at again.
+REHOLDING = (PaymentReceived, InsuranceCoverRecorded, CustomerStatusChanged, AllocationsWithdrawn)
 
 
 # -- pure ---------------------------------------------------------------------------------------------
 
 
-def overdue_of(
+def past_due(
     schedule: Sequence[tuple[date, Decimal]], total: Decimal, open_: Decimal, today: date
-) -> tuple[Decimal, int]:
-    """What of an invoice is past due today, and the days past due of its oldest unpaid
-    instalment; what was paid settles the earliest instalments first."""
+) -> list[tuple[date, Decimal]]:
+    """What of an invoice is past due today, instalment by instalment (due date, amount); what
+    was paid settles the earliest instalments first."""
     paid = total - open_
-    overdue, oldest = ZERO, 0
+    items = []
     for due, amount in schedule:
         covered = min(max(paid, ZERO), amount)
         paid -= covered
         if amount - covered > 0 and due < today:
-            overdue += amount - covered
+            items.append((due, amount - covered))
+    return items
+
+
+def overdue_of(
+    schedule: Sequence[tuple[date, Decimal]], total: Decimal, open_: Decimal, today: date
+) -> tuple[Decimal, int]:
+    """What of an invoice is past due today, and the days past due of its oldest unpaid instalment."""
+    items = past_due(schedule, total, open_, today)
+    return sum((a for _, a in items), ZERO), max(((today - due).days for due, _ in items), default=0)
+
+
+def net_of_credit(items: Sequence[tuple[date, Decimal]], credit: Decimal, today: date) -> tuple[Decimal, int]:
+    """Overdue items less the customer's unapplied cash and credit balance in their currency, taken
+    off the oldest first: what is overdue then, and the days past due of the oldest left."""
+    left, oldest, overdue = max(credit, ZERO), 0, ZERO
+    for due, amount in sorted(items):
+        taken = min(left, amount)
+        left -= taken
+        if amount > taken:
+            overdue += amount - taken
             oldest = max(oldest, (today - due).days)
     return overdue, oldest
 
@@ -93,9 +116,10 @@ class Exposure:
     not counted, and named in ``unpriced``."""
 
     balance: Decimal
-    overdue: Decimal
+    overdue: Decimal  # net of unapplied cash and credit balance
     oldest_days_past_due: int
     unpriced: tuple[str, ...] = ()
+    file_status: tuple[str, str] | None = None  # the credit file's status and why, when not active
 
 
 @dataclass(frozen=True)
@@ -108,12 +132,16 @@ class Facts:
 
 
 def in_base(amount: Decimal, currency: str, rates: Mapping[str, Decimal]) -> Decimal | None:
+    """One amount in the base currency (exact: round a figure once, when it is complete)."""
     rate = rates.get(currency)
     return None if rate is None else amount * rate
 
 
-def total_in_base(amounts: Iterable[tuple[Decimal, str]], rates: Mapping[str, Decimal]) -> tuple[Decimal, set[str]]:
-    """The amounts added up in the base currency, and the currencies left out for want of a rate."""
+def total_in_base(
+    amounts: Iterable[tuple[Decimal, str]], rates: Mapping[str, Decimal], base: str
+) -> tuple[Decimal, set[str]]:
+    """The amounts added up in the base currency, exactly, then rounded half-up to its minor unit
+    once; and the currencies left out for want of a rate."""
     total, unpriced = ZERO, set()
     for amount, currency in amounts:
         converted = in_base(amount, currency, rates)
@@ -121,7 +149,7 @@ def total_in_base(amounts: Iterable[tuple[Decimal, str]], rates: Mapping[str, De
             unpriced.add(currency)
         else:
             total += converted
-    return total, unpriced
+    return to_minor_unit(total, base), unpriced
 
 
 def months_between(start: date, end: date) -> int:
@@ -136,6 +164,8 @@ class _Batch:
     invoices: list[tuple[object, ...]] = field(default_factory=list)
     adjusted: dict[tuple[str, str], tuple[Decimal, str, date]] = field(default_factory=dict)
     open_change: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    cash: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(Decimal))  # paid by payments
+    cash_on: dict[tuple[str, str], date] = field(default_factory=dict)  # the latest payment's date
     written_off: set[tuple[str, str]] = field(default_factory=set)
     balance_change: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     settled: dict[tuple[str, str], date | None] = field(default_factory=dict)  # None: reopened
@@ -143,10 +173,19 @@ class _Batch:
     first_invoice: dict[str, date] = field(default_factory=dict)
     rates: dict[tuple[str, date], Decimal] = field(default_factory=dict)
 
-    def allocate(self, customer_id: str, allocations: Iterable[Allocation], sign: int) -> None:
+    def allocate(
+        self, customer_id: str, allocations: Iterable[Allocation], sign: int, *, cash_on: date | None = None
+    ) -> None:
+        """Allocations (``sign`` -1 for their reversal) reduce what is open; those of payments, with
+        ``cash_on``, are cash paid."""
         for a in allocations:
             discount = a.discount.amount if a.discount else ZERO
-            self.open_change[customer_id, a.invoice_id] -= sign * (a.amount.amount + discount)
+            key = (customer_id, a.invoice_id)
+            self.open_change[key] -= sign * (a.amount.amount + discount)
+            if cash_on is not None:
+                self.cash[key] += sign * a.amount.amount
+                if sign > 0:
+                    self.cash_on[key] = max(cash_on, self.cash_on.get(key, cash_on))
 
 
 def _schedule(event: InvoiceIssued | InvoiceAdjusted) -> tuple[str, date]:
@@ -187,9 +226,15 @@ async def project(conn: Connection, deliveries: Sequence[Delivery], base_currenc
                 batch.adjusted[customer_id, event.invoice_id] = (event.total.amount, schedule, final_due)
                 batch.open_change[customer_id, event.invoice_id] += event.change.amount
             case PaymentAllocated():
-                batch.allocate(customer_id, event.allocations, +1)
+                batch.allocate(customer_id, event.allocations, +1, cash_on=event.entry_date)
             case PaymentReversed():
-                batch.allocate(customer_id, event.reversed_allocations, -1)
+                batch.allocate(customer_id, event.reversed_allocations, -1, cash_on=event.entry_date)
+            case AllocationsWithdrawn():
+                plain = [
+                    Allocation(invoice_id=a.invoice_id, amount=a.amount, discount=a.discount) for a in event.allocations
+                ]
+                on = event.recorded_on if event.source == "payment" else None
+                batch.allocate(customer_id, plain, -1, cash_on=on)
             case CreditNoteApplied():
                 batch.allocate(customer_id, event.allocations, +1)
             case InvoiceWrittenOff():
@@ -203,6 +248,8 @@ async def project(conn: Connection, deliveries: Sequence[Delivery], base_currenc
                 batch.rates[event.currency, event.rate_date] = event.rate
             case CustomerRegistered():
                 await _upsert_facts(conn, customer_id, customer_since=event.customer_since)
+            case CustomerStatusChanged():
+                await _upsert_facts(conn, customer_id, file_status=event.status, file_status_reason=event.reason)
             case FinancialStatementRecorded():
                 await _statement(conn, event)
             case BureauReportRecorded():
@@ -253,9 +300,12 @@ async def _write(conn: Connection, batch: _Batch) -> None:
         )
     if batch.open_change:
         await conn.executemany(
-            "UPDATE invoices SET open = open + $3, written_off = written_off OR $4"
-            " WHERE customer_id = $1 AND invoice_id = $2",
-            [(*key, change, key in batch.written_off) for key, change in batch.open_change.items()],
+            "UPDATE invoices SET open = open + $3, written_off = written_off OR $4, paid_cash = paid_cash + $5,"
+            " last_paid_on = greatest(last_paid_on, $6) WHERE customer_id = $1 AND invoice_id = $2",
+            [
+                (*key, change, key in batch.written_off, batch.cash.get(key, ZERO), batch.cash_on.get(key))
+                for key, change in batch.open_change.items()
+            ],
         )
     if batch.balance_change:
         changes: dict[str, dict[str, str]] = defaultdict(dict)
@@ -267,14 +317,19 @@ async def _write(conn: Connection, batch: _Batch) -> None:
     if reopened:
         await conn.executemany("DELETE FROM payment_experiences WHERE customer_id = $1 AND invoice_id = $2", reopened)
     settled = [(*key, on) for key, on in batch.settled.items() if on is not None]
-    if settled:  # a written-off invoice was not paid, and is no experience of paying
+    if settled:
+        # Only cash is a payment: an experience weighs what payments paid, dated by the last of them;
+        # an invoice settled by credit notes alone, or written off, is no experience of paying.
+        await conn.executemany(
+            "DELETE FROM payment_experiences WHERE customer_id = $1 AND invoice_id = $2",
+            [key for *key, _ in settled],
+        )
         await conn.executemany(
             "INSERT INTO payment_experiences (customer_id, invoice_id, amount, currency, days_beyond_terms, paid_on)"
-            " SELECT customer_id, invoice_id, total, currency, $3::date - final_due, $3 FROM invoices"
-            " WHERE customer_id = $1 AND invoice_id = $2 AND NOT written_off"
-            " ON CONFLICT (customer_id, invoice_id) DO UPDATE"
-            " SET days_beyond_terms = excluded.days_beyond_terms, paid_on = excluded.paid_on, amount = excluded.amount",
-            settled,
+            " SELECT customer_id, invoice_id, paid_cash, currency, last_paid_on - final_due, last_paid_on FROM invoices"
+            " WHERE customer_id = $1 AND invoice_id = $2 AND NOT written_off AND paid_cash > 0"
+            " AND last_paid_on IS NOT NULL",
+            [key for *key, _ in settled],
         )
     if batch.invoiced_orders:  # the order is invoiced: its approved check reserves nothing more
         await conn.executemany(
@@ -330,11 +385,15 @@ async def _bureau(conn: Connection, event: BureauReportRecorded) -> None:
     latest = await conn.fetchval("SELECT bureau_date FROM credit_facts WHERE customer_id = $1", event.customer_id)
     if latest is not None and latest > event.report_date:
         return
+    scale = event.score_range
     await _upsert_facts(
         conn,
         event.customer_id,
         bureau_date=event.report_date,
         bureau_score=event.score,
+        bureau_provider=event.provider,
+        bureau_score_min=scale.min if scale else None,
+        bureau_score_max=scale.max if scale else None,
         adverse_records=len(event.adverse_records),
     )
 
@@ -356,7 +415,7 @@ async def rates_on(conn: Connection, today: date, base_currency: str) -> dict[st
 
 
 async def gather(
-    conn: Connection, customer_ids: Sequence[str], today: date, rates: Mapping[str, Decimal]
+    conn: Connection, customer_ids: Sequence[str], today: date, rates: Mapping[str, Decimal], base: str
 ) -> dict[str, Facts]:
     """Each customer's facts as of today, read in a few statements for all of them."""
     ids = list(customer_ids)
@@ -397,7 +456,7 @@ async def gather(
             found[row["customer_id"]][name].append(row)
     paid_count = {r["customer_id"]: r["n"] for r in counts}
     known = {r["customer_id"]: r for r in facts}
-    return {c: _facts(c, found[c], paid_count.get(c, 0), known.get(c), today, rates) for c in ids}
+    return {c: _facts(c, found[c], paid_count.get(c, 0), known.get(c), today, rates, base) for c in ids}
 
 
 def _facts(
@@ -407,27 +466,35 @@ def _facts(
     known: asyncpg.Record | None,
     today: date,
     rates: Mapping[str, Decimal],
+    base: str,
 ) -> Facts:
-    balance, unpriced = total_in_base(((r["balance"], r["currency"]) for r in rows["balances"]), rates)
-    late: list[tuple[Decimal, str]] = []
-    oldest = 0
+    balance, unpriced = total_in_base(((r["balance"], r["currency"]) for r in rows["balances"]), rates, base)
+    # What the customer has with us in a currency: what is open there beyond its net balance.
+    items: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
+    open_total: dict[str, Decimal] = defaultdict(Decimal)
     for r in rows["open"]:
         schedule = [(date.fromisoformat(d), Decimal(a)) for d, a in json.loads(r["schedule"])]
-        past_due, days = overdue_of(schedule, r["total"], r["open"], today)
-        late.append((past_due, r["currency"]))
+        items[r["currency"]] += past_due(schedule, r["total"], r["open"], today)
+        open_total[r["currency"]] += r["open"]
+    net = {r["currency"]: r["balance"] for r in rows["balances"]}
+    late: list[tuple[Decimal, str]] = []
+    oldest = 0
+    for currency, overdue_items in items.items():
+        amount, days = net_of_credit(overdue_items, open_total[currency] - net.get(currency, ZERO), today)
+        late.append((amount, currency))
         oldest = max(oldest, days)
-    overdue, unpriced_late = total_in_base(late, rates)
+    overdue, unpriced_late = total_in_base(late, rates, base)
     payments = tuple(
-        ScoredPayment(amount=amount, days_beyond_terms=r["days_beyond_terms"], paid_on=r["paid_on"])
+        ScoredPayment(amount=to_minor_unit(paid, base), days_beyond_terms=r["days_beyond_terms"], paid_on=r["paid_on"])
         for r in rows["paid"]
-        if (amount := in_base(r["amount"], r["currency"], rates)) is not None
+        if (paid := in_base(r["amount"], r["currency"], rates)) is not None
     )
-    invoiced, unpriced_invoiced = total_in_base(((r["total"], r["currency"]) for r in rows["invoiced"]), rates)
-    invoicing = invoiced / 12
+    invoiced, unpriced_invoiced = total_in_base(((r["total"], r["currency"]) for r in rows["invoiced"]), rates, base)
+    invoicing = to_minor_unit(invoiced / 12, base)
     facts: Mapping[str, Any] = dict(known) if known else {}
     starts = [d for d in (facts.get("customer_since"), facts.get("first_invoice_on")) if isinstance(d, date)]
-    net_worth = _converted(facts, "net_worth", "net_worth_currency", rates)
-    cover = _converted(facts, "insured_limit", "insured_currency", rates)
+    net_worth = _converted(facts, "net_worth", "net_worth_currency", rates, base)
+    cover = _converted(facts, "insured_limit", "insured_currency", rates, base)
     insured_until = facts.get("insured_until")
     in_force = cover if isinstance(insured_until, date) and insured_until >= today else None
     has_ledger = bool(rows["balances"])
@@ -442,9 +509,16 @@ def _facts(
         months_trading=months_between(min(starts), today) if starts else None,
         invoices_paid=invoices_paid,
         bureau_score=facts.get("bureau_score"),
+        bureau_provider=facts.get("bureau_provider"),
+        bureau_score_min=facts.get("bureau_score_min"),
+        bureau_score_max=facts.get("bureau_score_max"),
         adverse_records=facts.get("adverse_records") or 0,
     )
-    exposure = Exposure(balance, overdue, oldest, tuple(sorted(unpriced | unpriced_late | unpriced_invoiced)))
+    status = facts.get("file_status") or "active"
+    file_status = None if status == "active" else (status, facts.get("file_status_reason") or "")
+    exposure = Exposure(
+        balance, overdue, oldest, tuple(sorted(unpriced | unpriced_late | unpriced_invoiced)), file_status
+    )
     return Facts(inputs, exposure, invoicing, net_worth, in_force)
 
 
@@ -452,8 +526,11 @@ def _decimal(value: object) -> Decimal | None:
     return value if isinstance(value, Decimal) else None
 
 
-def _converted(facts: Mapping[str, Any], amount: str, currency: str, rates: Mapping[str, Decimal]) -> Decimal | None:
+def _converted(
+    facts: Mapping[str, Any], amount: str, currency: str, rates: Mapping[str, Decimal], base: str
+) -> Decimal | None:
     value, code = facts.get(amount), facts.get(currency)
     if not isinstance(value, Decimal) or not isinstance(code, str):
         return None
-    return in_base(value, code, rates)
+    converted = in_base(value, code, rates)
+    return None if converted is None else to_minor_unit(converted, base)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
+from libs.events.contracts import to_minor_unit
 from services.scoring.events import Grade
 
 ROUNDING = Decimal(1000)  # limits are set in whole thousands
@@ -50,6 +51,9 @@ class LimitPolicy:
         ("credit_manager", Decimal(1_000_000)),
         ("finance_director", Decimal(10_000_000)),
     )
+    # A cash discount the first tier may grant; more needs the second; above the most is refused.
+    first_tier_discount_percent: Decimal = Decimal(2)
+    most_discount_percent: Decimal = Decimal(10)
 
 
 @dataclass(frozen=True)
@@ -69,28 +73,35 @@ def recommend(
     tangible_net_worth: Decimal | None,
     insured_cover: Decimal | None,
     policy: LimitPolicy | None = None,
+    currency: str = "CNY",
 ) -> Recommendation:
+    """The recommended limit in ``currency`` (the base currency), with its calculation in lines."""
     policy = policy or LimitPolicy()
+
+    def shown(amount: Decimal) -> str:
+        return format(to_minor_unit(amount, currency), "f")
+
     lines = []
     needs = monthly_invoicing * Decimal(credit_days) / 30 * policy.needs_multiple[grade]
     lines.append(
-        f"needs: {monthly_invoicing:f} a month x {credit_days} days / 30 x {policy.needs_multiple[grade]:f}"
-        f" (grade {grade}) = {needs:.2f}"
+        f"needs: {shown(monthly_invoicing)} a month x {credit_days} days / 30 x {policy.needs_multiple[grade]:f}"
+        f" (grade {grade}) = {shown(needs)}"
     )
     limit = needs
     if tangible_net_worth is not None:
         worth = max(tangible_net_worth, Decimal(0)) * policy.net_worth_share[grade]
         lines.append(
-            f"net worth: {policy.net_worth_share[grade]:%} of tangible net worth {tangible_net_worth:f} = {worth:.2f}"
+            f"net worth: {policy.net_worth_share[grade] * 100:f}% of tangible net worth {shown(tangible_net_worth)}"
+            f" = {shown(worth)}"
         )
         limit = min(limit, worth)
     else:
         lines.append("net worth: no statement; not applied")
     if policy.cap_at_insured_cover and insured_cover is not None:
-        lines.append(f"capped at the credit-insurance cover {insured_cover:f}")
+        lines.append(f"capped at the credit-insurance cover {shown(insured_cover)}")
         limit = min(limit, insured_cover)
     amount = _thousands(limit)
-    lines.append(f"recommended: {amount:f} (the lowest, in whole thousands)")
+    lines.append(f"recommended: {shown(amount)} {currency} (the lowest, in whole thousands)")
     return Recommendation(amount, tuple(lines))
 
 
@@ -110,6 +121,25 @@ class Approval:
     tier: str  # the tier that approved, or that the request now waits for
 
 
+def same_person(a: str, b: str) -> bool:
+    """Subjects name one person however they are written: ``Analyst-1`` is ``analyst-1``."""
+    return a.strip().casefold() == b.strip().casefold()
+
+
+def authority_rank(approver: str, approver_roles: Sequence[str], waiting_for: str | None, policy: LimitPolicy) -> int:
+    """The approver's tier in the matrix, if it reaches the tier the request waits for."""
+    tiers = [name for name, _ in policy.authority]
+    held = [tiers.index(r) for r in approver_roles if r in tiers]
+    if "admin" in approver_roles:
+        held.append(len(tiers) - 1)
+    if not held:
+        raise NotAllowed(f"{approver} holds no approval authority ({', '.join(tiers)})")
+    rank = max(held)
+    if waiting_for is not None and rank < tiers.index(waiting_for):
+        raise NotAllowed(f"the request waits for a {waiting_for}")
+    return rank
+
+
 def approve(
     amount: Decimal,
     requested_by: str,
@@ -121,17 +151,10 @@ def approve(
     """One step of the chain: approve within the approver's authority, else endorse it up to the
     next tier. An approver above the tier a request waits for may act on it."""
     policy = policy or LimitPolicy()
-    if approver == requested_by:
+    if same_person(approver, requested_by):
         raise NotAllowed("the requester cannot approve their own request")
     tiers = [name for name, _ in policy.authority]
-    held = [tiers.index(r) for r in approver_roles if r in tiers]
-    if "admin" in approver_roles:
-        held.append(len(tiers) - 1)
-    if not held:
-        raise NotAllowed(f"{approver} holds no approval authority ({', '.join(tiers)})")
-    rank = max(held)
-    if waiting_for is not None and rank < tiers.index(waiting_for):
-        raise NotAllowed(f"the request waits for a {waiting_for}")
+    rank = authority_rank(approver, approver_roles, waiting_for, policy)
     limit = policy.authority[rank][1]
     if amount <= limit:
         return Approval("approved", approver, tiers[rank])

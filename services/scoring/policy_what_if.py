@@ -32,6 +32,14 @@ def describe(policy: Policies) -> dict[str, Any]:
             "months_for_full_history": policy.scorecard.months_for_full_history,
             "invoices_for_full_history": policy.scorecard.invoices_for_full_history,
             "points_per_adverse_record": policy.scorecard.points_per_adverse_record,
+            "altman_z": {"distress_below": policy.scorecard.z_distress, "safe_above": policy.scorecard.z_safe},
+            "bureau_scales": {p: {"min": lo, "max": hi} for p, (lo, hi) in policy.scorecard.bureau_scales.items()},
+            "evidence": {
+                "components_at_least": policy.scorecard.evidence_components,
+                "or_any_of": list(policy.scorecard.evidence_alone),
+                "else_grade_at_best": policy.scorecard.unrated_grade,
+            },
+            "grade_band": policy.scorecard.grade_band,
         },
         "limits": {
             "needs_multiple": dict(policy.limits.needs_multiple),
@@ -39,6 +47,10 @@ def describe(policy: Policies) -> dict[str, Any]:
             "cap_at_insured_cover": policy.limits.cap_at_insured_cover,
             "default_credit_days": dict(policy.limits.default_credit_days),
             "authority": [{"role": r, "up_to": a} for r, a in policy.limits.authority],
+            "cash_discount": {
+                "first_tier_up_to_percent": policy.limits.first_tier_discount_percent,
+                "most_percent": policy.limits.most_discount_percent,
+            },
         },
         "checks": dataclasses.asdict(policy.checks),
         "holds": dataclasses.asdict(policy.holds),
@@ -94,7 +106,8 @@ async def run(conn: Connection, current: Policies, what_if: Policies, today: dat
         "SELECT customer_id, grade, score, inputs FROM score_history ORDER BY customer_id, version", prefetch=1000
     ):
         inputs = ScoreInputs.model_validate_json(row["inputs"])
-        result = scorecard.score(inputs, what_if.scorecard)
+        before = latest.get(row["customer_id"])  # the what-if's own previous grade, for its band
+        result = scorecard.score(inputs, what_if.scorecard, before.what_if.grade if before else None)
         replayed += 1
         differing += result.grade != row["grade"]
         latest[row["customer_id"]] = _Latest(row["grade"], row["score"], result, inputs)
@@ -108,7 +121,7 @@ async def run(conn: Connection, current: Policies, what_if: Policies, today: dat
     listed: list[dict[str, Any]] = []
     for start in range(0, len(customers), 1000):
         chunk = customers[start : start + 1000]
-        known = await facts.gather(conn, chunk, today, rates)
+        known = await facts.gather(conn, chunk, today, rates, settings().base_currency)
         accounts = {
             r["customer_id"]: r
             for r in await conn.fetch(

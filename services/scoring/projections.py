@@ -74,7 +74,9 @@ async def _apply(conn: Connection, recorded: RecordedEvent) -> None:
     match event:
         case CustomerScored():
             await conn.execute(
-                "INSERT INTO score_history VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                "INSERT INTO score_history (customer_id, version, score, grade, previous_grade, reasons, components,"
+                " weights, left_out, policy_version, inputs, cause, scored_at, notes)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 event.customer_id,
                 recorded.version,
                 event.score,
@@ -88,10 +90,11 @@ async def _apply(conn: Connection, recorded: RecordedEvent) -> None:
                 event.inputs.model_dump_json(),
                 event.cause,
                 at,
+                json.dumps(event.notes),
             )
             await conn.execute(
                 "UPDATE credit_accounts SET score = $2, grade = $3, reasons = $4, components = $5, left_out = $6,"
-                " policy_version = $7, inputs_digest = $8, scored_at = $9 WHERE customer_id = $1",
+                " policy_version = $7, inputs_digest = $8, scored_at = $9, notes = $10 WHERE customer_id = $1",
                 event.customer_id,
                 event.score,
                 event.grade,
@@ -101,6 +104,7 @@ async def _apply(conn: Connection, recorded: RecordedEvent) -> None:
                 event.policy_version,
                 inputs_digest(event),
                 at,
+                json.dumps(event.notes),
             )
         case CreditLimitRequested() | CreditTermsRequested():
             amount = event.amount if isinstance(event, CreditLimitRequested) else None

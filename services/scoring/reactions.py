@@ -62,7 +62,7 @@ def scored(
     customer_id: str, inputs: ScoreInputs, previous: Grade | None, cause: str, policy: scorecard.Policy
 ) -> CustomerScored | None:
     try:
-        result = scorecard.score(inputs, policy)
+        result = scorecard.score(inputs, policy, previous)
     except scorecard.NothingToScore:
         return None
     return CustomerScored(
@@ -77,6 +77,7 @@ def scored(
         policy_version=result.policy_version,
         inputs=inputs,
         cause=cause,
+        notes=result.notes,
     )
 
 
@@ -94,7 +95,7 @@ async def reconsider(
         return []
     rows = await locked(conn, ids)
     rates = await facts.rates_on(conn, today, settings().base_currency)
-    found = await facts.gather(conn, ids, today, rates)
+    found = await facts.gather(conn, ids, today, rates, settings().base_currency)
     appends: list[Append] = []
     for customer_id in ids:
         row, known = rows[customer_id], found[customer_id]
@@ -104,7 +105,14 @@ async def reconsider(
             if event is not None and inputs_digest(event) != row["inputs_digest"]:
                 appends.append(Append(score_stream(customer_id), row["score_version"], [event], customer_id, context))
         exposure = known.exposure.balance + reserved_total(row["reservations"], today)
-        holds = domain.policy_holds(account_of(row), exposure, known.exposure.oldest_days_past_due, today, policy.holds)
+        holds = domain.policy_holds(
+            account_of(row),
+            exposure,
+            known.exposure.oldest_days_past_due,
+            today,
+            policy.holds,
+            known.exposure.file_status,
+        )
         if holds:
             appends.append(Append(domain.stream_id(customer_id), row["account_version"], holds, customer_id, context))
     await store.append_all(conn, appends)

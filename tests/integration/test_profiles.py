@@ -396,7 +396,8 @@ async def test_bureau_reports_by_hand_and_pulled_from_the_bureau(
         json={
             "provider": "中诚信",
             "report_date": "2026-10-01",
-            "score": 64,
+            "score": 640,
+            "score_range": {"min": 300, "max": 850},
             "rating": "BB",
             "adverse_records": [
                 {"kind": "tax_arrears", "date": "2026-06-30", "amount": {"amount": "35000.00", "currency": "CNY"}}
@@ -405,6 +406,17 @@ async def test_bureau_reports_by_hand_and_pulled_from_the_bureau(
     )
     assert by_hand.status_code == 201, by_hand.text
     assert by_hand.json()["adverse_records"][0]["kind"] == "tax_arrears"
+    assert by_hand.json()["score_range"] == {"min": 300, "max": 850}
+    # A score means nothing without its scale, and must lie on it.
+    for scale, message in ((None, "give the provider's min and max"), ({"min": 0, "max": 100}, "outside its range")):
+        unscaled = await api.post(
+            f"/customers/{customer}/bureau-reports",
+            json={"provider": "中诚信", "report_date": "2026-10-01", "score": 640, "score_range": scale},
+        )
+        assert unscaled.status_code == 422
+        (error,) = unscaled.json()["errors"]
+        assert error["field"] == "body.score_range"
+        assert message in error["message"]
 
     reports: dict[str, dict[str, Any]] = {
         "91350100M000100Y43": {
@@ -432,6 +444,11 @@ async def test_bureau_reports_by_hand_and_pulled_from_the_bureau(
         assert (refused.status_code, refused.json()["detail"]) == (502, "test-bureau answered 401")
 
         monkeypatch.setenv("CREDO_BUREAU_API_KEY", KEY)
+        scaleless = await api.post(f"/customers/{customer}/bureau-reports/pull")
+        assert scaleless.status_code == 502
+        assert "without a scale it fits" in scaleless.json()["detail"]
+        monkeypatch.setenv("CREDO_BUREAU_SCORE_MIN", "0")  # the bureau's scale, as its contract says
+        monkeypatch.setenv("CREDO_BUREAU_SCORE_MAX", "100")
         pulled = await api.post(f"/customers/{customer}/bureau-reports/pull")
         assert pulled.status_code == 201, pulled.text
         assert (pulled.json()["provider"], pulled.json()["score"], pulled.json()["rating"]) == (
@@ -439,6 +456,7 @@ async def test_bureau_reports_by_hand_and_pulled_from_the_bureau(
             72,
             "BBB",
         )
+        assert pulled.json()["score_range"] == {"min": 0, "max": 100}
         raw = await api.get(f"/customers/{customer}/bureau-reports/{pulled.json()['report_id']}/raw")
         assert raw.json() == reports["91350100M000100Y43"]  # kept as received, unknown fields too
 

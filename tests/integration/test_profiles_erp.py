@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,8 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from libs.events.dead_letters import list_dead_letters, request_redrive
+from libs.events.dead_letters import list_dead_letters
+from libs.events.dead_letters import main as dead_letters_cli
 from libs.events.envelope import Envelope, to_kafka
 from libs.infra.provision import BrokerHandle
 from services.profiles import erp
@@ -86,33 +88,46 @@ async def test_erp_documents_applied_once_corrected_once_and_dead_lettered_once(
             master("K-4", 1),
         )
 
-        k1, k4 = erp.customer_id_for("K-1"), erp.customer_id_for("K-4")
+        k1, k2, k4 = (erp.customer_id_for(k) for k in ("K-1", "K-2", "K-4"))
 
         async def settled() -> bool:
-            return len(await events_of(k4)) == 1 and len(await list_dead_letters(pool)) == 3
+            return len(await events_of(k4)) == 1 and len(await events_of(k2)) == 1
 
         await eventually(settled, what="all documents handled")
         assert await events_of(k1) == ["profiles.CustomerRegistered", "profiles.ProfileUpdated"]
         file = (await http.get(f"/customers/{k1}")).json()
         assert (file["legal_name"], file["erp_id"], file["version"]) == ("Customer K-1 GmbH", "K-1", 2)
 
-        letters = await list_dead_letters(pool)
-        reasons = {d.customer_id: (d.status, d.reason) for d in letters if d.status == "dead"}
-        assert "the first 17 characters require '3'" in reasons["K-2"][1]
-        assert "legal_name" in reasons["K-3"][1]
-        assert [d.stream_version for d in letters if d.status == "waiting"] == [2]  # K-2's next revision waits
-        assert await events_of(erp.customer_id_for("K-2")) == []
+        # K-2's broken revision 1 is superseded by the ERP's corrected revision 2, which is applied.
+        everything = {
+            (d.customer_id, d.stream_version): d for d in await list_dead_letters(pool, include_resolved=True)
+        }
+        superseded = everything[("K-2", 1)]
+        assert superseded.status == "superseded"
+        assert "the first 17 characters require '3'" in superseded.reason
+        assert superseded.resolution is not None
+        assert superseded.resolution.startswith("superseded by revision 2")
+        assert (await http.get(f"/customers/{k2}")).json()["registration"]["number"] == "REG-K-2"
 
-        # Nothing was fixed: a re-drive fails again for the same reason, and revision 2 keeps waiting.
-        assert await request_redrive(pool, customer_id="K-2") == 1
-        await eventually(lambda: _dead_again(pool, "K-2"), what="the re-drive attempted")
-        assert [(d.status, d.stream_version) for d in await list_dead_letters(pool) if d.customer_id == "K-2"] == [
-            ("dead", 1),
-            ("waiting", 2),
-        ]
+        # K-3 cannot be applied and never will: a person discards it, with the reason, and the
+        # customer's next revision flows.
+        (dead,) = await list_dead_letters(pool)
+        assert (dead.customer_id, dead.status) == ("K-3", "dead")
+        assert "legal_name" in dead.reason
+        discard = ["discard", "--database-url", dsn, "--id", str(dead.id), "--reason", "test record, never real"]
+        assert await asyncio.to_thread(dead_letters_cli, [*discard, "--by", "ops"]) == 0
+        assert await list_dead_letters(pool) == []
+        (discarded,) = [d for d in await list_dead_letters(pool, include_resolved=True) if d.customer_id == "K-3"]
+        assert (discarded.status, discarded.resolution, discarded.resolved_by) == (
+            "discarded",
+            "test record, never real",
+            "ops",
+        )
+        assert await asyncio.to_thread(dead_letters_cli, discard) == 1  # only a dead letter waiting can be
+        await _send(settings.kafka_bootstrap_servers, settings.topic_name(erp.TOPIC), master("K-3", 2))
+        await eventually(lambda: _registered(events_of, "K-3"), what="K-3's next revision applied")
         await pool.close()
 
 
-async def _dead_again(pool: asyncpg.Pool, erp_id: str) -> bool:
-    rows = await pool.fetch("SELECT status, attempts FROM dead_letters WHERE customer_id = $1 ORDER BY id", erp_id)
-    return bool(rows) and rows[0]["status"] == "dead" and rows[0]["attempts"] > 3
+async def _registered(events_of: Any, erp_id: str) -> bool:
+    return bool(await events_of(erp.customer_id_for(erp_id)))

@@ -33,9 +33,7 @@ NAME = "福州华信贸易有限公司"
 async def ledger(new_database: NewDatabase, broker: BrokerHandle) -> AsyncIterator[tuple[httpx.AsyncClient, Kit]]:
     """receivables on 1 March 2026 with customer C-1 (ERP id K-1) in its directory; a client as the ERP."""
     dsn = await new_database()
-    settings = settings_for(
-        receivables, dsn, broker.bootstrap_servers, business_date="2026-03-01", api_keys=f"erp:{ERP_KEY}:admin"
-    )
+    settings = settings_for(receivables, dsn, broker.bootstrap_servers, business_date="2026-03-01")
     async with serving_kit(receivables, settings) as (url, kit):
         await send(settings, "profiles.events", customer_registered("C-1", "K-1", NAME))
         pool = await create_pool(dsn, min_size=1, max_size=1)
@@ -86,7 +84,7 @@ async def balances(http: httpx.AsyncClient) -> dict[str, str]:
 async def test_cash_application_disputes_and_write_off_over_http(
     new_database: NewDatabase, broker: BrokerHandle
 ) -> None:
-    async with ledger(new_database, broker) as (http, _):
+    async with ledger(new_database, broker) as (http, kit):
         first = await post(http, "/erp/invoices", invoice("D-1", "F-1", "1000.00", "2026-01-01", tax="130.00"), "k1")
         assert first["applied"] == ["InvoiceIssued"]
         assert (
@@ -97,11 +95,12 @@ async def test_cash_application_disputes_and_write_off_over_http(
         assert (again.status_code, again.json()["applied"]) == (200, [])  # the same revision once more: nothing new
         await post(http, "/erp/invoices", invoice("D-2", "F-2", "800.00", "2026-02-01"), "k2")
 
-        bad = await http.post(
+        # A customer profiles has not registered yet: the invoice is parked, and applied once it is.
+        early = await http.post(
             "/erp/invoices", json={**invoice("D-3", "F-3", "1.00", "2026-02-01"), "customer_erp_id": "K-7"}
         )
-        assert bad.status_code == 422
-        assert bad.json()["type"].endswith("unknown-customer")
+        assert (early.status_code, early.json()["status"]) == (202, "parked")
+        assert "no customer with ERP id K-7" in early.json()["reason"]
         typo = await http.post("/erp/invoices", json={**invoice("D-4", "F-4", "1.00", "2026-02-01"), "order_rf": "x"})
         assert typo.status_code == 422
         assert "order_rf" in typo.text
@@ -177,6 +176,15 @@ async def test_cash_application_disputes_and_write_off_over_http(
         ]  # fmt: skip
         assert sum(Decimal(m["amount"]) for m in movements) == Decimal("1130.00")
 
+        settings = kit.settings
+        await send(settings, "profiles.events", customer_registered("C-7", "K-7", "福州后到贸易有限公司"))
+
+        async def parked_invoice_applied() -> bool:
+            found = await http.get("/customers/C-7/invoices", headers=bearer("viewer"))
+            return [i["number"] for i in found.json()] == ["F-3"]
+
+        await eventually(parked_invoice_applied, what="the parked invoice applied once its customer arrived")
+
 
 async def test_statements_are_reproducible_pinned_to_a_ledger_point(
     new_database: NewDatabase, broker: BrokerHandle
@@ -204,6 +212,12 @@ async def test_statements_are_reproducible_pinned_to_a_ledger_point(
         (section,) = one.json()["currencies"]
         assert (section["opening_balance"], section["closing_balance"]) == ("400.00", "900.00")
         assert [(x["reference"], x["debit"], x["balance"]) for x in section["lines"]] == [("F-2", "500.00", "900.00")]
+        assert [(i["invoice"], i["due_date"], i["open"], i["days_overdue"]) for i in section["open_items"]] == [
+            ("F-1", "2026-02-04", "400.00", 24),
+            ("F-2", "2026-03-05", "500.00", 0),
+        ]
+        assert section["aging"]["1-30"] == "400.00"
+        assert one.json()["issuer"]["name"] == "福州闽江供应链有限公司"
         assert three.json()["currencies"][0]["closing_balance"] == "970.00"
 
         pdf = await http.get(f"/customers/C-1/statements/{first['statement_id']}.pdf", headers=team)
@@ -212,13 +226,15 @@ async def test_statements_are_reproducible_pinned_to_a_ledger_point(
         text = reader.pages[0].extract_text()
         assert NAME in text
         assert "900.00" in text
+        assert "福州闽江供应链有限公司" in text  # from the company, with its reply slip
+        assert "Reply slip" in reader.pages[-1].extract_text()
         resources: Any = reader.pages[0]["/Resources"]
         fonts = resources["/Font"]
         descendants = [d.get_object() for f in fonts.values() for d in f.get_object()["/DescendantFonts"]]
         assert descendants
         assert all("/FontFile2" in d["/FontDescriptor"] for d in descendants)  # the CJK font travels with the file
 
-        confirm = {"confirmed_by": "财务 刘女士", "confirmed_on": "2026-03-02"}
+        confirm = {"confirmed_by": "财务 刘女士", "confirmed_on": "2026-03-01"}
         confirmed = await post(
             http, f"/customers/C-1/statements/{first['statement_id']}/confirmation", confirm, headers=team
         )
@@ -230,7 +246,7 @@ async def test_statements_are_reproducible_pinned_to_a_ledger_point(
         assert "already been confirmed or disputed" in twice.text
         differs = {
             "disputed_by": "Liu",
-            "disputed_on": "2026-03-02",
+            "disputed_on": "2026-03-01",
             "lines": [{"reference": "F-3", "their_amount": money("0.00"), "note": "never received"}],
         }
         disputed = await post(
@@ -246,9 +262,9 @@ async def test_aging_as_of_a_past_date_fx_and_the_overdue_sweep(
         viewer, finance = bearer("viewer"), bearer("finance_director")
         await post(http, "/erp/invoices", invoice("D-1", "F-1", "1000.00", "2026-01-01"))  # due 31 January
         await post(http, "/erp/invoices", invoice("D-2", "U-1", "100.00", "2026-02-15", currency="USD"))  # due 17 March
-        missing = await http.get("/aging", headers=viewer)
-        assert missing.status_code == 422
-        assert missing.json()["currencies"] == ["USD"]
+        # Without a USD rate: the priced part, and what is unpriced.
+        missing = (await http.get("/aging", headers=viewer)).json()
+        assert (missing["total"], missing["unpriced"]) == ("1000.00", [{"currency": "USD", "amount": "100.00"}])
         await post(http, "/fx-rates", {"currency": "USD", "rate": "7.10", "rate_date": "2026-02-28"}, headers=finance)
 
         today = (await http.get("/aging", headers=viewer)).json()
@@ -269,11 +285,15 @@ async def test_aging_as_of_a_past_date_fx_and_the_overdue_sweep(
         steps = [(json.loads(r["data"])["days_past_due"], json.loads(r["data"])["bucket"]) for r in overdue]
         assert steps == [(30, "1-30"), (31, "31-60")]  # swept 2 and 3 March, once each
 
-        # As the ledger knew it on 5 March: no payment yet, USD at the rate then known.
-        then = (await http.get("/customers/C-1/aging", params={"as_of": "2026-03-05"}, headers=viewer)).json()
+        # At 5 March as the ledger knew it then: no payment yet, USD at the rate then known.
+        reported = {"as_of": "2026-03-05", "known_on": "2026-03-05"}
+        then = (await http.get("/customers/C-1/aging", params=reported, headers=viewer)).json()
         assert then["buckets"]["31-60"] == "1000.00"
         assert then["rates"] == {"USD": "7.10"}
         assert then["total"] == "1710.00"
+        # At 5 March as known now: the rate of 1 March recorded later restates it; the payment is of 9 March.
+        restated = (await http.get("/customers/C-1/aging", params={"as_of": "2026-03-05"}, headers=viewer)).json()
+        assert (restated["rates"], restated["total"]) == ({"USD": "7.20"}, "1720.00")
         now = (await http.get("/customers/C-1/aging", headers=viewer)).json()
         assert (now["buckets"]["31-60"], now["buckets"]["current"], now["rates"]) == (
             "600.00",
@@ -292,6 +312,6 @@ async def test_aging_as_of_a_past_date_fx_and_the_overdue_sweep(
         # Today's report from the read model and one folded from the events agree.
         async with kit.pool.acquire() as conn:
             from_read_model = await reports.aged_today(conn, date(2026, 3, 10), "due_date", domain.DEFAULT_BOUNDARIES)
-            folded = await reports.book_as_of(kit.store, conn, date(2026, 3, 10))
+            folded = await reports.book_as_of(kit.store, conn, date(2026, 3, 10), date(2026, 3, 10))
         from_events = reports.aged_from_accounts(folded, date(2026, 3, 10), "due_date", domain.DEFAULT_BOUNDARIES)
         assert sorted(from_read_model, key=str) == sorted(from_events, key=str)

@@ -184,7 +184,7 @@ async def test_a_customer_that_starts_paying_late_drifts_down_a_grade(
         )
         await files.post(
             f"/customers/{customer}/bureau-reports",
-            {"provider": "bureau-cn", "report_date": "2025-12-20", "score": 85},
+            {"provider": "bureau-cn", "report_date": "2025-12-20", "score": 85, "score_range": {"min": 0, "max": 100}},
             ANA,
         )
 
@@ -229,8 +229,10 @@ async def test_a_customer_that_starts_paying_late_drifts_down_a_grade(
         assert Decimal(after["components"]["payment_behaviour"]) == Decimal("49.33")
         # 120,000 invoiced in the year is 10,000 a month; grade B carries 1.2 x 45 days of it
         # (18,000), below 15% of the statement's tangible net worth of 450,000 (67,500).
-        assert after["recommended_limit"]["amount"] == cny("18000")
-        assert after["recommended_limit"]["calculation"][-1] == "recommended: 18000 (the lowest, in whole thousands)"
+        assert after["recommended_limit"]["amount"] == cny("18000.00")
+        assert after["recommended_limit"]["calculation"][-1] == (
+            "recommended: 18000.00 CNY (the lowest, in whole thousands)"
+        )
 
         history = (await credit.get(f"/customers/{customer}/scores"))["scores"]
         oldest_first = list(reversed(history))
@@ -239,8 +241,8 @@ async def test_a_customer_that_starts_paying_late_drifts_down_a_grade(
         assert "A" in grades
         for older, newer in itertools.pairwise(oldest_first):  # each score knows the grade it replaced
             assert newer["previous_grade"] == older["grade"]
-        for recorded in history:  # the stored inputs and the policy give the same score again
-            again = scorecard.score(ScoreInputs.model_validate(recorded["inputs"]))
+        for recorded in history:  # the stored inputs, previous grade and policy give the same score again
+            again = scorecard.score(ScoreInputs.model_validate(recorded["inputs"]), previous=recorded["previous_grade"])
             assert recorded["policy_version"] == again.policy_version
             assert (Decimal(recorded["score"]), recorded["grade"], recorded["reasons"]) == (
                 again.score,
@@ -327,7 +329,7 @@ async def test_limits_go_up_the_approval_chain_and_a_temporary_one_expires(
         await credit.post(approval, {}, WANG)  # 1,000,000: up again
         approved = await credit.post(approval, {"note": "within group exposure"}, ZHOU)
         assert approved["recorded"] == ["scoring.CreditLimitApproved", "scoring.CreditLimitSet"]
-        assert approved["limit"]["in_force"] == cny("2000000")
+        assert approved["limit"]["in_force"] == cny("2000000.00")
         assert approved["pending_requests"] == []
         steps = (await credit.get("/customers/C-1/requests"))["requests"][0]["steps"]
         assert [(s["step"], s["by"]) for s in steps] == [
@@ -351,10 +353,10 @@ async def test_limits_go_up_the_approval_chain_and_a_temporary_one_expires(
         await credit.post(
             f"/customers/C-1/requests/{temporary['pending_requests'][0]['request_id']}/approval", {}, ZHOU
         )
-        assert (await credit.get("/customers/C-1/credit"))["limit"]["in_force"] == cny("2500000")
+        assert (await credit.get("/customers/C-1/credit"))["limit"]["in_force"] == cny("2500000.00")
         await credit.at("2026-02-01")  # the sweep ends it
         ended = await credit.get("/customers/C-1/credit")
-        assert (ended["limit"]["in_force"], ended["limit"]["temporary_until"]) == (cny("2000000"), None)
+        assert (ended["limit"]["in_force"], ended["limit"]["temporary_until"]) == (cny("2000000.00"), None)
 
         # The ERP's feed: every limit change on scoring.events, in order.
         feed = await topic_events(credit.settings, "scoring.events", {"scoring.CreditLimitSet"}, 3)
@@ -402,7 +404,7 @@ async def test_credit_checks_reserve_until_the_invoice_and_never_overrun_the_lim
         first = await credit.post("/credit-checks", check("60000.00", "SO-1"))
         assert (first["outcome"], first["available"], first["reserved_until"]) == (
             "approve",
-            cny("100000"),
+            cny("100000.00"),
             "2026-04-01",
         )
         over = await credit.post("/credit-checks", check("55000.00", "SO-2"))
@@ -421,7 +423,7 @@ async def test_credit_checks_reserve_until_the_invoice_and_never_overrun_the_lim
         exposure = (await credit.get("/customers/C-1/credit"))["exposure"]
         assert (exposure["open_receivables"], exposure["reserved"], exposure["available"]) == (
             cny("60000.00"),
-            cny("0"),
+            cny("0.00"),
             cny("40000.00"),
         )
         second = await credit.post("/credit-checks", check("30000.00", "SO-3"))
@@ -521,7 +523,7 @@ async def test_checks_in_two_processes_never_approve_more_than_is_available(
             await pool.close()
         outcomes = [json.loads(bytes(a.body))["outcome"] for a in answers]
         assert outcomes.count("approve") == 10
-        assert (await credit.get("/customers/C-1/credit"))["exposure"]["reserved"] == cny("10000")
+        assert (await credit.get("/customers/C-1/credit"))["exposure"]["reserved"] == cny("10000.00")
 
 
 async def test_the_hot_credit_check_answers_as_its_declared_route_would(

@@ -17,6 +17,8 @@ from tests.conftest import Logs, NewDatabase
 from tests.support.backbone import eventually
 from tests.support.serving import ERP_KEY, bearer, serving, settings_for, token
 
+CRM_KEY = "crm-test-key-0123456789"
+
 ACME = {
     "legal_name": "福建某某有限公司",
     "registration": {"scheme": "CN-USCC", "number": "91350100M000100Y43", "country": "CN"},
@@ -97,8 +99,9 @@ async def test_an_invalid_body_gets_problem_json_naming_every_field(
 
 
 async def test_who_may_do_what(new_database: NewDatabase, broker: BrokerHandle) -> None:
+    keys = f"erp:{ERP_KEY}:erp;crm:{CRM_KEY}:credit_analyst"
     async with (
-        serving(profiles, settings_for(profiles, await new_database(), broker.bootstrap_servers)) as url,
+        serving(profiles, settings_for(profiles, await new_database(), broker.bootstrap_servers, api_keys=keys)) as url,
         httpx.AsyncClient(base_url=url) as http,
     ):
         missing = await http.post("/customers", json=ACME)
@@ -113,7 +116,9 @@ async def test_who_may_do_what(new_database: NewDatabase, broker: BrokerHandle) 
         forbidden = await http.post("/customers", json=ACME, headers=bearer("viewer", "collector"))
         assert forbidden.status_code == 403
         assert forbidden.json()["your_roles"] == ["collector", "viewer"]
-        assert (await http.post("/customers", json=company(1), headers={"X-API-Key": ERP_KEY})).status_code == 201
+        # A machine key has its own role: the CRM's may open credit files, the ERP's may not.
+        assert (await http.post("/customers", json=company(1), headers={"X-API-Key": CRM_KEY})).status_code == 201
+        assert (await http.post("/customers", json=company(3), headers={"X-API-Key": ERP_KEY})).status_code == 403
         assert (await http.post("/customers", json=company(2), headers=bearer("admin"))).status_code == 201
 
         assert (await http.get("/info")).status_code == 401

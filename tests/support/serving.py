@@ -17,6 +17,14 @@ from libs.service.settings import ServiceSettings
 
 SECRET = "test-signing-secret-of-at-least-32-characters"
 ERP_KEY = "erp-test-key-0123456789"
+COMPANY = {
+    "company_name": "福州闽江供应链有限公司",
+    "company_address": "福建省福州市鼓楼区五四路 88 号",
+    "company_phone": "+86 591 8888 0000",
+    "company_bank_name": "中国工商银行福州五四支行",
+    "company_bank_account": "1402 0211 0900 1234 567",
+    "company_tax_id": "91350100MA2Y0F1X2K",
+}
 
 
 def settings_for(spec: ServiceSpec, dsn: str, bootstrap: str, **overrides: Any) -> ServiceSettings:
@@ -29,7 +37,8 @@ def settings_for(spec: ServiceSpec, dsn: str, bootstrap: str, **overrides: Any) 
         "kafka_bootstrap_servers": bootstrap,
         "port": free_port(),
         "jwt_secret": SECRET,
-        "api_keys": f"erp:{ERP_KEY}:credit_analyst",
+        "api_keys": f"erp:{ERP_KEY}:erp",
+        **COMPANY,
     }
     return ServiceSettings(**{**values, **overrides})
 

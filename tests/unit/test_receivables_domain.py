@@ -221,9 +221,12 @@ def test_credit_notes_and_disputes_reduce_what_is_owed() -> None:
     assert opens(account) == {"INV-1": Decimal("300.00")}
     assert account.payments["P-1"].unallocated == Decimal("450.00")
 
+    # Partly upheld: 120.00 credited; the other 180.00 is collectable again, and the 450.00 of
+    # unapplied cash waiting on the account pays it.
     events = domain.resolve_dispute(account, "X-1", "partly", Decimal("120.00"), "half the goods", "wang", TODAY)
     account = apply(account, events)
-    assert opens(account) == {"INV-1": Decimal("180.00")}
+    assert opens(account) == {"INV-1": Decimal("0.00")}
+    assert account.payments["P-1"].unallocated == Decimal("270.00")
     assert account.invoices["D-1"].disputed == 0
     with pytest.raises(domain.Refused, match=re.escape("already resolved")):
         domain.resolve_dispute(account, "X-1", "rejected", None, None, "wang", TODAY)

@@ -65,6 +65,8 @@ def test_grade_and_the_three_reasons_that_cost_the_most() -> None:
         months_trading=30,
         invoices_paid=25,  # 50
         bureau_score=70,
+        bureau_score_min=0,
+        bureau_score_max=100,
         adverse_records=1,  # 50
     )
     result = scorecard.score(inputs)
@@ -74,3 +76,55 @@ def test_grade_and_the_three_reasons_that_cost_the_most() -> None:
     # costs: payment 21, financial 10, delinquency 9, bureau 7.5, history 5
     assert result.reasons == ("payment_behaviour", "financial_strength", "delinquency")
     assert scorecard.score(inputs) == result  # the same inputs and policy, the same score
+
+
+def test_a_bureau_score_is_placed_on_its_own_scale() -> None:
+    # 350 on 300-850 is 50/550 of the way: 9.09, "very poor"; on an unknown scale it is not used.
+    on_its_scale = ScoreInputs(as_of=TODAY, bureau_score=350, bureau_score_min=300, bureau_score_max=850)
+    assert scorecard.bureau(on_its_scale, scorecard.Policy()) == Decimal(50) * 100 / 550
+    unknown = ScoreInputs(as_of=TODAY, bureau_score=350, bureau_provider="Nowhere")
+    assert scorecard.bureau(unknown, scorecard.Policy()) is None
+    by_policy = scorecard.Policy(bureau_scales={"Nowhere": (300, 850)})
+    assert scorecard.bureau(unknown, by_policy) == scorecard.bureau(on_its_scale, scorecard.Policy())
+    # A report's own scale wins over the policy's.
+    assert scorecard.bureau(on_its_scale, scorecard.Policy(bureau_scales={"": (0, 350)})) == Decimal(50) * 100 / 550
+
+
+def test_a_thin_file_grades_no_better_than_unrated() -> None:
+    # A very good bureau score alone: 100 points, but one component and no payment history.
+    alone = ScoreInputs(as_of=TODAY, bureau_score=850, bureau_score_min=300, bureau_score_max=850)
+    result = scorecard.score(alone)
+    assert (result.score, result.grade) == (Decimal("100.00"), "C")
+    assert result.notes == ("thin file: 1 component(s) without payment history grade no better than C",)
+    poor = ScoreInputs(as_of=TODAY, bureau_score=350, bureau_score_min=300, bureau_score_max=850)
+    assert scorecard.score(poor).grade == "E"  # the cap limits good grades only
+    # Payment history is enough on its own; so are two components.
+    assert scorecard.score(ScoreInputs(as_of=TODAY, payments=[paid("1000", -30)])).grade == "A"
+    two = ScoreInputs(as_of=TODAY, balance=Decimal(100), overdue=Decimal(0), bureau_score=90, bureau_score_min=0,
+                      bureau_score_max=100)  # fmt: skip
+    assert scorecard.score(two).grade == "A"
+
+
+@pytest.mark.parametrize(
+    ("previous", "points", "grade"),
+    [
+        (None, "64.00", "C"),  # no grade yet: the plain grade
+        ("C", "66.99", "C"),  # not yet 2 points above B's floor of 65
+        ("C", "67.00", "B"),
+        ("B", "63.00", "B"),  # within 2 points below B's floor
+        ("B", "62.99", "C"),
+        ("B", "49.00", "D"),  # a fall past the band drops to the plain grade at once
+        ("D", "82.00", "A"),  # a rise past A's floor and band goes straight up
+        ("D", "81.00", "B"),  # A needs 82, B needs 67
+    ],
+)
+def test_a_grade_moves_only_beyond_a_band_around_each_floor(previous: str | None, points: str, grade: str) -> None:
+    assert scorecard.grade(Decimal(points), scorecard.Policy(), previous) == grade  # type: ignore[arg-type]
+
+
+def test_a_score_hovering_at_a_floor_does_not_flip_the_grade() -> None:
+    grades, previous = [], None
+    for points in ("65.50", "64.20", "65.80", "64.10", "65.30", "63.40", "66.00"):
+        previous = scorecard.grade(Decimal(points), scorecard.Policy(), previous)
+        grades.append(previous)
+    assert grades == ["B"] * 7

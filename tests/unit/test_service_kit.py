@@ -11,9 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from libs.events.refusals import StaleVersion, check_version
 from libs.service.auth import Authenticator, mint_token
 from libs.service.errors import Problem
-from libs.service.etag import check_version, etag, if_match_version
+from libs.service.etag import etag, if_match_version
 from libs.service.settings import ServiceSettings
 
 SECRET = "a-development-secret-of-enough-length!"
@@ -101,9 +102,9 @@ def test_if_match_carries_the_stream_version() -> None:
         if_match_version(_request("seven"))
     assert invalid.value.status == 400
     check_version(7, 7)
-    with pytest.raises(Problem) as stale:
+    with pytest.raises(StaleVersion) as stale:  # answered 412 with the current version and its ETag
         check_version(6, 7)
-    assert (stale.value.status, stale.value.extra["current_version"], stale.value.headers["ETag"]) == (412, 7, '"7"')
+    assert (stale.value.expected, stale.value.current) == (6, 7)
 
 
 def test_answers_render_decimals_in_fixed_point_and_dates_in_iso() -> None:

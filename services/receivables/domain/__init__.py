@@ -1,0 +1,122 @@
+"""A customer's account in the receivables ledger (应收账款台账), as pure functions.
+
+``decide`` functions take the folded ``Account`` and a command and return events; ``evolve``
+folds one event into the account. No I/O here. The modules, by concern:
+
+- ``account``: the account's state and how events change it;
+- ``terms``: due dates and the cash discount;
+- ``cash``: cash application, unapplied cash waiting for what it pays, allocations by hand,
+  reversals and refunds;
+- ``documents``: the ERP's documents, applied in document order whatever order they arrive in;
+- ``disputes``: disputes, write-offs and recoveries;
+- ``aging``: overdue steps, aging, and the account as of a business date as known on a day;
+- ``movements``: what each event changes in the balance;
+- ``statements``: statements of account and the customer's answer.
+"""
+
+from services.receivables.domain.account import (
+    DEFAULT_BOUNDARIES,
+    ZERO,
+    Account,
+    CreditNote,
+    Dispute,
+    Invoice,
+    Payment,
+    Refused,
+    Unknown,
+    bucket_index,
+    evolve,
+    fold,
+    money,
+    normalise_number,
+    stream_id,
+)
+from services.receivables.domain.aging import (
+    OpenItem,
+    account_as_of,
+    age,
+    bucket_labels,
+    counts_from,
+    fall_overdue,
+    in_effect,
+    open_items,
+    recorded_by,
+    recorded_on,
+)
+from services.receivables.domain.cash import allocate_by_hand, apply_cash, refund, reverse_payment
+from services.receivables.domain.disputes import open_dispute, recover, resolve_dispute, write_off
+from services.receivables.domain.documents import (
+    CreditNoteDocument,
+    Document,
+    InvoiceDocument,
+    PaymentDocument,
+    adjust,
+    credit,
+    in_document_order,
+    realign,
+    receive,
+    receive_credit_note,
+    receive_documents,
+    receive_invoice,
+    receive_payment,
+)
+from services.receivables.domain.movements import INTERNAL, Movement, movements
+from services.receivables.domain.statements import confirm_balance, dispute_balance, issue_statement
+from services.receivables.domain.terms import discount_window, schedule_for
+
+__all__ = [
+    "DEFAULT_BOUNDARIES",
+    "INTERNAL",
+    "ZERO",
+    "Account",
+    "CreditNote",
+    "CreditNoteDocument",
+    "Dispute",
+    "Document",
+    "Invoice",
+    "InvoiceDocument",
+    "Movement",
+    "OpenItem",
+    "Payment",
+    "PaymentDocument",
+    "Refused",
+    "Unknown",
+    "account_as_of",
+    "adjust",
+    "age",
+    "allocate_by_hand",
+    "apply_cash",
+    "bucket_index",
+    "bucket_labels",
+    "confirm_balance",
+    "counts_from",
+    "credit",
+    "discount_window",
+    "dispute_balance",
+    "evolve",
+    "fall_overdue",
+    "fold",
+    "in_document_order",
+    "in_effect",
+    "issue_statement",
+    "money",
+    "movements",
+    "normalise_number",
+    "open_dispute",
+    "open_items",
+    "realign",
+    "receive",
+    "receive_credit_note",
+    "receive_documents",
+    "receive_invoice",
+    "receive_payment",
+    "recorded_by",
+    "recorded_on",
+    "recover",
+    "refund",
+    "resolve_dispute",
+    "reverse_payment",
+    "schedule_for",
+    "stream_id",
+    "write_off",
+]

@@ -1,0 +1,181 @@
+"""Overdue and aging (账龄分析), and the account as of any business date as known on any day.
+
+Every as-of read has two axes. ``as_of`` is the business date the figures are for: each effect
+counts from its own date (an invoice from its date, a payment's allocation from the later of its
+value date and the invoice's date, a credit note from its date, a write-off or an allocation by
+hand from the day it was made). ``known_on`` is what the ledger had recorded by the end of that
+day. Aging at 31 October as known today is ``as_of=2026-10-31``; as reported on 1 November adds
+``known_on=2026-11-01``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from libs.events.contracts import DomainEvent
+from services.receivables.domain.account import (
+    DEFAULT_BOUNDARIES,
+    ZERO,
+    Account,
+    bucket_index,
+    evolve,
+    money,
+)
+from services.receivables.events import (
+    AccountEvent,
+    AllocationsWithdrawn,
+    CreditBalanceRefunded,
+    CreditNoteApplied,
+    CreditNoteIssued,
+    DisputeOpened,
+    DisputeResolved,
+    FxRateProposed,
+    FxRateRecorded,
+    InvoiceAdjusted,
+    InvoiceFellOverdue,
+    InvoiceIssued,
+    InvoiceSettled,
+    InvoiceWrittenOff,
+    PaymentAllocated,
+    PaymentReceived,
+    PaymentReversed,
+    WriteOffRecovered,
+)
+
+
+def bucket_labels(boundaries: Sequence[int] = DEFAULT_BOUNDARIES) -> list[str]:
+    labels = ["current" if boundaries[0] == 0 else f"0-{boundaries[0]}"]
+    labels += [f"{lower + 1}-{upper}" for lower, upper in itertools.pairwise(boundaries)]
+    return [*labels, f"over {boundaries[-1]}"]
+
+
+def fall_overdue(account: Account, today: date) -> list[DomainEvent]:
+    """Once when an instalment passes its due date, and again at each bucket boundary it crosses."""
+    labels = bucket_labels()
+    events: list[DomainEvent] = []
+    for invoice in account.invoices.values():
+        for number, due, open_amount in invoice.open_instalments():
+            days = (today - due).days
+            bucket = bucket_index(days)
+            if days > 0 and bucket > invoice.overdue_bucket.get(number, 0):
+                events.append(
+                    InvoiceFellOverdue(
+                        customer_id=account.customer_id,
+                        recorded_on=today,
+                        invoice_id=invoice.invoice_id,
+                        instalment=number,
+                        due_date=due,
+                        days_past_due=days,
+                        bucket=labels[bucket],
+                        open=money(open_amount, invoice.currency),
+                    )
+                )
+    return events
+
+
+@dataclass(frozen=True)
+class OpenItem:
+    customer_id: str
+    invoice_id: str
+    number: str
+    currency: str
+    issue_date: date
+    due_date: date
+    amount: Decimal
+
+
+def open_items(account: Account) -> list[OpenItem]:
+    return [
+        OpenItem(
+            account.customer_id, invoice.invoice_id, invoice.number, invoice.currency, invoice.issue_date, due, amount
+        )
+        for invoice in account.invoices.values()
+        for _, due, amount in invoice.open_instalments()
+    ]
+
+
+def age(
+    items: Iterable[OpenItem],
+    as_of: date,
+    *,
+    by: str = "due_date",
+    boundaries: Sequence[int] = DEFAULT_BOUNDARIES,
+) -> dict[str, dict[str, Decimal]]:
+    """Open amounts per currency and bucket, aged from the due date or the invoice date."""
+    labels = bucket_labels(boundaries)
+    result: dict[str, dict[str, Decimal]] = {}
+    for item in items:
+        start = item.due_date if by == "due_date" else item.issue_date
+        buckets = result.setdefault(item.currency, dict.fromkeys(labels, ZERO))
+        label = labels[bucket_index((as_of - start).days, boundaries)]
+        buckets[label] += item.amount
+    return result
+
+
+# -- the two axes ------------------------------------------------------------------------------------------
+
+
+def recorded_on(event: DomainEvent) -> date:
+    assert isinstance(event, AccountEvent | FxRateRecorded | FxRateProposed), event
+    return event.recorded_on
+
+
+def recorded_by(events: Iterable[DomainEvent], known_on: date) -> list[DomainEvent]:
+    """What the ledger knew at the end of ``known_on``: the events recorded on or before it."""
+    return [e for e in events if recorded_on(e) <= known_on]
+
+
+def counts_from(event: DomainEvent) -> date:
+    """The business date from which an event's effect on the account counts."""
+    match event:
+        case InvoiceIssued():
+            return event.issue_date
+        case PaymentReceived():
+            return event.value_date
+        case CreditNoteIssued():
+            return event.issue_date
+        case DisputeOpened():
+            return event.opened_on
+        case DisputeResolved():
+            return event.resolved_on
+        case InvoiceSettled():
+            return event.settled_on
+        case (
+            InvoiceAdjusted()
+            | PaymentAllocated()
+            | PaymentReversed()
+            | CreditNoteApplied()
+            | CreditBalanceRefunded()
+            | InvoiceWrittenOff()
+            | WriteOffRecovered()
+        ):
+            return event.entry_date
+    return recorded_on(event)
+
+
+def in_effect(events: Iterable[DomainEvent], as_of: date) -> Iterator[DomainEvent]:
+    """The effects that count at the end of the business date ``as_of``, in the order recorded."""
+    for event in events:
+        if isinstance(event, AllocationsWithdrawn):
+            kept = tuple(a for a in event.allocations if a.entry_date <= as_of)
+            if kept:
+                yield event.model_copy(update={"allocations": kept})
+        elif isinstance(event, InvoiceFellOverdue):
+            continue  # a marker of the sweep, not an amount
+        elif counts_from(event) <= as_of:
+            yield event
+
+
+def account_as_of(events: Iterable[DomainEvent], customer_id: str, as_of: date, known_on: date) -> Account:
+    """The account at the end of ``as_of`` from what had been recorded by the end of ``known_on``."""
+    account = Account(customer_id=customer_id)
+    for event in in_effect(recorded_by(events, known_on), as_of):
+        try:
+            account = evolve(account, event)
+        except KeyError:
+            continue  # an effect dated before what it acts on existed (a document dated ahead of its day)
+    return account
