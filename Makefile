@@ -64,10 +64,12 @@ DEMO ?=
 dev: $(STAMP) $(STATEMENT_FONT)
 	CREDO_DEV_DEMO=$(DEMO) $(BIN)/python -m libs.infra.dev
 
-## A development token: make token ROLE=credit_analyst (signed with CREDO_JWT_SECRET or make dev's secret).
+## A development token: make token ROLE=credit_analyst SUBJECT=li (signed with CREDO_JWT_SECRET, or
+## with the secret make dev keeps in $(CREDO_DEV_DIR)/secrets.json, .dev/ by default).
 ROLE ?= admin
+SUBJECT ?= developer
 token: $(STAMP)
-	@$(BIN)/python -m libs.service.auth token --role $(ROLE)
+	@$(BIN)/python -m libs.service.auth token --role $(ROLE) --subject "$(SUBJECT)"
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -49,6 +49,22 @@ TAX = {"CNY": Decimal("0.13"), "USD": Decimal(0), "EUR": Decimal(0)}
 INVOICES, PAYMENTS, CREDIT_NOTES = "erp.invoices", "erp.payments", "erp.credit_notes"
 
 
+PLACES = [
+    ("福州", "鼓楼区", "五四路"),
+    ("厦门", "思明区", "湖滨南路"),
+    ("泉州", "丰泽区", "刺桐路"),
+    ("上海", "浦东新区", "世纪大道"),
+    ("杭州", "西湖区", "文三路"),
+    ("深圳", "南山区", "科技园路"),
+    ("广州", "天河区", "体育西路"),
+    ("宁波", "鄞州区", "天童南路"),
+    ("苏州", "工业园区", "星湖街"),
+    ("南京", "建邺区", "江东中路"),
+]
+WORDS = ["华信", "东方", "金源", "宏达", "恒通", "远航", "鑫盛", "海润", "天诚", "博远", "瑞丰", "中联"]
+TRADES = ["贸易", "供应链", "电子", "机械", "建材", "食品"]
+
+
 @dataclass(frozen=True)
 class Customer:
     erp_id: str
@@ -56,6 +72,7 @@ class Customer:
     behaviour: Behaviour
     remittance: bool  # sends remittance advice; otherwise pays lump sums
     currencies: tuple[str, ...]
+    address: str = ""
 
     @property
     def customer_id(self) -> str:
@@ -126,9 +143,11 @@ class _Generator:
             currencies = ("CNY", "USD")
         elif roll < 0.20:
             currencies = ("EUR", "CNY")
+        city, district, street = rng.choice(PLACES)
         return Customer(
             erp_id=f"K{index:06d}",
-            name=f"{rng.choice(['华信', '东方', '金源', '宏达', 'Nordic', 'Atlas', '恒通', '远航'])}贸易 {index}",
+            name=f"{city}{rng.choice(WORDS)}{rng.choice(TRADES)}有限公司（{index}）",
+            address=f"{city}市{district}{street}{rng.randrange(1, 300)} 号",
             behaviour=behaviour,
             remittance=behaviour == "prompt" or rng.random() < 0.5,
             currencies=currencies,
@@ -316,13 +335,20 @@ def customer_records(book: Book, directly_to_receivables: bool) -> Iterator[tupl
                 "legal_name": c.name,
                 "registration": registration,
                 "erp_id": c.erp_id,
+                "address": c.address,
             }
             registered = envelope(
                 "profiles", "profiles.CustomerRegistered", 2, f"customer-{c.customer_id}", 1, c.customer_id, data
             )
             yield "profiles.events", registered
         else:
-            data = {"erp_id": c.erp_id, "legal_name": c.name, "registration": registration, "industry": "wholesale"}
+            data = {
+                "erp_id": c.erp_id,
+                "legal_name": c.name,
+                "registration": registration,
+                "industry": "wholesale",
+                "address": c.address,
+            }
             yield (
                 "erp.customers",
                 envelope("erp", "erp.CustomerMaster", 1, f"erp-customer-{c.erp_id}", 1, c.erp_id, data),

@@ -38,6 +38,17 @@ from libs.infra.provision import kafka_broker, postgres_server
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
+# Who the demo's statements of account come from, unless CREDO_COMPANY_* say otherwise.
+DEMO_COMPANY = {
+    "CREDO_COMPANY_NAME": "福州闽江供应链有限公司",
+    "CREDO_COMPANY_ADDRESS": "福建省福州市鼓楼区五四路 88 号 (88 Wusi Road, Gulou, Fuzhou)",
+    "CREDO_COMPANY_PHONE": "+86 591 8888 0000",
+    "CREDO_COMPANY_BANK_NAME": "中国工商银行福州五四支行 (ICBC Fuzhou Wusi Branch)",
+    "CREDO_COMPANY_BANK_ACCOUNT": "1402 0211 0900 1234 567",
+    "CREDO_COMPANY_TAX_ID": "91350100M000100Y43",
+}
+# The demo's FX rates to CNY, from the first day of its book.
+DEMO_RATES = {"USD": "7.1200", "EUR": "7.7800"}
 
 
 def dev_dir() -> Path:
@@ -192,7 +203,8 @@ async def run(stop: asyncio.Event) -> None:
             **os.environ,
             "CREDO_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "CREDO_JWT_SECRET": dev_secrets["jwt_secret"],
-            "CREDO_API_KEYS": f"erp:{dev_secrets['erp_api_key']}:admin",
+            "CREDO_API_KEYS": f"erp:{dev_secrets['erp_api_key']}:erp",
+            **{k: v for k, v in DEMO_COMPANY.items() if k not in os.environ},
             # A memory-only broker starts empty: every service re-publishes its history.
             "CREDO_REPUBLISH_ON_START": "true" if broker.path == "embedded" else "false",
             "CREDO_API_DOCS": "true",
@@ -226,7 +238,8 @@ async def run(stop: asyncio.Event) -> None:
             demo = demo_size(os.environ.get("CREDO_DEV_DEMO", ""))
             if demo is not None:
                 receivables_db = database_url(pg.url, "credo_receivables")
-                await load_demo(broker.bootstrap_servers, receivables_db, *demo)
+                finance = mint_token(dev_secrets["jwt_secret"], "demo-finance", ["finance_director"], hours=1)
+                await load_demo(broker.bootstrap_servers, receivables_db, *demo, services[1].url, finance)
             await stop.wait()
         finally:
             say("stopping")
@@ -248,11 +261,26 @@ def demo_size(setting: str) -> tuple[int, int] | None:
     return customers, invoices
 
 
-async def load_demo(bootstrap_servers: str, receivables_db: str, customers: int, invoices: int) -> None:
-    """The ERP simulator's book for the last year: customers to profiles, then their documents."""
+async def load_demo(
+    bootstrap_servers: str, receivables_db: str, customers: int, invoices: int, receivables_url: str, finance_token: str
+) -> None:
+    """The ERP simulator's book for the last year: customers to profiles, then their documents, and
+    the FX rates its invoices in other currencies need."""
     from tools import erp_simulator
 
-    book = erp_simulator.generate(7, customers, invoices, start=date.today() - timedelta(days=365))
+    start = date.today() - timedelta(days=365)
+    book = erp_simulator.generate(7, customers, invoices, start=start)
+    async with httpx.AsyncClient(base_url=receivables_url, timeout=10) as http:
+        for currency, rate in DEMO_RATES.items():
+            body = {"currency": currency, "rate": rate, "rate_date": start.isoformat()}
+            answer = await http.post(
+                "/fx-rates",
+                json=body,
+                headers={"Authorization": f"Bearer {finance_token}", "Idempotency-Key": f"demo-rate-{currency}"},
+            )
+            if answer.status_code not in (200, 201, 202):
+                raise RuntimeError(f"the demo's {currency} rate was refused: {answer.text}")
+    say(f"demo: FX rates to CNY recorded from {start}: {', '.join(f'{c} {r}' for c, r in DEMO_RATES.items())}")
     say(f"demo: sending {customers:,} customers to erp.customers")
     await erp_simulator.publish(bootstrap_servers, erp_simulator.customer_records(book, False))
     conn = await asyncpg.connect(receivables_db)

@@ -173,7 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     secret = os.environ.get("CREDO_JWT_SECRET") or _dev_secret()
     if not secret:
-        print("set CREDO_JWT_SECRET, or start `make dev` once to create the development secret", file=sys.stderr)
+        from libs.infra.dev import dev_dir
+
+        print(
+            f"no development secret in {dev_dir() / 'secrets.json'}: start `make dev` once (with the same"
+            " CREDO_DEV_DIR), or set CREDO_JWT_SECRET",
+            file=sys.stderr,
+        )
         return 2
     print(mint_token(secret, args.subject, args.role, hours=args.hours))
     return 0

@@ -22,6 +22,7 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -186,11 +187,14 @@ KitDep = Annotated[Kit, Depends(kit_of)]
 
 @operations.get("/health/live", summary="The process is up")
 async def live() -> dict[str, str]:
+    """Liveness: the process is up. Open, for the orchestrator."""
     return {"status": "alive"}
 
 
 @operations.get("/health/ready", summary="Database and broker reachable, consumers assigned, relay running")
 async def ready(kit: KitDep) -> JSONResponse:
+    """Readiness: the database and the broker answer, every consumer has its partitions and the relay
+    runs; 503 with what is not ready otherwise. Open, for the orchestrator."""
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(kit.pool.fetchval("SELECT 1"), 2)
@@ -227,6 +231,8 @@ async def metrics() -> Response:
 
 @operations.get("/info", summary="Version, topics, consumer positions and relay of this service")
 async def info(kit: KitDep, _: Annotated[Principal, Depends(require(*ROLES))]) -> dict[str, Any]:
+    """What this service is and where it stands: its version and business date, the topic it publishes, its
+    event store and outbox backlog, and each consumer's position in each partition."""
     positions = await kit.pool.fetch(
         "SELECT consumer, topic, partition, next_offset FROM consumer_positions ORDER BY 1, 2, 3"
     )
@@ -321,10 +327,16 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         finally:
             await kit.stop()
 
-    docs: dict[str, Any] = {} if settings.api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
-    app = FastAPI(
-        **docs, title=f"Credo {spec.name}", version=settings.version, description=spec.description, lifespan=lifespan
-    )
+    about: dict[str, Any] = {
+        "title": f"Credo {spec.name}",
+        "version": settings.version,
+        "description": spec.description,
+        "lifespan": lifespan,
+    }
+    if settings.api_docs:  # Swagger UI with its assets served from here: nothing from a CDN
+        app = FastAPIOffline(docs_url="/docs", redoc_url=None, static_url="/docs/assets", **about)
+    else:
+        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **about)
     app.state.kit = kit
     install_problem_handlers(app)
     app.include_router(operations)

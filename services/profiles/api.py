@@ -91,11 +91,12 @@ class ProfilePatch(Body):
     address: str | None = Field(default=None, max_length=500)
     erp_id: str | None = Field(default=None, min_length=1, max_length=64)
 
-    @model_validator(mode="after")
-    def _name_stays(self) -> ProfilePatch:
-        if "legal_name" in self.model_fields_set and self.legal_name is None:
+    @field_validator("legal_name")
+    @classmethod
+    def _name_stays(cls, name: str | None) -> str | None:
+        if name is None:  # given as null: left out, the name is kept
             raise ValueError("legal_name cannot be cleared: a credit file always has a legal name")
-        return self
+        return name
 
     def applied_to(self, current: domain.Profile) -> domain.Profile:
         changes = {name: getattr(self, name) for name in self.model_fields_set}
@@ -260,6 +261,9 @@ async def _duplicate(conn: Connection, clash: asyncpg.UniqueViolationError) -> P
 
 @router.post("/customers", status_code=201, summary="Open a credit file (send an Idempotency-Key to retry safely)")
 async def register_customer(body: NewCustomer, request: Request, kit: KitDep, caller: Analysts) -> Response:
+    """A new credit file: the legal name and registration (a CN-USCC code is checked in full: authority,
+    kind, division, the embedded organisation code and the check character), and the profile. A
+    registration or ERP id already on file is refused with 409."""
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
@@ -304,6 +308,8 @@ async def list_customers(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
+    """Credit files whose name or registration number contains `q`, filtered by industry, status or an
+    overdue review; ordered by name, a page at a time (pass `next_cursor` back as `cursor`)."""
     after = _decode_cursor(cursor) if cursor else None
     today = kit.clock.today()
     rows = await kit.pool.fetch(
@@ -434,6 +440,8 @@ async def update_customer(customer_id: str, body: ProfilePatch, request: Request
 
 @router.post("/customers/{customer_id}/contacts", status_code=201, summary="Add a contact")
 async def add_contact(customer_id: str, body: ContactIn, request: Request, kit: KitDep, caller: Analysts) -> Response:
+    """A person at the customer; a billing contact (whom collections writes to) needs an email address
+    and a phone number."""
     contact_id = f"P-{uuid.uuid4().hex[:10].upper()}"
     return await _record(
         request,
@@ -450,6 +458,7 @@ async def add_contact(customer_id: str, body: ContactIn, request: Request, kit: 
 async def change_contact(
     customer_id: str, contact_id: str, body: ContactIn, request: Request, kit: KitDep, _: Analysts
 ) -> Response:
+    """The whole contact as it is now; If-Match with the file's ETag guards against a lost update."""
     expected = if_match_version(request)
     return await _change(
         kit, customer_id, lambda state: domain.change_contact(state, contact_id, body.details()), expected
@@ -460,6 +469,7 @@ async def change_contact(
 async def retire_contact(
     customer_id: str, contact_id: str, body: Retirement, request: Request, kit: KitDep, _: Analysts
 ) -> Response:
+    """The contact is no longer to be used; it stays in the file's history."""
     expected = if_match_version(request)
     return await _change(
         kit, customer_id, lambda state: domain.retire_contact(state, contact_id, body.reason), expected
@@ -468,6 +478,8 @@ async def retire_contact(
 
 @router.post("/customers/{customer_id}/status", summary="Put on hold, reactivate or close, with a reason")
 async def change_status(customer_id: str, body: StatusChange, request: Request, kit: KitDep, _: Managers) -> Response:
+    """Active, on hold or closed, with the reason (credit managers). A file on hold or closed holds every
+    credit check in scoring until it is active again."""
     expected = if_match_version(request)
     return await _change(
         kit, customer_id, lambda state: domain.change_status(state, body.status, body.reason), expected
@@ -482,6 +494,10 @@ async def change_status(customer_id: str, body: StatusChange, request: Request, 
 async def record_statement(
     customer_id: str, body: StatementIn, request: Request, kit: KitDep, caller: Analysts
 ) -> Response:
+    """A balance sheet and income statement for a period. Assets, liabilities and revenue cannot be
+    negative, parts cannot exceed their whole, and assets must equal liabilities plus equity within
+    0.5 % of total assets (or one unit): else it is refused naming the difference. The answer carries
+    the current ratio, debt ratio, working capital and Altman Z″ with its zone."""
     command = domain.RecordStatement(
         body.period_end, body.period_months, body.currency, body.items, body.audited, kit.clock.today()
     )
@@ -498,6 +514,7 @@ async def record_statement(
 
 @router.put("/customers/{customer_id}/review-date", summary="When the credit file is next to be reviewed")
 async def set_review_date(customer_id: str, body: ReviewDate, request: Request, kit: KitDep, _: Analysts) -> Response:
+    """The date the file is next to be reviewed; once it has passed, a daily sweep raises CreditReviewDue."""
     expected = if_match_version(request)
     today = kit.clock.today()
     return await _change(kit, customer_id, lambda state: domain.set_review_date(state, body.review_on, today), expected)
@@ -507,6 +524,7 @@ async def set_review_date(customer_id: str, body: ReviewDate, request: Request, 
 async def record_trade_reference(
     customer_id: str, body: TradeReferenceIn, request: Request, kit: KitDep, caller: Analysts
 ) -> Response:
+    """What another supplier says of how the customer pays them."""
     reference = TradeReferenceRecorded(
         customer_id=customer_id,
         reference_id=f"R-{uuid.uuid4().hex[:10].upper()}",
@@ -536,6 +554,8 @@ async def record_trade_reference(
 async def record_insurance_cover(
     customer_id: str, body: InsuranceCoverIn, request: Request, kit: KitDep, caller: Analysts
 ) -> Response:
+    """Credit-insurance cover: the insurer's limit on what the customer owes, until it expires; a renewal
+    of the same policy replaces it."""
     cover = InsuranceCoverRecorded(
         customer_id=customer_id,
         insurer=body.insurer,
@@ -559,6 +579,8 @@ async def record_insurance_cover(
 async def record_bureau_report(
     customer_id: str, body: BureauReportIn, request: Request, kit: KitDep, caller: Analysts
 ) -> Response:
+    """A credit bureau's report, typed in: its score comes with the provider's scale (`score_range`),
+    and adverse records such as lawsuits and tax arrears."""
     return await _record_report(request, kit, caller, customer_id, body.provider, body, body.raw)
 
 
@@ -568,6 +590,8 @@ async def record_bureau_report(
     summary="Pull the customer's report from the configured credit bureau",
 )
 async def pull_bureau_report(customer_id: str, request: Request, kit: KitDep, caller: Analysts) -> Response:
+    """Ask the configured bureau (CREDO_BUREAU_URL) for the customer's report and record it, with the
+    payload kept exactly as received."""
     row = await kit.pool.fetchrow(
         "SELECT scheme, registration_number, country FROM customers WHERE customer_id = $1", customer_id
     )
@@ -638,6 +662,7 @@ async def _record(
 
 @router.get("/customers/{customer_id}/bureau-reports/{report_id}/raw", summary="A bureau report as received")
 async def bureau_report_raw(customer_id: str, report_id: str, kit: KitDep, _: Readers) -> Response:
+    """A bureau report's payload exactly as the bureau sent it."""
     raw = await kit.pool.fetchrow(
         "SELECT raw FROM bureau_reports WHERE customer_id = $1 AND report_id = $2", customer_id, report_id
     )

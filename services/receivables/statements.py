@@ -88,6 +88,8 @@ def statement_document(heading: Heading, events: Sequence[DomainEvent]) -> dict[
                 }
             )
         open_here = sorted((i for i in items if i.currency == currency), key=lambda i: (i.due_date, i.number))
+        if not rows and not open_here and opening == balance == 0:
+            continue  # nothing in this currency to tell the customer
         aged = domain.age(open_here, heading.period_end).get(currency, {})
         currencies.append(
             {

@@ -161,6 +161,9 @@ def _request(row: asyncpg.Record) -> dict[str, Any]:
 
 @router.get("/customers/{customer_id}/credit", summary="Score, grade, limit, terms, holds and exposure")
 async def get_credit(customer_id: str, kit: KitDep, _: ReadersAndErp) -> JSONResponse:
+    """The customer's credit standing: score, grade (with why it is not the plain grade, if so), reasons and
+    components, the limit in force, terms, holds, exposure and available credit (which may be below
+    zero), the recommended limit with its calculation, and pending requests."""
     async with kit.pool.acquire() as conn:
         summary = await credit_summary(conn, kit, customer_id)
     return JSONResponse(summary, headers={"ETag": etag(summary["version"])})
@@ -168,6 +171,8 @@ async def get_credit(customer_id: str, kit: KitDep, _: ReadersAndErp) -> JSONRes
 
 @router.get("/customers/{customer_id}/scores", summary="The customer's scores, newest first, each with its inputs")
 async def get_scores(customer_id: str, kit: KitDep, _: Readers, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Any:
+    """Every score the customer was given, newest first, each with its inputs, the grade it replaced and
+    the policy version: the same inputs, previous grade and policy give the same score again."""
     async with kit.pool.acquire() as conn:
         await _known(conn, customer_id)
         rows = await conn.fetch(
@@ -192,6 +197,7 @@ async def get_scores(customer_id: str, kit: KitDep, _: Readers, limit: Annotated
 
 @router.get("/customers/{customer_id}/requests", summary="The customer's limit and terms requests, newest first")
 async def get_requests(customer_id: str, kit: KitDep, _: Readers) -> Any:
+    """The customer's limit and terms requests with every step of the approval chain."""
     async with kit.pool.acquire() as conn:
         await _known(conn, customer_id)
         rows = await conn.fetch(
@@ -204,6 +210,7 @@ async def get_requests(customer_id: str, kit: KitDep, _: Readers) -> Any:
 async def waiting_requests(
     kit: KitDep, _: Readers, waiting_for: Annotated[str | None, Query(description="a role of the matrix")] = None
 ) -> Any:
+    """The approver's queue: pending requests, oldest first, optionally those waiting for one tier."""
     tiers = [name for name, _ in policies().limits.authority]
     if waiting_for is not None and waiting_for not in tiers:
         raise Problem(422, "Unknown tier", f"waiting_for must be one of {', '.join(tiers)}", kind="invalid-query")
@@ -248,6 +255,8 @@ class LimitRequest(Body):
 async def request_limit(
     customer_id: str, body: LimitRequest, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
+    """A new, increased, decreased or temporary limit (with its expiry), in the base currency; it starts at
+    the first tier of the authority matrix."""
     base = settings().base_currency
     if body.currency != base:
         raise Problem(422, "Wrong currency", f"limits are set in the base currency {base}", kind="invalid-currency")
@@ -281,6 +290,8 @@ class TermsRequest(Body):
 async def request_terms(
     customer_id: str, body: TermsRequest, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
+    """Credit days and a cash discount. Within the grade's default days and a discount of up to 2 % the
+    first tier decides; more needs a credit manager; a discount above 10 % is refused."""
     request_id = f"TR-{uuid.uuid4().hex[:12]}"
     terms = domain.Terms(body.credit_days, body.discount_percent, body.discount_days)
 
@@ -305,6 +316,8 @@ class Approval(Body):
 async def approve(
     customer_id: str, request_id: str, body: Approval, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
+    """Approve within your authority, or endorse the request up to the next tier. Nobody approves their
+    own request (however their name is written)."""
     roles = sorted(caller.roles)
     return await _command(
         request,
@@ -323,6 +336,8 @@ class Rejection(Body):
 async def reject(
     customer_id: str, request_id: str, body: Rejection, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
+    """Reject a request, with a reason: by someone with the authority of the tier it waits for, or
+    withdrawn by the person who made it."""
     return await _command(
         request,
         kit,
@@ -340,6 +355,7 @@ class Hold(Body):
 
 @router.post("/customers/{customer_id}/holds", status_code=201, summary="Place a credit hold by hand")
 async def place_hold(customer_id: str, body: Hold, request: Request, kit: KitDep, caller: CreditTeam) -> Response:
+    """A hold by hand, with a reason: every credit check answers hold until it is released."""
     hold_id = f"manual-{uuid.uuid4().hex[:8]}"
     return await _command(
         request,
@@ -354,6 +370,9 @@ async def place_hold(customer_id: str, body: Hold, request: Request, kit: KitDep
 async def release_hold(
     customer_id: str, hold_id: str, body: Hold, request: Request, kit: KitDep, caller: CreditTeam
 ) -> Response:
+    """Release a hold, with a reason. A hold placed by policy (over limit, overdue, the credit file's
+    status) is released by policy, or by a credit manager; it comes back at the next look if its
+    cause remains."""
     return await _command(
         request,
         kit,
@@ -365,6 +384,7 @@ async def release_hold(
 
 @router.post("/customers/{customer_id}/rescore", status_code=201, summary="Score the customer again now")
 async def rescore(customer_id: str, request: Request, kit: KitDep, caller: CreditTeam) -> Response:
+    """Score the customer again now from the facts in hand; nothing is recorded if nothing changed."""
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
@@ -395,6 +415,9 @@ class CreditCheck(Body):
 )
 async def credit_check(body: CreditCheck, request: Request, caller: Checkers) -> Response:
     # Declared for the OpenAPI document; the hot route below answers it first.
+    """The ERP's question before it ships: approve, review or hold, with the available credit and the
+    reasons. An approved check reserves its amount until the order's invoice arrives or the
+    reservation lapses. Answered ahead of FastAPI's routing (a hot route), exactly as declared here."""
     return await _checked(request, body, caller)
 
 
@@ -423,6 +446,7 @@ HOT_ROUTES = [HotRoute("POST", "/credit-checks", hot_credit_check)]
 
 @router.get("/credit-checks/{decision_id}", summary="A credit check's decision, and whether it still reserves")
 async def get_check(decision_id: str, kit: KitDep, _: ReadersAndErp) -> Any:
+    """A credit check's decision, and whether its reservation still stands."""
     row = await kit.pool.fetchrow("SELECT * FROM credit_checks WHERE decision_id = $1", decision_id)
     base = settings().base_currency
     if row is None:
@@ -442,6 +466,8 @@ async def get_check(decision_id: str, kit: KitDep, _: ReadersAndErp) -> Any:
 
 @router.get("/policy", summary="The policy in force: scorecard, limit rules, authority, checks and holds")
 async def get_policy(_: Readers) -> Any:
+    """The policy in force: the scorecard's weights, grade floors, band and evidence rule, bureau scales,
+    the limit rules and authority matrix, the check and the holds."""
     return jsonable(policy_what_if.describe(policies()))
 
 
@@ -462,6 +488,8 @@ class WhatIf(Body):
     "/policy/what-if", summary="How grades, limits and holds would differ under a changed policy; changes nothing"
 )
 async def what_if(body: WhatIf, kit: KitDep, _: Managers) -> Any:
+    """Replay every recorded score under a changed policy and report how grades, recommended limits and
+    overdue holds would differ; nothing live changes (credit managers)."""
     try:
         changed = policy_what_if.changed(policies(), **body.model_dump(exclude_none=True))
     except ValueError as invalid:

@@ -33,6 +33,7 @@ from services.receivables.domain import movements
 from services.receivables.events import (
     Allocation,
     AllocationsWithdrawn,
+    CreditBalanceRefunded,
     CreditNoteApplied,
     FxRateRecorded,
     InvoiceAdjusted,
@@ -57,6 +58,8 @@ RESCORING = (
     InvoiceIssued,
     InvoiceAdjusted,
     PaymentAllocated,
+    AllocationsWithdrawn,
+    CreditBalanceRefunded,
     PaymentReversed,
     CreditNoteApplied,
     InvoiceSettled,
@@ -68,7 +71,7 @@ RESCORING = (
     CustomerRegistered,
 )
 # After these only exposure or the file's status changes, so only the policy's holds are looked at again.
-REHOLDING = (PaymentReceived, InsuranceCoverRecorded, CustomerStatusChanged, AllocationsWithdrawn)
+REHOLDING = (PaymentReceived, InsuranceCoverRecorded, CustomerStatusChanged)
 
 
 # -- pure ---------------------------------------------------------------------------------------------

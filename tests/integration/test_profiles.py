@@ -549,3 +549,43 @@ async def test_every_event_type_is_published_to_profiles_events(
         return published >= {model.event_type for model in PUBLISHED}
 
     await eventually(read_topic, what="every event type on profiles.events")
+
+
+async def test_a_patch_merges_and_the_timeline_says_who(api: httpx.AsyncClient) -> None:
+    customer = (await _register(api))["customer_id"]
+    patched = await api.patch(
+        f"/customers/{customer}",
+        json={"legal_name": "福建新名称有限公司", "industry": "logistics"},
+        headers={
+            "If-Match": '"1"',
+            "Content-Type": "application/merge-patch+json",
+            **bearer("credit_analyst", subject="ana"),
+        },
+    )
+    assert patched.status_code == 200, patched.text
+    file = patched.json()
+    # What the patch left out is kept: the link to the ERP's documents above all.
+    assert (file["legal_name"], file["industry"], file["size"], file["address"], file["erp_id"]) == (
+        "福建新名称有限公司",
+        "logistics",
+        "medium",
+        FUJIAN["address"],
+        "ERP-0042",
+    )
+    cleared = await api.patch(f"/customers/{customer}", json={"address": None}, headers={"If-Match": '"2"'})
+    assert (cleared.json()["address"], cleared.json()["erp_id"]) == (None, "ERP-0042")  # null clears
+    nameless = await api.patch(f"/customers/{customer}", json={"legal_name": None}, headers={"If-Match": '"3"'})
+    assert nameless.status_code == 422
+    assert "legal_name cannot be cleared" in nameless.text
+    await api.post(
+        f"/customers/{customer}/status",
+        json={"status": "on_hold", "reason": "review"},
+        headers=bearer("credit_manager", subject="wang"),
+    )
+    timeline = (await api.get(f"/customers/{customer}/timeline")).json()
+    assert [(e["type"], e["by"]) for e in timeline] == [
+        ("profiles.CustomerRegistered", "tester"),
+        ("profiles.ProfileUpdated", "ana"),
+        ("profiles.ProfileUpdated", "tester"),
+        ("profiles.CustomerStatusChanged", "wang"),
+    ]

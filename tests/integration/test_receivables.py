@@ -315,3 +315,60 @@ async def test_aging_as_of_a_past_date_fx_and_the_overdue_sweep(
             folded = await reports.book_as_of(kit.store, conn, date(2026, 3, 10), date(2026, 3, 10))
         from_events = reports.aged_from_accounts(folded, date(2026, 3, 10), "due_date", domain.DEFAULT_BOUNDARIES)
         assert sorted(from_read_model, key=str) == sorted(from_events, key=str)
+
+
+async def test_what_the_ledger_answers_is_shaped_for_people_and_machines(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with ledger(new_database, broker) as (http, _):
+        viewer = bearer("viewer")
+        schedule = [
+            {"due_date": "2026-02-01", "amount": money("400.00")},
+            {"due_date": "2026-03-15", "amount": money("600.00")},
+        ]
+        await post(http, "/erp/invoices", invoice("D-1", "F-1", "1000.00", "2026-01-05", instalments=schedule))
+        await post(http, "/erp/invoices", invoice("D-2", "F-2", "297296.00", "2026-01-20"))
+        await post(
+            http, "/erp/payments", payment("P-1", "400.00", "2026-02-01", remittance=[{"invoice_number": "F-1"}])
+        )
+
+        # Terms and schedule are objects, every amount in minor units, open items by their due date.
+        listed = (await http.get("/customers/C-1/invoices", headers=viewer)).json()
+        assert [i["number"] for i in listed] == ["F-2", "F-1"]  # F-2 due 19 February, F-1's rest 15 March
+        first = next(i for i in listed if i["number"] == "F-1")
+        assert first["terms"] == {"net_days": None, "discount": None, "instalments": schedule}
+        assert [(i["amount"], i["open"], i["days_past_due"]) for i in first["schedule"]] == [
+            ("400.00", "0.00", None),  # settled: no days past due
+            ("600.00", "600.00", 0),
+        ]
+        assert (first["paid"], first["credited"], first["open"]) == ("400.00", "0.00", "600.00")
+        assert next(i for i in listed if i["number"] == "F-2")["total"] == "297296.00"
+
+        (paid,) = (await http.get("/customers/C-1/payments", headers=viewer)).json()
+        assert [(a["number"], a["amount"], a["counts_from"], a["by_hand"]) for a in paid["allocations"]] == [
+            ("F-1", "400.00", "2026-02-01", False)
+        ]
+
+        # A rate far from the last one needs a second finance director.
+        zhou, qian = bearer("finance_director", subject="zhou"), bearer("finance_director", subject="qian")
+        await post(http, "/fx-rates", {"currency": "USD", "rate": "7.10", "rate_date": "2026-02-01"}, headers=zhou)
+        odd = await http.post(
+            "/fx-rates", json={"currency": "USD", "rate": "0.0001", "rate_date": "2026-02-28"}, headers=zhou
+        )
+        assert odd.status_code == 202
+        proposal = odd.json()
+        assert (proposal["previous_rate"], proposal["change_percent"]) == ("7.10", "-100.00")
+        rates = (await http.get("/fx-rates", headers=viewer)).json()
+        assert [r["rate"] for r in rates] == ["7.10"]  # nothing changed yet
+        confirm = f"/fx-rates/proposals/{proposal['proposal_id']}/confirmation"
+        alone = await http.post(confirm, headers=bearer("finance_director", subject="ZHOU"))
+        assert alone.status_code == 422
+        assert "another person confirms it" in alone.json()["detail"]
+        confirmed = await post(http, confirm, {}, headers=qian)
+        assert (confirmed["confirmed_by"], confirmed["recorded_by"]) == ("qian", "zhou")
+        assert [r["rate"] for r in (await http.get("/fx-rates", headers=viewer)).json()] == ["0.0001", "7.10"]
+        assert (await http.get("/fx-rates/proposals", headers=viewer)).json() == []
+        nearby = await http.post(
+            "/fx-rates", json={"currency": "USD", "rate": "0.00011", "rate_date": "2026-03-01"}, headers=zhou
+        )
+        assert nearby.status_code == 201  # within 20 % of the rate now in force

@@ -67,3 +67,64 @@ async def test_a_simulated_book_adds_up(new_database: NewDatabase, broker: Broke
 
 async def _count(pool: asyncpg.Pool, table: str, expected: int) -> bool:
     return bool(await pool.fetchval(f"SELECT count(*) = $1 FROM {table}", expected))
+
+
+READ_MODEL = {
+    "invoices": "SELECT invoice_id, total, open, paid, credited, discounted, written_off, settled_on FROM invoices",
+    "instalments": "SELECT invoice_id, seq, open FROM instalments",
+    "payments": "SELECT payment_id, unallocated, remainder_as, reversed FROM payments",
+    "credit_notes": "SELECT credit_note_id, unallocated FROM credit_notes",
+    "allocations": "SELECT source_id, invoice_id, entry_date, by_hand, amount, discount FROM allocations",
+}
+
+
+async def test_one_book_in_three_orders_gives_one_ledger(new_database: NewDatabase, broker: BrokerHandle) -> None:
+    """The ERP's topics are not ordered with one another: here one ledger receives the book as the
+    ERP sends it, one every payment and credit note before any invoice, one newest first."""
+    book = erp_simulator.generate(seed=5, customers=8, invoices=320)
+    records = list(erp_simulator.document_records(book))
+    orders = {
+        "as sent": records,
+        "payments first": sorted(records, key=lambda r: r[0] == erp_simulator.INVOICES),
+        "newest first": list(reversed(records)),
+    }
+    found: dict[str, dict[str, list[tuple[object, ...]]]] = {}
+    reports: dict[str, dict[str, object]] = {}
+    for name, order in orders.items():
+        dsn = await new_database()
+        settings = settings_for(receivables, dsn, broker.bootstrap_servers, business_date="2026-01-31")
+        async with (
+            serving(receivables, settings) as url,
+            httpx.AsyncClient(base_url=url, headers=bearer("viewer")) as http,
+        ):
+            pool = await create_pool(dsn, min_size=1, max_size=2)
+            prefix = settings.topic_prefix
+            customers = erp_simulator.customer_records(book, True)
+            await erp_simulator.publish(settings.kafka_bootstrap_servers, customers, prefix)
+            await eventually(lambda pool=pool: _count(pool, "customers", len(book.customers)), what="the customers")
+            await erp_simulator.publish(settings.kafka_bootstrap_servers, iter(order), prefix)
+
+            async def consumed(pool: asyncpg.Pool = pool) -> bool:
+                done = await pool.fetchval(
+                    "SELECT coalesce(sum(next_offset), 0) FROM consumer_positions WHERE consumer = $1",
+                    "receivables.erp-documents",
+                )
+                return int(done) == len(records)
+
+            await eventually(consumed, within=120, what=f"every document consumed ({name})")
+            assert await list_dead_letters(pool) == []
+            found[name] = {table: sorted(tuple(r) for r in await pool.fetch(sql)) for table, sql in READ_MODEL.items()}
+            reports[name] = {
+                day: (await http.get("/aging", params={"as_of": day, "by_customer": "true"})).json()
+                for day in ("2025-03-31", "2025-06-30", "2025-12-31", "2026-01-31")
+            }
+            # Every order made some allocations again (the topics interleave even as sent).
+            assert await pool.fetchval(
+                "SELECT count(*) FROM events WHERE event_type = 'receivables.AllocationsWithdrawn'"
+            )
+            await pool.close()
+    first, *others = found
+    for other in others:
+        for table in READ_MODEL:
+            assert found[other][table] == found[first][table], f"{table} differ when {other}"
+        assert reports[other] == reports[first]

@@ -95,7 +95,7 @@ async def stack(
                 broker.bootstrap_servers,
                 business_date=day,
                 topic_prefix=prefix,
-                api_keys=f"erp:{ERP_KEY}:admin",
+                api_keys=f"erp:{ERP_KEY}:erp",
             )
             url, kit = await stack.enter_async_context(serving_kit(spec, settings))
             http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, headers={"X-API-Key": ERP_KEY}))
@@ -296,11 +296,12 @@ async def known_everywhere(services: dict[str, Service]) -> None:
         await pool.close()
 
 
-async def with_limit(credit: Service, amount: str) -> None:
-    """C-1's first limit, asked for by Ana and approved by Li (an analyst may approve up to 100,000)."""
+async def with_limit(credit: Service, amount: str, customer: str = "C-1") -> None:
+    """A customer's first limit, asked for by Ana and approved by Li (an analyst may approve up to 100,000)."""
     body = {"kind": "new", "amount": amount, "currency": "CNY", "reason": "opening the account"}
-    asked = await credit.post("/customers/C-1/limit-requests", body, ANA)
-    await credit.post(f"/customers/C-1/requests/{asked['pending_requests'][0]['request_id']}/approval", {}, LI)
+    asked = await credit.post(f"/customers/{customer}/limit-requests", body, ANA)
+    request_id = asked["pending_requests"][0]["request_id"]
+    await credit.post(f"/customers/{customer}/requests/{request_id}/approval", {}, LI)
 
 
 async def test_limits_go_up_the_approval_chain_and_a_temporary_one_expires(
@@ -568,3 +569,94 @@ async def test_the_hot_credit_check_answers_as_its_declared_route_would(
     assert [status for status, _, _ in hot] == [401, 401, 401, 403, 404, 422, 422, 422, 422, 422, 422, 400]
     assert {kind for _, kind, _ in hot} == {"application/problem+json"}
     assert hot[5][2]["detail"] == "2 invalid field(s): body.amount, body.order_ref"
+
+
+async def test_what_a_credit_team_expects_of_the_file_status_cash_and_credit(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, scoring, day="2026-03-02") as services:
+        files, ledger, credit = services["profiles"], services["receivables"], services["scoring"]
+        opened = await files.post(
+            "/customers",
+            {
+                "legal_name": "福州华信贸易有限公司",
+                "registration": {"scheme": "OTHER", "number": "FZ-9", "country": "CN"},
+                "customer_since": "2024-01-01",
+                "erp_id": "K-1",
+            },
+            ANA,
+        )
+        customer = opened["customer_id"]
+        await known_everywhere(services)
+        await with_limit(credit, "100000", customer)
+
+        def check(order: str) -> dict[str, Any]:
+            return {"customer_id": customer, "amount": "1000.00", "currency": "CNY", "order_ref": order}
+
+        # A credit note that settles an invoice is not a payment: only cash weighs on behaviour.
+        await erp_invoice(ledger, "D-1", "INV-1", "8000.00", "2026-01-10")
+        credit_note = {
+            "document_id": "CN-1",
+            "revision": 1,
+            "customer_erp_id": "K-1",
+            "number": "CN-1",
+            "amount": cny("8000.00"),
+            "reason": "goods returned",
+            "issue_date": "2026-01-20",
+            "invoice_document_id": "D-1",
+        }
+        await ledger.post("/erp/credit-notes", credit_note)
+        await erp_invoice(ledger, "D-2", "INV-2", "15000.00", "2026-01-10")
+        await erp_payment(ledger, "P-1", "15000.00", "2026-02-09", ["INV-2"])
+        await eventually(lambda: _paydex_counts(credit, customer, 1), what="the one cash payment scored")
+        (paid,) = (await credit.get(f"/customers/{customer}/scores"))["scores"][0]["inputs"]["payments"]
+        assert (paid["amount"], paid["days_beyond_terms"]) == ("15000.00", 0)
+
+        # Overdue covered by the customer's own credit balance is not delinquency, and holds nothing.
+        await erp_invoice(ledger, "D-3", "INV-3", "10000.00", "2025-12-01")  # due 31 December: 61 days
+        await erp_payment(ledger, "P-2", "10000.00", "2026-03-01", ["INV-1"])  # INV-1 was credited: on account
+        await all_at(services, "2026-03-03")
+
+        async def covered() -> bool:
+            exposure = (await credit.get(f"/customers/{customer}/credit"))["exposure"]
+            return exposure["open_receivables"] == cny("0.00")
+
+        await eventually(covered, what="the credit balance netting the receivable")
+        found = await credit.get(f"/customers/{customer}/credit")
+        assert (found["exposure"]["overdue"], found["exposure"]["oldest_days_past_due"]) == (cny("0.00"), 0)
+        assert [h["hold_id"] for h in found["holds"]] == []
+        refund = {"source_id": "P-2", "amount": "10000.00", "method": "bank_transfer", "reference": "back"}
+        await ledger.post(f"/customers/{customer}/refunds", refund, WANG)
+
+        async def held_for_overdue() -> bool:
+            holds = (await credit.get(f"/customers/{customer}/credit"))["holds"]
+            return [h["hold_id"] for h in holds] == ["overdue"]
+
+        await eventually(held_for_overdue, what="the overdue hold once the credit is paid back")
+        await ledger.post("/erp/payments", _payment("P-3", "10000.00", "2026-03-03", "INV-3"))
+
+        # The credit file put on hold holds every order, with the file's reason; active again, they flow.
+        async def checked(outcome: str) -> bool:
+            return bool((await credit.post("/credit-checks", check(f"SO-{outcome}")))["outcome"] == outcome)
+
+        await eventually(lambda: checked("approve"), what="orders approved once nothing is overdue")
+        await files.post(f"/customers/{customer}/status", {"status": "on_hold", "reason": "under review"}, WANG)
+        await eventually(lambda: checked("hold"), what="the credit file's hold reaching scoring")
+        held = await credit.post("/credit-checks", check("SO-9"))
+        assert held["reasons"] == ["credit hold: the credit file is on hold: under review"]
+        analyst = await credit.send(f"/customers/{customer}/holds/credit-file/release", {"reason": "x"}, ANA)
+        assert "only a credit manager may release it by hand" in analyst.json()["detail"]
+        await files.post(f"/customers/{customer}/status", {"status": "active", "reason": "review done"}, WANG)
+        await eventually(lambda: checked("approve"), what="the hold released with the file")
+
+
+def _payment(doc: str, amount: str, on: str, invoice: str) -> dict[str, Any]:
+    return {
+        "document_id": doc,
+        "revision": 1,
+        "customer_erp_id": "K-1",
+        "amount": cny(amount),
+        "value_date": on,
+        "method": "bank_transfer",
+        "remittance": [{"invoice_number": invoice}],
+    }

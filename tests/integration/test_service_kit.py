@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 
 import asyncpg
@@ -229,3 +230,25 @@ async def test_the_correlation_id_reaches_the_consumer_of_the_event(
     finally:
         await conn.close()
     assert name == ACME["legal_name"]
+
+
+async def test_the_api_docs_work_offline_and_describe_every_operation(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    settings = settings_for(profiles, await new_database(), broker.bootstrap_servers, api_docs=True)
+    async with serving(profiles, settings) as url, httpx.AsyncClient(base_url=url) as http:
+        page = await http.get("/docs")
+        assert page.status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets
+        assert all(a.startswith("/") for a in assets), f"something is loaded from elsewhere: {assets}"
+        for asset in assets:
+            assert (await http.get(asset)).status_code == 200, asset
+        document = (await http.get("/openapi.json")).json()
+        undescribed = [
+            f"{method.upper()} {path}"
+            for path, operations in document["paths"].items()
+            for method, operation in operations.items()
+            if not operation.get("description")
+        ]
+        assert undescribed == []

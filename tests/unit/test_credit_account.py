@@ -88,3 +88,18 @@ def test_a_temporary_limit_expires_by_itself() -> None:
     assert domain.expire_temporary(account, date(2027, 1, 1)) == []
     with pytest.raises(domain.Refused, match="must expire after today"):
         requested(account, "T-2", "temporary", 60_000, TODAY)
+
+
+def test_nobody_approves_their_own_request_however_they_write_their_name() -> None:
+    account = requested(with_limit(50_000), "R-1", "increase", 80_000)  # asked by "ana"
+    with pytest.raises(domain.Refused, match="cannot approve their own request"):
+        domain.approve(account, "R-1", " Ana ", ["credit_analyst"], None, POLICY)
+
+
+def test_a_request_is_rejected_by_its_tier_or_withdrawn_by_its_requester() -> None:
+    account = requested(with_limit(50_000), "R-1", "increase", 500_000)
+    account, _ = approved_by(account, "R-1", "li", "credit_analyst")  # endorsed: waits for a credit manager
+    with pytest.raises(domain.Refused, match="waits for a credit_manager"):
+        domain.reject(account, "R-1", "li", ["credit_analyst"], "too much", POLICY)
+    assert domain.reject(account, "R-1", "wang", ["credit_manager"], "too much", POLICY)
+    assert domain.reject(account, "R-1", "ANA", ["credit_analyst"], "withdrawn", POLICY)  # the requester's own

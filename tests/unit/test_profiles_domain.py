@@ -8,7 +8,7 @@ import pytest
 
 from services.profiles.events import StatementItems
 from services.profiles.financials import altman_z_double_prime, balance_problem, ratios, zone
-from services.profiles.registration import normalise, uscc_check_character, uscc_problem
+from services.profiles.registration import normalise, organisation_check_character, uscc_check_character, uscc_problem
 
 
 @pytest.mark.parametrize("code", ["91350100M000100Y43", "91440300708461136T"])
@@ -122,3 +122,36 @@ def test_no_ratio_divides_by_zero() -> None:
         None,
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "problem"),
+    [
+        ("000000000000000000", "'0' is not a registering authority of GB 32100 (1-9, A, N or Y)"),
+        ("94350100M000100Y43", "'4' is not a kind of body that authority '9' registers (1, 2, 3)"),
+        ("91990100M000100Y43", "990100 is not an administrative division code (GB/T 2260)"),
+        # 3·22 + 5·1 + 2·33 = 137; 11 - 137 mod 11 = 6
+        (
+            "91350100M000100X43",
+            "the organisation code M000100X4 has the check character '4', but GB 11714 requires '6'",
+        ),
+    ],
+)
+def test_a_code_must_be_one_an_authority_could_have_issued(code: str, problem: str) -> None:
+    assert uscc_problem(code) == problem
+
+
+def test_the_organisation_code_has_its_own_check_character() -> None:
+    # GB 11714: 3·22 + 7·0 + 9·0 + 10·0 + 5·1 + 8·0 + 4·0 + 2·34 = 139; 11 - 139 mod 11 = 4.
+    assert organisation_check_character("M000100Y") == "4"
+    assert organisation_check_character("70846113") == "6"
+
+
+def test_assets_liabilities_and_revenue_cannot_be_negative() -> None:
+    negative = HEALTHY.model_copy(update={"revenue": Decimal(-1), "current_liabilities": Decimal(-250_000)})
+    problem = balance_problem(negative)
+    assert problem is not None
+    assert "current liabilities cannot be negative" in problem
+    assert "revenue cannot be negative" in problem
+    loss = HEALTHY.model_copy(update={"ebit": Decimal(-80_000), "net_income": Decimal(-90_000)})
+    assert balance_problem(loss) is None  # a loss is a fact, not an error

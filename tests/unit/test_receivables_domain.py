@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -326,3 +327,161 @@ def test_erp_documents_refuse_floating_point_amounts_in_remittances_and_discount
         RemittanceLine(invoice_number="INV-1", amount=10.5)
     with pytest.raises(ValidationError, match="not floating-point"):
         CashDiscount(percent=2.5, days=10)
+
+
+# -- rules the ledger settles -----------------------------------------------------------------------
+
+
+def test_undetailed_cash_beyond_what_is_open_waits_and_pays_the_next_invoice() -> None:
+    account, events = pay(book(OLD), "1500.00", date(2026, 2, 10))
+    assert (allocation(events).remainder.amount, allocation(events).remainder_as) == (Decimal("500.00"), "unapplied")
+    later = invoice("D-5", "INV-5", "300.00", date(2026, 2, 20))
+    events = domain.receive_invoice(account, "C-1", later, TODAY)
+    account = apply(account, events)
+    applied = allocation(events)
+    assert (applied.basis, applied.entry_date) == ("oldest_due", date(2026, 2, 20))  # counts from the invoice's date
+    assert opens(account) == {"INV-1": Decimal("0.00"), "INV-5": Decimal("0.00")}
+    assert (account.payments["P-1"].unallocated, account.payments["P-1"].remainder_as) == (
+        Decimal("200.00"),
+        "unapplied",
+    )
+
+
+def test_a_remittance_line_for_more_than_is_open_leaves_a_credit_balance() -> None:
+    lines = (RemittanceLine(invoice_number="INV-1", amount=Decimal("1200.00")),)
+    account, events = pay(book(OLD), "1200.00", date(2026, 2, 1), remittance=lines)
+    assert [a.amount.amount for a in allocation(events).allocations] == [Decimal("1000.00")]
+    assert (allocation(events).remainder.amount, allocation(events).remainder_as) == (
+        Decimal("200.00"),
+        "credit_balance",
+    )
+    # A credit balance waits for a person: a new invoice does not take it.
+    account = apply(account, domain.receive_invoice(account, "C-1", NEW, TODAY))
+    assert opens(account)["INV-2"] == Decimal("800.00")
+
+
+def test_lines_without_amounts_take_what_is_open_in_their_order() -> None:
+    lines = (RemittanceLine(invoice_number="INV-2"), RemittanceLine(invoice_number="INV-1"))
+    _, events = pay(book(OLD, NEW), "1000.00", date(2026, 2, 10), remittance=lines)
+    assert [(a.invoice_id, a.amount.amount) for a in allocation(events).allocations] == [
+        ("D-2", Decimal("800.00")),
+        ("D-1", Decimal("200.00")),
+    ]
+
+
+def test_a_remittance_in_another_currency_is_not_matched() -> None:
+    doc = PaymentDocument("P-9", 1, Money.of("100.00", "USD"), date(2026, 2, 1), "bank_transfer", None,
+                          (RemittanceLine(invoice_number="INV-1"),))  # fmt: skip
+    events = domain.receive_payment(book(OLD), "C-1", doc, TODAY)
+    assert (allocation(events).allocations, allocation(events).remainder_as) == ((), "unapplied")
+
+
+def test_two_items_due_the_same_day_go_by_invoice_date_then_number() -> None:
+    a = invoice("D-A", "INV-B", "100.00", date(2026, 1, 1), net_days=45)  # due 15 February
+    b = invoice("D-B", "INV-A", "100.00", date(2026, 1, 16), net_days=30)  # due 15 February
+    c = invoice("D-C", "INV-C", "100.00", date(2026, 1, 16), net_days=30)
+    _, events = pay(book(c, b, a), "150.00", date(2026, 2, 20))
+    assert [(x.invoice_id, x.amount.amount) for x in allocation(events).allocations] == [
+        ("D-A", Decimal("100.00")),  # the earliest invoice date
+        ("D-B", Decimal("50.00")),  # then INV-A before INV-C
+    ]
+
+
+def test_the_discount_is_on_the_gross_total_earned_up_to_the_last_day_of_its_window() -> None:
+    terms = CashDiscount(percent=Decimal("2"), days=10)
+    taxed = InvoiceDocument(
+        "D-T", 1, "INV-T", cny("1000.00"), cny("130.00"), date(2026, 1, 1), Terms(net_days=30, discount=terms)
+    )
+    line = (RemittanceLine(invoice_number="INV-T"),)
+    # 2 % of 1,130.00 (tax included) is 22.60; 11 January is the last day; recorded later, value date counts.
+    account, events = pay(book(taxed), "1107.40", date(2026, 1, 11), remittance=line)
+    (taken,) = allocation(events).allocations
+    assert taken.discount is not None
+    assert taken.discount.amount == Decimal("22.60")
+    # Part-paid first, the rest inside the window still earns the whole discount.
+    account, _ = pay(book(taxed), "500.00", date(2026, 1, 5), remittance=line)
+    account, events = pay(account, "607.40", date(2026, 1, 9), pid="P-2", remittance=line)
+    (rest,) = allocation(events).allocations
+    assert (rest.amount.amount, rest.discount and rest.discount.amount) == (Decimal("607.40"), Decimal("22.60"))
+    assert opens(account) == {"INV-T": Decimal("0.00")}
+    # Half a cent rounds half up: 2 % of 1,234.25 is 24.685 -> 24.69.
+    odd = invoice("D-O", "INV-O", "1234.25", date(2026, 1, 1), discount=terms)
+    window = domain.discount_window(book(odd).invoices["D-O"])
+    assert window == (Decimal("24.69"), date(2026, 1, 11))
+
+
+def test_a_credit_note_cannot_credit_more_than_its_invoice() -> None:
+    account = book(OLD)
+    fair = domain.CreditNoteDocument("CN-1", 1, "CN-1", cny("600.00"), "price", TODAY, "D-1")
+    account = apply(account, domain.receive_credit_note(account, "C-1", fair, TODAY))
+    greedy = domain.CreditNoteDocument("CN-2", 1, "CN-2", cny("44000.00"), "typo", TODAY, "D-1")
+    with pytest.raises(
+        domain.Refused, match=re.escape("more than invoice INV-1 has left to credit (400.00 of its 1000.00)")
+    ):
+        domain.receive_credit_note(account, "C-1", greedy, TODAY)
+
+
+def test_a_credit_balance_is_refunded() -> None:
+    lines = (RemittanceLine(invoice_number="INV-1", amount=Decimal("1100.00")),)
+    account, _ = pay(book(OLD), "1100.00", date(2026, 2, 1), remittance=lines)
+    events = domain.refund(account, "RF-1", "P-1", Decimal("100.00"), "bank_transfer", "ICBC 77", "wang", TODAY)
+    account = apply(account, events)
+    assert (account.payments["P-1"].unallocated, account.payments["P-1"].remainder_as) == (Decimal(0), None)
+    assert [(m.kind, m.amount) for e in events for m in domain.movements(e)] == [("refund", Decimal("100.00"))]
+    with pytest.raises(domain.Refused, match=re.escape("has 0.00 CNY that could be refunded, not 1")):
+        domain.refund(account, "RF-2", "P-1", Decimal("1"), "bank_transfer", None, "wang", TODAY)
+
+
+def test_a_recovery_is_a_movement_the_customer_sees_as_a_payment() -> None:
+    account = apply(book(OLD), domain.write_off(book(OLD), "D-1", None, "insolvent", "cfo", TODAY))
+    events = domain.recover(account, "D-1", Decimal("250.00"), "dividend", TODAY)
+    lines = [(m.kind, m.amount) for e in events for m in domain.movements(e)]
+    assert lines == [("write_off_reinstated", Decimal("250.00")), ("recovery", Decimal("-250.00"))]
+    assert {m.kind for e in events for m in domain.movements(e)} & domain.INTERNAL == {"write_off_reinstated"}
+
+
+def test_an_answer_to_a_statement_is_dated_between_its_issue_and_today() -> None:
+    account = apply(
+        book(OLD),
+        domain.issue_statement(
+            book(OLD),
+            "S-1",
+            "X",
+            None,
+            domain_issuer(),
+            (date(2026, 1, 1), date(2026, 1, 31)),
+            1,
+            [],
+            "d",
+            date(2026, 2, 10),
+        ),
+    )
+    with pytest.raises(domain.Refused, match="before the statement was issued on 2026-02-10"):
+        domain.confirm_balance(account, "S-1", "Liu", date(2026, 2, 9), TODAY)
+    with pytest.raises(domain.Refused, match="after today"):
+        domain.confirm_balance(account, "S-1", "Liu", date(2026, 3, 2), TODAY)
+    assert domain.confirm_balance(account, "S-1", "Liu", date(2026, 2, 10), TODAY)
+
+
+def domain_issuer() -> Any:
+    from services.receivables.events import Issuer
+
+    return Issuer(name="福州闽江供应链有限公司")
+
+
+def test_the_account_as_of_a_business_date_as_known_on_a_day() -> None:
+    # Invoice of 1 January (due 31 January) recorded on 2 January; a payment value-dated 25 January
+    # recorded on 5 February.
+    history: list[DomainEvent] = domain.receive_invoice(Account(customer_id="C-1"), "C-1", OLD, date(2026, 1, 2))
+    account = domain.fold(history, Account(customer_id="C-1"))
+    doc = PaymentDocument("P-1", 1, cny("1000.00"), date(2026, 1, 25), "bank_transfer")
+    history += domain.receive_payment(account, "C-1", doc, date(2026, 2, 5))
+
+    def open_on(as_of: date, known_on: date) -> Decimal:
+        then = domain.account_as_of(history, "C-1", as_of, known_on)
+        return sum((i.open for i in then.invoices.values()), Decimal(0))
+
+    assert open_on(date(2026, 1, 31), date(2026, 1, 31)) == Decimal("1000.00")  # as reported at month end
+    assert open_on(date(2026, 1, 31), date(2026, 2, 5)) == Decimal("0.00")  # restated by the late posting
+    assert open_on(date(2026, 1, 20), date(2026, 2, 5)) == Decimal("1000.00")  # before the value date
+    assert domain.account_as_of(history, "C-1", date(2025, 12, 31), TODAY).invoices == {}  # before the invoice

@@ -13,7 +13,7 @@ from libs.events.contracts import DomainEvent, Money
 from services.scoring import domain, limits, policy_what_if
 from services.scoring.domain import CreditAccount, HoldPolicy, Terms
 from services.scoring.events import CreditHoldPlaced, CreditHoldReleased, CreditLimitApproved, CreditTermsSet
-from services.scoring.facts import months_between, overdue_of
+from services.scoring.facts import months_between, net_of_credit, overdue_of
 from services.scoring.projections import active_reservations
 from services.scoring.settings import policies
 
@@ -103,3 +103,46 @@ def test_a_what_if_policy_must_make_sense() -> None:
     zero = dict.fromkeys(now.scorecard.weights, Decimal(0))
     with pytest.raises(ValueError, match="not all zero"):
         policy_what_if.changed(now, weights=zero)
+
+
+def test_a_cash_discount_is_gated_like_the_credit_days() -> None:
+    account = CreditAccount(customer_id="C-1")
+    small = domain.request_terms(account, "C-1", "T-1", Terms(45, Decimal(2), 10), "B", "ana", "usual", POLICY)
+    assert small[0].waiting_for == "credit_analyst"  # type: ignore[attr-defined]
+    bigger = domain.request_terms(account, "C-1", "T-2", Terms(45, Decimal(3), 10), "B", "ana", "usual", POLICY)
+    assert bigger[0].waiting_for == "credit_manager"  # type: ignore[attr-defined]
+    with pytest.raises(domain.Refused, match="more than 0 and at most 10 percent"):
+        domain.request_terms(account, "C-1", "T-3", Terms(60, Decimal(99), 10), "B", "ana", "x", POLICY)
+
+
+def test_a_policy_hold_is_released_by_policy_or_a_credit_manager_and_comes_back_while_its_cause_remains() -> None:
+    account = CreditAccount(customer_id="C-1")
+    rules = HoldPolicy(over_limit=True, overdue_days=60)
+    held = fold(domain.policy_holds(account, Decimal(0), 75, TODAY, rules), account)
+    with pytest.raises(domain.Refused, match="only a credit manager may release it by hand"):
+        domain.release_hold(held, domain.OVERDUE, "they promised", "li", ["credit_analyst"])
+    released = fold(
+        domain.release_hold(held, domain.OVERDUE, "promised to pay Friday", "wang", ["credit_manager"]), held
+    )
+    assert domain.OVERDUE not in released.holds
+    again = domain.policy_holds(released, Decimal(0), 76, TODAY, rules)
+    assert [e.hold_id for e in again] == [domain.OVERDUE]  # type: ignore[attr-defined]
+
+
+def test_a_credit_file_on_hold_or_closed_holds_the_account() -> None:
+    account = CreditAccount(customer_id="C-1", standing_limit=Money.of(100_000, "CNY"))
+    rules = HoldPolicy()
+    placed = domain.policy_holds(account, Decimal(0), 0, TODAY, rules, ("closed", "ceased trading"))
+    assert [(e.hold_id, e.reason) for e in placed] == [  # type: ignore[attr-defined]
+        (domain.CREDIT_FILE, "the credit file is closed: ceased trading")
+    ]
+    held = fold(placed, account)
+    assert [e.hold_id for e in domain.policy_holds(held, Decimal(0), 0, TODAY, rules)] == [domain.CREDIT_FILE]  # type: ignore[attr-defined]
+    assert fold(domain.policy_holds(held, Decimal(0), 0, TODAY, rules), held).holds == {}
+
+
+def test_overdue_is_net_of_what_the_customer_has_with_us() -> None:
+    items = [(date(2026, 8, 1), Decimal(500)), (date(2026, 9, 1), Decimal(300))]
+    assert net_of_credit(items, Decimal(0), TODAY) == (Decimal(800), 114)
+    assert net_of_credit(items, Decimal(600), TODAY) == (Decimal(200), 83)  # the oldest taken first
+    assert net_of_credit(items, Decimal(800), TODAY) == (Decimal(0), 0)

@@ -1,0 +1,160 @@
+"""Who may do what: every route of every service, with every role, the ERP's key and no credentials,
+against the matrix below. A route that is not in the matrix fails the test: a new route gets its
+roles decided when it is written."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import httpx
+import pytest
+
+from libs.infra.provision import BrokerHandle
+from libs.service.kit import create_app
+from services.alerts.app import spec as alerts
+from services.collections.app import spec as collections
+from services.profiles.app import spec as profiles
+from services.receivables.app import spec as receivables
+from services.scoring.app import spec as scoring
+from tests.conftest import NewDatabase
+from tests.support.routes import declared_routes
+from tests.support.serving import ERP_KEY, bearer, serve_asgi, settings_for
+
+PEOPLE = ("viewer", "credit_analyst", "collector", "credit_manager", "finance_director")
+CALLERS = (*PEOPLE, "erp", "admin")
+OPEN = ()  # no credentials needed
+EVERYONE = CALLERS
+READERS = (*PEOPLE, "admin")
+TEAM = ("credit_analyst", "collector", "credit_manager", "finance_director", "admin")
+ANALYSTS = ("credit_analyst", "credit_manager", "admin")
+DECIDERS = ("credit_analyst", "credit_manager", "finance_director", "admin")
+MANAGERS = ("credit_manager", "finance_director", "admin")
+FINANCE = ("finance_director", "admin")
+ERP = ("erp", "admin")
+
+OPERATIONS = {
+    ("GET", "/health/live"): OPEN,
+    ("GET", "/health/ready"): OPEN,
+    ("GET", "/metrics"): OPEN,
+    ("GET", "/info"): EVERYONE,
+}
+MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
+    "profiles": {
+        **OPERATIONS,
+        ("POST", "/customers"): ANALYSTS,
+        ("GET", "/customers"): READERS,
+        ("GET", "/customers/{customer_id}"): READERS,
+        ("PATCH", "/customers/{customer_id}"): ANALYSTS,
+        ("POST", "/customers/{customer_id}/contacts"): ANALYSTS,
+        ("PUT", "/customers/{customer_id}/contacts/{contact_id}"): ANALYSTS,
+        ("POST", "/customers/{customer_id}/contacts/{contact_id}/retirement"): ANALYSTS,
+        ("POST", "/customers/{customer_id}/status"): MANAGERS,
+        ("POST", "/customers/{customer_id}/statements"): ANALYSTS,
+        ("PUT", "/customers/{customer_id}/review-date"): ANALYSTS,
+        ("POST", "/customers/{customer_id}/trade-references"): ANALYSTS,
+        ("POST", "/customers/{customer_id}/insurance-covers"): ANALYSTS,
+        ("POST", "/customers/{customer_id}/bureau-reports"): ANALYSTS,
+        ("POST", "/customers/{customer_id}/bureau-reports/pull"): ANALYSTS,
+        ("GET", "/customers/{customer_id}/bureau-reports/{report_id}/raw"): READERS,
+        ("GET", "/customers/{customer_id}/timeline"): READERS,
+    },
+    "receivables": {
+        **OPERATIONS,
+        ("POST", "/erp/invoices"): ERP,
+        ("POST", "/erp/payments"): ERP,
+        ("POST", "/erp/credit-notes"): ERP,
+        ("POST", "/customers/{customer_id}/allocations"): TEAM,
+        ("POST", "/customers/{customer_id}/payments/{payment_id}/reversal"): MANAGERS,
+        ("POST", "/customers/{customer_id}/refunds"): MANAGERS,
+        ("POST", "/customers/{customer_id}/invoices/{invoice_id}/adjustments"): MANAGERS,
+        ("POST", "/customers/{customer_id}/disputes"): TEAM,
+        ("POST", "/customers/{customer_id}/disputes/{dispute_id}/resolution"): MANAGERS,
+        ("POST", "/customers/{customer_id}/invoices/{invoice_id}/write-off"): MANAGERS,
+        ("POST", "/customers/{customer_id}/invoices/{invoice_id}/recoveries"): MANAGERS,
+        ("POST", "/fx-rates"): FINANCE,
+        ("GET", "/fx-rates"): READERS,
+        ("GET", "/fx-rates/proposals"): READERS,
+        ("POST", "/fx-rates/proposals/{proposal_id}/confirmation"): FINANCE,
+        ("POST", "/customers/{customer_id}/statements"): TEAM,
+        ("GET", "/customers/{customer_id}/statements"): READERS,
+        ("GET", "/customers/{customer_id}/statements/{statement_id}.pdf"): READERS,
+        ("GET", "/customers/{customer_id}/statements/{statement_id}"): READERS,
+        ("POST", "/customers/{customer_id}/statements/{statement_id}/confirmation"): TEAM,
+        ("POST", "/customers/{customer_id}/statements/{statement_id}/dispute"): TEAM,
+        ("GET", "/customers/{customer_id}/account"): (*READERS, "erp"),
+        ("GET", "/invoices/{invoice_id}"): (*READERS, "erp"),
+        ("GET", "/customers/{customer_id}/invoices"): (*READERS, "erp"),
+        ("GET", "/customers/{customer_id}/payments"): READERS,
+        ("GET", "/customers/{customer_id}/disputes"): READERS,
+        ("GET", "/customers/{customer_id}/refunds"): READERS,
+        ("GET", "/customers/{customer_id}/movements"): READERS,
+        ("GET", "/aging"): READERS,
+        ("GET", "/customers/{customer_id}/aging"): READERS,
+    },
+    "scoring": {
+        **OPERATIONS,
+        ("GET", "/customers/{customer_id}/credit"): (*READERS, "erp"),
+        ("GET", "/customers/{customer_id}/scores"): READERS,
+        ("GET", "/customers/{customer_id}/requests"): READERS,
+        ("GET", "/requests"): READERS,
+        ("POST", "/customers/{customer_id}/limit-requests"): DECIDERS,
+        ("POST", "/customers/{customer_id}/terms-requests"): DECIDERS,
+        ("POST", "/customers/{customer_id}/requests/{request_id}/approval"): DECIDERS,
+        ("POST", "/customers/{customer_id}/requests/{request_id}/rejection"): DECIDERS,
+        ("POST", "/customers/{customer_id}/holds"): DECIDERS,
+        ("POST", "/customers/{customer_id}/holds/{hold_id}/release"): DECIDERS,
+        ("POST", "/customers/{customer_id}/rescore"): DECIDERS,
+        ("POST", "/credit-checks"): (*DECIDERS, "erp"),
+        ("GET", "/credit-checks/{decision_id}"): (*READERS, "erp"),
+        ("GET", "/policy"): READERS,
+        ("POST", "/policy/what-if"): MANAGERS,
+    },
+    "collections": dict(OPERATIONS),
+    "alerts": dict(OPERATIONS),
+}
+SPECS = {s.name: s for s in (profiles, receivables, scoring, collections, alerts)}
+
+
+def credentials(caller: str | None) -> dict[str, str]:
+    if caller is None:
+        return {}
+    if caller == "erp":
+        return {"X-API-Key": ERP_KEY}
+    return bearer(caller, subject=f"someone-{caller}")
+
+
+@contextlib.asynccontextmanager
+async def running(name: str, new_database: NewDatabase, broker: BrokerHandle) -> Any:
+    settings = settings_for(SPECS[name], await new_database(), broker.bootstrap_servers)
+    app = create_app(SPECS[name], settings)
+    async with serve_asgi(app, settings.port) as url, httpx.AsyncClient(base_url=url) as http:
+        yield http, app
+
+
+@pytest.mark.parametrize("service", sorted(MATRIX))
+async def test_every_route_answers_only_the_roles_it_names(
+    service: str, new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with running(service, new_database, broker) as (http, app):
+        routes = declared_routes(app)
+        matrix = MATRIX[service]
+        assert sorted(set(routes) - set(matrix)) == [], "routes without an entry in the matrix"
+        assert sorted(set(matrix) - set(routes)) == [], "entries of the matrix without a route"
+        wrong = []
+        for method, template in routes:
+            path = template.replace("{", "").replace("}", "")  # every id names nothing that exists
+            allowed = matrix[(method, template)]
+            for caller in (None, *CALLERS):
+                response = await http.request(method, path, headers=credentials(caller), json={})
+                if allowed == OPEN:
+                    fine = response.status_code not in (401, 403)
+                elif caller is None:
+                    fine = response.status_code == 401
+                elif caller in allowed:
+                    fine = response.status_code not in (401, 403)
+                else:
+                    fine = response.status_code == 403
+                if not fine:
+                    wrong.append(f"{method} {template} as {caller or 'nobody'}: {response.status_code}")
+        assert wrong == []
