@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.events import dead_letters
 from libs.events.contracts import CurrencyCode, ExactDecimal, Money, in_minor_units
@@ -479,6 +479,15 @@ class StatementRequest(Body):
         le=2**31 - 1,
         description="the ledger point to pin; the account's current version when left out",
     )
+    known_on: date | None = Field(
+        default=None, description="pin the ledger as it was at the end of this day instead (not with ledger_version)"
+    )
+
+    @model_validator(mode="after")
+    def _one_pin(self) -> StatementRequest:
+        if self.ledger_version is not None and self.known_on is not None:
+            raise ValueError("pin a statement by ledger_version or by known_on, not both")
+        return self
 
 
 def issuer(kit: Kit) -> Issuer:
@@ -516,6 +525,7 @@ async def issue_statement(
             customer_id,
             (body.period_start, body.period_end),
             body.ledger_version,
+            body.known_on,
             issuer(kit),
             _today(kit),
         )

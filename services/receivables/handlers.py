@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -181,13 +182,20 @@ async def issue_statement(
     customer_id: str,
     period: tuple[date, date],
     ledger_version: int | None,
+    known_on: date | None,
     issuer: Issuer,
     today: date,
 ) -> str:
-    """A statement of the period pinned to a ledger point (the account's version now, unless given);
-    answers its id."""
+    """A statement of the period pinned to a ledger point: the one given, or the last event recorded
+    by the end of ``known_on``, or the account's version now; answers its id."""
     found = await queries.customer(conn, customer_id)
     history = [r.event for r in await store.load(domain.stream_id(customer_id), conn)]
+    if known_on is not None:
+        if known_on > today:
+            raise Refused(f"known_on {known_on.isoformat()} is after today ({today.isoformat()})")
+        ledger_version = len(list(itertools.takewhile(lambda e: domain.recorded_on(e) <= known_on, history))) or None
+        if ledger_version is None:
+            raise Refused(f"nothing was recorded on the account by {known_on.isoformat()}")
     point = ledger_version or len(history)
     if point > len(history):
         raise Refused(f"the account is at version {len(history)}, not yet {point}")

@@ -368,7 +368,9 @@ def _reply_slip(pdf: FPDF, document: dict[str, Any], statement_id: str) -> None:
         pdf.add_page()
     pdf.ln(5)
     pdf.set_draw_color(120, 120, 120)
-    pdf.dashed_line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y(), 1.5, 1)
+    pdf.set_dash_pattern(dash=1.5, gap=1)  # cut here
+    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+    pdf.set_dash_pattern()
     pdf.ln(3)
     pdf.set_font("cjk", size=11)
     pdf.cell(0, 6, "回  执   Reply slip", align="C", new_x="LMARGIN", new_y="NEXT")

@@ -201,6 +201,11 @@ async def test_statements_are_reproducible_pinned_to_a_ledger_point(
         await post(http, "/erp/invoices", invoice("D-3", "F-3", "70.00", "2026-02-10"))
         again = await post(http, "/customers/C-1/statements", {**february, "ledger_version": point}, headers=team)
         latest = await post(http, "/customers/C-1/statements", february, headers=team)
+        known = await post(http, "/customers/C-1/statements", {**february, "known_on": "2026-03-01"}, headers=team)
+        # Everything was recorded on 1 March: the latest statement's ledger point, and that statement.
+        assert (known["ledger_version"], known["closing"]) == (latest["ledger_version"] + 1, latest["closing"])
+        early = await http.post("/customers/C-1/statements", json={**february, "known_on": "2026-02-28"}, headers=team)
+        assert "nothing was recorded on the account by 2026-02-28" in early.json()["detail"]
 
         async def document(statement: dict[str, Any]) -> httpx.Response:
             return await http.get(f"/customers/C-1/statements/{statement['statement_id']}", headers=team)

@@ -619,7 +619,7 @@ async def test_what_a_credit_team_expects_of_the_file_status_cash_and_credit(
 
         async def covered() -> bool:
             exposure = (await credit.get(f"/customers/{customer}/credit"))["exposure"]
-            return exposure["open_receivables"] == cny("0.00")
+            return bool(exposure["open_receivables"] == cny("0.00"))
 
         await eventually(covered, what="the credit balance netting the receivable")
         found = await credit.get(f"/customers/{customer}/credit")

@@ -15,5 +15,5 @@ def declared_routes(app: Any) -> list[tuple[str, str]]:
         inner = getattr(route, "original_router", None)
         for declared in inner.routes if inner is not None else [route]:
             if isinstance(declared, APIRoute):
-                found += [(method, declared.path) for method in sorted(declared.methods)]
+                found += [(method, declared.path) for method in sorted(declared.methods or ())]
     return found

@@ -326,7 +326,8 @@ def allocate_by_hand(
 
 def reverse_payment(account: Account, payment_id: str, reason: str, today: date) -> list[DomainEvent]:
     """A payment did not stand: what it settled is open again, and unapplied cash waiting elsewhere
-    is applied to it."""
+    is applied to it. A payment that did not stand was never made: the reversal counts from its
+    value date, so that the ledger as of any business date is the same whenever the reversal came."""
     payment = account.payments.get(payment_id)
     if payment is None:
         raise Unknown(f"customer {account.customer_id} has no payment {payment_id}")
@@ -346,7 +347,7 @@ def reverse_payment(account: Account, payment_id: str, reason: str, today: date)
             )
             for invoice_id, amount, discount, _, _ in payment.allocations
         ),
-        entry_date=today,
+        entry_date=payment.value_date,
     )
     events: list[DomainEvent] = [reversed_]
     after = evolve(account, reversed_)
