@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from libs.events.contracts import DomainEvent, ExactDecimal, Money
+from libs.events.contracts import DomainEvent, ExactDecimal, Money, to_minor_unit
 from libs.events.database import READ_MODEL_SCHEMA, Connection
 from libs.events.refusals import check_version
 from libs.events.store import RecordedEvent
@@ -807,12 +807,7 @@ def _pick(values: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: values[k] for k in keys}
 
 
-def _decimals(values: dict[str, Any], *keys: str) -> dict[str, Decimal | None]:
-    """Numeric columns as decimals: JSON hands whole numbers back as int."""
-    return {k: None if values[k] is None else Decimal(values[k]) for k in keys}
-
-
 def _money(values: dict[str, Any], amount: str) -> dict[str, Any] | None:
     if values[amount] is None:
         return None
-    return {"amount": Decimal(values[amount]), "currency": values["currency"]}
+    return {"amount": to_minor_unit(Decimal(values[amount]), values["currency"]), "currency": values["currency"]}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from libs.events.consumer import Delivery
+from libs.events.contracts import to_minor_unit
 from libs.events.database import Connection
 from libs.service.kit import ConsumerSpec
 from services.scoring.events import (
@@ -88,8 +89,8 @@ def render(row: Any) -> dict[str, Any]:
     limit = None
     if row["cs_limit_amount"] is not None:
         limit = {
-            "in_force": {"amount": row["cs_limit_amount"], "currency": currency},
-            "standing": {"amount": row["cs_standing_limit"], "currency": currency},
+            "in_force": {"amount": to_minor_unit(row["cs_limit_amount"], currency), "currency": currency},
+            "standing": {"amount": to_minor_unit(row["cs_standing_limit"], currency), "currency": currency},
             "temporary_until": row["cs_limit_expires_on"],
         }
     terms = None

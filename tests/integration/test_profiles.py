@@ -285,7 +285,7 @@ async def test_review_date_trade_references_and_insurance_cover(api: httpx.Async
     assert cover.json()["in_force"] is True
     file = (await api.get(f"/customers/{customer}")).json()
     assert [r["supplier"] for r in file["trade_references"]] == ["江苏钢材供应公司"]
-    assert file["insurance_covers"][0]["insured_limit"] == {"amount": "800000", "currency": "CNY"}
+    assert file["insurance_covers"][0]["insured_limit"] == {"amount": "800000.00", "currency": "CNY"}
 
 
 async def test_a_sweep_raises_credit_review_due_once_the_date_has_passed(
