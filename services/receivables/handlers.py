@@ -63,7 +63,8 @@ async def receive_erp_documents(
         per_document, realigned = domain.receive_documents(base.account, customer_id, docs, today)
         events: list[DomainEvent] = []
         contexts: list[EventContext] = []
-        for i, new in zip(indexes, per_document, strict=True):
+        for position, new in per_document:
+            i = indexes[position]
             per_index[i] = new
             events += new
             contexts += [received[i].context] * len(new)  # each event names the document that caused it

@@ -49,7 +49,7 @@ def arrive(docs: Sequence[Document], rng: random.Random) -> tuple[Account, list[
         size = rng.randint(1, 12)
         batch, fresh = fresh[:size], fresh[size:]
         per_document, realigned = domain.receive_documents(account, "C-1", batch, TODAY)
-        new = [e for events_of_one in per_document for e in events_of_one] + realigned
+        new = [e for _, events_of_one in per_document for e in events_of_one] + realigned
         events += new
         account = domain.fold(new, account)
     return account, events

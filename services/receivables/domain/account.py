@@ -6,10 +6,12 @@ statements, because cash application decides across all of a customer's open ite
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any, NamedTuple
+
+from immutables import Map
 
 from libs.events import refusals
 from libs.events.contracts import DomainEvent, Money
@@ -39,6 +41,7 @@ from services.receivables.events import (
 )
 
 ZERO = Decimal(0)
+EMPTY: Map[Any, Any] = Map()
 # Days-past-due boundaries of the default aging buckets: current, 1-30, 31-60, 61-90, 91-180, over 180.
 DEFAULT_BOUNDARIES: tuple[int, ...] = (0, 30, 60, 90, 180)
 
@@ -77,10 +80,11 @@ def bucket_index(days: int, boundaries: Sequence[int] = DEFAULT_BOUNDARIES) -> i
 
 
 # -- state -------------------------------------------------------------------------------------
+# Named tuples and persistent maps: folding thousands of events changes one entry at a time,
+# cheaply, and an account is a value that compares equal to another with the same contents.
 
 
-@dataclass(frozen=True, slots=True)
-class Invoice:
+class Invoice(NamedTuple):
     invoice_id: str
     number: str
     currency: str
@@ -95,7 +99,7 @@ class Invoice:
     written_off: Decimal = ZERO
     recovered: Decimal = ZERO
     disputed: Decimal = ZERO  # under open disputes
-    overdue_bucket: Mapping[int, int] = field(default_factory=dict)  # instalment -> last bucket announced
+    overdue_bucket: Map[int, int] = EMPTY  # instalment -> last bucket announced
     settled_on: date | None = None
 
     @property
@@ -128,8 +132,7 @@ PaymentLine = tuple[str, Decimal, Decimal, date, bool]  # invoice id, amount, di
 NoteLine = tuple[str, Decimal, date, bool]  # invoice id, amount, entry date, by hand
 
 
-@dataclass(frozen=True, slots=True)
-class Payment:
+class Payment(NamedTuple):
     payment_id: str
     currency: str
     amount: Decimal
@@ -157,8 +160,7 @@ class Payment:
         return sum((line[1] for line in self.allocations if line[4]), ZERO)
 
 
-@dataclass(frozen=True, slots=True)
-class CreditNote:
+class CreditNote(NamedTuple):
     credit_note_id: str
     number: str
     currency: str
@@ -176,16 +178,14 @@ class CreditNote:
         return (self.issue_date, CREDIT_NOTE, self.credit_note_id)
 
 
-@dataclass(frozen=True, slots=True)
-class Dispute:
+class Dispute(NamedTuple):
     dispute_id: str
     invoice_id: str
     amount: Decimal
     resolved: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
+class Statement(NamedTuple):
     statement_id: str
     period_start: date
     period_end: date
@@ -194,16 +194,18 @@ class Statement:
     answered: bool = False
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):
+    # Persistent maps: an event changes one entry without copying the others.
     customer_id: str = ""
-    invoices: Mapping[str, Invoice] = field(default_factory=dict)
-    numbers: Mapping[str, str] = field(default_factory=dict)  # normalised invoice number -> invoice id
-    payments: Mapping[str, Payment] = field(default_factory=dict)
-    credit_notes: Mapping[str, CreditNote] = field(default_factory=dict)
-    disputes: Mapping[str, Dispute] = field(default_factory=dict)
-    statements: Mapping[str, Statement] = field(default_factory=dict)
+    invoices: Map[str, Invoice] = EMPTY
+    numbers: Map[str, str] = EMPTY  # normalised invoice number -> invoice id
+    payments: Map[str, Payment] = EMPTY
+    credit_notes: Map[str, CreditNote] = EMPTY
+    disputes: Map[str, Dispute] = EMPTY
+    statements: Map[str, Statement] = EMPTY
     latest_document: DocumentKey | None = None  # the latest, in document order, of the ERP's documents
+    latest_source: DocumentKey | None = None  # the latest of its payments and credit notes
+    waiting: Map[str, DocumentKey] = EMPTY  # payments with unapplied cash, by document key
 
     def invoice(self, invoice_id: str) -> Invoice:
         try:
@@ -218,7 +220,10 @@ class Account:
 
     def with_document(self, key: DocumentKey) -> Account:
         latest = key if self.latest_document is None else max(self.latest_document, key)
-        return replace(self, latest_document=latest)
+        if key[1] == INVOICE:
+            return self._replace(latest_document=latest)
+        source = key if self.latest_source is None else max(self.latest_source, key)
+        return self._replace(latest_document=latest, latest_source=source)
 
 
 def evolve(account: Account, event: DomainEvent) -> Account:
@@ -234,25 +239,23 @@ def evolve(account: Account, event: DomainEvent) -> Account:
                 event.terms.discount,
                 event.revision,
             )
-            return replace(
-                account,
+            return account._replace(
                 customer_id=event.customer_id,
-                invoices={**account.invoices, invoice.invoice_id: invoice},
-                numbers={**account.numbers, normalise_number(event.number): invoice.invoice_id},
+                invoices=account.invoices.set(invoice.invoice_id, invoice),
+                numbers=account.numbers.set(normalise_number(event.number), invoice.invoice_id),
             ).with_document(invoice.key)
         case InvoiceAdjusted():
             invoice = account.invoices[event.invoice_id]
-            invoice = replace(
-                invoice,
+            invoice = invoice._replace(
                 total=event.total.amount,
                 schedule=schedule_pairs(event.schedule),
                 revision=event.revision or invoice.revision,
             )
             return _with_invoice(account, invoice)
         case InvoiceSettled():
-            return _with_invoice(account, replace(account.invoices[event.invoice_id], settled_on=event.settled_on))
+            return _with_invoice(account, account.invoices[event.invoice_id]._replace(settled_on=event.settled_on))
         case InvoiceReopened():
-            return _with_invoice(account, replace(account.invoices[event.invoice_id], settled_on=None))
+            return _with_invoice(account, account.invoices[event.invoice_id]._replace(settled_on=None))
         case PaymentReceived():
             amount = event.amount
             payment = Payment(
@@ -265,8 +268,8 @@ def evolve(account: Account, event: DomainEvent) -> Account:
                 remittance=tuple((normalise_number(r.invoice_number), r.amount) for r in event.remittance),
                 payer_reference=event.payer_reference,
             )
-            return replace(
-                account, customer_id=event.customer_id, payments={**account.payments, payment.payment_id: payment}
+            return account._replace(
+                customer_id=event.customer_id, payments=account.payments.set(payment.payment_id, payment)
             ).with_document(payment.key)
         case PaymentAllocated():
             payment = account.payments[event.payment_id]
@@ -276,21 +279,20 @@ def evolve(account: Account, event: DomainEvent) -> Account:
                 (a.invoice_id, a.amount.amount, a.discount.amount if a.discount else ZERO, event.entry_date, manual)
                 for a in event.allocations
             )
-            payment = replace(
-                payment,
+            payment = payment._replace(
                 unallocated=payment.unallocated - allocated,
                 remainder_as=event.remainder_as,
                 allocations=payment.allocations + lines,
             )
-            account = replace(account, payments={**account.payments, payment.payment_id: payment})
+            account = with_payment(account, payment)
             return _reduce(
                 account, ((a.invoice_id, a.amount.amount, _discount(a.discount)) for a in event.allocations), "paid"
             )
         case PaymentReversed():
-            payment = replace(
-                account.payments[event.payment_id], reversed=True, unallocated=ZERO, remainder_as=None, allocations=()
+            payment = account.payments[event.payment_id]._replace(
+                reversed=True, unallocated=ZERO, remainder_as=None, allocations=()
             )
-            account = replace(account, payments={**account.payments, payment.payment_id: payment})
+            account = with_payment(account, payment)
             return _reduce(
                 account,
                 ((a.invoice_id, -a.amount.amount, -_discount(a.discount)) for a in event.reversed_allocations),
@@ -311,8 +313,8 @@ def evolve(account: Account, event: DomainEvent) -> Account:
                 event.invoice_id,
                 from_erp=event.dispute_id is None,
             )
-            account = replace(
-                account, customer_id=event.customer_id, credit_notes={**account.credit_notes, note.credit_note_id: note}
+            account = account._replace(
+                customer_id=event.customer_id, credit_notes=account.credit_notes.set(note.credit_note_id, note)
             )
             return account.with_document(note.key) if note.from_erp else account
         case CreditNoteApplied():
@@ -320,43 +322,42 @@ def evolve(account: Account, event: DomainEvent) -> Account:
             applied = sum((a.amount.amount for a in event.allocations), ZERO)
             manual = event.allocated_by is not None
             noted = tuple((a.invoice_id, a.amount.amount, event.entry_date, manual) for a in event.allocations)
-            note = replace(note, unallocated=note.unallocated - applied, allocations=note.allocations + noted)
-            account = replace(account, credit_notes={**account.credit_notes, note.credit_note_id: note})
+            note = note._replace(unallocated=note.unallocated - applied, allocations=note.allocations + noted)
+            account = account._replace(credit_notes=account.credit_notes.set(note.credit_note_id, note))
             return _reduce(account, ((a.invoice_id, a.amount.amount, ZERO) for a in event.allocations), "credited")
         case CreditBalanceRefunded():
             return _refunded(account, event.source_id, event.amount.amount)
         case DisputeOpened():
             dispute = Dispute(event.dispute_id, event.invoice_id, event.amount.amount)
             invoice = account.invoices[event.invoice_id]
-            account = _with_invoice(account, replace(invoice, disputed=invoice.disputed + dispute.amount))
-            return replace(account, disputes={**account.disputes, dispute.dispute_id: dispute})
+            account = _with_invoice(account, invoice._replace(disputed=invoice.disputed + dispute.amount))
+            return account._replace(disputes=account.disputes.set(dispute.dispute_id, dispute))
         case DisputeResolved():
             dispute = account.disputes[event.dispute_id]
             invoice = account.invoices[dispute.invoice_id]
-            account = _with_invoice(account, replace(invoice, disputed=invoice.disputed - dispute.amount))
-            return replace(account, disputes={**account.disputes, dispute.dispute_id: replace(dispute, resolved=True)})
+            account = _with_invoice(account, invoice._replace(disputed=invoice.disputed - dispute.amount))
+            return account._replace(disputes=account.disputes.set(dispute.dispute_id, dispute._replace(resolved=True)))
         case InvoiceWrittenOff():
             invoice = account.invoices[event.invoice_id]
-            return _with_invoice(account, replace(invoice, written_off=invoice.written_off + event.amount.amount))
+            return _with_invoice(account, invoice._replace(written_off=invoice.written_off + event.amount.amount))
         case WriteOffRecovered():
             invoice = account.invoices[event.invoice_id]
-            return _with_invoice(account, replace(invoice, recovered=invoice.recovered + event.amount.amount))
+            return _with_invoice(account, invoice._replace(recovered=invoice.recovered + event.amount.amount))
         case InvoiceFellOverdue():
             invoice = account.invoices[event.invoice_id]
-            marks = {**invoice.overdue_bucket, event.instalment: bucket_index(event.days_past_due)}
-            return _with_invoice(account, replace(invoice, overdue_bucket=marks))
+            marks = invoice.overdue_bucket.set(event.instalment, bucket_index(event.days_past_due))
+            return _with_invoice(account, invoice._replace(overdue_bucket=marks))
         case StatementIssued():
             statement = Statement(
                 event.statement_id, event.period_start, event.period_end, event.ledger_version, event.recorded_on
             )
-            return replace(
-                account,
+            return account._replace(
                 customer_id=event.customer_id,
-                statements={**account.statements, statement.statement_id: statement},
+                statements=account.statements.set(statement.statement_id, statement),
             )
         case BalanceConfirmed() | BalanceDisputed():
-            statement = replace(account.statements[event.statement_id], answered=True)
-            return replace(account, statements={**account.statements, statement.statement_id: statement})
+            statement = account.statements[event.statement_id]._replace(answered=True)
+            return account._replace(statements=account.statements.set(statement.statement_id, statement))
     return account
 
 
@@ -364,19 +365,29 @@ def _discount(discount: Money | None) -> Decimal:
     return discount.amount if discount else ZERO
 
 
+def with_payment(account: Account, payment: Payment) -> Account:
+    """The account with the payment as given, and its unapplied cash on the list of what waits."""
+    waiting = account.waiting
+    if payment.waiting:
+        waiting = waiting.set(payment.payment_id, payment.key)
+    elif payment.payment_id in waiting:
+        waiting = waiting.delete(payment.payment_id)
+    return account._replace(payments=account.payments.set(payment.payment_id, payment), waiting=waiting)
+
+
 def _with_invoice(account: Account, invoice: Invoice) -> Account:
-    return replace(account, invoices={**account.invoices, invoice.invoice_id: invoice})
+    return account._replace(invoices=account.invoices.set(invoice.invoice_id, invoice))
 
 
 def _reduce(account: Account, lines: Iterable[tuple[str, Decimal, Decimal]], by: str) -> Account:
     """Each (invoice, amount, discount) reduces what is open on the invoice, by payments or credits."""
-    invoices = dict(account.invoices)
+    invoices = account.invoices.mutate()
     for invoice_id, amount, discount in lines:
         invoice = invoices[invoice_id]
-        invoices[invoice_id] = replace(
-            invoice, **{by: getattr(invoice, by) + amount}, discounted=invoice.discounted + discount
+        invoices[invoice_id] = invoice._replace(
+            **{by: getattr(invoice, by) + amount}, discounted=invoice.discounted + discount
         )
-    return replace(account, invoices=invoices)
+    return account._replace(invoices=invoices.finish())
 
 
 def _withdraw(account: Account, event: AllocationsWithdrawn) -> Account:
@@ -387,16 +398,16 @@ def _withdraw(account: Account, event: AllocationsWithdrawn) -> Account:
         lines = list(payment.allocations)
         for invoice_id, amount, discount, entry in withdrawn:
             lines.remove((invoice_id, amount, discount, entry, False))
-        payment = replace(payment, unallocated=payment.unallocated + total, allocations=tuple(lines))
-        account = replace(account, payments={**account.payments, payment.payment_id: payment})
+        payment = payment._replace(unallocated=payment.unallocated + total, allocations=tuple(lines))
+        account = with_payment(account, payment)
         by = "paid"
     else:
         note = account.credit_notes[event.source_id]
         notes = list(note.allocations)
         for invoice_id, amount, _, entry in withdrawn:
             notes.remove((invoice_id, amount, entry, False))
-        note = replace(note, unallocated=note.unallocated + total, allocations=tuple(notes))
-        account = replace(account, credit_notes={**account.credit_notes, note.credit_note_id: note})
+        note = note._replace(unallocated=note.unallocated + total, allocations=tuple(notes))
+        account = account._replace(credit_notes=account.credit_notes.set(note.credit_note_id, note))
         by = "credited"
     return _reduce(account, ((i, -amount, -discount) for i, amount, discount, _ in withdrawn), by)
 
@@ -405,16 +416,15 @@ def _refunded(account: Account, source_id: str, amount: Decimal) -> Account:
     if source_id in account.payments:
         payment = account.payments[source_id]
         left = payment.unallocated - amount
-        payment = replace(
-            payment,
+        payment = payment._replace(
             unallocated=left,
             refunded=payment.refunded + amount,
             remainder_as=payment.remainder_as if left else None,
         )
-        return replace(account, payments={**account.payments, source_id: payment})
+        return with_payment(account, payment)
     note = account.credit_notes[source_id]
-    note = replace(note, unallocated=note.unallocated - amount, refunded=note.refunded + amount)
-    return replace(account, credit_notes={**account.credit_notes, source_id: note})
+    note = note._replace(unallocated=note.unallocated - amount, refunded=note.refunded + amount)
+    return account._replace(credit_notes=account.credit_notes.set(source_id, note))
 
 
 def schedule_pairs(schedule: Sequence[Instalment]) -> tuple[tuple[date, Decimal], ...]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -128,7 +127,7 @@ def _after(invoice: Invoice, plan: Sequence[Allocation]) -> Invoice:
         ),
         ZERO,
     )
-    return replace(invoice, paid=invoice.paid + taken) if taken else invoice
+    return invoice._replace(paid=invoice.paid + taken) if taken else invoice
 
 
 def oldest_due(account: Account, currency: str, cash: Decimal, value_date: date) -> list[Allocation]:
@@ -225,8 +224,10 @@ def apply_credit_note(
     return [event, *settled_by(account, [(allocation, on)], today)]
 
 
-def _in_order(payments: Sequence[Payment]) -> list[Payment]:
-    return sorted(payments, key=lambda p: p.key)
+def _waiting(account: Account, currency: str) -> list[Payment]:
+    """The payments with unapplied cash in ``currency``, in document order."""
+    found = (account.payments[payment_id] for payment_id, _ in sorted(account.waiting.items(), key=lambda w: w[1]))
+    return [p for p in found if p.currency == currency]
 
 
 def apply_waiting(account: Account, invoice_ids: Sequence[str], today: date) -> list[DomainEvent]:
@@ -247,7 +248,7 @@ def apply_waiting(account: Account, invoice_ids: Sequence[str], today: date) -> 
             if note.from_erp and note.invoice_id == invoice_id and note.unallocated > 0 and note.currency == currency:
                 take(apply_credit_note(account, note.credit_note_id, invoice_id, note.unallocated, today))
         number = normalise_number(account.invoices[invoice_id].number)
-        for payment in _in_order([p for p in account.payments.values() if p.waiting and p.currency == currency]):
+        for payment in _waiting(account, currency):
             basis: AllocationBasis
             if payment.remittance:
                 named = [amount for named_number, amount in payment.remittance if named_number == number]
@@ -269,9 +270,7 @@ def apply_waiting(account: Account, invoice_ids: Sequence[str], today: date) -> 
                 allocation_events(account, payment.payment_id, basis, [allocation], remainder if left else None, today)
             )
     for currency in sorted({account.invoices[i].currency for i in invoice_ids}):
-        for payment in _in_order(
-            [p for p in account.payments.values() if p.waiting and p.currency == currency and not p.remittance]
-        ):
+        for payment in [p for p in _waiting(account, currency) if not p.remittance]:
             plan = oldest_due(account, currency, account.payments[payment.payment_id].unallocated, payment.value_date)
             if plan:
                 left = payment.unallocated - sum((a.amount.amount for a in plan), ZERO)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Literal
+
+from immutables import Map
 
 from libs.events.contracts import DomainEvent, Money
 from services.receivables.domain.account import (
@@ -36,6 +38,7 @@ from services.receivables.domain.account import (
     fold,
     money,
     normalise_number,
+    with_payment,
 )
 from services.receivables.domain.cash import (
     allocation_events,
@@ -131,19 +134,29 @@ def receive(account: Account, customer_id: str, doc: Document, today: date) -> l
 
 def receive_documents(
     account: Account, customer_id: str, docs: Sequence[Document], today: date
-) -> tuple[list[list[DomainEvent]], list[DomainEvent]]:
-    """Documents as they arrived (the events of each), then, if one belongs before those already
-    applied or changed one of them, the events that bring the allocations to document order."""
-    per_document: list[list[DomainEvent]] = []
+) -> tuple[list[tuple[int, list[DomainEvent]]], list[DomainEvent]]:
+    """Documents of one batch (the events of each, with its place in ``docs``, in the order they
+    were decided), then, if one belongs before those already applied or changed one of them, the
+    events that bring the allocations to document order."""
+    per_document: list[tuple[int, list[DomainEvent]]] = []
     again = False
-    for doc in docs:
+    # In document order within the batch (a document's revisions keep theirs): fewer come late.
+    for index, doc in sorted(enumerate(docs), key=lambda d: d[1].key):
         known = _known(account, doc)
         new = receive(account, customer_id, doc, today)
-        if new and (known or (account.latest_document is not None and doc.key < account.latest_document)):
+        if new and (known or _late(account, doc)):
             again = True
         account = fold(new, account)
-        per_document.append(new)
+        per_document.append((index, new))
     return per_document, realign(account, today) if again else []
+
+
+def _late(account: Account, doc: Document) -> bool:
+    """Whether a new document comes before documents already applied that it could change: an
+    invoice before a payment or credit note, a payment or credit note before anything."""
+    if isinstance(doc, InvoiceDocument):
+        return account.latest_source is not None and doc.key < account.latest_source
+    return account.latest_document is not None and doc.key < account.latest_document
 
 
 def _known(account: Account, doc: Document) -> bool:
@@ -366,13 +379,13 @@ def in_document_order(account: Account, today: date) -> tuple[Account, list[Doma
         for invoice_id, amount, _, manual in note.allocations:
             if manual or not note.from_erp:
                 by_hand_credited[invoice_id] += amount
-    fresh = replace(
-        Account(customer_id=account.customer_id),
+    fresh = Account(
+        customer_id=account.customer_id,
         numbers=account.numbers,
         disputes=account.disputes,
         statements=account.statements,
-        credit_notes={k: n for k, n in account.credit_notes.items() if not n.from_erp},
-        payments={k: p for k, p in account.payments.items() if p.reversed},
+        credit_notes=Map({k: n for k, n in account.credit_notes.items() if not n.from_erp}),
+        payments=Map({k: p for k, p in account.payments.items() if p.reversed}),
     )
     documents: list[tuple[DocumentKey, Invoice | Payment | CreditNote]] = [
         *((i.key, i) for i in account.invoices.values()),
@@ -384,30 +397,28 @@ def in_document_order(account: Account, today: date) -> tuple[Account, list[Doma
         new: list[DomainEvent]
         match document:
             case Invoice():
-                invoice = replace(
-                    document,
+                invoice = document._replace(
                     paid=by_hand_paid[document.invoice_id],
                     credited=by_hand_credited[document.invoice_id],
                     discounted=ZERO,
                     settled_on=None,
                 )
-                fresh = replace(fresh, invoices={**fresh.invoices, invoice.invoice_id: invoice})
+                fresh = fresh._replace(invoices=fresh.invoices.set(invoice.invoice_id, invoice))
                 new = apply_waiting(fresh, [invoice.invoice_id], today)
             case CreditNote():
                 kept = sum((line[1] for line in document.allocations if line[3]), ZERO) + document.refunded
-                note = replace(document, unallocated=document.amount - kept, allocations=())
-                fresh = replace(fresh, credit_notes={**fresh.credit_notes, note.credit_note_id: note})
+                note = document._replace(unallocated=document.amount - kept, allocations=())
+                fresh = fresh._replace(credit_notes=fresh.credit_notes.set(note.credit_note_id, note))
                 new = []
                 if note.invoice_id is not None and note.invoice_id in fresh.invoices and note.unallocated > 0:
                     new = apply_credit_note(fresh, note.credit_note_id, note.invoice_id, note.unallocated, today)
             case Payment():
-                payment = replace(
-                    document,
+                payment = document._replace(
                     unallocated=document.amount - document.by_hand - document.refunded,
                     allocations=(),
                     remainder_as=None,
                 )
-                fresh = replace(fresh, payments={**fresh.payments, payment.payment_id: payment})
+                fresh = with_payment(fresh, payment)
                 remittance = tuple(
                     RemittanceLine(invoice_number=number, amount=amount) for number, amount in payment.remittance
                 )
