@@ -33,13 +33,14 @@ $(STATEMENT_FONT):
 
 ## Every test: lint and types, contract drift, unit, integration and system tests.
 test: lint $(STATEMENT_FONT)
-	$(BIN)/python -m libs.events.catalogue --check
+	$(BIN)/python -m contracts.catalogue --check
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -56,20 +57,20 @@ bench: $(STAMP)
 
 ## Regenerate contracts/: JSON Schemas of every event and the AsyncAPI document.
 asyncapi: $(STAMP)
-	$(BIN)/python -m libs.events.catalogue
+	$(BIN)/python -m contracts.catalogue
 
 ## Run the system on this machine (see README).
 # DEMO=1 (or DEMO=customers,invoices) loads the ERP simulator's book once everything is ready.
 DEMO ?=
 dev: $(STAMP) $(STATEMENT_FONT)
-	CREDO_DEV_DEMO=$(DEMO) $(BIN)/python -m libs.infra.dev
+	CREDO_DEV_DEMO=$(DEMO) $(BIN)/python -m tools.dev
 
 ## A development token: make token ROLE=credit_analyst SUBJECT=li (signed with CREDO_JWT_SECRET, or
 ## with the secret make dev keeps in $(CREDO_DEV_DIR)/secrets.json, .dev/ by default).
 ROLE ?= admin
 SUBJECT ?= developer
 token: $(STAMP)
-	@$(BIN)/python -m libs.service.auth token --role $(ROLE) --subject "$(SUBJECT)"
+	@$(BIN)/python -m tools.token --role $(ROLE) --subject "$(SUBJECT)"
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache

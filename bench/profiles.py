@@ -26,11 +26,11 @@ import httpx
 import uvloop
 
 from bench import service
+from contracts import erp as erp_contract
 from libs.events.envelope import Envelope, to_kafka
 from libs.events.kafka import partition_for
 from libs.events.outbox import new_producer
 from libs.service.logging import configure_logging
-from services.profiles import erp
 
 
 def _percentile(sorted_values: list[float], share: float) -> float:
@@ -66,7 +66,7 @@ async def register(url: str, token: str, count: int, concurrency: int = 16, offs
 async def erp_documents(bootstrap: str, dsn: str, count: int) -> float:
     producer = new_producer(bootstrap)
     await producer.start()
-    partitions = len(await producer.partitions_for(erp.TOPIC))
+    partitions = len(await producer.partitions_for(erp_contract.CUSTOMERS))
     started = time.perf_counter()
     for start in range(0, count, 5000):
         batches: dict[int, list[object]] = {}
@@ -95,9 +95,9 @@ async def erp_documents(bootstrap: str, dsn: str, count: int) -> float:
             batch = producer.create_batch()
             for r in records:
                 while batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers) is None:  # type: ignore[attr-defined]
-                    deliveries.append(await producer.send_batch(batch, erp.TOPIC, partition=partition))
+                    deliveries.append(await producer.send_batch(batch, erp_contract.CUSTOMERS, partition=partition))
                     batch = producer.create_batch()
-            deliveries.append(await producer.send_batch(batch, erp.TOPIC, partition=partition))
+            deliveries.append(await producer.send_batch(batch, erp_contract.CUSTOMERS, partition=partition))
         await asyncio.gather(*deliveries)
     await producer.stop()
     conn = await asyncpg.connect(dsn)
@@ -163,7 +163,7 @@ async def reads(url: str, token: str, ids: list[str], clients: int, seconds: flo
 
 
 async def main(customers: int, documents: int, clients: int, seconds: float) -> None:
-    async with service.running("profiles", [erp.TOPIC]) as profiles:
+    async with service.running("profiles", [erp_contract.CUSTOMERS]) as profiles:
         url, token = profiles.url, profiles.token("admin")
         rate = await register(url, token, customers)
         print(

@@ -23,8 +23,8 @@ import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import service
+from contracts import erp
 from libs.service.logging import configure_logging
-from services.receivables import erp
 from tools import erp_simulator
 
 TODAY = "2026-01-01"  # the simulated book covers 2025
@@ -135,7 +135,7 @@ async def main(customers: int, invoices: int, rate: int, seconds: float, replica
         f" (generated in {time.perf_counter() - started:.1f} s)",
         flush=True,
     )
-    topics = [*erp.TOPICS, "profiles.events"]
+    topics = [*erp.DOCUMENTS, "profiles.events"]
     async with (
         service.running("receivables", topics, replicas, CREDO_BUSINESS_DATE=TODAY) as receivables,
         httpx.AsyncClient(

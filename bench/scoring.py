@@ -31,10 +31,8 @@ import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import service
-from libs.events.contracts import DomainEvent, Money
-from libs.service.logging import configure_logging
-from services.profiles.events import BureauReportRecorded, CustomerRegistered, Registration
-from services.receivables.events import (
+from contracts.profiles import BureauReportRecorded, CustomerRegistered, Registration
+from contracts.receivables import (
     Allocation,
     Instalment,
     InvoiceIssued,
@@ -43,6 +41,8 @@ from services.receivables.events import (
     PaymentReceived,
     Terms,
 )
+from libs.events.contracts import DomainEvent, Money
+from libs.service.logging import configure_logging
 from tools import erp_simulator
 
 TODAY = date(2026, 1, 1)

@@ -34,7 +34,6 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaProducer
 
 from libs.events.envelope import Envelope, to_kafka
-from services.profiles.erp import customer_id_for
 
 Behaviour = Literal["prompt", "slow", "deteriorating", "defaulting", "disputing"]
 BEHAVIOURS: list[tuple[Behaviour, int]] = [
@@ -76,7 +75,9 @@ class Customer:
 
     @property
     def customer_id(self) -> str:
-        return customer_id_for(self.erp_id)
+        """The id the simulator gives the customer when it stands in for profiles
+        (``--directly-to-receivables``); through erp.customers, profiles gives its own."""
+        return f"C-{self.erp_id}"
 
 
 @dataclass(frozen=True)

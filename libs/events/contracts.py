@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    PlainSerializer,
     ValidationError,
     field_serializer,
     field_validator,
@@ -90,8 +91,11 @@ def _not_a_float(value: object) -> object:
     return value
 
 
-# A decimal that arrives as a string or an integer: a float has already lost its exactness.
-ExactDecimal = Annotated[Decimal, BeforeValidator(_not_a_float)]
+# A decimal that arrives as a string or an integer: a float has already lost its exactness; it
+# travels as fixed-point text, never "8.0E+5".
+ExactDecimal = Annotated[
+    Decimal, BeforeValidator(_not_a_float), PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")
+]
 
 
 class Money(BaseModel):

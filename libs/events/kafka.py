@@ -8,7 +8,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
-DEFAULT_PARTITIONS = 6
+from libs.events.topics import DEFAULT_PARTITIONS, dead_letter_topic
+
+__all__ = ["DEFAULT_PARTITIONS", "dead_letter_topic", "ensure_topics", "partition_for"]
+
 
 # Latency follows the fetch wait on a quiet topic; 10 ms keeps end-to-end lag low.
 FETCH_MAX_WAIT_MS = 10
@@ -17,10 +20,6 @@ FETCH_MAX_WAIT_MS = 10
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition the Java client's default partitioner picks, so every client agrees."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-def dead_letter_topic(service: str) -> str:
-    return f"{service}.dlq"
 
 
 # Domain topics are the system's memory between services: they keep their events forever.

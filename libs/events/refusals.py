@@ -1,11 +1,14 @@
 """What a decision may answer instead of events, in the domain's words.
 
-A domain raises ``Refused`` for a command it does not accept and ``NotFound`` for one that names
-something that does not exist; each service's own refusals derive from these. The service kit
-answers them, in one place, with problem+json: 422 and 404.
+A domain raises ``Refused`` for a command it does not accept, ``NotFound`` for one that names
+something that does not exist and ``Duplicate`` for one that repeats what another holds; each
+service's own refusals derive from these. The service kit answers them, in one place, with
+problem+json: 422, 404 and 409.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class Refused(Exception):
@@ -14,6 +17,15 @@ class Refused(Exception):
 
 class NotFound(Refused):
     """A command or query naming something that does not exist."""
+
+
+class Duplicate(Refused):
+    """A command that would record again what is already recorded elsewhere (a registration
+    number held by another customer); ``extra`` names what holds it."""
+
+    def __init__(self, message: str, **extra: str) -> None:
+        super().__init__(message)
+        self.extra: dict[str, Any] = dict(extra)
 
 
 class StaleVersion(Exception):

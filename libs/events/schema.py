@@ -16,7 +16,7 @@ from typing import Any
 
 from libs.events.contracts import DomainEvent, EventRegistry, Money
 from libs.events.envelope import REQUIRED_HEADERS
-from libs.events.kafka import DEFAULT_PARTITIONS
+from libs.events.topics import DEFAULT_PARTITIONS
 
 JsonSchema = dict[str, Any]
 

@@ -9,21 +9,20 @@ published that was not stored.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 import asyncpg
 import structlog
 
 from libs.events import metrics
+from libs.events.batching import Batcher
 from libs.events.clock import BusinessClock, SystemClock
 from libs.events.contracts import DomainEvent, EventRegistry
 from libs.events.database import Connection
@@ -111,6 +110,45 @@ class RecordedEvent:
         )
 
 
+class Store(Protocol):
+    """What use cases need of an event store; ``EventStore`` keeps events in PostgreSQL,
+    ``libs.events.memory.MemoryEventStore`` in memory, and both pass the same contract tests.
+
+    ``conn`` is the store's own transaction handle (from ``transaction()``): appends and reads
+    given one see each other and commit or roll back together.
+    """
+
+    clock: BusinessClock
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        *,
+        customer_id: str,
+        context: EventContext | None = None,
+        conn: Any = None,
+        savepoint: bool = True,
+    ) -> list[RecordedEvent]: ...
+
+    async def append_all(
+        self, conn: Any, appends: Sequence[Append], *, savepoint: bool = True
+    ) -> list[list[RecordedEvent]]: ...
+
+    async def load(self, stream_id: str, conn: Any = None, *, after: int = 0) -> list[RecordedEvent]: ...
+
+    async def heads(self, stream_ids: Sequence[str], conn: Any = None) -> dict[str, tuple[int, UUID]]: ...
+
+    async def event_id_at(self, stream_id: str, version: int, conn: Any = None) -> UUID | None: ...
+
+    async def current_version(self, stream_id: str, conn: Any = None) -> int: ...
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000, conn: Any = None) -> list[RecordedEvent]: ...
+
+
 # Appends any number of requests, each to its own stream, in one statement. A request whose
 # stream is not at its expected version inserts nothing (and reports the current version);
 # two writers racing past the guard collide on the primary key instead.
@@ -158,24 +196,38 @@ class Append:
     contexts: Sequence[EventContext] | None = None
 
 
-@dataclass
+def contexts_of(append: Append, registry: EventRegistry) -> Sequence[EventContext]:
+    """The context of each event of an append, once its events are known to be the store's own."""
+    for event in append.events:
+        if not registry.knows(event.event_type):
+            raise ValueError(f"{event.event_type} is not in this store's event registry")
+    if append.contexts is not None:
+        if len(append.contexts) != len(append.events):
+            raise ValueError(f"{len(append.contexts)} contexts for {len(append.events)} events of {append.stream_id}")
+        return append.contexts
+    return [append.context or EventContext.current()] * len(append.events)
+
+
+@dataclass(frozen=True)
 class _Request:
     stream_id: str
     expected_version: int
     events: Sequence[DomainEvent]
     customer_id: str
     contexts: Sequence[EventContext]  # one per event
-    done: asyncio.Future[list[RecordedEvent]]
+
+
+_Outcome = list["RecordedEvent"] | ConcurrencyConflict
 
 
 class EventStore:
     """Appends and reads one service's events.
 
-    Appends that do not bring a transaction of their own are committed in groups: while one
-    group is being written, concurrent appends queue up and go together in the next
-    transaction (one statement for all their events and outbox rows, one call of the
-    projection). Each keeps its own outcome; should a group fail, its appends are retried
-    one by one, so one bad command never fails another.
+    Appends that do not bring a transaction of their own are committed in groups (a
+    ``Batcher``): while one group is being written, concurrent appends queue up and go together
+    in the next transaction (one statement for all their events and outbox rows, one call of the
+    projection). Each keeps its own outcome; should a group fail, its appends are retried one by
+    one, so one bad command never fails another.
     """
 
     def __init__(
@@ -198,10 +250,18 @@ class EventStore:
         self.clock = clock or SystemClock()
         self.projection = projection
         self.group_commit = group_commit
-        self.max_group = max_group
-        self.writers = writers
-        self._queue: deque[_Request] = deque()
-        self._writer_tasks: set[asyncio.Task[None]] = set()
+        self._groups = Batcher[_Request, list[RecordedEvent]](
+            self._commit, max_batch=max_group, writers=writers, apart=lambda r: r.stream_id
+        )
+
+    @property
+    def writers(self) -> int:
+        """Groups in flight at once."""
+        return self._groups.writers
+
+    @writers.setter
+    def writers(self, writers: int) -> None:
+        self._groups.writers = writers
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -228,28 +288,16 @@ class EventStore:
         """
         if not events:
             return []
-        context = context or EventContext.current()
-        self._check_known(events)
-        request = _Request(
-            stream_id,
-            expected_version,
-            events,
-            customer_id,
-            [context] * len(events),
-            asyncio.get_running_loop().create_future(),
-        )
+        append = Append(stream_id, expected_version, events, customer_id, context or EventContext.current())
         if conn is not None:
-            appends = [Append(stream_id, expected_version, events, customer_id, context)]
-            return (await self.append_all(conn, appends, savepoint=savepoint))[0]
+            return (await self.append_all(conn, [append], savepoint=savepoint))[0]
+        request = _Request(stream_id, expected_version, events, customer_id, contexts_of(append, self.registry))
         if not self.group_commit:
-            await self._commit_alone(request)
-            return request.done.result()
-        self._queue.append(request)
-        if len(self._writer_tasks) < self.writers:
-            task = asyncio.ensure_future(self._drain())
-            self._writer_tasks.add(task)  # held so the task is not collected mid-write
-            task.add_done_callback(self._writer_tasks.discard)
-        return await request.done
+            outcome = (await self._commit([request]))[0]
+            if isinstance(outcome, ConcurrencyConflict):
+                raise outcome
+            return outcome
+        return await self._groups.submit(request)
 
     async def append_all(
         self, conn: Connection, appends: Sequence[Append], *, savepoint: bool = True
@@ -263,20 +311,15 @@ class EventStore:
         """
         if len({a.stream_id for a in appends}) != len(appends):
             raise ValueError("append_all takes each stream once")
-        loop = asyncio.get_running_loop()
-        requests = []
-        for a in appends:
-            self._check_known(a.events)
-            if a.contexts is not None and len(a.contexts) != len(a.events):
-                raise ValueError(f"{len(a.contexts)} contexts for {len(a.events)} events of {a.stream_id}")
-            contexts = a.contexts or [a.context or EventContext.current()] * len(a.events)
-            requests.append(
-                _Request(a.stream_id, a.expected_version, a.events, a.customer_id, contexts, loop.create_future())
-            )
+        requests = [
+            _Request(a.stream_id, a.expected_version, a.events, a.customer_id, contexts_of(a, self.registry))
+            for a in appends
+        ]
+        written = [r for r in requests if r.events]
         try:
             async with conn.transaction() if savepoint else contextlib.nullcontext():
-                outcomes = await self._write(conn, [r for r in requests if r.events])
-                for _, outcome in outcomes:
+                outcomes = await self._write(conn, written)
+                for outcome in outcomes:
                     if isinstance(outcome, ConcurrencyConflict):
                         raise outcome
         except asyncpg.UniqueViolationError as exc:
@@ -287,68 +330,24 @@ class EventStore:
                 if actual != request.expected_version:
                     raise ConcurrencyConflict(request.stream_id, request.expected_version, actual) from exc
             raise
-        appended = {id(request): outcome for request, outcome in outcomes if isinstance(outcome, list)}
+        appended = {id(r): o for r, o in zip(written, outcomes, strict=True) if isinstance(o, list)}
         return [appended.get(id(r), []) for r in requests]
 
-    def _check_known(self, events: Sequence[DomainEvent]) -> None:
-        for event in events:
-            if not self.registry.knows(event.event_type):
-                raise ValueError(f"{event.event_type} is not in this store's event registry")
-
-    async def _drain(self) -> None:
-        while self._queue:
-            group = self._take_group()
-            if group:
-                await self._commit_group(group)
-
-    def _take_group(self) -> list[_Request]:
-        """Up to ``max_group`` queued appends, at most one per stream, in arrival order."""
-        group: list[_Request] = []
-        streams: set[str] = set()
-        later: list[_Request] = []
-        while self._queue and len(group) < self.max_group:
-            request = self._queue.popleft()
-            if request.done.done():  # the caller gave up waiting
-                continue
-            if request.stream_id in streams:
-                later.append(request)
-            else:
-                streams.add(request.stream_id)
-                group.append(request)
-        self._queue.extendleft(reversed(later))
-        return group
-
-    async def _commit_group(self, group: list[_Request]) -> None:
-        if len(group) == 1:
-            await self._commit_alone(group[0])
-            return
+    async def _commit(self, requests: Sequence[_Request]) -> list[_Outcome]:
+        """Requests in one transaction of their own; a lost race of a lone request is its conflict."""
         try:
             async with self.transaction() as conn:
-                outcomes = await self._write(conn, group)
-        except Exception:  # noqa: BLE001 - each request learns its own outcome below
-            for request in group:
-                if not request.done.done():
-                    await self._commit_alone(request)
-            return
-        _settle(outcomes)
-
-    async def _commit_alone(self, request: _Request) -> None:
-        try:
-            async with self.transaction() as conn:
-                outcomes = await self._write(conn, [request])
+                return await self._write(conn, requests)
         except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name != "events_stream_version_key":
-                _fail(request, exc)
-            else:
-                _fail(request, ConcurrencyConflict(request.stream_id, request.expected_version, None))
-        except Exception as exc:  # noqa: BLE001 - handed to the caller
-            _fail(request, exc)
-        else:
-            _settle(outcomes)
+            if exc.constraint_name == "events_stream_version_key" and len(requests) == 1:
+                lost = requests[0]
+                raise ConcurrencyConflict(lost.stream_id, lost.expected_version, None) from exc
+            raise
 
     async def _write(self, conn: Connection, requests: Sequence[_Request]) -> list[_Outcome]:
         """Append the requests that find their streams at the expected version; the others
-        get a conflict. The outcomes are handed to the callers only after the commit."""
+        get a conflict, one outcome per request in order. The outcomes are handed to the callers
+        only after the commit."""
         occurred_at = self.clock.now()
         flat = [
             (request, step, event, uuid4(), event.payload(), request.contexts[step - 1])
@@ -374,7 +373,6 @@ class EventStore:
         )
         positions = {row["event_id"]: row["position"] for row in rows if row["event_id"] is not None}
         current = {row["stream_id"]: row["current"] for row in rows if row["stream_id"] is not None}
-        outcomes: list[_Outcome] = []
         recorded_all: list[RecordedEvent] = []
         by_request: dict[int, list[RecordedEvent]] = {}
         for request, step, event, event_id, payload, context in flat:
@@ -399,23 +397,31 @@ class EventStore:
             )
             by_request.setdefault(id(request), []).append(recorded)
             recorded_all.append(recorded)
-        for request in requests:
-            appended = by_request.get(id(request))
-            if appended is None:
-                outcomes.append(
-                    (
-                        request,
-                        ConcurrencyConflict(
-                            request.stream_id, request.expected_version, current.get(request.stream_id)
-                        ),
-                    )
-                )
-            else:
-                outcomes.append((request, appended))
+        outcomes: list[_Outcome] = [
+            by_request.get(id(r)) or ConcurrencyConflict(r.stream_id, r.expected_version, current.get(r.stream_id))
+            for r in requests
+        ]
         if self.projection is not None and recorded_all:
             await self.projection(conn, recorded_all)
         metrics.EVENTS_APPENDED.labels(self.topic).inc(len(recorded_all))
         return outcomes
+
+    async def heads(self, stream_ids: Sequence[str], conn: Connection | None = None) -> dict[str, tuple[int, UUID]]:
+        """Each stream's last version and event id; a stream with no events is left out."""
+        executor = conn if conn is not None else self.pool
+        rows = await executor.fetch(  # read backwards through the primary key
+            "SELECT s AS stream_id, e.version, e.event_id FROM unnest($1::text[]) AS s CROSS JOIN LATERAL"
+            " (SELECT version, event_id FROM events WHERE stream_id = s ORDER BY version DESC LIMIT 1) AS e",
+            list(stream_ids),
+        )
+        return {row["stream_id"]: (row["version"], row["event_id"]) for row in rows}
+
+    async def event_id_at(self, stream_id: str, version: int, conn: Connection | None = None) -> UUID | None:
+        executor = conn if conn is not None else self.pool
+        found: UUID | None = await executor.fetchval(
+            "SELECT event_id FROM events WHERE stream_id = $1 AND version = $2", stream_id, version
+        )
+        return found
 
     async def current_version(self, stream_id: str, conn: Connection | None = None) -> int:
         query = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1"
@@ -457,55 +463,3 @@ class EventStore:
             traceparent=row["traceparent"],
             actor=row["actor"],
         )
-
-
-Decide = Callable[[Any], Sequence[DomainEvent]]
-
-
-_Outcome = tuple[_Request, list[RecordedEvent] | ConcurrencyConflict]
-
-
-def _settle(outcomes: Sequence[_Outcome]) -> None:
-    for request, outcome in outcomes:
-        if isinstance(outcome, ConcurrencyConflict):
-            _fail(request, outcome)
-        elif not request.done.done():
-            request.done.set_result(outcome)
-
-
-def _fail(request: _Request, exc: BaseException) -> None:
-    if not request.done.done():
-        request.done.set_exception(exc)
-
-
-async def execute(
-    store: EventStore,
-    stream_id: str,
-    *,
-    customer_id: str,
-    initial: Any,
-    evolve: Callable[[Any, DomainEvent], Any],
-    decide: Decide,
-    context: EventContext | None = None,
-    attempts: int = 5,
-    conn: Connection | None = None,
-) -> list[RecordedEvent]:
-    """Load a stream, fold it, decide, append; on a conflict, do it again on fresh state.
-
-    A conflict that persists after ``attempts`` tries is raised, never swallowed.
-    """
-    for attempt in range(1, attempts + 1):
-        history = await store.load(stream_id, conn)
-        state = initial
-        for recorded in history:
-            state = evolve(state, recorded.event)
-        new_events = decide(state)
-        try:
-            version = history[-1].version if history else 0
-            return await store.append(
-                stream_id, version, new_events, customer_id=customer_id, context=context, conn=conn
-            )
-        except ConcurrencyConflict:
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")

@@ -1,17 +1,12 @@
 """Who is calling: OAuth2 bearer JWTs for people, API keys for the ERP and other machines.
 
 Tokens carry ``sub`` and a ``roles`` list from viewer, credit_analyst, collector,
-credit_manager, finance_director and admin (admin may do everything). Health and metrics
-are the only routes open without either.
-
-    python -m libs.service.auth token --role credit_analyst [--subject dev] [--hours 8]
+credit_manager, finance_director, erp and admin (admin may do everything). Health and metrics
+are the only routes open without either. Development tokens: ``make token`` (``tools/token.py``).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -159,38 +154,3 @@ def mint_token(
         "exp": now + int(hours * 3600),
     }
     return jwt.encode(claims, secret, algorithm=algorithm)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m libs.service.auth", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    token = sub.add_parser("token", help="mint a development token signed with CREDO_JWT_SECRET")
-    token.add_argument("--role", action="append", required=True, choices=ROLES)
-    token.add_argument("--subject", default="developer")
-    token.add_argument("--hours", type=float, default=8)
-    args = parser.parse_args(argv)
-    secret = os.environ.get("CREDO_JWT_SECRET") or _dev_secret()
-    if not secret:
-        from libs.infra.dev import dev_dir
-
-        print(
-            f"no development secret in {dev_dir() / 'secrets.json'}: start `make dev` once (with the same"
-            " CREDO_DEV_DIR), or set CREDO_JWT_SECRET",
-            file=sys.stderr,
-        )
-        return 2
-    print(mint_token(secret, args.subject, args.role, hours=args.hours))
-    return 0
-
-
-def _dev_secret() -> str | None:
-    from libs.infra.dev import load_dev_secrets
-
-    secrets = load_dev_secrets()
-    return secrets.get("jwt_secret") if secrets else None
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from libs.events.refusals import NotFound, Refused, StaleVersion
+from libs.events.refusals import Duplicate, NotFound, Refused, StaleVersion
 from libs.events.store import ConcurrencyConflict
 
 log = structlog.get_logger(__name__)
@@ -119,6 +119,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _refused(request: Request, exc: Refused) -> JSONResponse:
         if isinstance(exc, NotFound):
             return problem_response(404, "Not found", str(exc), instance=request.url.path)
+        if isinstance(exc, Duplicate):
+            return problem_response(
+                409, "Duplicate", str(exc), kind="duplicate", instance=request.url.path, **exc.extra
+            )
         return problem_response(422, "Refused", str(exc), kind="refused", instance=request.url.path)
 
     @app.exception_handler(StaleVersion)

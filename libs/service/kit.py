@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -47,6 +47,7 @@ from libs.service.errors import install_problem_handlers
 from libs.service.hot import HotRoute, HotRoutes
 from libs.service.logging import CorrelationMiddleware, configure_logging
 from libs.service.settings import ROLES, ServiceSettings
+from libs.service.views import View
 
 log = structlog.get_logger(__name__)
 
@@ -59,8 +60,8 @@ class ConsumerSpec:
     topics: Sequence[str]
     handler: Handler | None = None
     batch_handler: BatchHandler | None = None
-    # For reactions that append to the service's own store: built once the store exists.
-    make_batch_handler: Callable[[EventStore], BatchHandler] | None = None
+    # For reactions that work with the service's collaborators: built once they exist.
+    make_batch_handler: Callable[[Kit], BatchHandler] | None = None
     batch_size: int = 500  # messages per transaction at most
     revisions_supersede: bool = False  # streams are documents, versions whole revisions (the ERP's topics)
 
@@ -75,6 +76,9 @@ class ServiceSpec:
     consumers: Sequence[ConsumerSpec] = ()
     routers: Sequence[APIRouter] = ()
     sweeps: Callable[[Kit], Sequence[Sweep]] | None = None
+    # The service's own collaborators (its settings, policy, folded streams, desks), built once
+    # the store exists; routes, reactions and sweeps reach them as ``kit.parts``.
+    assemble: Callable[[Kit], Any] | None = None
     hot_routes: Sequence[HotRoute] = ()  # answered before FastAPI's routing; see libs.service.hot
     description: str = ""
 
@@ -91,6 +95,7 @@ class Kit:
     store: EventStore = field(init=False)
     relay: Relay = field(init=False)
     consumers: list[ConsumerRunner] = field(default_factory=list)
+    parts: Any = None
     sweeper: SweepScheduler | None = None
     started_at: float = field(default_factory=time.time)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -123,6 +128,8 @@ class Kit:
             clock=self.clock,
             projection=spec.own_projection,
         )
+        if spec.assemble is not None:
+            self.parts = spec.assemble(self)
         self.relay = Relay(self.pool, settings.database_url, settings.kafka_bootstrap_servers, source=spec.name)
         self.consumers = [
             ConsumerRunner(
@@ -134,7 +141,7 @@ class Kit:
                 topics=[settings.topic_name(t) for t in c.topics],
                 registry=spec.registry,
                 handler=c.handler,
-                batch_handler=c.make_batch_handler(self.store) if c.make_batch_handler else c.batch_handler,
+                batch_handler=c.make_batch_handler(self) if c.make_batch_handler else c.batch_handler,
                 group=settings.consumer_group,
                 batch_size=c.batch_size,
                 revisions_supersede=c.revisions_supersede,
@@ -185,13 +192,47 @@ async def kit_of(request: Request) -> Kit:  # async: a plain def would hop to a 
 KitDep = Annotated[Kit, Depends(kit_of)]
 
 
-@operations.get("/health/live", summary="The process is up")
+class Liveness(View):
+    status: Literal["alive"]
+
+
+class Readiness(View):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str]  # each part: "ok", or what is wrong with it
+
+
+class ConsumerInfo(View):
+    name: str
+    topics: list[str]
+    ready: bool
+    positions: dict[str, int]  # "<topic>/<partition>": the next offset to read
+
+
+class Info(View):
+    service: str
+    version: str
+    description: str
+    business_date: str
+    publishes: str
+    dead_letter_topic: str
+    event_store: dict[str, int]
+    relay: dict[str, Any]
+    consumers: list[ConsumerInfo]
+    uptime_seconds: float
+
+
+@operations.get("/health/live", response_model=Liveness, summary="The process is up")
 async def live() -> dict[str, str]:
     """Liveness: the process is up. Open, for the orchestrator."""
     return {"status": "alive"}
 
 
-@operations.get("/health/ready", summary="Database and broker reachable, consumers assigned, relay running")
+@operations.get(
+    "/health/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "a part is not ready: the checks say which"}},
+    summary="Database and broker reachable, consumers assigned, relay running",
+)
 async def ready(kit: KitDep) -> JSONResponse:
     """Readiness: the database and the broker answer, every consumer has its partitions and the relay
     runs; 503 with what is not ready otherwise. Open, for the orchestrator."""
@@ -229,7 +270,7 @@ async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@operations.get("/info", summary="Version, topics, consumer positions and relay of this service")
+@operations.get("/info", response_model=Info, summary="Version, topics, consumer positions and relay of this service")
 async def info(kit: KitDep, _: Annotated[Principal, Depends(require(*ROLES))]) -> dict[str, Any]:
     """What this service is and where it stands: its version and business date, the topic it publishes, its
     event store and outbox backlog, and each consumer's position in each partition."""

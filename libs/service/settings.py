@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from libs.events.contracts import CurrencyCode
+
 # People's roles, the ERP's (a machine: it posts documents, checks credit and reads what it needs),
 # and admin, who may do everything.
 ROLES = ("viewer", "credit_analyst", "collector", "credit_manager", "finance_director", "erp", "admin")
@@ -49,6 +51,10 @@ class ServiceSettings(BaseSettings):
         description="prefix of every topic name, to share a broker between environments",
     )
     api_docs: bool = Field(default=False, description="serve /docs and /openapi.json (open routes; for development)")
+
+    base_currency: CurrencyCode = Field(
+        default="CNY", description="the one currency of limits, exposure and reports across the platform"
+    )
 
     # The company that sells on credit: who statements and letters come from, and where to pay.
     company_name: str | None = Field(default=None, max_length=200)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from libs.service.kit import ServiceSpec
-from services import directory
-from services.profiles.events import registry as profiles_events
+from contracts import profiles
+from libs.service.directory import READ_MODEL, Directory
+from libs.service.kit import ConsumerSpec, ServiceSpec
 
 spec = ServiceSpec(
     name="alerts",
     description="Early-warning alerts to people, dashboards and the ERP.",
-    registry=profiles_events,
+    registry=profiles.registry,
     default_port=8105,
-    read_model=directory.READ_MODEL,
-    consumers=[directory.CONSUMER],
+    read_model=READ_MODEL,
+    consumers=[
+        ConsumerSpec("customers", ["profiles.events"], batch_handler=Directory(profiles.directory_entry).consumer())
+    ],
 )

@@ -1,4 +1,5 @@
-"""profiles' own read model, written in the same transaction as its events."""
+"""profiles' read model: the credit files, written in the same transaction as their events, and the
+credit standing scoring decides, projected from scoring.events."""
 
 from __future__ import annotations
 
@@ -6,9 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from libs.events.database import Connection, migrations_in
-from libs.events.store import RecordedEvent
-from services.profiles.events import (
+from contracts.profiles import (
     BureauReportRecorded,
     ContactAdded,
     ContactChanged,
@@ -22,7 +21,16 @@ from services.profiles.events import (
     ReviewDateSet,
     TradeReferenceRecorded,
 )
-from services.profiles.financials import ratios
+from contracts.scoring import (
+    CreditHoldPlaced,
+    CreditHoldReleased,
+    CreditLimitSet,
+    CreditTermsSet,
+    CustomerScored,
+)
+from libs.events.consumer import Delivery
+from libs.events.database import Connection, migrations_in
+from libs.events.store import RecordedEvent
 
 READ_MODEL = migrations_in(Path(__file__).parent / "migrations")
 
@@ -153,7 +161,7 @@ async def apply(conn: Connection, recorded: RecordedEvent) -> None:
             event.score_range.model_dump_json() if event.score_range else None,
         )
     elif isinstance(event, FinancialStatementRecorded):
-        derived = ratios(event.items)
+        derived = event.ratios
         await conn.execute(
             "INSERT INTO statements (customer_id, period_end, period_months, currency, items, audited,"
             " current_ratio, debt_ratio, working_capital, altman_z, altman_zone, recorded_at)"
@@ -175,3 +183,66 @@ async def apply(conn: Connection, recorded: RecordedEvent) -> None:
             derived.altman_zone,
             at,
         )
+
+
+# -- what scoring decided -----------------------------------------------------------------------------
+
+STANDING_TOPIC = "scoring.events"
+
+
+async def project_standing(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+    """The credit file's grade, score, limit, terms and holds, as scoring decides them."""
+    for delivery in deliveries:
+        event, at = delivery.event, delivery.envelope.time
+        if not isinstance(
+            event, CustomerScored | CreditLimitSet | CreditTermsSet | CreditHoldPlaced | CreditHoldReleased
+        ):
+            continue
+        await conn.execute(
+            "INSERT INTO credit_standing (customer_id) VALUES ($1) ON CONFLICT DO NOTHING", event.customer_id
+        )
+        match event:
+            case CustomerScored():
+                await conn.execute(
+                    "UPDATE credit_standing SET grade = $2, score = $3, reasons = $4, scored_at = $5"
+                    " WHERE customer_id = $1",
+                    event.customer_id,
+                    event.grade,
+                    event.score,
+                    json.dumps(event.reasons),
+                    at,
+                )
+            case CreditLimitSet():
+                await conn.execute(
+                    "UPDATE credit_standing SET limit_amount = $2, standing_limit = $3, limit_currency = $4,"
+                    " limit_expires_on = $5 WHERE customer_id = $1",
+                    event.customer_id,
+                    event.limit.amount,
+                    event.standing_limit.amount,
+                    event.limit.currency,
+                    event.expires_on,
+                )
+            case CreditTermsSet():
+                await conn.execute(
+                    "UPDATE credit_standing SET credit_days = $2, discount_percent = $3, discount_days = $4"
+                    " WHERE customer_id = $1",
+                    event.customer_id,
+                    event.credit_days,
+                    event.discount_percent,
+                    event.discount_days,
+                )
+            case CreditHoldPlaced():
+                hold = json.dumps({"reason": event.reason, "by": event.by, "placed_at": at.isoformat()})
+                await conn.execute(
+                    "UPDATE credit_standing SET holds = holds || jsonb_build_object($2::text, $3::jsonb)"
+                    " WHERE customer_id = $1",
+                    event.customer_id,
+                    event.hold_id,
+                    hold,
+                )
+            case CreditHoldReleased():
+                await conn.execute(
+                    "UPDATE credit_standing SET holds = holds - $2::text WHERE customer_id = $1",
+                    event.customer_id,
+                    event.hold_id,
+                )

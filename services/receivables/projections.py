@@ -15,11 +15,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from libs.events.contracts import DomainEvent
-from libs.events.database import Connection, migrations_in
-from libs.events.store import RecordedEvent
-from services.receivables.domain import bucket_index, counts_from, movements, recorded_on
-from services.receivables.events import (
+from contracts.receivables import (
     Allocation,
     AllocationsWithdrawn,
     BalanceConfirmed,
@@ -43,6 +39,10 @@ from services.receivables.events import (
     StatementIssued,
     WriteOffRecovered,
 )
+from libs.events.contracts import DomainEvent
+from libs.events.database import Connection, migrations_in
+from libs.events.store import RecordedEvent
+from services.receivables.domain import bucket_index, counts_from, movements, recorded_on
 
 READ_MODEL = migrations_in(Path(__file__).parent / "migrations")
 

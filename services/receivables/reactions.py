@@ -5,31 +5,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from libs.events.clock import BusinessClock
+from contracts import erp
 from libs.events.consumer import BatchHandler, Delivery
 from libs.events.database import Connection
 from libs.events.dead_letters import request_redrive
 from libs.events.store import EventContext
-from services import directory
-from services.receivables import erp, handlers
-from services.receivables.accounts import Accounts
+from libs.service.directory import Directory
+from services.receivables import handlers
 
-ERP_CONSUMER = f"receivables.{erp.CONSUMER}"  # the kit names consumers <service>.<name>
+ERP_DOCUMENTS = "erp-documents"  # the consumer of the ERP's topics
+ERP_CONSUMER = f"receivables.{ERP_DOCUMENTS}"  # the kit names consumers <service>.<name>
 
 
-def erp_documents(accounts: Accounts, clock: BusinessClock) -> BatchHandler:
+def erp_documents(parts: handlers.Parts) -> BatchHandler:
     async def apply_erp_documents(conn: Connection, deliveries: Sequence[Delivery]) -> None:
         received = [
-            handlers.ErpDocumentReceived(erp.document_of(d), d.stream_id, d.version, EventContext.caused_by(d.envelope))
+            handlers.ErpDocumentReceived(_document(d), d.stream_id, d.version, EventContext.caused_by(d.envelope))
             for d in deliveries
         ]
-        await handlers.receive_erp_documents(conn, accounts, received, clock.today())
+        await handlers.receive_erp_documents(parts, conn, received)
 
     return apply_erp_documents
 
 
-async def customers_registered(conn: Connection, deliveries: Sequence[Delivery]) -> None:
-    """The customer directory; an ERP document that waited for its customer is re-driven when it arrives."""
-    await directory.project(conn, deliveries)
-    for erp_id in directory.erp_ids(deliveries):
-        await request_redrive(conn, consumer=ERP_CONSUMER, customer_id=erp_id)
+def _document(delivery: Delivery) -> erp.ErpDocument:
+    event = delivery.event
+    assert isinstance(event, erp.ErpInvoice | erp.ErpPayment | erp.ErpCreditNote), event
+    if delivery.version < 1:
+        raise ValueError(f"document {delivery.stream_id} has revision {delivery.version}; revisions start at 1")
+    return event
+
+
+def customers_registered(directory: Directory) -> BatchHandler:
+    async def register_customers(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+        """The customer directory; an ERP document that waited for its customer is re-driven when it arrives."""
+        for entry in await directory.project(conn, deliveries):
+            if entry.erp_id is not None:
+                await request_redrive(conn, consumer=ERP_CONSUMER, customer_id=entry.erp_id)
+
+    return register_customers

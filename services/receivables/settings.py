@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from libs.events.contracts import CurrencyCode
 
 DEFAULT_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # Debian: fonts-wqy-microhei
 
@@ -16,13 +13,7 @@ DEFAULT_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # Debian:
 class ReceivablesSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREDO_RECEIVABLES_", extra="ignore", frozen=True)
 
-    base_currency: CurrencyCode = Field(default="CNY", description="the currency reports are given in")
     statement_font: Path = Field(default=DEFAULT_FONT, description="a TTF/TTC with CJK and Latin glyphs")
     accounts_in_memory: int = Field(
         default=5000, ge=0, description="folded accounts kept in memory; more is faster for large books, and costs RAM"
     )
-
-
-@lru_cache(maxsize=1)
-def settings() -> ReceivablesSettings:
-    return ReceivablesSettings()

@@ -10,10 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from libs.events.database import Connection, migrations_in
-from libs.events.store import RecordedEvent
-from services.scoring.domain import stream_id
-from services.scoring.events import (
+from contracts.scoring import (
     CreditCheckDecided,
     CreditHoldPlaced,
     CreditHoldReleased,
@@ -26,6 +23,9 @@ from services.scoring.events import (
     CreditTermsSet,
     CustomerScored,
 )
+from libs.events.database import Connection, migrations_in
+from libs.events.store import RecordedEvent
+from services.scoring.domain import stream_id
 
 READ_MODEL = migrations_in(Path(__file__).parent / "migrations")
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from libs.events.contracts import CurrencyCode
-from services.scoring import checks, domain, limits, scorecard
+from services.scoring.domain import HoldPolicy, checks, limits, scorecard
+from services.scoring.domain.policy import Policies
 
 
 class ScoringSettings(BaseSettings):
@@ -17,9 +14,6 @@ class ScoringSettings(BaseSettings):
         env_prefix="CREDO_SCORING_", extra="ignore", frozen=True, env_parse_none_str="never"
     )
 
-    base_currency: CurrencyCode = Field(
-        default="CNY", description="the currency of limits and exposure; the same as receivables' base currency"
-    )
     reservation_days: int = Field(
         default=30, ge=1, le=365, description="how long an approved check reserves its amount without an invoice"
     )
@@ -29,27 +23,11 @@ class ScoringSettings(BaseSettings):
     hold_over_limit: bool = Field(default=True, description="hold a customer whose exposure is above its limit")
 
 
-@dataclass(frozen=True)
-class Policies:
-    """The policy in force: the scorecard, the limit rules and authority, the check and the holds."""
-
-    scorecard: scorecard.Policy
-    limits: limits.LimitPolicy
-    checks: checks.CheckPolicy
-    holds: domain.HoldPolicy
-
-
-@lru_cache(maxsize=1)
-def settings() -> ScoringSettings:
-    return ScoringSettings()
-
-
-@lru_cache(maxsize=1)
-def policies() -> Policies:
-    found = settings()
+def policies_from(settings: ScoringSettings) -> Policies:
+    """The policy in force: the versioned defaults, with the holds as configured."""
     return Policies(
         scorecard.Policy(),
         limits.LimitPolicy(),
         checks.CheckPolicy(),
-        domain.HoldPolicy(over_limit=found.hold_over_limit, overdue_days=found.hold_overdue_days),
+        HoldPolicy(over_limit=settings.hold_over_limit, overdue_days=settings.hold_overdue_days),
     )

@@ -7,9 +7,7 @@ from datetime import date
 
 from libs.events.sweeps import Sweep
 from libs.service.kit import Kit
-from services.scoring import domain, facts
-from services.scoring.reactions import command, reconsider
-from services.scoring.settings import policies
+from services.scoring import handlers
 
 _EXPIRING = "SELECT customer_id FROM credit_accounts WHERE limit_expires_on <= $1 ORDER BY 1"
 # Customers with an instalment past the policy's days (a schedule's first due date is its
@@ -28,20 +26,18 @@ CHUNK = 200
 
 
 def sweeps(kit: Kit) -> list[Sweep]:
+    parts: handlers.Parts = kit.parts
+
     async def temporary_limits_expire(business_date: date) -> int:
         expired = 0
         for row in await kit.pool.fetch(_EXPIRING, business_date):
-            customer_id = row["customer_id"]
-            async with kit.store.transaction() as conn:
-                events = await command(
-                    kit.store, conn, customer_id, lambda account, _: domain.expire_temporary(account, business_date),
-                    business_date,
-                )  # fmt: skip
-                expired += bool(events)
+            async with parts.store.transaction() as conn:
+                ran = await handlers.on_account(parts, conn, handlers.ExpireTemporaryLimit(row["customer_id"]))
+            expired += bool(ran.recorded)
         return expired
 
     async def policy_holds(business_date: date) -> int:
-        days = policies().holds.overdue_days
+        days = parts.policies.holds.overdue_days
         rows = await kit.pool.fetch(_LAPSED, business_date)
         if days is not None:
             rows += await kit.pool.fetch(_PAST_DAYS, business_date, days)
@@ -49,9 +45,9 @@ def sweeps(kit: Kit) -> list[Sweep]:
         await kit.pool.execute(_PRUNE_LAPSED, business_date)  # they no longer count; this only tidies
         changed = 0
         for start in range(0, len(customers), CHUNK):
-            async with kit.store.transaction() as conn:
-                again = facts.Reconsider(holds=set(customers[start : start + CHUNK]))
-                changed += len(await reconsider(kit.store, conn, again, {}, business_date, policies()))
+            async with parts.store.transaction() as conn:
+                again = handlers.Reconsider(holds=set(customers[start : start + CHUNK]))
+                changed += len(await handlers.reconsider(parts, conn, again))
         return changed
 
     return [

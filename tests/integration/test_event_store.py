@@ -14,7 +14,6 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from libs.events.contracts import DomainEvent
 from libs.events.database import (
     READ_MODEL_SCHEMA,
     Connection,
@@ -22,7 +21,7 @@ from libs.events.database import (
     migrate,
     read_model_tracking,
 )
-from libs.events.store import ConcurrencyConflict, EventContext, execute
+from libs.events.store import ConcurrencyConflict, EventContext
 from libs.infra.provision import BrokerHandle
 from services.receivables.app import spec
 from tests.conftest import NewDatabase
@@ -127,32 +126,6 @@ async def test_eight_concurrent_writers_on_overlapping_streams(
         delivered = [d.version for d in reader.seen if d.stream_id == stream]
         assert delivered == versions, f"{stream} reached the consumer out of order"
     assert await tally.balances(reader.pool) == await tally.expected_from_events(producer.pool)
-
-
-async def test_execute_retries_a_conflict_on_fresh_state(
-    new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str, producer: Producer
-) -> None:
-    store = producer.store
-    calls = 0
-
-    def decide(state: tally.Account) -> list[DomainEvent]:
-        nonlocal calls
-        calls += 1
-        return [tally.deposit(str(state.events + 1))]
-
-    async def racing() -> None:
-        await asyncio.gather(
-            *(
-                execute(store, "s", customer_id="c", initial=tally.Account(), evolve=tally.evolve, decide=decide)
-                for _ in range(4)
-            )
-        )
-
-    await racing()
-    history = await store.load("s")
-    assert [r.version for r in history] == [1, 2, 3, 4]
-    assert [r.event.amount.amount for r in history] == [1, 2, 3, 4]  # type: ignore[attr-defined]
-    assert calls >= 4
 
 
 async def _count(pool, expected: int) -> bool:  # type: ignore[no-untyped-def]

@@ -11,11 +11,13 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from contracts.profiles import PUBLISHED
 from libs.events.clock import SettableClock
 from libs.events.envelope import from_kafka
 from libs.infra.provision import BrokerHandle
+from services.profiles.adapters import HttpBureau
 from services.profiles.app import spec as profiles
-from services.profiles.events import PUBLISHED
+from services.profiles.settings import BureauSettings
 from services.receivables.app import spec as receivables
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
@@ -44,10 +46,11 @@ async def api(new_database: NewDatabase, broker: BrokerHandle, topic_prefix: str
         topic_prefix=f"{topic_prefix}.",
     )
     async with (
-        serving(profiles, settings) as url,
+        serving_kit(profiles, settings) as (url, kit),
         httpx.AsyncClient(base_url=url, headers=bearer("credit_analyst")) as http,
     ):
         http.dsn = settings.database_url  # type: ignore[attr-defined]
+        http.kit = kit  # type: ignore[attr-defined]
         yield http
 
 
@@ -77,7 +80,9 @@ async def test_register_and_read_the_whole_file(api: httpx.AsyncClient) -> None:
         "ERP-0042",
         1,
     )
-    assert file["credit"] == {"grade": None, "score": None, "reasons": [], "limit": None, "terms": None, "holds": []}
+    assert file["credit"] == {
+        "grade": None, "score": None, "reasons": [], "scored_at": None, "limit": None, "terms": None, "holds": []
+    }  # fmt: skip
 
 
 async def test_a_wrong_check_character_is_refused(api: httpx.AsyncClient) -> None:
@@ -303,15 +308,14 @@ async def test_a_sweep_raises_credit_review_due_once_the_date_has_passed(
         async def types() -> list[str]:
             return [e["type"] for e in (await http.get(f"/customers/{customer}/timeline")).json()]
 
-        kit.clock = SettableClock(date(2026, 11, 30), frozen=True)  # on the review date: not yet passed
-        kit.sweeper.clock = kit.clock
+        assert isinstance(kit.clock, SettableClock)
+        kit.clock.set(date(2026, 11, 30))  # on the review date: not yet passed
         await kit.sweeper.run_due()
         assert "profiles.CreditReviewDue" not in await types()
-        kit.sweeper.clock = SettableClock(date(2026, 12, 3), frozen=True)
+        kit.clock.set(date(2026, 12, 3))
         assert await kit.sweeper.run_due() == {"profiles.credit-reviews-due": 1}
         assert (await types())[-1] == "profiles.CreditReviewDue"
         assert await kit.sweeper.run_due() == {"profiles.credit-reviews-due": 0}
-        kit.clock = kit.sweeper.clock
         assert (await http.get(f"/customers/{customer}")).json()["review_overdue"] is True
 
 
@@ -388,7 +392,7 @@ async def test_search_and_pages(api: httpx.AsyncClient) -> None:
 
 
 async def test_bureau_reports_by_hand_and_pulled_from_the_bureau(
-    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    api: httpx.AsyncClient,
 ) -> None:
     customer = (await _register(api))["customer_id"]
     by_hand = await api.post(
@@ -436,19 +440,21 @@ async def test_bureau_reports_by_hand_and_pulled_from_the_bureau(
         },
         "REG-BROKEN": {"reference": "X", "score": "very good"},
     }
+    parts = api.kit.parts  # type: ignore[attr-defined]
+
+    def configure(**settings: Any) -> None:  # the composition root's bureau, as configuration would make it
+        parts.bureau = HttpBureau(BureauSettings(url=url, name="test-bureau", **settings))
+
     async with bureau(reports) as url:
-        monkeypatch.setenv("CREDO_BUREAU_URL", url)
-        monkeypatch.setenv("CREDO_BUREAU_NAME", "test-bureau")
-        monkeypatch.setenv("CREDO_BUREAU_API_KEY", "wrong")
+        configure(api_key="wrong")
         refused = await api.post(f"/customers/{customer}/bureau-reports/pull")
         assert (refused.status_code, refused.json()["detail"]) == (502, "test-bureau answered 401")
 
-        monkeypatch.setenv("CREDO_BUREAU_API_KEY", KEY)
+        configure(api_key=KEY)
         scaleless = await api.post(f"/customers/{customer}/bureau-reports/pull")
         assert scaleless.status_code == 502
         assert "without a scale it fits" in scaleless.json()["detail"]
-        monkeypatch.setenv("CREDO_BUREAU_SCORE_MIN", "0")  # the bureau's scale, as its contract says
-        monkeypatch.setenv("CREDO_BUREAU_SCORE_MAX", "100")
+        configure(api_key=KEY, score_min=0, score_max=100)  # the bureau's scale, as its contract says
         pulled = await api.post(f"/customers/{customer}/bureau-reports/pull")
         assert pulled.status_code == 201, pulled.text
         assert (pulled.json()["provider"], pulled.json()["score"], pulled.json()["rating"]) == (

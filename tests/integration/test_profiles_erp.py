@@ -11,12 +11,13 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from contracts import erp as erp_documents
 from libs.events.dead_letters import list_dead_letters
 from libs.events.dead_letters import main as dead_letters_cli
 from libs.events.envelope import Envelope, to_kafka
 from libs.infra.provision import BrokerHandle
-from services.profiles import erp
 from services.profiles.app import spec as profiles
+from services.profiles.domain import customer_id_for
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
 from tests.support.serving import bearer, serving, settings_for
@@ -77,7 +78,7 @@ async def test_erp_documents_applied_once_corrected_once_and_dead_lettered_once(
         # Twice, out of order with its correction, and two that do not fit.
         await _send(
             settings.kafka_bootstrap_servers,
-            settings.topic_name(erp.TOPIC),
+            settings.topic_name(erp_documents.CUSTOMERS),
             first,
             first,
             correction,
@@ -88,7 +89,7 @@ async def test_erp_documents_applied_once_corrected_once_and_dead_lettered_once(
             master("K-4", 1),
         )
 
-        k1, k2, k4 = (erp.customer_id_for(k) for k in ("K-1", "K-2", "K-4"))
+        k1, k2, k4 = (customer_id_for(k) for k in ("K-1", "K-2", "K-4"))
 
         async def settled() -> bool:
             return len(await events_of(k4)) == 1 and len(await events_of(k2)) == 1
@@ -124,10 +125,10 @@ async def test_erp_documents_applied_once_corrected_once_and_dead_lettered_once(
             "ops",
         )
         assert await asyncio.to_thread(dead_letters_cli, discard) == 1  # only a dead letter waiting can be
-        await _send(settings.kafka_bootstrap_servers, settings.topic_name(erp.TOPIC), master("K-3", 2))
+        await _send(settings.kafka_bootstrap_servers, settings.topic_name(erp_documents.CUSTOMERS), master("K-3", 2))
         await eventually(lambda: _registered(events_of, "K-3"), what="K-3's next revision applied")
         await pool.close()
 
 
 async def _registered(events_of: Any, erp_id: str) -> bool:
-    return bool(await events_of(erp.customer_id_for(erp_id)))
+    return bool(await events_of(customer_id_for(erp_id)))

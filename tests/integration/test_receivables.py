@@ -19,8 +19,9 @@ from libs.events.clock import SettableClock
 from libs.events.database import create_pool
 from libs.infra.provision import BrokerHandle
 from libs.service.kit import Kit
-from services.receivables import domain, reports
+from services.receivables import domain
 from services.receivables.app import spec as receivables
+from services.receivables.queries import aging
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
 from tests.support.ledger import customer_registered, invoice_data, money, send
@@ -316,9 +317,9 @@ async def test_aging_as_of_a_past_date_fx_and_the_overdue_sweep(
 
         # Today's report from the read model and one folded from the events agree.
         async with kit.pool.acquire() as conn:
-            from_read_model = await reports.aged_today(conn, date(2026, 3, 10), "due_date", domain.DEFAULT_BOUNDARIES)
-            folded = await reports.book_as_of(kit.store, conn, date(2026, 3, 10), date(2026, 3, 10))
-        from_events = reports.aged_from_accounts(folded, date(2026, 3, 10), "due_date", domain.DEFAULT_BOUNDARIES)
+            from_read_model = await aging.aged_today(conn, date(2026, 3, 10), "due_date", domain.DEFAULT_BOUNDARIES)
+            folded = await aging.book_as_of(kit.store, conn, date(2026, 3, 10), date(2026, 3, 10))
+        from_events = aging.aged_from_accounts(folded, date(2026, 3, 10), "due_date", domain.DEFAULT_BOUNDARIES)
         assert sorted(from_read_model, key=str) == sorted(from_events, key=str)
 
 

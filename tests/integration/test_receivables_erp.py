@@ -8,10 +8,10 @@ from typing import Any
 import asyncpg
 import httpx
 
+from contracts import erp
 from libs.events.database import create_pool
 from libs.events.dead_letters import list_dead_letters
 from libs.infra.provision import BrokerHandle
-from services.receivables import erp
 from services.receivables.app import spec as receivables
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually

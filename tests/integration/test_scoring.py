@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from contracts.scoring import ScoreInputs
 from libs.events.clock import SettableClock
 from libs.events.database import create_pool
 from libs.events.store import EventContext, EventStore
@@ -26,10 +27,9 @@ from libs.service.kit import Kit
 from libs.service.settings import ServiceSettings
 from services.profiles.app import spec as profiles
 from services.receivables.app import spec as receivables
-from services.scoring import scorecard
 from services.scoring.app import spec as scoring
-from services.scoring.checkdesk import CheckDesk, CheckRequest, desk_of
-from services.scoring.events import ScoreInputs
+from services.scoring.domain import scorecard
+from services.scoring.handlers import CheckDesk, CheckRequest
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
 from tests.support.ledger import customer_registered, invoice_data, money, send
@@ -504,7 +504,8 @@ async def test_checks_in_two_processes_never_approve_more_than_is_available(
         kit = credit.kit
         pool = await create_pool(credit.settings.database_url, max_size=4)
         try:
-            other = CheckDesk(
+            parts = kit.parts
+            other = CheckDesk(  # as a second replica's composition root builds it: its own pool and store
                 EventStore(
                     pool,
                     source="scoring",
@@ -512,9 +513,12 @@ async def test_checks_in_two_processes_never_approve_more_than_is_available(
                     registry=kit.store.registry,
                     clock=kit.clock,
                     projection=kit.store.projection,
-                )
+                ),
+                parts.policies,
+                parts.base_currency,
+                parts.desk.reservation_days,
             )
-            desks = [desk_of(kit.store), other]
+            desks = [parts.desk, other]
 
             def order(n: int) -> CheckRequest:
                 return CheckRequest("C-1", Decimal(1000), "CNY", f"SO-{n}", "erp", None, EventContext())
@@ -614,12 +618,19 @@ async def test_what_a_credit_team_expects_of_the_file_status_cash_and_credit(
 
         # Overdue covered by the customer's own credit balance is not delinquency, and holds nothing.
         await erp_invoice(ledger, "D-3", "INV-3", "10000.00", "2025-12-01")  # due 31 December: 61 days
+
+        async def open_receivables(amount: str) -> bool:
+            exposure = (await credit.get(f"/customers/{customer}/credit"))["exposure"]
+            return bool(exposure["open_receivables"] == cny(amount))
+
+        # The ledger's events of one customer arrive in order: once scoring knows the invoice,
+        # a balance back at zero can only be the payment on account that follows it.
+        await eventually(lambda: open_receivables("10000.00"), what="the overdue invoice known to scoring")
         await erp_payment(ledger, "P-2", "10000.00", "2026-03-01", ["INV-1"])  # INV-1 was credited: on account
         await all_at(services, "2026-03-03")
 
         async def covered() -> bool:
-            exposure = (await credit.get(f"/customers/{customer}/credit"))["exposure"]
-            return bool(exposure["open_receivables"] == cny("0.00"))
+            return await open_receivables("0.00")
 
         await eventually(covered, what="the credit balance netting the receivable")
         found = await credit.get(f"/customers/{customer}/credit")

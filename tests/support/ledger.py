@@ -6,8 +6,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from contracts import erp
 from libs.service.settings import ServiceSettings
-from services.receivables import erp
 from tools.erp_simulator import envelope
 
 Record = Any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -9,11 +10,15 @@ from fastapi.routing import APIRoute
 
 def declared_routes(app: Any) -> list[tuple[str, str]]:
     """(method, path template) of every route of the app, those hidden from the OpenAPI document too."""
-    found: list[tuple[str, str]] = []
-    for route in app.routes:
-        # FastAPI includes routers lazily; the routes stay on the router that declared them.
+    return list(_routes(app.routes, ""))
+
+
+def _routes(routes: Iterable[Any], prefix: str) -> Iterable[tuple[str, str]]:
+    for route in routes:
+        # FastAPI includes routers lazily: the routes stay on the router that declared them,
+        # which may itself include others.
         inner = getattr(route, "original_router", None)
-        for declared in inner.routes if inner is not None else [route]:
-            if isinstance(declared, APIRoute):
-                found += [(method, declared.path) for method in sorted(declared.methods or ())]
-    return found
+        if inner is not None:
+            yield from _routes(inner.routes, prefix + route.include_context.prefix)
+        elif isinstance(route, APIRoute):
+            yield from ((method, prefix + route.path) for method in sorted(route.methods or ()))

@@ -35,7 +35,7 @@ class DevStack:
         self.base_port = base_port
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "libs.infra.dev"],
+            [sys.executable, "-m", "tools.dev"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -100,6 +100,17 @@ async def _directory(server_url: str, service: str) -> list[tuple[str, str]]:
     return [(r["customer_id"], r["legal_name"]) for r in rows]
 
 
+async def _customer_ids(server_url: str, erp_ids: list[str]) -> list[str]:
+    """The credit files profiles opened for the ERP's customers, as the ledger's directory has them."""
+    conn = await asyncpg.connect(server_url.rsplit("/", 1)[0] + "/credo_receivables")
+    try:
+        rows = await conn.fetch("SELECT customer_id FROM read_model.customers WHERE erp_id = ANY($1::text[])", erp_ids)
+    finally:
+        await conn.close()
+    assert len(rows) == len(erp_ids)
+    return [r["customer_id"] for r in rows]
+
+
 async def _invoices(server_url: str, expected: int) -> bool:
     conn = await asyncpg.connect(server_url.rsplit("/", 1)[0] + "/credo_receivables")
     try:
@@ -152,9 +163,11 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
         invoices = {d.document_id for d in book.documents if d.topic == erp_simulator.INVOICES}
         await eventually(lambda: _invoices(server_url, len(invoices)), within=60, what="the demo book in the ledger")
 
+        ids = await _customer_ids(server_url, [c.erp_id for c in book.customers])
+
         async def graded() -> bool:  # the ERP's book, through receivables and scoring, into the credit files
             async with httpx.AsyncClient(headers=headers, timeout=10) as http:
-                files = [await http.get(f"{stack.url('profiles')}/customers/{c.customer_id}") for c in book.customers]
+                files = [await http.get(f"{stack.url('profiles')}/customers/{i}") for i in ids]
             return all(f.status_code == 200 and f.json()["credit"]["grade"] in set("ABCDE") for f in files)
 
         await eventually(graded, within=60, what="the demo customers graded in their credit files")
@@ -175,7 +188,7 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
             )
             assert later.status_code == 201
         await eventually(lambda: _agree(server_url), within=30, what="read models agree after the restart")
-        demo_customers = {c.customer_id for c in book.customers}
+        demo_customers = set(ids)
         after = [c for c in await _directory(server_url, "receivables") if c[0] not in demo_customers]
         assert after == sorted([*before, (later.json()["customer_id"], "After Restart Oy")])
         stack.stop()

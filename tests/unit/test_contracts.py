@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from libs.events import catalogue
+from contracts import catalogue
 from libs.events.contracts import DomainEvent, EventDecodeError, EventRegistry, Money, UnknownEventType
 from libs.events.schema import (
     TopicContract,

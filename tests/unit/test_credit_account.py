@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
+from contracts.scoring import CreditLimitApproved, CreditLimitEscalated, CreditLimitSet, RequestKind
 from libs.events.contracts import DomainEvent, Money
-from services.scoring import domain, limits
-from services.scoring.domain import CreditAccount
-from services.scoring.events import CreditLimitApproved, CreditLimitEscalated, CreditLimitSet, RequestKind
+from services.scoring import domain
+from services.scoring.domain import CreditAccount, limits
 
 TODAY = date(2026, 11, 23)
 POLICY = limits.LimitPolicy()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.scoring import checks
+from services.scoring.domain import checks
 
 D = Decimal
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from libs.events import catalogue
-from libs.infra.dev import SERVICES
+from contracts import catalogue
+from tools.dev import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"

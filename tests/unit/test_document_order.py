@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from services.receivables import domain, erp
+from contracts import erp
+from services.receivables import domain
 from services.receivables.domain import Account, Document
 from tools import erp_simulator
 
@@ -30,7 +31,7 @@ def documents(book: erp_simulator.Book) -> dict[str, list[Document]]:
     found: dict[str, list[Document]] = {}
     for d in book.documents:
         model = KINDS[d.topic].model_validate(d.data)
-        found.setdefault(d.customer, []).append(model.document(d.document_id, d.revision))
+        found.setdefault(d.customer, []).append(domain.document_of(model, d.document_id, d.revision))
     return found
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.scoring import limits
+from services.scoring.domain import limits
 
 
 def test_the_recommendation_is_the_lowest_of_needs_net_worth_and_cover() -> None:

@@ -6,9 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from services.profiles.events import StatementItems
-from services.profiles.financials import altman_z_double_prime, balance_problem, ratios, zone
-from services.profiles.registration import normalise, organisation_check_character, uscc_check_character, uscc_problem
+from contracts.profiles import StatementItems, altman_z_double_prime, zone
+from contracts.profiles import statement_ratios as ratios
+from services.profiles.domain.financials import balance_problem
+from services.profiles.domain.registration import (
+    normalise,
+    organisation_check_character,
+    uscc_check_character,
+    uscc_problem,
+)
 
 
 @pytest.mark.parametrize("code", ["91350100M000100Y43", "91440300708461136T"])

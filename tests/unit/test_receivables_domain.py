@@ -11,10 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from libs.events.contracts import DomainEvent, Money
-from services.receivables import domain
-from services.receivables.domain import Account, InvoiceDocument, PaymentDocument
-from services.receivables.events import (
+from contracts.receivables import (
     CashDiscount,
     Instalment,
     InvoiceAdjusted,
@@ -25,6 +22,9 @@ from services.receivables.events import (
     RemittanceLine,
     Terms,
 )
+from libs.events.contracts import DomainEvent, Money
+from services.receivables import domain
+from services.receivables.domain import Account, InvoiceDocument, PaymentDocument
 
 TODAY = date(2026, 3, 1)
 
@@ -464,7 +464,7 @@ def test_an_answer_to_a_statement_is_dated_between_its_issue_and_today() -> None
 
 
 def domain_issuer() -> Any:
-    from services.receivables.events import Issuer
+    from contracts.receivables import Issuer
 
     return Issuer(name="福州闽江供应链有限公司")
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from services.scoring import scorecard
-from services.scoring.events import ScoredPayment, ScoreInputs
+from contracts.scoring import ScoredPayment, ScoreInputs
+from services.scoring.domain import scorecard
 
 TODAY = date(2026, 11, 23)
 

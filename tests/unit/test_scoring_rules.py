@@ -9,13 +9,13 @@ from decimal import Decimal
 
 import pytest
 
+from contracts.scoring import CreditHoldPlaced, CreditHoldReleased, CreditLimitApproved, CreditTermsSet
 from libs.events.contracts import DomainEvent, Money
-from services.scoring import domain, limits, policy_what_if
-from services.scoring.domain import CreditAccount, HoldPolicy, Terms
-from services.scoring.events import CreditHoldPlaced, CreditHoldReleased, CreditLimitApproved, CreditTermsSet
-from services.scoring.facts import months_between, net_of_credit, overdue_of
+from services.scoring import domain
+from services.scoring.domain import CreditAccount, HoldPolicy, Terms, limits, policy
+from services.scoring.domain.exposure import months_between, net_of_credit, overdue_of
 from services.scoring.projections import active_reservations
-from services.scoring.settings import policies
+from services.scoring.settings import ScoringSettings, policies_from
 
 TODAY = date(2026, 11, 23)
 POLICY = limits.LimitPolicy()
@@ -93,16 +93,16 @@ def test_reservations_lapse_on_their_date() -> None:
 
 
 def test_a_what_if_policy_must_make_sense() -> None:
-    now = policies()
-    changed = policy_what_if.changed(now, grade_floors={"A": Decimal(70)}, hold_overdue_days=30, version="v2")
+    now = policies_from(ScoringSettings())
+    changed = policy.changed(now, grade_floors={"A": Decimal(70)}, hold_overdue_days=30, version="v2")
     assert dict(changed.scorecard.grade_floors)["A"] == Decimal(70)
     assert (changed.scorecard.version, changed.holds.overdue_days) == ("v2", 30)
     assert dict(now.scorecard.grade_floors)["A"] == Decimal(80)  # the live policy is untouched
     with pytest.raises(ValueError, match="grade floors run from A down to D"):
-        policy_what_if.changed(now, grade_floors={"B": Decimal(90)})
+        policy.changed(now, grade_floors={"B": Decimal(90)})
     zero = dict.fromkeys(now.scorecard.weights, Decimal(0))
     with pytest.raises(ValueError, match="not all zero"):
-        policy_what_if.changed(now, weights=zero)
+        policy.changed(now, weights=zero)
 
 
 def test_a_cash_discount_is_gated_like_the_credit_days() -> None:

@@ -10,10 +10,15 @@ folds one event into the account. No I/O here. The modules, by concern:
 - ``documents``: the ERP's documents, applied in document order whatever order they arrive in;
 - ``disputes``: disputes, write-offs and recoveries;
 - ``aging``: overdue steps, aging, and the account as of a business date as known on a day;
-- ``movements``: what each event changes in the balance;
-- ``statements``: statements of account and the customer's answer.
+- ``fx``: FX rates to the base currency, proposed and confirmed;
+- ``statements``: statements of account and the customer's answer;
+- ``statement_document``: a statement as the document the customer receives.
+
+What each event changes in the balance (``movements``) is a published rule, in
+``contracts.receivables``.
 """
 
+from contracts.receivables import INTERNAL, Movement, movements
 from services.receivables.domain.account import (
     DEFAULT_BOUNDARIES,
     ZERO,
@@ -52,6 +57,7 @@ from services.receivables.domain.documents import (
     PaymentDocument,
     adjust,
     credit,
+    document_of,
     in_document_order,
     realign,
     receive,
@@ -60,12 +66,21 @@ from services.receivables.domain.documents import (
     receive_invoice,
     receive_payment,
 )
-from services.receivables.domain.movements import INTERNAL, Movement, movements
+from services.receivables.domain.fx import FX_KEY, FX_STREAM, FxBook, confirm_rate, record_rate
+from services.receivables.domain.statement_document import (
+    Heading,
+    closing_balances,
+    digest,
+    render_json,
+    statement_document,
+)
 from services.receivables.domain.statements import confirm_balance, dispute_balance, issue_statement
 from services.receivables.domain.terms import discount_window, schedule_for
 
 __all__ = [
     "DEFAULT_BOUNDARIES",
+    "FX_KEY",
+    "FX_STREAM",
     "INTERNAL",
     "ZERO",
     "Account",
@@ -73,6 +88,8 @@ __all__ = [
     "CreditNoteDocument",
     "Dispute",
     "Document",
+    "FxBook",
+    "Heading",
     "Invoice",
     "InvoiceDocument",
     "Movement",
@@ -88,11 +105,15 @@ __all__ = [
     "apply_cash",
     "bucket_index",
     "bucket_labels",
+    "closing_balances",
     "confirm_balance",
+    "confirm_rate",
     "counts_from",
     "credit",
+    "digest",
     "discount_window",
     "dispute_balance",
+    "document_of",
     "evolve",
     "fall_overdue",
     "fold",
@@ -110,13 +131,16 @@ __all__ = [
     "receive_documents",
     "receive_invoice",
     "receive_payment",
+    "record_rate",
     "recorded_by",
     "recorded_on",
     "recover",
     "refund",
+    "render_json",
     "resolve_dispute",
     "reverse_payment",
     "schedule_for",
+    "statement_document",
     "stream_id",
     "write_off",
 ]

@@ -13,9 +13,7 @@ from typing import Any, NamedTuple
 
 from immutables import Map
 
-from libs.events import refusals
-from libs.events.contracts import DomainEvent, Money
-from services.receivables.events import (
+from contracts.receivables import (
     AllocationsWithdrawn,
     BalanceConfirmed,
     BalanceDisputed,
@@ -39,6 +37,8 @@ from services.receivables.events import (
     StatementIssued,
     WriteOffRecovered,
 )
+from libs.events import refusals
+from libs.events.contracts import DomainEvent, Money
 
 ZERO = Decimal(0)
 EMPTY: Map[Any, Any] = Map()

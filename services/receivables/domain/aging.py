@@ -16,16 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from libs.events.contracts import DomainEvent
-from services.receivables.domain.account import (
-    DEFAULT_BOUNDARIES,
-    ZERO,
-    Account,
-    bucket_index,
-    evolve,
-    money,
-)
-from services.receivables.events import (
+from contracts.receivables import (
     AccountEvent,
     AllocationsWithdrawn,
     CreditBalanceRefunded,
@@ -44,6 +35,15 @@ from services.receivables.events import (
     PaymentReceived,
     PaymentReversed,
     WriteOffRecovered,
+)
+from libs.events.contracts import DomainEvent
+from services.receivables.domain.account import (
+    DEFAULT_BOUNDARIES,
+    ZERO,
+    Account,
+    bucket_index,
+    evolve,
+    money,
 )
 
 

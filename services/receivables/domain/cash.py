@@ -17,6 +17,18 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
+from contracts.receivables import (
+    Allocation,
+    AllocationBasis,
+    CreditBalanceRefunded,
+    CreditNoteApplied,
+    InvoiceReopened,
+    InvoiceSettled,
+    PaymentAllocated,
+    PaymentReversed,
+    Remainder,
+    RemittanceLine,
+)
 from libs.events.contracts import DomainEvent, Money
 from services.receivables.domain.account import (
     ZERO,
@@ -31,18 +43,6 @@ from services.receivables.domain.account import (
     normalise_number,
 )
 from services.receivables.domain.terms import discount_window
-from services.receivables.events import (
-    Allocation,
-    AllocationBasis,
-    CreditBalanceRefunded,
-    CreditNoteApplied,
-    InvoiceReopened,
-    InvoiceSettled,
-    PaymentAllocated,
-    PaymentReversed,
-    Remainder,
-    RemittanceLine,
-)
 
 _REFERENCE_SEPARATORS = re.compile(r"[^0-9A-Za-z/_-]+")
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from libs.events.contracts import DomainEvent
-from services.receivables.domain.account import ZERO, Account, Refused, Unknown, evolve, fold, money
-from services.receivables.domain.cash import apply_waiting
-from services.receivables.domain.documents import CreditNoteDocument, credit
-from services.receivables.events import (
+from contracts.receivables import (
     DisputeOpened,
     DisputeOutcome,
     DisputeResolved,
@@ -17,6 +13,10 @@ from services.receivables.events import (
     InvoiceWrittenOff,
     WriteOffRecovered,
 )
+from libs.events.contracts import DomainEvent
+from services.receivables.domain.account import ZERO, Account, Refused, Unknown, evolve, fold, money
+from services.receivables.domain.cash import apply_waiting
+from services.receivables.domain.documents import CreditNoteDocument, credit
 
 
 def open_dispute(

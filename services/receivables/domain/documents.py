@@ -22,6 +22,22 @@ from typing import Literal
 
 from immutables import Map
 
+from contracts.erp import ErpCreditNote, ErpDocument, ErpInvoice, ErpPayment
+from contracts.receivables import (
+    AllocationsWithdrawn,
+    CreditNoteApplied,
+    CreditNoteIssued,
+    DatedAllocation,
+    Instalment,
+    InvoiceAdjusted,
+    InvoiceIssued,
+    InvoiceReopened,
+    InvoiceSettled,
+    PaymentAllocated,
+    PaymentReceived,
+    RemittanceLine,
+    Terms,
+)
 from libs.events.contracts import DomainEvent, Money
 from services.receivables.domain.account import (
     CREDIT_NOTE,
@@ -48,21 +64,6 @@ from services.receivables.domain.cash import (
     reverse_payment,
 )
 from services.receivables.domain.terms import rescaled, schedule_for
-from services.receivables.events import (
-    AllocationsWithdrawn,
-    CreditNoteApplied,
-    CreditNoteIssued,
-    DatedAllocation,
-    Instalment,
-    InvoiceAdjusted,
-    InvoiceIssued,
-    InvoiceReopened,
-    InvoiceSettled,
-    PaymentAllocated,
-    PaymentReceived,
-    RemittanceLine,
-    Terms,
-)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,45 @@ class CreditNoteDocument:
 
 
 Document = InvoiceDocument | PaymentDocument | CreditNoteDocument
+
+
+def document_of(posted: ErpDocument, document_id: str, revision: int) -> Document:
+    """One revision of one of the ERP's documents, as the ledger reads it."""
+    match posted:
+        case ErpInvoice():
+            return InvoiceDocument(
+                document_id,
+                revision,
+                posted.number,
+                posted.net,
+                posted.tax,
+                posted.issue_date,
+                posted.terms,
+                posted.order_ref,
+                posted.erp_reference,
+            )
+        case ErpPayment():
+            return PaymentDocument(
+                document_id,
+                revision,
+                posted.amount,
+                posted.value_date,
+                posted.method,
+                posted.payer_reference,
+                posted.remittance,
+                posted.reversed,
+                posted.reversal_reason,
+            )
+        case ErpCreditNote():
+            return CreditNoteDocument(
+                document_id,
+                revision,
+                posted.number,
+                posted.amount,
+                posted.reason,
+                posted.issue_date,
+                posted.invoice_document_id,
+            )
 
 
 def receive(account: Account, customer_id: str, doc: Document, today: date) -> list[DomainEvent]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from contracts.receivables import BalanceConfirmed, BalanceDisputed, DifferingLine, Issuer, StatementIssued
 from libs.events.contracts import DomainEvent, Money
 from services.receivables.domain.account import Account, Refused, Statement, Unknown
-from services.receivables.events import BalanceConfirmed, BalanceDisputed, DifferingLine, Issuer, StatementIssued
 
 
 def issue_statement(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+from contracts.receivables import Instalment, Terms
 from libs.events.contracts import Money, to_minor_unit
 from services.receivables.domain.account import ZERO, Invoice, Refused, money
-from services.receivables.events import Instalment, Terms
 
 
 def schedule_for(total: Money, issue_date: date, terms: Terms) -> tuple[Instalment, ...]:
