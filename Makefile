@@ -12,7 +12,7 @@ STAMP       := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install test lint format bench asyncapi dev token clean
+.PHONY: install test lint format bench chaos asyncapi dev dev-resend token clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -50,10 +50,16 @@ format: $(STAMP)
 bench: $(STAMP)
 	@command -v wrk > /dev/null || apt-get install -y -q wrk > /dev/null 2>&1 || \
 		echo "wrk is not installed: read latencies will come from the Python client"
+	$(BIN)/python -m bench.idle
 	$(BIN)/python -m bench.backbone
 	$(BIN)/python -m bench.profiles
 	$(BIN)/python -m bench.receivables
 	$(BIN)/python -m bench.scoring
+
+## The chaos trial at scale: a 200-customer, 20,000-invoice book loaded through 20 kills.
+chaos: $(STAMP)
+	CREDO_CHAOS_BOOK=200,20000 CREDO_CHAOS_KILLS=20 $(BIN)/python -m pytest -s -p no:cacheprovider \
+		--timeout 3600 tests/system/test_chaos.py
 
 ## Regenerate contracts/: JSON Schemas of every event and the AsyncAPI document.
 asyncapi: $(STAMP)
@@ -64,6 +70,10 @@ asyncapi: $(STAMP)
 DEMO ?=
 dev: $(STAMP) $(STATEMENT_FONT)
 	CREDO_DEV_DEMO=$(DEMO) $(BIN)/python -m tools.dev
+
+## Send the running make dev's demo book to the ERP's topics again (after the broker lost its log).
+dev-resend: $(STAMP)
+	$(BIN)/python -m tools.dev resend
 
 ## A development token: make token ROLE=credit_analyst SUBJECT=li (signed with CREDO_JWT_SECRET, or
 ## with the secret make dev keeps in $(CREDO_DEV_DIR)/secrets.json, .dev/ by default).

@@ -8,14 +8,21 @@ document. ``erp.customers`` carries the customer master (for profiles); ``erp.in
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Self
 
 from pydantic import Field, model_validator
 
 from contracts.profiles import CompanySize, Registration
 from contracts.receivables import RemittanceLine, Terms
-from libs.events.contracts import DomainEvent, EventRegistry, Money, in_minor_units
+from libs.events.contracts import (
+    AcceptedMoney,
+    BusinessDate,
+    CalendarDate,
+    DomainEvent,
+    EventRegistry,
+    Money,
+    accepted_amount,
+)
 
 CUSTOMERS = "erp.customers"
 INVOICES, PAYMENTS, CREDIT_NOTES = "erp.invoices", "erp.payments", "erp.credit_notes"
@@ -34,13 +41,12 @@ class CustomerMaster(DomainEvent):
     industry: str | None = None
     size: CompanySize | None = None
     address: str | None = None
-    customer_since: date | None = None
+    customer_since: CalendarDate | None = None
 
 
-def _minor_units(*amounts: Money) -> None:
+def _minor_units(*amounts: Money) -> None:  # of amounts not typed AcceptedMoney
     for money in amounts:
-        if not in_minor_units(money.amount, money.currency):
-            raise ValueError(f"{money.amount} has more decimals than {money.currency} has minor units")
+        accepted_amount(money.amount, money.currency)
 
 
 class ErpInvoice(DomainEvent):
@@ -51,16 +57,16 @@ class ErpInvoice(DomainEvent):
 
     customer_erp_id: str = Field(min_length=1, max_length=64)
     number: str = Field(min_length=1, max_length=64)
-    net: Money
-    tax: Money
-    issue_date: date
+    net: AcceptedMoney
+    tax: AcceptedMoney
+    issue_date: BusinessDate
     terms: Terms
     order_ref: str | None = Field(default=None, max_length=64)
     erp_reference: str | None = Field(default=None, max_length=128)
 
     @model_validator(mode="after")
     def _amounts(self) -> Self:
-        _minor_units(self.net, self.tax, *(i.amount for i in self.terms.instalments or ()))
+        _minor_units(*(i.amount for i in self.terms.instalments or ()))
         if self.net.amount < 0 or self.tax.amount < 0:
             raise ValueError("net and tax are not negative; a reduction is a credit note")
         return self
@@ -74,8 +80,8 @@ class ErpPayment(DomainEvent):
     schema_version = 1
 
     customer_erp_id: str = Field(min_length=1, max_length=64)
-    amount: Money
-    value_date: date
+    amount: AcceptedMoney
+    value_date: BusinessDate
     method: str = Field(min_length=1, max_length=32, description="e.g. bank_transfer, bank_acceptance, cash")
     payer_reference: str | None = Field(default=None, max_length=256)
     remittance: tuple[RemittanceLine, ...] = ()
@@ -84,9 +90,9 @@ class ErpPayment(DomainEvent):
 
     @model_validator(mode="after")
     def _amounts(self) -> Self:
-        _minor_units(self.amount)
         if any(line.amount is not None and line.amount <= 0 for line in self.remittance):
             raise ValueError("remittance amounts are positive")
+        _minor_units(*(Money.of(line.amount, self.amount.currency) for line in self.remittance if line.amount))
         return self
 
 
@@ -98,15 +104,10 @@ class ErpCreditNote(DomainEvent):
 
     customer_erp_id: str = Field(min_length=1, max_length=64)
     number: str = Field(min_length=1, max_length=64)
-    amount: Money
+    amount: AcceptedMoney
     reason: str = Field(min_length=1, max_length=500)
-    issue_date: date
+    issue_date: BusinessDate
     invoice_document_id: str | None = Field(default=None, max_length=128)
-
-    @model_validator(mode="after")
-    def _amounts(self) -> Self:
-        _minor_units(self.amount)
-        return self
 
 
 ErpDocument = ErpInvoice | ErpPayment | ErpCreditNote

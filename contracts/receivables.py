@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.events.contracts import DomainEvent, EventRegistry, ExactDecimal, Money
+from libs.events.contracts import BusinessDate, DomainEvent, EventRegistry, ExactDecimal, Money
 
 
 class _Part(BaseModel):
@@ -30,7 +30,7 @@ class CashDiscount(_Part):
 
 
 class Instalment(_Part):
-    due_date: date
+    due_date: BusinessDate
     amount: Money
 
 

@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -33,8 +34,8 @@ from typing import IO, Any
 import asyncpg
 import httpx
 
-from libs.infra.embedded import end_with_parent
-from libs.infra.provision import kafka_broker, postgres_server
+from libs.infra.embedded import EmbeddedPostgres, TansuBroker, end_with_parent
+from libs.infra.provision import BrokerHandle, PostgresHandle, kafka_broker, postgres_server
 from libs.service.auth import mint_token
 from tools import erp_simulator
 
@@ -66,15 +67,28 @@ def load_dev_secrets(directory: Path | None = None) -> dict[str, str] | None:
 
 
 def ensure_dev_secrets(directory: Path) -> dict[str, str]:
-    """The development signing secret and ERP API key, made once and kept."""
-    existing = load_dev_secrets(directory)
-    if existing:
-        return existing
-    made = {"jwt_secret": secrets.token_urlsafe(48), "erp_api_key": secrets.token_urlsafe(32)}
+    """The development signing secret, ERP API key and PostgreSQL password, made once and kept."""
+    kept = load_dev_secrets(directory) or {}
+    made = {
+        "jwt_secret": secrets.token_urlsafe(48),
+        "erp_api_key": secrets.token_urlsafe(32),
+        "postgres_password": secrets.token_urlsafe(24),
+    }
+    if kept.keys() >= made.keys():
+        return kept
+    merged = made | kept
     path = directory / "secrets.json"
-    path.write_text(json.dumps(made, indent=2))
+    path.touch(0o600)
     path.chmod(0o600)
-    return made
+    path.write_text(json.dumps(merged, indent=2))
+    return merged
+
+
+def private_log(path: Path) -> IO[bytes]:
+    """A log opened for appending that only this user may read: logs carry tokens' subjects and data."""
+    handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    path.chmod(0o600)
+    return handle
 
 
 def database_url(server_url: str, name: str) -> str:
@@ -102,6 +116,8 @@ class ServiceProcess:
     log_path: Path
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
+    started_at: float = 0.0
+    restarting: bool = False  # stopped to be started again at once, not a crash
     _log: IO[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -110,7 +126,8 @@ class ServiceProcess:
 
     async def start(self) -> None:
         if self._log is None:
-            self._log = self.log_path.open("ab")  # held for the process's life
+            self._log = private_log(self.log_path)  # held for the process's life
+        self.started_at = time.monotonic()
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -136,53 +153,137 @@ class ServiceProcess:
             self._log = None
 
 
-class Supervisor:
-    """Keeps every service process running until asked to stop."""
+HEALTHY_RUN = 60.0  # seconds a process must run before its back-off starts again from 1 s
+PROGRESS_EVERY = 10.0  # seconds between two lines about who is still not ready
 
-    def __init__(self, services: list[ServiceProcess]) -> None:
+
+def backoff(restarts: int) -> float:
+    """Seconds before the n-th restart in a row: 1, 2, 4, ... up to 30."""
+    return float(min(30, 2 ** max(0, restarts - 1)))
+
+
+class Supervisor:
+    """Keeps every service process, and the embedded PostgreSQL and broker, running until asked
+    to stop. Each part is watched on its own, so one waiting out its back-off delays no other."""
+
+    def __init__(self, services: list[ServiceProcess], pg: PostgresHandle, broker: BrokerHandle) -> None:
         self.services = services
+        self.pg, self.broker = pg, broker
         self.stopping = False
+        self.broker_restarted = asyncio.Event()  # set when the broker came back empty
 
     async def start(self) -> None:
         for service in self.services:
             await service.start()
 
     async def watch(self) -> None:
-        while not self.stopping:
-            for service in self.services:
-                process = service.process
-                if process is not None and process.returncode is not None and not self.stopping:
-                    service.restarts += 1
-                    delay = min(30, 2 ** min(service.restarts, 5))
-                    say(
-                        f"{service.name} exited with {process.returncode}; restarting in {delay} s "
-                        f"(see {service.log_path})"
-                    )
-                    await asyncio.sleep(delay)
-                    if not self.stopping:
-                        await service.start()
-            await asyncio.sleep(0.5)
+        watchers = [self._watch_service(s) for s in self.services]
+        if self.pg.embedded is not None:
+            watchers.append(self._watch_postgres(self.pg.embedded))
+        if self.broker.embedded is not None:
+            watchers.append(self._watch_broker(self.broker.embedded))
+        await asyncio.gather(*watchers)
 
-    async def wait_ready(self, within: float) -> None:
-        deadline = time.monotonic() + within
-        waiting = {s.name for s in self.services}
+    async def _watch_service(self, service: ServiceProcess) -> None:
+        while not self.stopping:
+            process = service.process
+            if process is None:
+                await asyncio.sleep(0.5)
+                continue
+            code = await process.wait()
+            if self.stopping:
+                return
+            if service.restarting or service.process is not process:
+                await asyncio.sleep(0.2)  # restarted on purpose: watch the new process
+                continue
+            ran = time.monotonic() - service.started_at
+            service.restarts = 1 if ran >= HEALTHY_RUN else service.restarts + 1
+            delay = backoff(service.restarts)
+            say(f"{service.name} exited with {code} after {ran:.0f} s; restarting in {delay:.0f} s "
+                f"(see {service.log_path})")  # fmt: skip
+            await asyncio.sleep(delay)
+            if not self.stopping:
+                await service.start()
+
+    async def _watch_postgres(self, server: EmbeddedPostgres) -> None:
+        restarts, up_since = 0, time.monotonic()
+        while not self.stopping:
+            await asyncio.sleep(1)
+            if self.stopping or server.running():
+                continue
+            restarts = 1 if time.monotonic() - up_since >= HEALTHY_RUN else restarts + 1
+            say("PostgreSQL stopped answering; restarting it (the services reconnect by themselves)")
+            try:
+                await asyncio.to_thread(server.start)
+                up_since = time.monotonic()
+                say(f"PostgreSQL is back on {server.port}")
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as failed:
+                delay = backoff(restarts)
+                say(f"PostgreSQL did not start ({str(failed)[:200]}); trying again in {delay:.0f} s")
+                await asyncio.sleep(delay)
+
+    async def _watch_broker(self, broker: TansuBroker) -> None:
+        restarts, up_since = 0, time.monotonic()
+        while not self.stopping:
+            await asyncio.sleep(1)
+            process = broker.process
+            if self.stopping or process is None or process.poll() is None:
+                continue
+            restarts = 1 if time.monotonic() - up_since >= HEALTHY_RUN else restarts + 1
+            say(f"the broker exited with {process.returncode}; restarting it empty: its log was in memory")
+            try:
+                broker.process = None
+                await asyncio.to_thread(broker.start)
+                up_since = time.monotonic()
+            except (RuntimeError, OSError, TimeoutError) as failed:
+                delay = backoff(restarts)
+                say(f"the broker did not start ({failed}); trying again in {delay:.0f} s")
+                await asyncio.sleep(delay)
+                continue
+            # Every service publishes its whole history again on start; the ERP's documents
+            # that no consumer had read yet are gone with the old log and must be sent again.
+            say("broker back; restarting the services so that they publish their history again")
+            for service in self.services:
+                service.restarting = True
+                await service.stop()
+                await service.start()
+                service.restarting = False
+            say(ERP_RESEND)
+            self.broker_restarted.set()
+
+    async def wait_ready(self) -> None:
+        """Until every service answers ready, a line every few seconds saying who and why not."""
+        waiting = {s.name: "not answering yet" for s in self.services}
+        next_report = time.monotonic() + PROGRESS_EVERY
         async with httpx.AsyncClient(timeout=2) as client:
-            while waiting:
+            while waiting and not self.stopping:
                 for service in self.services:
                     if service.name not in waiting:
                         continue
                     try:
-                        if (await client.get(f"{service.url}/health/ready")).status_code == 200:
-                            waiting.discard(service.name)
+                        answer = await client.get(f"{service.url}/health/ready")
                     except httpx.HTTPError:
-                        pass
-                if waiting and time.monotonic() > deadline:
-                    raise TimeoutError(f"not ready after {within:.0f} s: {', '.join(sorted(waiting))}")
+                        continue
+                    if answer.status_code == 200:
+                        del waiting[service.name]
+                    else:
+                        checks = answer.json().get("checks", {})
+                        waiting[service.name] = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+                if waiting and time.monotonic() >= next_report:
+                    next_report = time.monotonic() + PROGRESS_EVERY
+                    say("waiting for " + "; ".join(f"{name} ({why})" for name, why in sorted(waiting.items())))
                 await asyncio.sleep(0.2)
 
     async def stop(self) -> None:
         self.stopping = True
         await asyncio.gather(*(s.stop() for s in self.services))
+
+
+ERP_RESEND = (
+    "the embedded broker keeps its log in memory: ERP documents sent before it restarted and not yet "
+    "applied are lost. Send them again (the ledger applies each revision once): make dev-resend, or "
+    "your ERP's re-send"
+)
 
 
 def say(line: str) -> None:
@@ -193,13 +294,20 @@ async def run(stop: asyncio.Event) -> None:
     started = time.monotonic()
     directory = dev_dir()
     (directory / "logs").mkdir(parents=True, exist_ok=True)
+    (directory / "logs").chmod(0o700)
     base_port = int(os.environ.get("CREDO_DEV_BASE_PORT", "8100"))
     with ExitStack() as stack:
         # Docker users run docker-compose.yml instead; here the data must outlive the process.
-        pg = stack.enter_context(postgres_server(directory, durable=True, allow_docker=False))
-        broker = stack.enter_context(kafka_broker(directory, allow_docker=False))
-        say(f"PostgreSQL {pg.url} ({pg.path}); Kafka {broker.bootstrap_servers} ({broker.path})")
         dev_secrets = ensure_dev_secrets(directory)
+        password = dev_secrets["postgres_password"]
+        pg = stack.enter_context(postgres_server(directory, durable=True, allow_docker=False, password=password))
+        directory.chmod(0o711)  # the server's own user must pass through; no one else may list it
+        broker = stack.enter_context(kafka_broker(directory, allow_docker=False))
+        shown = pg.url.replace(password, "***")
+        say(f"PostgreSQL {shown} ({pg.path}); Kafka {broker.bootstrap_servers} ({broker.path})")
+        if broker.path == "embedded":
+            say("the embedded broker keeps its log in memory only: if it restarts, ERP documents not yet "
+                "applied must be sent again (make dev-resend)")  # fmt: skip
         await create_databases(pg.url)
         common: dict[str, Any] = {
             **os.environ,
@@ -224,11 +332,15 @@ async def run(stop: asyncio.Event) -> None:
             )
             for i, name in enumerate(SERVICES)
         ]
-        supervisor = Supervisor(services)
+        supervisor = Supervisor(services, pg, broker)
         await supervisor.start()
         watcher = asyncio.create_task(supervisor.watch())
         try:
-            await supervisor.wait_ready(60)
+            waiting = asyncio.create_task(supervisor.wait_ready())
+            await asyncio.wait([waiting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done():
+                waiting.cancel()
+                return
             say(f"ready in {time.monotonic() - started:.1f} s")
             for service in services:
                 say(f"{service.name:<12} {service.url}   docs {service.url}/docs   log {service.log_path}")
@@ -236,11 +348,17 @@ async def run(stop: asyncio.Event) -> None:
             say(f"ERP API key (X-API-Key): {dev_secrets['erp_api_key']}")
             say("Ctrl-C stops everything.")
             demo = demo_size(os.environ.get("CREDO_DEV_DEMO", ""))
+            state: dict[str, Any] = {"bootstrap_servers": broker.bootstrap_servers, "demo": None}
             if demo is not None:
                 receivables_db = database_url(pg.url, "credo_receivables")
                 finance = mint_token(dev_secrets["jwt_secret"], "demo-finance", ["finance_director"], hours=1)
-                await load_demo(broker.bootstrap_servers, receivables_db, *demo, services[1].url, finance)
+                start = demo_start(directory)
+                state["demo"] = {"customers": demo[0], "invoices": demo[1], "start": start.isoformat()}
+                await load_demo(broker.bootstrap_servers, receivables_db, *demo, start, services[1].url, finance)
+            write_state(directory, state)
+            resender = asyncio.create_task(resend_after_broker_restarts(supervisor, directory))
             await stop.wait()
+            resender.cancel()
         finally:
             say("stopping")
             await supervisor.stop()
@@ -261,12 +379,57 @@ def demo_size(setting: str) -> tuple[int, int] | None:
     return customers, invoices
 
 
-async def load_demo(
-    bootstrap_servers: str, receivables_db: str, customers: int, invoices: int, receivables_url: str, finance_token: str
-) -> None:
-    """The ERP simulator's book for the last year: customers to profiles, then their documents, and
-    the FX rates its invoices in other currencies need."""
+def demo_start(directory: Path) -> date:
+    """The first day of the demo book: a year ago when first loaded, and the same day ever after,
+    so that loading the demo again sends the very same documents and nothing changes."""
+    path = directory / "demo_start"
+    if path.exists():
+        return date.fromisoformat(path.read_text().strip())
     start = date.today() - timedelta(days=365)
+    path.write_text(start.isoformat())
+    return start
+
+
+def write_state(directory: Path, state: dict[str, Any]) -> None:
+    """Where the running stack's broker is and which demo book it loaded, for ``make dev-resend``."""
+    path = directory / "state.json"
+    path.touch(0o600)
+    path.write_text(json.dumps(state, indent=2))
+
+
+async def resend(directory: Path) -> None:
+    """Send the demo book to the ERP's topics again: what a broker that lost its log needs."""
+    state = json.loads((directory / "state.json").read_text())
+    demo = state.get("demo")
+    if demo is None:
+        say("make dev ran without DEMO: there is no demo book to send again; re-send your ERP's documents")
+        return
+    book = erp_simulator.generate(7, demo["customers"], demo["invoices"], start=date.fromisoformat(demo["start"]))
+    say(f"re-sending {len(book.customers):,} customers and {len(book.documents):,} ERP documents")
+    await erp_simulator.publish(state["bootstrap_servers"], erp_simulator.customer_records(book, False))
+    await erp_simulator.publish(state["bootstrap_servers"], erp_simulator.document_records(book))
+    say("re-sent; each revision is applied once, so nothing is counted twice")
+
+
+async def resend_after_broker_restarts(supervisor: Supervisor, directory: Path) -> None:
+    while True:
+        await supervisor.broker_restarted.wait()
+        supervisor.broker_restarted.clear()
+        await supervisor.wait_ready()
+        await resend(directory)
+
+
+async def load_demo(
+    bootstrap_servers: str,
+    receivables_db: str,
+    customers: int,
+    invoices: int,
+    start: date,
+    receivables_url: str,
+    finance_token: str,
+) -> None:
+    """The ERP simulator's book from ``start`` for a year: customers to profiles, then their
+    documents, and the FX rates its invoices in other currencies need."""
     book = erp_simulator.generate(7, customers, invoices, start=start)
     async with httpx.AsyncClient(base_url=receivables_url, timeout=10) as http:
         for currency, rate in DEMO_RATES.items():
@@ -297,7 +460,15 @@ async def load_demo(
     say("demo: sent; receivables applies them in a few seconds (GET /aging shows the book)")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tools.dev`` runs the stack; ``python -m tools.dev resend`` sends its demo book again."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["resend"]:
+        asyncio.run(resend(dev_dir()))
+        return
+    if args:
+        raise SystemExit("usage: python -m tools.dev [resend]")
+
     async def go() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -98,12 +98,17 @@ class Book:
     credited: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     paid: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     discounts: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    owed: defaultdict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
 
     @property
     def expected(self) -> dict[str, Decimal]:
         """Per currency: invoices less credit notes, payments that stood and discounts taken."""
         currencies = set(self.invoiced) | set(self.paid) | set(self.credited)
         return {c: self.invoiced[c] - self.credited[c] - self.paid[c] - self.discounts[c] for c in sorted(currencies)}
+
+    def expected_of(self, erp_id: str) -> dict[str, Decimal]:
+        """One customer's net position per currency, as ``expected`` is for the book."""
+        return {c: v for (customer, c), v in sorted(self.owed.items()) if customer == erp_id}
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(d.topic for d in self.documents))
@@ -212,6 +217,7 @@ class _Generator:
                     }
                 self.emit(INVOICES, document_id, 2, customer, issued + timedelta(days=3), **corrected)
             self.book.invoiced[currency] += total
+            self.book.owed[customer.erp_id, currency] += total
             owed = total
             if customer.behaviour == "disputing" and not discount and rng.random() < 0.3:
                 credit = (total * Decimal(rng.uniform(0.05, 0.2))).quantize(CENT)
@@ -228,6 +234,7 @@ class _Generator:
                     invoice_document_id=document_id,
                 )
                 self.book.credited[currency] += credit
+                self.book.owed[customer.erp_id, currency] -= credit
                 owed -= credit
             self.pay(customer, number, currency, issued, due, owed, total, discount, default_day, lump)
         for (currency, day), amount in sorted(lump.items()):
@@ -255,6 +262,7 @@ class _Generator:
             day = issued + timedelta(days=rng.randrange(3, 11))
             self.payment(customer, currency, day, total - taken, [(number, None)])
             self.book.discounts[currency] += taken
+            self.book.owed[customer.erp_id, currency] -= taken
             return
         if behaviour == "prompt":
             parts = [(due - timedelta(days=rng.randrange(0, 6)), owed)]
@@ -304,6 +312,7 @@ class _Generator:
             self.payment(customer, currency, day + timedelta(days=7), amount, lines, reference)
             return
         self.book.paid[currency] += amount
+        self.book.owed[customer.erp_id, currency] -= amount
 
 
 def generate(

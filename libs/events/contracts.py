@@ -8,6 +8,7 @@ the registered upcasters in order until the payload matches the current model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Self, TypeVar
@@ -20,6 +21,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     ValidationError,
+    WithJsonSchema,
     field_serializer,
     field_validator,
 )
@@ -45,22 +47,105 @@ class DomainEvent(BaseModel):
         return self.model_dump(mode="json")
 
 
+# -- what Credo accepts: one set of bounds for every input (README, "Bounds") --------------------
+
+# ISO 4217 codes that are no one's money: precious metals, bond-market and accounting units, the
+# IMF's SDR, the test and "no currency" codes, and the funds codes beside a country's currency.
+NOT_MONEY = frozenset(
+    {"XAD", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
+    | {"BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"}
+)
+AMOUNT_LIMIT = Decimal(10) ** 15  # every amount, rate and figure is below a quadrillion in size
+MAX_DECIMALS = 12  # and has at most 12 decimals
+EARLIEST_BUSINESS_DATE, LATEST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+EARLIEST_DATE = date(1900, 1, 1)  # of a company's history: customer since, trading since, accounts
+
+
 @lru_cache(maxsize=1)
-def _currency_codes() -> frozenset[str]:
+def _iso_codes() -> frozenset[str]:
     return frozenset(c.alpha_3 for c in pycountry.currencies)
 
 
 def is_currency_code(code: str) -> bool:
-    return code in _currency_codes()
+    """Any ISO 4217 code: what an event may carry, so that no event once written stops reading."""
+    return code in _iso_codes()
+
+
+def is_invoicing_currency(code: str) -> bool:
+    """An ISO 4217 code of a currency someone can be invoiced in: what Credo accepts from outside."""
+    return code in _iso_codes() and code not in NOT_MONEY
+
+
+def invoicing_currencies() -> list[str]:
+    return sorted(_iso_codes() - NOT_MONEY)
 
 
 def _iso_4217(value: str) -> str:
     if not is_currency_code(value):
-        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        raise ValueError(f"{value[:8]!r} is not an ISO 4217 currency code")
     return value
 
 
-CurrencyCode = Annotated[str, AfterValidator(_iso_4217)]
+def _invoicing(value: str) -> str:
+    if not is_invoicing_currency(value):
+        raise ValueError(f"{value[:8]!r} is not the ISO 4217 code of a currency Credo accepts")
+    return value
+
+
+# In events: any ISO 4217 code.
+CurrencyCode = Annotated[
+    str,
+    AfterValidator(_iso_4217),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$", "description": "an ISO 4217 currency code"}),
+]
+# From outside (requests, the ERP's documents): a currency someone can be invoiced in.
+AcceptedCurrency = Annotated[
+    str,
+    AfterValidator(_invoicing),
+    WithJsonSchema({"type": "string", "enum": invoicing_currencies(), "description": "an ISO 4217 currency code"}),
+]
+
+
+def bounded(value: Decimal) -> Decimal:
+    """``value`` if it is within Credo's bounds for any decimal; a ValueError saying which otherwise."""
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if abs(value) >= AMOUNT_LIMIT:
+        raise ValueError(f"must be below {AMOUNT_LIMIT:,} in size")
+    if value.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+        raise ValueError(f"must have at most {MAX_DECIMALS} decimals")
+    return value
+
+
+def _business_date(value: date) -> date:
+    if not EARLIEST_BUSINESS_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"a business date lies between {EARLIEST_BUSINESS_DATE} and {LATEST_DATE}")
+    return value
+
+
+def _calendar_date(value: date) -> date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"a date lies between {EARLIEST_DATE} and {LATEST_DATE}")
+    return value
+
+
+# The date of a document, a payment, a rate, a decision, a figure: what the ledger ages from.
+BusinessDate = Annotated[date, AfterValidator(_business_date)]
+# A date in a company's history, which may precede the business dates.
+CalendarDate = Annotated[date, AfterValidator(_calendar_date)]
+
+
+def accepted_amount(amount: Decimal, currency: str, field: str = "the amount") -> Decimal:
+    """``amount`` if Credo accepts it in ``currency``: within the bounds and in the currency's
+    minor units; a ValueError naming ``field`` otherwise."""
+    try:
+        bounded(amount)
+    except ValueError as wrong:
+        raise ValueError(f"{field} {wrong}") from None
+    if not in_minor_units(amount, currency):
+        raise ValueError(f"{field} {amount} has more decimals than {currency} has minor units")
+    return amount
+
 
 # ISO 4217 currencies whose minor unit is not the cent; every other has two decimals.
 _NO_MINOR_UNIT = ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND")
@@ -91,11 +176,20 @@ def _not_a_float(value: object) -> object:
     return value
 
 
+# How an exact decimal travels: fixed-point text; and the same within the bounds.
+DECIMAL_TEXT = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["1250.00"]}
+BOUNDED_TEXT = {"type": "string", "pattern": r"^-?\d{1,15}(\.\d{1,12})?$", "examples": ["1250.00"]}
+
 # A decimal that arrives as a string or an integer: a float has already lost its exactness; it
 # travels as fixed-point text, never "8.0E+5".
 ExactDecimal = Annotated[
-    Decimal, BeforeValidator(_not_a_float), PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")
+    Decimal,
+    BeforeValidator(_not_a_float),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    WithJsonSchema(DECIMAL_TEXT),
 ]
+# An exact decimal as Credo accepts it from outside: within the bounds.
+BoundedDecimal = Annotated[ExactDecimal, AfterValidator(bounded), WithJsonSchema(BOUNDED_TEXT)]
 
 
 class Money(BaseModel):
@@ -103,7 +197,7 @@ class Money(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    amount: Decimal
+    amount: Annotated[Decimal, WithJsonSchema(DECIMAL_TEXT)]
     currency: CurrencyCode
 
     @field_validator("amount", mode="before")
@@ -140,6 +234,32 @@ class Money(BaseModel):
     def _same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
             raise ValueError(f"cannot combine {self.currency} with {other.currency}")
+
+
+def _accepted_money(money: Money) -> Money:
+    if not is_invoicing_currency(money.currency):
+        raise ValueError(f"the currency {money.currency!r} is not the ISO 4217 code of a currency Credo accepts")
+    accepted_amount(money.amount, money.currency)
+    return money
+
+
+# Money as Credo accepts it from outside: a currency someone is invoiced in, within the bounds, in
+# the currency's minor units. Still a Money, so that it compares equal to the Money of an event.
+AcceptedMoney = Annotated[
+    Money,
+    AfterValidator(_accepted_money),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {
+                "amount": BOUNDED_TEXT,
+                "currency": {"type": "string", "enum": invoicing_currencies(), "description": "ISO 4217"},
+            },
+            "required": ["amount", "currency"],
+            "additionalProperties": False,
+        }
+    ),
+]
 
 
 class UnknownEventType(LookupError):

@@ -26,6 +26,15 @@ else:
     Connection = asyncpg.Connection | PoolConnectionProxy
 
 READ_MODEL_SCHEMA = "read_model"
+
+# What reaching the database throws while it is down, restarting or full: a request may be retried
+# once it is back. (asyncpg raises OSError itself when no address of the server answers.)
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

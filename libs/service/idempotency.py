@@ -14,6 +14,7 @@ replays the stored answer; the same key with a different request is refused.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -50,8 +51,18 @@ class IdempotentScope:
         return response
 
 
+def canonical(body: bytes) -> bytes:
+    """A JSON body in one spelling (keys sorted, no spaces), so that a retry serialised by another
+    client library is the same request; a body that is not JSON as it is."""
+    try:
+        decoded = json.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    return json.dumps(decoded, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
-    return hashlib.sha256(b"\0".join([method.encode(), path.encode(), body])).hexdigest()
+    return hashlib.sha256(b"\0".join([method.encode(), path.encode(), canonical(body)])).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,7 @@ class Claim:
     method: str
     path: str
     fingerprint: str
+    raw_fingerprint: str = ""  # over the bytes as sent: how keys stored before canonical JSON were taken
 
 
 async def claim_of(request: Request, caller: Principal) -> Claim | None:
@@ -77,8 +89,10 @@ async def claim_of(request: Request, caller: Principal) -> Claim | None:
             "the key must be 1 to 255 visible ASCII characters",
             kind="invalid-idempotency-key",
         )
-    fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
-    return Claim(caller.subject, key, request.method, request.url.path, fingerprint)
+    body = await request.body()
+    fingerprint = request_fingerprint(request.method, request.url.path, body)
+    raw = hashlib.sha256(b"\0".join([request.method.encode(), request.url.path.encode(), body])).hexdigest()
+    return Claim(caller.subject, key, request.method, request.url.path, fingerprint, raw)
 
 
 async def claim_all(conn: Connection, claims: Sequence[Claim]) -> set[Claim]:
@@ -147,7 +161,7 @@ async def replay(conn: Connection, claim: Claim) -> Response:
         claim.key,
     )
     assert row is not None
-    if row["request_hash"] != claim.fingerprint:
+    if row["request_hash"] not in (claim.fingerprint, claim.raw_fingerprint):
         raise Problem(
             422,
             "Idempotency-Key reused",

@@ -44,8 +44,10 @@ from libs.events.sweeps import Sweep, SweepScheduler
 from libs.service import idempotency
 from libs.service.auth import Authenticator, Principal, require
 from libs.service.errors import install_problem_handlers
+from libs.service.guards import RefuseNul
 from libs.service.hot import HotRoute, HotRoutes
 from libs.service.logging import CorrelationMiddleware, configure_logging
+from libs.service.openapi import truthful
 from libs.service.settings import ROLES, ServiceSettings
 from libs.service.views import View
 
@@ -379,12 +381,14 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     else:
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **about)
     app.state.kit = kit
+    app.openapi = truthful(app.openapi)  # type: ignore[method-assign]
     install_problem_handlers(app)
     app.include_router(operations)
     for router in spec.routers:
         app.include_router(router)
     if spec.hot_routes:  # inside the request log, so they are logged and counted like any route
         app.add_middleware(HotRoutes, routes=spec.hot_routes)
+    app.add_middleware(RefuseNul)
     app.add_middleware(RequestLog)
     app.add_middleware(CorrelationMiddleware)
     return app

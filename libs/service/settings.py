@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from libs.events.contracts import CurrencyCode
+from libs.events.contracts import AcceptedCurrency
 
 # People's roles, the ERP's (a machine: it posts documents, checks credit and reads what it needs),
 # and admin, who may do everything.
@@ -52,7 +52,7 @@ class ServiceSettings(BaseSettings):
     )
     api_docs: bool = Field(default=False, description="serve /docs and /openapi.json (open routes; for development)")
 
-    base_currency: CurrencyCode = Field(
+    base_currency: AcceptedCurrency = Field(
         default="CNY", description="the one currency of limits, exposure and reports across the platform"
     )
 

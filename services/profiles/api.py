@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date
 from typing import Annotated, Any, Literal
 
 import pycountry
@@ -23,7 +22,7 @@ from contracts.profiles import (
     Status,
     TradeReferenceRecorded,
 )
-from libs.events.contracts import ExactDecimal, Money
+from libs.events.contracts import AcceptedCurrency, BoundedDecimal, BusinessDate, CalendarDate, Money, accepted_amount
 from libs.events.database import Connection
 from libs.service.auth import Principal, require
 from libs.service.errors import Problem
@@ -89,7 +88,7 @@ class ProfilePatch(Body):
 
 class NewCustomer(ProfileIn):
     registration: RegistrationIn
-    customer_since: date | None = None
+    customer_since: CalendarDate | None = None
 
 
 class ContactIn(Body):
@@ -113,9 +112,9 @@ class StatusChange(Body):
 
 
 class StatementIn(Body):
-    period_end: date
+    period_end: CalendarDate
     period_months: int = Field(ge=1, le=12)
-    currency: str = Field(pattern="^[A-Z]{3}$")
+    currency: AcceptedCurrency
     items: StatementItems
     audited: bool = False
 
@@ -128,14 +127,25 @@ class StatementIn(Body):
                 raise ValueError(f"amounts are decimal strings, not floating-point numbers: {', '.join(floats)}")
         return value
 
+    @model_validator(mode="after")
+    def _amounts(self) -> StatementIn:
+        for name, amount in self.items:
+            accepted_amount(amount, self.currency, f"items.{name}")
+        return self
+
 
 class ReviewDate(Body):
-    review_on: date
+    review_on: BusinessDate
 
 
 class MoneyIn(Body):
-    amount: ExactDecimal = Field(gt=0)
-    currency: str = Field(pattern="^[A-Z]{3}$")
+    amount: BoundedDecimal = Field(gt=0)
+    currency: AcceptedCurrency
+
+    @model_validator(mode="after")
+    def _in_minor_units(self) -> MoneyIn:
+        accepted_amount(self.amount, self.currency)
+        return self
 
     def money(self) -> Money:
         return Money.of(self.amount, self.currency)
@@ -144,7 +154,7 @@ class MoneyIn(Body):
 class TradeReferenceIn(Body):
     supplier: str = Field(min_length=1, max_length=200)
     contact: str | None = Field(default=None, max_length=200)
-    trading_since: date | None = None
+    trading_since: CalendarDate | None = None
     credit_limit: MoneyIn | None = None
     payment_experience: PaymentExperience
     notes: str | None = Field(default=None, max_length=2000)
@@ -154,7 +164,7 @@ class InsuranceCoverIn(Body):
     insurer: str = Field(min_length=1, max_length=200)
     policy_number: str = Field(min_length=1, max_length=64)
     insured_limit: MoneyIn
-    expires_on: date
+    expires_on: BusinessDate
 
 
 class ScoreRangeIn(Body):
@@ -170,7 +180,7 @@ class ScoreRangeIn(Body):
 
 class BureauReportIn(Body):
     provider: str = Field(min_length=1, max_length=100)
-    report_date: date
+    report_date: BusinessDate
     score: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
     score_range: ScoreRangeIn | None = Field(
         default=None,
@@ -228,7 +238,12 @@ async def register_customer(body: NewCustomer, request: Request, kit: KitDep, ca
         return scope.keep(answer(file, 201, headers))
 
 
-@router.get("/customers", response_model=queries.CustomerPage, summary="Search credit files; pages follow next_cursor")
+@router.get(
+    "/customers",
+    response_model=queries.CustomerPage,
+    responses={400: {"description": "the cursor is not one this service gave"}},
+    summary="Search credit files; pages follow next_cursor",
+)
 async def list_customers(
     kit: KitDep,
     _: Readers,
@@ -267,8 +282,8 @@ async def get_customer(
     customer_id: str,
     kit: KitDep,
     _: Readers,
-    as_of: Annotated[date | None, Query(description="the business date the file is for")] = None,
-    known_on: Annotated[date | None, Query(description="what had been recorded by the end of this day")] = None,
+    as_of: Annotated[BusinessDate | None, Query(description="the business date the file is for")] = None,
+    known_on: Annotated[BusinessDate | None, Query(description="what had been recorded by the end of this day")] = None,
 ) -> Response:
     """The credit file: identity, contacts, statements with their ratios, bureau reports, trade
     references, insurance cover, review date, and the credit standing scoring decided. With `as_of`
@@ -290,6 +305,7 @@ async def get_customer(
 @router.patch(
     "/customers/{customer_id}",
     response_model=queries.CreditFileView,
+    responses={428: {"description": "If-Match is required: send the ETag you read"}},
     summary='Change the profile; send If-Match with the ETag, e.g. "1"',
 )
 async def update_customer(customer_id: str, body: ProfilePatch, request: Request, kit: KitDep, _: Analysts) -> Response:

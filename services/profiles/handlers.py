@@ -305,4 +305,4 @@ def _unique_keys() -> Iterator[None]:
         )
         if which is None:
             raise
-        raise Duplicate(f"this {which} is already registered to another customer ({clash.detail})") from None
+        raise Duplicate(f"this {which} is already registered to another customer") from None

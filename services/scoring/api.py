@@ -4,14 +4,13 @@ through the approval chain, the ERP's credit check, and the policy with its what
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.scoring import RequestKind
-from libs.events.contracts import CurrencyCode, ExactDecimal, Money
+from libs.events.contracts import AcceptedCurrency, BoundedDecimal, BusinessDate, Money, accepted_amount
 from libs.events.database import Connection
 from libs.events.store import EventContext
 from libs.service import hot, idempotency
@@ -130,10 +129,15 @@ async def _command(request: Request, kit: Kit, caller: Principal, command: handl
 
 class LimitRequest(Body):
     kind: RequestKind
-    amount: ExactDecimal = Field(gt=0, description="in the base currency")
-    currency: CurrencyCode
-    expires_on: date | None = Field(default=None, description="temporary limits only: the day it ends")
+    amount: BoundedDecimal = Field(gt=0, description="in the base currency")
+    currency: AcceptedCurrency
+    expires_on: BusinessDate | None = Field(default=None, description="temporary limits only: the day it ends")
     reason: str = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _in_minor_units(self) -> LimitRequest:
+        accepted_amount(self.amount, self.currency)
+        return self
 
 
 @router.post(
@@ -164,7 +168,7 @@ async def request_limit(
 
 class TermsRequest(Body):
     credit_days: int = Field(ge=0, le=365)
-    discount_percent: ExactDecimal | None = Field(default=None, gt=0, lt=100)
+    discount_percent: BoundedDecimal | None = Field(default=None, gt=0, lt=100)
     discount_days: int | None = Field(default=None, ge=0, le=365)
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -277,11 +281,16 @@ async def rescore(customer_id: str, request: Request, kit: KitDep, caller: Credi
 
 class CreditCheck(Body):
     customer_id: str = Field(min_length=1, max_length=128)
-    amount: ExactDecimal = Field(gt=0)
-    currency: CurrencyCode
+    amount: BoundedDecimal = Field(gt=0)
+    currency: AcceptedCurrency
     order_ref: str = Field(
         min_length=1, max_length=128, description="the ERP's order; its invoice releases the reservation"
     )
+
+    @model_validator(mode="after")
+    def _in_minor_units(self) -> CreditCheck:
+        accepted_amount(self.amount, self.currency)
+        return self
 
 
 @router.post(
@@ -350,14 +359,14 @@ async def get_policy(kit: KitDep, _: Readers) -> Response:
 class WhatIf(Body):
     version: str = Field(default="what-if", max_length=64)
     weights: (
-        dict[Literal["payment_behaviour", "delinquency", "financial_strength", "history", "bureau"], ExactDecimal]
+        dict[Literal["payment_behaviour", "delinquency", "financial_strength", "history", "bureau"], BoundedDecimal]
         | None
     ) = None
-    grade_floors: dict[Literal["A", "B", "C", "D"], ExactDecimal] | None = None
-    needs_multiple: dict[Literal["A", "B", "C", "D", "E"], ExactDecimal] | None = None
-    net_worth_share: dict[Literal["A", "B", "C", "D", "E"], ExactDecimal] | None = None
+    grade_floors: dict[Literal["A", "B", "C", "D"], BoundedDecimal] | None = None
+    needs_multiple: dict[Literal["A", "B", "C", "D", "E"], BoundedDecimal] | None = None
+    net_worth_share: dict[Literal["A", "B", "C", "D", "E"], BoundedDecimal] | None = None
     cap_at_insured_cover: bool | None = None
-    hold_overdue_days: int | None = Field(default=None, ge=0)
+    hold_overdue_days: int | None = Field(default=None, ge=0, le=3650)
 
 
 @router.post(

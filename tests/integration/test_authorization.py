@@ -5,9 +5,11 @@ roles decided when it is written."""
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from libs.infra.provision import BrokerHandle
@@ -19,7 +21,7 @@ from services.receivables.app import spec as receivables
 from services.scoring.app import spec as scoring
 from tests.conftest import NewDatabase
 from tests.support.routes import declared_routes
-from tests.support.serving import ERP_KEY, bearer, serve_asgi, settings_for
+from tests.support.serving import ERP_KEY, SECRET, bearer, serve_asgi, settings_for
 
 PEOPLE = ("viewer", "credit_analyst", "collector", "credit_manager", "finance_director")
 CALLERS = (*PEOPLE, "erp", "admin")
@@ -157,4 +159,45 @@ async def test_every_route_answers_only_the_roles_it_names(
                     fine = response.status_code == 403
                 if not fine:
                     wrong.append(f"{method} {template} as {caller or 'nobody'}: {response.status_code}")
+        assert wrong == []
+
+
+def _signed(claims: dict[str, Any], key: str = SECRET, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def bad_credentials() -> dict[str, dict[str, str]]:
+    """Thirteen ways to call without the right to: each must be refused with 401 on every route."""
+    now = int(time.time())
+    good = {"sub": "mallory", "roles": ["admin"], "iss": "credo", "aud": "credo", "iat": now, "exp": now + 600}
+    unsigned = jwt.encode(good, key=None, algorithm="none")  # type: ignore[arg-type]
+    return {
+        "expired token": {"Authorization": f"Bearer {_signed({**good, 'exp': now - 60})}"},
+        "token signed with another key": {"Authorization": f"Bearer {_signed(good, 'another-key-' * 4)}"},
+        "unsigned token (alg none)": {"Authorization": f"Bearer {unsigned}"},
+        "token of another issuer": {"Authorization": f"Bearer {_signed({**good, 'iss': 'someone-else'})}"},
+        "token for another audience": {"Authorization": f"Bearer {_signed({**good, 'aud': 'another-app'})}"},
+        "token without expiry": {"Authorization": f"Bearer {_signed({k: v for k, v in good.items() if k != 'exp'})}"},
+        "token not valid yet": {"Authorization": f"Bearer {_signed({**good, 'nbf': now + 3600})}"},
+        "roles that are not a list": {"Authorization": f"Bearer {_signed({**good, 'roles': 'admin'})}"},
+        "a token that is not a JWT": {"Authorization": "Bearer not-a-token"},
+        "a bearer without a token": {"Authorization": "Bearer"},
+        "basic authentication": {"Authorization": "Basic YWRtaW46YWRtaW4="},
+        "an unknown API key": {"X-API-Key": "erp-test-key-0123456780"},
+        "an empty API key": {"X-API-Key": ""},
+    }
+
+
+@pytest.mark.parametrize("service", sorted(MATRIX))
+async def test_no_bad_credential_opens_any_route(service: str, new_database: NewDatabase, broker: BrokerHandle) -> None:
+    async with running(service, new_database, broker) as (http, app):
+        wrong = []
+        for method, template in declared_routes(app):
+            if MATRIX[service][(method, template)] == OPEN:
+                continue
+            path = template.replace("{", "").replace("}", "")
+            for kind, headers in bad_credentials().items():
+                response = await http.request(method, path, headers=headers, json={})
+                if response.status_code != 401 or response.headers["content-type"] != "application/problem+json":
+                    wrong.append(f"{method} {template} with {kind}: {response.status_code}")
         assert wrong == []

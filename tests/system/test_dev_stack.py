@@ -3,17 +3,10 @@ then stopped and started again with the same data, and the read models agreeing 
 
 from __future__ import annotations
 
-import os
-import queue
-import random
 import re
 import signal
-import socket
 import subprocess
-import sys
-import threading
-import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -21,74 +14,10 @@ import httpx
 import pytest
 
 from tests.support.backbone import eventually
+from tests.support.devstack import SERVICES, DevStack, free_base_port, with_password
 from tools import erp_simulator
 
 pytestmark = pytest.mark.system
-
-SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
-
-
-class DevStack:
-    def __init__(self, directory: Path, base_port: int, demo: str = "") -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
-        env |= {"CREDO_DEV_DIR": str(directory), "CREDO_DEV_BASE_PORT": str(base_port), "CREDO_DEV_DEMO": demo}
-        self.base_port = base_port
-        self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tools.dev"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, pattern: str, within: float) -> re.Match[str]:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            self.output.append(line)
-            found = re.search(pattern, line)
-            if found:
-                return found
-        raise AssertionError(f"no line matching {pattern!r} within {within} s:\n{''.join(self.output)[-3000:]}")
-
-    def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.base_port + SERVICES.index(service) + 1}"
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        self.wait_for(r"credo dev \| stopped", within=60)
-        assert self.process.wait(30) == 0
-
-
-def _free_base_port() -> int:
-    # Below the ephemeral range, so that the stack's own outgoing connections cannot take the
-    # ports between its stop and its restart.
-    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for _ in range(50):
-        base = random.randint(ephemeral_low // 2, ephemeral_low - 10)
-        try:
-            for port in range(base + 1, base + 6):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free ports")
 
 
 async def _directory(server_url: str, service: str) -> list[tuple[str, str]]:
@@ -125,14 +54,14 @@ async def _agree(server_url: str) -> bool:
 
 
 async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path) -> None:
-    stack = DevStack(tmp_path, _free_base_port())
+    stack = DevStack(tmp_path, free_base_port())
     try:
         ready = stack.wait_for(r"ready in ([\d.]+) s", within=60)
         assert float(ready.group(1)) < 60
         token = stack.wait_for(r"token \(admin, 8 h\): (\S+)", within=5).group(1)
         found = re.search(r"PostgreSQL (\S+) ", "".join(stack.output))
         assert found is not None
-        server_url = found.group(1)
+        server_url = with_password(found.group(1), tmp_path)
         headers = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(headers=headers, timeout=10) as http:
             for service in SERVICES:
@@ -156,10 +85,10 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
         stack.stop()
 
         stack = DevStack(tmp_path, stack.base_port, demo="5,60")  # and the ERP simulator's demo book
-        server_url = stack.wait_for(r"PostgreSQL (\S+) ", within=60).group(1)
+        server_url = with_password(stack.wait_for(r"PostgreSQL (\S+) ", within=60).group(1), tmp_path)
         stack.wait_for(r"ready in ([\d.]+) s", within=60)
         stack.wait_for(r"demo: sent", within=120)
-        book = erp_simulator.generate(7, 5, 60, start=date.today() - timedelta(days=365))
+        book = erp_simulator.generate(7, 5, 60, start=date.fromisoformat((tmp_path / "demo_start").read_text()))
         invoices = {d.document_id for d in book.documents if d.topic == erp_simulator.INVOICES}
         await eventually(lambda: _invoices(server_url, len(invoices)), within=60, what="the demo book in the ledger")
 

@@ -96,3 +96,13 @@ def test_kubernetes_manifests_are_valid_and_run_every_service(tmp_path: Path) ->
     broken = tmp_path / "broken.yaml"
     broken.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: two}\n")
     assert _validate_k8s(broken).returncode != 0
+
+
+def test_compose_keeps_its_secrets_out_of_the_file_and_its_ports_on_the_loopback() -> None:
+    compose = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text())
+    password = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert password.startswith("${POSTGRES_PASSWORD:?"), "the password comes from the environment, or nothing starts"
+    for name in SERVICES:
+        service = compose["services"][name]
+        assert "${POSTGRES_PASSWORD}@" in service["environment"]["CREDO_DATABASE_URL"]
+        assert all(port.startswith("${CREDO_BIND:-127.0.0.1}:") for port in service["ports"])

@@ -28,7 +28,7 @@ from libs.events.consumer.messages import BatchHandler, Delivery, Handler, Messa
 from libs.events.contracts import EventRegistry
 from libs.events.database import Connection
 from libs.events.failpoints import failpoint
-from libs.events.kafka import FETCH_MAX_WAIT_MS
+from libs.events.kafka import FETCH_MAX_WAIT_MS, IDLE_AFTER_SECONDS, IDLE_FETCH_MAX_WAIT_MS
 from libs.events.outbox import new_producer
 from libs.events.topics import dead_letter_topic
 
@@ -101,6 +101,8 @@ class ConsumerRunner:
         self._log = LogWatch(self._reset)
         self._blocked: set[str] = set()
         self._last_housekeeping = 0.0
+        self._last_records = time.monotonic()
+        self._idle = False  # housekeeping, too, runs less often while nothing arrives
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -230,6 +232,7 @@ class ConsumerRunner:
             for tp, offset in positions.items():
                 await self._reset(tp, f"offset {offset} is out of range", begins[tp])
             return 0
+        self._pace(consumer, bool(batches))
         await self._log.check_unverified(consumer, batches)
         messages: list[Message] = []
         for tp, records in batches.items():
@@ -245,13 +248,24 @@ class ConsumerRunner:
                 metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
                     max(0, highwater - records[-1].offset - 1)
                 )
-        if time.monotonic() - self._last_housekeeping >= self.housekeeping_interval:
+        if time.monotonic() - self._last_housekeeping >= self.housekeeping_interval * (5 if self._idle else 1):
             self._last_housekeeping = time.monotonic()
             await self._redrive_requested()
             await self._publish_dead_letters()
             if not batches:
                 await self._log.check_positions(consumer, self.assigned)
         return sum(len(records) for records in batches.values())
+
+    def _pace(self, consumer: AIOKafkaConsumer, got: bool) -> None:
+        """The short fetch wait while records flow, the long one once the topics are quiet
+        (see libs.events.kafka); aiokafka reads the wait from its fetcher for every request."""
+        now = time.monotonic()
+        if got:
+            self._last_records = now
+        self._idle = now - self._last_records >= IDLE_AFTER_SECONDS
+        fetcher = getattr(consumer, "_fetcher", None)
+        if fetcher is not None:
+            fetcher._fetch_max_wait_ms = IDLE_FETCH_MAX_WAIT_MS if self._idle else FETCH_MAX_WAIT_MS
 
     async def _process(self, messages: Sequence[Message]) -> None:
         """Everything one fetch brought, from all partitions, in one transaction; if the

@@ -30,7 +30,7 @@ from contracts.profiles import (
     statement_ratios,
 )
 from libs.events import refusals
-from libs.events.contracts import DomainEvent, is_currency_code
+from libs.events.contracts import DomainEvent, is_invoicing_currency
 from services.profiles.domain import financials
 from services.profiles.domain.registration import normalise, uscc_problem
 
@@ -216,7 +216,7 @@ def change_status(state: CreditFile, status: Status, reason: str) -> list[Domain
 
 def record_statement(state: CreditFile, command: RecordStatement) -> list[DomainEvent]:
     _registered(state)
-    if not is_currency_code(command.currency):
+    if not is_invoicing_currency(command.currency):
         raise Refused(f"{command.currency!r} is not an ISO 4217 currency code")
     if command.period_end > command.today:
         raise Refused(f"the period ends on {command.period_end}, after today ({command.today})")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
 from contracts.receivables import DisputeOutcome
-from libs.events.contracts import ExactDecimal
+from libs.events.contracts import BoundedDecimal
 from libs.service.etag import if_match_version
 from libs.service.kit import KitDep
 from services.receivables import handlers
@@ -31,7 +31,7 @@ router = APIRouter()
 
 class AllocationLine(Body):
     invoice_id: str = Field(min_length=1, max_length=128)
-    amount: ExactDecimal = Field(gt=0, max_digits=18)
+    amount: BoundedDecimal = Field(gt=0, max_digits=18)
 
 
 class ManualAllocation(Body):
@@ -75,7 +75,7 @@ async def reverse_payment(
 
 class RefundIn(Body):
     source_id: str = Field(min_length=1, max_length=128, description="the payment or credit note refunded from")
-    amount: ExactDecimal = Field(gt=0, max_digits=18)
+    amount: BoundedDecimal = Field(gt=0, max_digits=18)
     method: str = Field(min_length=1, max_length=32, description="e.g. bank_transfer")
     reference: str | None = Field(default=None, max_length=256, description="the bank's reference of the refund")
 
@@ -103,7 +103,7 @@ async def refund(customer_id: str, body: RefundIn, request: Request, kit: KitDep
 
 
 class Adjustment(Body):
-    change: ExactDecimal = Field(description="signed: negative reduces what is owed", max_digits=18)
+    change: BoundedDecimal = Field(description="signed: negative reduces what is owed", max_digits=18)
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -124,7 +124,7 @@ async def adjust_invoice(
 
 class NewDispute(Body):
     invoice_id: str = Field(min_length=1, max_length=128)
-    amount: ExactDecimal = Field(gt=0, max_digits=18)
+    amount: BoundedDecimal = Field(gt=0, max_digits=18)
     reason: str = Field(min_length=1, max_length=1000)
     owner: str = Field(min_length=1, max_length=200, description="who works on resolving it")
 
@@ -149,7 +149,7 @@ async def open_dispute(
 
 class Resolution(Body):
     outcome: DisputeOutcome
-    credited: ExactDecimal | None = Field(
+    credited: BoundedDecimal | None = Field(
         default=None, gt=0, max_digits=18, description="for 'partly': the amount credited"
     )
     note: str | None = Field(default=None, max_length=1000)
@@ -172,7 +172,9 @@ async def resolve_dispute(
 
 
 class WriteOff(Body):
-    amount: ExactDecimal | None = Field(default=None, gt=0, max_digits=18, description="all that is open when left out")
+    amount: BoundedDecimal | None = Field(
+        default=None, gt=0, max_digits=18, description="all that is open when left out"
+    )
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -194,7 +196,7 @@ async def write_off(
 
 
 class Recovery(Body):
-    amount: ExactDecimal = Field(gt=0, max_digits=18)
+    amount: BoundedDecimal = Field(gt=0, max_digits=18)
     reason: str = Field(min_length=1, max_length=1000)
 
 

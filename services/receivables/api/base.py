@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
+from libs.events.contracts import BusinessDate
 from libs.service.auth import Principal, require
 from libs.service.errors import Problem
 from libs.service.etag import etag
@@ -54,9 +55,9 @@ def dates_of(kit: Kit, as_of: date | None, known_on: date | None) -> tuple[date,
     return as_of, known_on
 
 
-AsOf = Annotated[date | None, Query(description="the business date the figures are for (default: today)")]
+AsOf = Annotated[BusinessDate | None, Query(description="the business date the figures are for (default: today)")]
 KnownOn = Annotated[
-    date | None, Query(description="what the ledger had recorded by the end of this day (default: today)")
+    BusinessDate | None, Query(description="what the ledger had recorded by the end of this day (default: today)")
 ]
 
 

@@ -37,7 +37,9 @@ DOCUMENT_ANSWERS: dict[int | str, dict[str, Any]] = {
 
 class Posted(BaseModel):
     document_id: str = Field(min_length=1, max_length=128, description="the ERP's id of the document")
-    revision: int = Field(ge=1, description="1 for the first issue; a correction carries a higher revision")
+    revision: int = Field(
+        ge=1, le=2**31 - 1, description="1 for the first issue; a correction carries a higher revision"
+    )
 
 
 # Over HTTP a misspelt field is an error, where the topics' tolerant readers would skip it.

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
-from libs.events.contracts import CurrencyCode, ExactDecimal
+from libs.events.contracts import AcceptedCurrency, BoundedDecimal, BusinessDate
 from libs.service.idempotency import idempotent
 from libs.service.kit import KitDep
 from libs.service.views import answer
@@ -29,9 +28,9 @@ router = APIRouter()
 
 
 class FxRate(Body):
-    currency: CurrencyCode
-    rate: ExactDecimal = Field(gt=0, max_digits=24, description="units of the base currency for one unit of this one")
-    rate_date: date
+    currency: AcceptedCurrency
+    rate: BoundedDecimal = Field(gt=0, max_digits=24, description="units of the base currency for one unit of this one")
+    rate_date: BusinessDate
 
 
 @router.post(
@@ -61,7 +60,7 @@ async def record_rate(body: FxRate, request: Request, kit: KitDep, caller: Finan
 
 
 @router.get("/fx-rates", response_model=list[v.FxRateView], summary="Recorded FX rates, newest first")
-async def list_rates(kit: KitDep, _: Readers, currency: CurrencyCode | None = None) -> Response:
+async def list_rates(kit: KitDep, _: Readers, currency: AcceptedCurrency | None = None) -> Response:
     """Every rate to the base currency, with who recorded and who confirmed it."""
     async with kit.pool.acquire() as conn:
         return answer(await fx.fx_rates(conn, currency))

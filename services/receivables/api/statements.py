@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field, model_validator
 
 from contracts.receivables import DifferingLine
-from libs.events.contracts import Money
+from libs.events.contracts import AcceptedMoney, BusinessDate
 from libs.service.errors import Problem
 from libs.service.etag import if_match_version
 from libs.service.idempotency import idempotent
@@ -32,15 +31,15 @@ router = APIRouter()
 
 
 class StatementRequest(Body):
-    period_start: date
-    period_end: date
+    period_start: BusinessDate
+    period_end: BusinessDate
     ledger_version: int | None = Field(
         default=None,
         ge=1,
         le=2**31 - 1,
         description="the ledger point to pin; the account's current version when left out",
     )
-    known_on: date | None = Field(
+    known_on: BusinessDate | None = Field(
         default=None, description="pin the ledger as it was at the end of this day instead (not with ledger_version)"
     )
 
@@ -148,7 +147,7 @@ async def statement_json(customer_id: str, statement_id: str, kit: KitDep, _: Re
 
 class Confirmation(Body):
     confirmed_by: str = Field(min_length=1, max_length=200, description="who confirmed, at the customer")
-    confirmed_on: date
+    confirmed_on: BusinessDate
 
 
 @router.post(
@@ -171,13 +170,13 @@ async def confirm_statement(
 
 class DifferingLineIn(Body):
     reference: str = Field(min_length=1, max_length=128)
-    their_amount: Money | None = None
+    their_amount: AcceptedMoney | None = None
     note: str = Field(min_length=1, max_length=1000)
 
 
 class BalanceDispute(Body):
     disputed_by: str = Field(min_length=1, max_length=200)
-    disputed_on: date
+    disputed_on: BusinessDate
     lines: list[DifferingLineIn] = Field(min_length=1, max_length=500)
 
 
