@@ -91,9 +91,11 @@ async def test_a_book_loaded_through_kills_of_services_and_postgresql_comes_out_
                 continue
             victim = rng.choice(VICTIMS)
             pid = _child_pid(stack, f"-m services.{victim}")
-            if pid is not None:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(victim)
+            while pid is None:  # still being restarted after its last kill
+                await asyncio.sleep(0.2)
+                pid = _child_pid(stack, f"-m services.{victim}")
+            os.kill(pid, signal.SIGKILL)
+            killed.append(victim)
         book = erp_simulator.generate(
             7, customers, invoices, start=date.fromisoformat((tmp_path / "demo_start").read_text())
         )
