@@ -34,6 +34,7 @@ async def schemathesis(schema: Path, url: str, header: str, examples: int, repor
         "--generation-database", "none", "--workers", "1", "--request-timeout", "30",
         "--report", "junit", "--report-junit-path", str(report), "--no-color", "--output-truncate", "true",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=report.parent,  # where it keeps its cache of crashes: not the repository
     )  # fmt: skip
     output, _ = await process.communicate()
     assert process.returncode is not None
