@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from contracts import erp, profiles, receivables, scoring
+from contracts import collections, erp, profiles, receivables, scoring
 from libs.events.contracts import EventRegistry
 from libs.events.schema import TopicContract, generated_files, write
 from libs.events.topics import dead_letter_topic
@@ -57,6 +57,16 @@ def topics() -> list[TopicContract]:
             "and every credit check's answer. The ERP subscribes here for limit changes and holds.",
             scoring.PUBLISHED,
             registry=scoring.registry,
+        ),
+        TopicContract(
+            "collections.events",
+            "collections",
+            "Collections, in order per customer: the dunning policy's versions (key dunning-policy), and each "
+            "collection case's dunning steps with the inputs they were decided on, notices and their delivery, "
+            "contacts, promises to pay and their valuation (kept, partially kept, broken, reopened), payment plans "
+            "and their course, escalations to legal or an agency and what they report, collector assignments.",
+            collections.PUBLISHED,
+            registry=collections.registry,
         ),
         *(
             TopicContract(

@@ -82,6 +82,9 @@ class ServiceSpec:
     # the store exists; routes, reactions and sweeps reach them as ``kit.parts``.
     assemble: Callable[[Kit], Any] | None = None
     hot_routes: Sequence[HotRoute] = ()  # answered before FastAPI's routing; see libs.service.hot
+    # Reactors on the service's own events that perform side effects (sending notices): each a
+    # loop run beside the relay and the consumers until the service stops.
+    reactors: Callable[[Kit], Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] | None = None
     description: str = ""
 
 
@@ -158,6 +161,8 @@ class Kit:
         ]
         if self.sweeper is not None:
             jobs.append(self.sweeper.run)
+        if spec.reactors is not None:
+            jobs.extend(spec.reactors(self))
         self._tasks = [asyncio.create_task(job(self._stop)) for job in jobs]
         log.info(
             "service.started",

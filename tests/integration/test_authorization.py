@@ -32,6 +32,7 @@ TEAM = ("credit_analyst", "collector", "credit_manager", "finance_director", "ad
 ANALYSTS = ("credit_analyst", "credit_manager", "admin")
 DECIDERS = ("credit_analyst", "credit_manager", "finance_director", "admin")
 MANAGERS = ("credit_manager", "finance_director", "admin")
+COLLECTORS = ("collector", "credit_manager", "admin")
 FINANCE = ("finance_director", "admin")
 ERP = ("erp", "admin")
 
@@ -112,7 +113,26 @@ MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("GET", "/policy"): READERS,
         ("POST", "/policy/what-if"): MANAGERS,
     },
-    "collections": dict(OPERATIONS),
+    "collections": {
+        **OPERATIONS,
+        ("GET", "/policy"): READERS,
+        ("POST", "/policy"): MANAGERS,
+        ("POST", "/policy/preview"): COLLECTORS,
+        ("GET", "/cases/{customer_id}"): READERS,
+        ("POST", "/cases/{customer_id}/contacts"): COLLECTORS,
+        ("POST", "/cases/{customer_id}/promises"): COLLECTORS,
+        ("POST", "/cases/{customer_id}/plans"): COLLECTORS,
+        ("POST", "/cases/{customer_id}/blocks"): COLLECTORS,
+        ("POST", "/cases/{customer_id}/blocks/{block_id}/lift"): COLLECTORS,
+        ("POST", "/cases/{customer_id}/escalation"): MANAGERS,
+        ("POST", "/cases/{customer_id}/escalation/report"): COLLECTORS,
+        ("PUT", "/cases/{customer_id}/collector"): MANAGERS,
+        ("GET", "/steps"): READERS,
+        ("POST", "/steps/{step_id}/review"): COLLECTORS,
+        ("GET", "/steps/{step_id}/replay"): READERS,
+        ("GET", "/worklist"): READERS,
+        ("GET", "/notices/{notice_id}/letter"): READERS,
+    },
     "alerts": dict(OPERATIONS),
 }
 SPECS = {s.name: s for s in (profiles, receivables, scoring, collections, alerts)}

@@ -5,26 +5,18 @@ profiles, and the policy what-if."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import itertools
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.scoring import ScoreInputs
-from libs.events.clock import SettableClock
 from libs.events.database import create_pool
 from libs.events.store import EventContext, EventStore
 from libs.infra.provision import BrokerHandle
-from libs.service.kit import Kit
-from libs.service.settings import ServiceSettings
 from services.profiles.app import spec as profiles
 from services.receivables.app import spec as receivables
 from services.scoring.app import spec as scoring
@@ -32,8 +24,9 @@ from services.scoring.domain import scorecard
 from services.scoring.handlers import CheckDesk, CheckRequest
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
-from tests.support.ledger import customer_registered, invoice_data, money, send
+from tests.support.ledger import customer_registered, send
 from tests.support.serving import ERP_KEY, bearer, serving_kit, settings_for
+from tests.support.stack import Service, all_at, cny, erp_invoice, erp_payment, known_everywhere, stack, topic_events
 from tests.support.statements import HEALTHY
 
 # The credit team: two analysts, a manager and the finance director.
@@ -43,121 +36,6 @@ ANA, LI, WANG, ZHOU = (
     ("wang", "credit_manager"),
     ("zhou", "finance_director"),
 )
-
-
-@dataclass
-class Service:
-    http: httpx.AsyncClient
-    kit: Kit
-    settings: ServiceSettings
-
-    async def post(self, path: str, body: dict[str, Any] | None = None, by: tuple[str, str] | None = None) -> Any:
-        """POST as the person ``by`` (name, role), or else as the ERP; answers the body of a 2xx."""
-        response = await self.send(path, body, by)
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
-    async def send(self, path: str, body: dict[str, Any] | None = None, by: tuple[str, str] | None = None) -> Any:
-        headers = bearer(by[1], subject=by[0]) if by else {}
-        return await self.http.post(path, json=body or {}, headers=headers)
-
-    async def get(self, path: str) -> Any:
-        response = await self.http.get(path, headers=bearer("viewer"))
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def at(self, day: str) -> None:
-        self.set_clock(day)
-        await self.sweep()
-
-    def set_clock(self, day: str) -> None:
-        clock = self.kit.clock
-        assert isinstance(clock, SettableClock)
-        clock.set(date.fromisoformat(day))
-
-    async def sweep(self) -> None:
-        if self.kit.sweeper is not None:
-            await self.kit.sweeper.run_due()
-
-
-@contextlib.asynccontextmanager
-async def stack(
-    new_database: NewDatabase, broker: BrokerHandle, *specs: Any, day: str
-) -> AsyncIterator[dict[str, Service]]:
-    """The named services on one topic prefix, each with its own database, on the same business date."""
-    prefix = f"t{id(specs) % 10**8}{date.today():%j}."
-    async with contextlib.AsyncExitStack() as stack:
-        running: dict[str, Service] = {}
-        for spec in specs:
-            settings = settings_for(
-                spec,
-                await new_database(),
-                broker.bootstrap_servers,
-                business_date=day,
-                topic_prefix=prefix,
-                api_keys=f"erp:{ERP_KEY}:erp",
-            )
-            url, kit = await stack.enter_async_context(serving_kit(spec, settings))
-            http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, headers={"X-API-Key": ERP_KEY}))
-            running[spec.name] = Service(http, kit, settings)
-        yield running
-
-
-async def all_at(services: dict[str, Service], day: str) -> None:
-    """One business date for the whole stack: every clock moves before any sweep runs, so no
-    service reacts to another's sweep while its own clock is still on the day before."""
-    for service in services.values():
-        service.set_clock(day)
-    for service in services.values():
-        await service.sweep()
-
-
-async def topic_events(settings: ServiceSettings, topic: str, types: set[str], count: int) -> list[dict[str, Any]]:
-    """The first ``count`` events of these types on a topic, read from its start as the ERP would."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        name = settings.topic_name(topic)
-        partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or {0})]
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, 0)
-        found: list[dict[str, Any]] = []
-        deadline = asyncio.get_running_loop().time() + 20
-        while len(found) < count and asyncio.get_running_loop().time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                for record in records:
-                    headers = {k: v.decode() for k, v in record.headers}
-                    if headers["ce_type"] in types:
-                        found.append(
-                            {"type": headers["ce_type"], "time": headers["ce_time"], **json.loads(record.value)}
-                        )
-        return found
-    finally:
-        await consumer.stop()
-
-
-def cny(amount: str) -> dict[str, str]:
-    return money(amount, "CNY")
-
-
-async def erp_invoice(ledger: Service, doc: str, number: str, net: str, issued: str, **kw: Any) -> None:
-    body = {"document_id": doc, "revision": 1, "customer_erp_id": "K-1", **invoice_data(number, net, issued), **kw}
-    await ledger.post("/erp/invoices", body)
-
-
-async def erp_payment(ledger: Service, doc: str, amount: str, on: str, invoices: list[str]) -> None:
-    remittance = [{"invoice_number": n} for n in invoices]
-    body = {
-        "document_id": doc,
-        "revision": 1,
-        "customer_erp_id": "K-1",
-        "amount": cny(amount),
-        "value_date": on,
-        "method": "bank_transfer",
-        "remittance": remittance,
-    }
-    await ledger.post("/erp/payments", body)
 
 
 async def test_a_customer_that_starts_paying_late_drifts_down_a_grade(
@@ -283,17 +161,6 @@ async def registered(services: dict[str, Service], customer: str = "C-1") -> Non
     any_service = next(iter(services.values()))
     await send(any_service.settings, "profiles.events", customer_registered(customer, "K-1", "福州华信贸易有限公司"))
     await known_everywhere(services)
-
-
-async def known_everywhere(services: dict[str, Service]) -> None:
-    for service in services.values():
-        pool = await create_pool(service.settings.database_url, min_size=1, max_size=1)
-
-        async def known(pool: Any = pool) -> bool:
-            return bool(await pool.fetchval("SELECT count(*) FROM customers"))
-
-        await eventually(known, what=f"the customer in {service.kit.spec.name}")
-        await pool.close()
 
 
 async def with_limit(credit: Service, amount: str, customer: str = "C-1") -> None:

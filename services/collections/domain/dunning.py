@@ -1,0 +1,162 @@
+"""The daily dunning decision for one customer: which items rise to which level, and whether one
+consolidated notice goes out. Two steps, so that a recorded step can be replayed from its inputs:
+``assess`` reads the clocks off the items and pauses, ``decide`` takes only what it recorded."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from contracts.collections import Charge, DunningStepTaken, GradeOrUnrated, ItemInput, Policy
+from libs.events.contracts import Money, to_minor_unit
+from services.collections.domain.items import ZERO, OpenItem, Pause, dunning_days, pause_on
+from services.collections.domain.policy import level_of, strategy_for
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What scoring says of the customer that dunning heeds."""
+
+    grade: GradeOrUnrated = "unrated"
+    on_hold: bool = False
+
+
+def assess(
+    items: Sequence[OpenItem],
+    levels: Mapping[str, int],
+    charged_through: Mapping[str, date],
+    pauses: Sequence[Pause],
+    day: date,
+) -> list[ItemInput]:
+    """Each open item with its clocks on ``day``: aging's days past due, the dunning clock's days
+    (less the paused days), whether it is paused now and why, its level so far."""
+    assessed = []
+    for item in sorted(items, key=lambda i: (i.due_date(), i.number, i.invoice_id)):
+        if item.open <= 0:
+            continue
+        due = item.due_date()
+        assessed.append(
+            ItemInput(
+                invoice_id=item.invoice_id,
+                number=item.number,
+                currency=item.currency,
+                open=item.open,
+                overdue=item.overdue(day),
+                due_date=due,
+                days_past_due=(day - due).days,
+                dunning_days=dunning_days(pauses, item, day),
+                level_before=levels.get(item.invoice_id),
+                level_after=levels.get(item.invoice_id),
+                paused=pause_on(pauses, item.invoice_id, day),
+                charged_through=charged_through.get(item.invoice_id),
+            )
+        )
+    return assessed
+
+
+def target_level(policy: Policy, grade: GradeOrUnrated, on_hold: bool, days: int) -> int | None:
+    """The highest level the grade's strategy reaches at ``days`` on the dunning clock; a customer on
+    hold skips the gentle levels."""
+    reached = [
+        step.level
+        for step in strategy_for(policy, grade).steps
+        if step.days <= days and not (on_hold and level_of(policy, step.level).gentle)
+    ]
+    return max(reached) if reached else None
+
+
+def decide(
+    policy: Policy,
+    version: int,
+    items: Sequence[ItemInput],
+    standing: Standing,
+    last_contact_on: date | None,
+    day: date,
+    step_id: str,
+) -> DunningStepTaken | None:
+    """The step of ``day``, or None when nothing goes out.
+
+    An item not paused rises to the highest level its dunning days reach, when that is above its
+    level (levels are not sent one by one to catch up). Nothing goes out when no item rises, when
+    the items rising are below the policy's minimum amount in every currency, or when the customer
+    was contacted fewer than the policy's minimum days ago."""
+    decided: list[ItemInput] = []
+    for item in items:
+        target = None if item.paused else target_level(policy, standing.grade, standing.on_hold, item.dunning_days)
+        rises = target is not None and (item.level_before is None or target > item.level_before)
+        decided.append(item.model_copy(update={"level_after": target if rises else item.level_before}))
+    raised = [item for item in decided if item.level_after != item.level_before]
+    if not raised:
+        return None
+    rising: dict[str, Decimal] = defaultdict(Decimal)
+    for item in raised:
+        rising[item.currency] += item.open
+    if all(amount < policy.minimum_amount.get(currency, ZERO) for currency, amount in rising.items()):
+        return None
+    if last_contact_on is not None and (day - last_contact_on).days < policy.minimum_days_between_contacts:
+        return None
+    level = max(item.level_after for item in raised if item.level_after is not None)
+    return DunningStepTaken(
+        customer_id="",  # the case's; set by the handler, kept out of the decision
+        step_id=step_id,
+        business_date=day,
+        policy_version=version,
+        strategy=strategy_for(policy, standing.grade).name,
+        grade=standing.grade,
+        on_hold=standing.on_hold,
+        level=level,
+        items=tuple(decided),
+        last_contact_on=last_contact_on,
+        channels=level_of(policy, level).channels,
+        charges=charges(policy, level, raised, day),
+        proposed=policy.review_before_sending,
+    )
+
+
+def charges(policy: Policy, level: int, raised: Sequence[ItemInput], day: date) -> tuple[Charge, ...]:
+    """The notice's fee (its level's, once per currency of the items rising) and late-payment interest:
+    simple, actual/365, on each rising item's overdue amount from its due date (or the last notice
+    that charged it) to the notice's date; each rounded half-up to the currency's minor unit."""
+    found: list[Charge] = []
+    name = level_of(policy, level).name
+    fees = level_of(policy, level).fee
+    for currency in sorted({item.currency for item in raised}):
+        if fees.get(currency):
+            found.append(Charge(kind="fee", amount=Money(amount=fees[currency], currency=currency), description=name))
+        rate = policy.interest_percent_a_year
+        if not rate:
+            continue
+        interest = ZERO
+        for item in raised:
+            if item.currency != currency or item.overdue <= 0:
+                continue
+            start = max(item.due_date, item.charged_through or item.due_date)
+            interest += item.overdue * rate / 100 * Decimal(max((day - start).days, 0)) / 365
+        interest = to_minor_unit(interest, currency)
+        if interest > 0:
+            found.append(
+                Charge(
+                    kind="interest",
+                    amount=Money(amount=interest, currency=currency),
+                    description=f"late-payment interest at {rate}% a year",
+                )
+            )
+    return tuple(found)
+
+
+def replay(policy: Policy, step: DunningStepTaken) -> DunningStepTaken | None:
+    """The step the recorded inputs give again: the same, for every step the service took."""
+    inputs = [item.model_copy(update={"level_after": item.level_before}) for item in step.items]
+    again = decide(
+        policy,
+        step.policy_version,
+        inputs,
+        Standing(step.grade, step.on_hold),
+        step.last_contact_on,
+        step.business_date,
+        step.step_id,
+    )
+    return again.model_copy(update={"customer_id": step.customer_id}) if again else None

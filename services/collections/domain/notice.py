@@ -1,0 +1,60 @@
+"""What a notice says: the step's items at a dunning level, their totals and the charges, put
+into the level's template in the customer's language."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from contracts.collections import DunningStepTaken, Language, Policy
+from libs.events.contracts import to_minor_unit
+from services.collections.domain.policy import level_of
+from services.collections.domain.templates import render_notice
+
+# Chinese to customers registered where it is the language of business; English to the others.
+CHINESE_SPEAKING = frozenset({"CN", "HK", "MO", "TW", "SG"})
+
+
+def language_of(country: str | None) -> Language:
+    return "zh" if country in CHINESE_SPEAKING else "en"
+
+
+def context(step: DunningStepTaken, customer_name: str, company: str, company_phone: str | None) -> dict[str, Any]:
+    listed = [item for item in step.items if item.level_after is not None]
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for item in listed:
+        totals[item.currency] += item.open
+    return {
+        "customer_name": customer_name,
+        "company": company,
+        "company_phone": company_phone,
+        "business_date": step.business_date,
+        "level": step.level,
+        "items": [
+            {
+                "number": item.number,
+                "due_date": item.due_date,
+                "days_past_due": max(item.days_past_due, 0),
+                "open": str(to_minor_unit(item.open, item.currency)),
+                "currency": item.currency,
+                "raised": item.level_after != item.level_before,
+            }
+            for item in listed
+        ],
+        "totals": [{"amount": str(to_minor_unit(a, c)), "currency": c} for c, a in sorted(totals.items())],
+        "charges": [
+            {"description": c.description, "amount": str(c.amount.amount), "currency": c.amount.currency}
+            for c in step.charges
+        ],
+    }
+
+
+def compose(
+    policy: Policy, step: DunningStepTaken, language: Language, customer_name: str, company: str, phone: str | None
+) -> tuple[str, str]:
+    """The notice's subject and body."""
+    level = level_of(policy, step.level)
+    found = context(step, customer_name, company, phone)
+    found["level_name"] = level.name
+    return render_notice(policy.templates[level.template], language, found, level.template)

@@ -1,0 +1,436 @@
+"""Read side of collections: the facts use cases work on, and the views the API answers with."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from contracts.collections import DunningStepTaken, GradeOrUnrated, ItemInput, Policy
+from libs.events.database import Connection
+from libs.service.views import Amount, MoneyView, View
+from services.collections.domain.case import CollectionCase
+from services.collections.domain.dunning import Standing, assess
+from services.collections.domain.items import OpenItem, Pause
+from services.collections.domain.valuation import Cash
+from services.collections.domain.worklist import Situation, parts, priority
+from services.collections.handlers import CustomerFacts
+
+# -- facts -----------------------------------------------------------------------------------------
+
+
+class ReadModelFacts:
+    async def of(self, conn: Connection, customer_ids: Sequence[str]) -> dict[str, CustomerFacts]:
+        ids = list(customer_ids)
+        known = [
+            r["customer_id"]
+            for r in await conn.fetch("SELECT customer_id FROM customers WHERE customer_id = ANY($1::text[])", ids)
+        ]
+        items: dict[str, list[OpenItem]] = defaultdict(list)
+        for r in await conn.fetch(
+            "SELECT customer_id, invoice_id, number, currency, total, reduced, schedule FROM items"
+            " WHERE customer_id = ANY($1::text[]) AND total > reduced",
+            known,
+        ):
+            schedule = tuple((date.fromisoformat(d), Decimal(a)) for d, a in json.loads(r["schedule"]))
+            items[r["customer_id"]].append(
+                OpenItem(r["invoice_id"], r["number"], r["currency"], r["total"], r["reduced"], schedule)
+            )
+        disputes: dict[str, list[Pause]] = defaultdict(list)
+        for r in await conn.fetch(
+            "SELECT customer_id, invoice_id, opened_on, resolved_on FROM disputes WHERE customer_id = ANY($1::text[])",
+            known,
+        ):
+            disputes[r["customer_id"]].append(Pause("disputed", r["opened_on"], r["resolved_on"], r["invoice_id"]))
+        standing = {
+            r["customer_id"]: Standing(r["grade"] or "unrated", bool(r["holds"]))
+            for r in await conn.fetch(
+                "SELECT customer_id, grade, holds FROM standing WHERE customer_id = ANY($1::text[])", known
+            )
+        }
+        cash: dict[str, list[Cash]] = defaultdict(list)
+        for r in await conn.fetch(
+            "SELECT customer_id, payment_id, invoice_id, currency, amount, on_date, reversed FROM cash"
+            " WHERE customer_id = ANY($1::text[])",
+            known,
+        ):
+            cash[r["customer_id"]].append(
+                Cash(r["payment_id"], r["invoice_id"], r["currency"], r["amount"], r["on_date"], r["reversed"])
+            )
+        return {
+            c: CustomerFacts(c, items.get(c, []), disputes.get(c, []), standing.get(c, Standing()), cash.get(c, []))
+            for c in known
+        }
+
+
+async def customers_to_dun(conn: Connection) -> list[str]:
+    """Customers with an open item, or a promise or plan still to value."""
+    rows = await conn.fetch(
+        "SELECT customer_id FROM items WHERE total > reduced"
+        " UNION SELECT customer_id FROM promises WHERE outcome IN ('open', 'reopened', 'kept')"
+        " UNION SELECT customer_id FROM plans WHERE status = 'active' ORDER BY 1"
+    )
+    return [r["customer_id"] for r in rows]
+
+
+# -- views ------------------------------------------------------------------------------------------
+
+
+class PolicyView(View):
+    version: int
+    released_by: str
+    reason: str
+    released_on: date | None
+    policy: Policy
+
+
+async def policy(conn: Connection, version: int | None, current: int, shipped: Policy) -> PolicyView | None:
+    wanted = version or current
+    if wanted == 1:
+        return PolicyView(
+            version=1, released_by="credo", reason="the policy Credo ships with", released_on=None, policy=shipped
+        )
+    row = await conn.fetchrow("SELECT * FROM policies WHERE version = $1", wanted)
+    if row is None:
+        return None
+    return PolicyView(
+        version=row["version"],
+        released_by=row["released_by"],
+        reason=row["reason"],
+        released_on=row["released_on"],
+        policy=Policy.model_validate_json(row["policy"]),
+    )
+
+
+class ItemView(View):
+    invoice_id: str
+    number: str
+    open: MoneyView
+    overdue: MoneyView
+    due_date: date
+    days_past_due: int
+    dunning_days: int
+    level: int | None
+    paused: str | None
+
+
+class PromiseView(View):
+    promise_id: str
+    amount: MoneyView
+    due_date: date
+    deadline: date
+    invoices: list[str]
+    made_on: date
+    outcome: str
+
+
+class PlanView(View):
+    plan_id: str
+    invoices: list[str]
+    instalments: list[tuple[date, MoneyView]]
+    agreed_on: date
+    missed: list[int]
+    in_arrears: bool
+    status: str
+
+
+class BlockView(View):
+    block_id: str
+    invoice_id: str | None
+    reason: str
+    start: date
+    until: date
+    lifted_on: date | None
+
+
+class NoticeView(View):
+    notice_id: str
+    step_id: str
+    channel: str
+    status: str
+    business_date: date
+    attempts: int
+    address: str | None
+    message_id: str | None
+    error: str | None
+
+
+class TaskView(View):
+    task_id: str
+    kind: str
+    reason: str
+    created_on: date
+    done_on: date | None
+
+
+class StepView(View):
+    step_id: str
+    business_date: date
+    level: int
+    status: str
+    policy_version: int
+    strategy: str
+    channels: list[str]
+    items: list[ItemInput]
+    charges: list[dict[str, Any]]
+
+
+class CaseView(View):
+    customer_id: str
+    legal_name: str
+    version: int
+    collector: str | None
+    status: str  # dunning, escalated
+    escalation: dict[str, Any] | None
+    last_contact_on: date | None
+    broken_promises: int
+    items: list[ItemView]
+    promises: list[PromiseView]
+    plans: list[PlanView]
+    blocks: list[BlockView]
+    notices: list[NoticeView]
+    tasks: list[TaskView]
+    steps: list[StepView]
+
+
+def step_view(step: DunningStepTaken, status: str) -> StepView:
+    return StepView(
+        step_id=step.step_id,
+        business_date=step.business_date,
+        level=step.level,
+        status=status,
+        policy_version=step.policy_version,
+        strategy=step.strategy,
+        channels=list(step.channels),
+        items=list(step.items),
+        charges=[
+            {
+                "kind": c.kind,
+                "amount": MoneyView.of(c.amount.amount, c.amount.currency).model_dump(),
+                "description": c.description,
+            }
+            for c in step.charges
+        ],
+    )
+
+
+async def case_view(conn: Connection, case: CollectionCase, version: int, facts: CustomerFacts, day: date) -> CaseView:
+    name = await conn.fetchval("SELECT legal_name FROM customers WHERE customer_id = $1", case.customer_id)
+    pauses = [*facts.disputes, *case.pauses()]
+    items = assess(facts.items, case.levels, case.charged_through, pauses, day)
+    notices = await conn.fetch(
+        "SELECT * FROM notices WHERE customer_id = $1 ORDER BY business_date, notice_id", case.customer_id
+    )
+    tasks = await conn.fetch(
+        "SELECT * FROM tasks WHERE customer_id = $1 ORDER BY created_on, task_id", case.customer_id
+    )
+    steps = await conn.fetch(
+        "SELECT status, event FROM steps WHERE customer_id = $1 ORDER BY business_date", case.customer_id
+    )
+    escalation = case.escalation
+    return CaseView(
+        customer_id=case.customer_id,
+        legal_name=name or case.customer_id,
+        version=version,
+        collector=case.collector,
+        status="escalated" if case.escalated else "dunning",
+        escalation=None
+        if escalation is None
+        else {
+            "escalation_id": escalation.escalation_id,
+            "to": escalation.to,
+            "escalated_on": escalation.escalated_on.isoformat(),
+            "result": escalation.result,
+        },
+        last_contact_on=case.last_contact_on,
+        broken_promises=case.broken_promises,
+        items=[
+            ItemView(
+                invoice_id=i.invoice_id,
+                number=i.number,
+                open=MoneyView.of(i.open, i.currency),
+                overdue=MoneyView.of(i.overdue, i.currency),
+                due_date=i.due_date,
+                days_past_due=i.days_past_due,
+                dunning_days=i.dunning_days,
+                level=i.level_before,
+                paused=i.paused,
+            )
+            for i in items
+        ],
+        promises=[
+            PromiseView(
+                promise_id=p.promise_id,
+                amount=MoneyView.of(p.amount, p.currency),
+                due_date=p.due_date,
+                deadline=p.deadline,
+                invoices=list(p.invoices),
+                made_on=p.made_on,
+                outcome=p.outcome,
+            )
+            for p in case.promises.values()
+        ],
+        plans=[
+            PlanView(
+                plan_id=p.plan_id,
+                invoices=list(p.invoices),
+                instalments=[(d, MoneyView.of(a, p.currency)) for d, a in p.instalments],
+                agreed_on=p.agreed_on,
+                missed=list(p.missed),
+                in_arrears=p.in_arrears,
+                status=p.ended or "active",
+            )
+            for p in case.plans.values()
+        ],
+        blocks=[
+            BlockView(
+                block_id=b.block_id,
+                invoice_id=b.invoice_id,
+                reason=b.reason,
+                start=b.start,
+                until=b.until,
+                lifted_on=b.ended_on,
+            )
+            for b in case.blocks.values()
+        ],
+        notices=[
+            NoticeView(
+                notice_id=n["notice_id"],
+                step_id=n["step_id"],
+                channel=n["channel"],
+                status=n["status"],
+                business_date=n["business_date"],
+                attempts=n["attempts"],
+                address=n["address"],
+                message_id=n["message_id"],
+                error=n["error"],
+            )
+            for n in notices
+        ],
+        tasks=[
+            TaskView(
+                task_id=t["task_id"],
+                kind=t["kind"],
+                reason=t["reason"],
+                created_on=t["created_on"],
+                done_on=t["done_on"],
+            )
+            for t in tasks
+        ],
+        steps=[step_view(DunningStepTaken.model_validate_json(s["event"]), s["status"]) for s in steps],
+    )
+
+
+class WorklistRow(View):
+    rank: int
+    customer_id: str
+    legal_name: str
+    collector: str | None
+    priority: Amount
+    parts: dict[str, Amount]
+    overdue: list[MoneyView]
+    overdue_in_base: MoneyView
+    oldest_days_past_due: int
+    grade: GradeOrUnrated
+    level: int | None
+    last_contact_on: date | None
+    open_tasks: int
+    next_action: str
+
+
+async def worklist(
+    conn: Connection, day: date, base_currency: str, collector: str | None, limit: int
+) -> list[WorklistRow]:
+    """Customers with overdue items (not with legal), ranked by priority; see domain.worklist."""
+    overdue: dict[str, list[tuple[str, Decimal, Decimal | None]]] = defaultdict(list)
+    rows = await conn.fetch(
+        "SELECT i.customer_id, i.currency, i.total, i.reduced, i.schedule FROM items i"
+        " WHERE i.total > i.reduced AND i.first_due < $1",
+        day,
+    )
+    rates = {
+        r["currency"]: r["rate"]
+        for r in await conn.fetch(
+            "SELECT DISTINCT ON (currency) currency, rate FROM fx_rates WHERE rate_date <= $1"
+            " ORDER BY currency, rate_date DESC",
+            day,
+        )
+    }
+    rates[base_currency] = Decimal(1)
+    oldest: dict[str, int] = defaultdict(int)
+    for r in rows:
+        schedule = tuple((date.fromisoformat(d), Decimal(a)) for d, a in json.loads(r["schedule"]))
+        item = OpenItem("", "", r["currency"], r["total"], r["reduced"], schedule)
+        amount = item.overdue(day)
+        if amount <= 0:
+            continue
+        overdue[r["customer_id"]].append((r["currency"], amount, rates.get(r["currency"])))
+        oldest[r["customer_id"]] = max(oldest[r["customer_id"]], (day - item.due_date()).days)
+    if not overdue:
+        return []
+    cases = {
+        r["customer_id"]: r
+        for r in await conn.fetch(
+            "SELECT c.customer_id, d.legal_name, k.collector, k.level, k.last_contact_on, k.broken_promises,"
+            " coalesce(k.escalated, false) AS escalated, s.grade, s.limit_amount,"
+            " (SELECT count(*) FROM tasks t WHERE t.customer_id = c.customer_id AND t.done_on IS NULL) AS tasks,"
+            " (SELECT sum(total - reduced) FROM items i WHERE i.customer_id = c.customer_id"
+            "    AND i.currency = s.limit_currency) AS exposure"
+            " FROM unnest($1::text[]) AS c(customer_id) JOIN customers d ON d.customer_id = c.customer_id"
+            " LEFT JOIN cases k ON k.customer_id = c.customer_id LEFT JOIN standing s ON s.customer_id = c.customer_id",
+            list(overdue),
+        )
+    }
+    found = []
+    for customer_id, amounts in overdue.items():
+        row = cases.get(customer_id)
+        if row is None or row["escalated"] or (collector is not None and row["collector"] != collector):
+            continue
+        in_base = sum((a * rate for _, a, rate in amounts if rate is not None), Decimal(0))
+        by_currency: dict[str, Decimal] = defaultdict(Decimal)
+        for currency, a, _ in amounts:
+            by_currency[currency] += a
+        use = row["exposure"] / row["limit_amount"] if row["limit_amount"] and row["exposure"] is not None else None
+        situation = Situation(
+            in_base,
+            oldest[customer_id],
+            row["grade"] or "unrated",
+            row["broken_promises"] or 0,
+            use,
+            row["last_contact_on"],
+        )
+        found_parts = parts(situation, day)
+        found.append((priority(found_parts), in_base, customer_id, row, found_parts, by_currency, situation))
+    found.sort(key=lambda f: (-f[0], -f[1], f[2]))
+    return [
+        WorklistRow(
+            rank=n,
+            customer_id=customer_id,
+            legal_name=row["legal_name"],
+            collector=row["collector"],
+            priority=score,
+            parts=found_parts,
+            overdue=[MoneyView.of(a, c) for c, a in sorted(by_currency.items())],
+            overdue_in_base=MoneyView.of(in_base, base_currency),
+            oldest_days_past_due=situation.oldest_days_past_due,
+            grade=situation.grade,
+            level=row["level"],
+            last_contact_on=row["last_contact_on"],
+            open_tasks=row["tasks"],
+            next_action=_next_action(row, situation),
+        )
+        for n, (score, in_base, customer_id, row, found_parts, by_currency, situation) in enumerate(found[:limit], 1)
+    ]
+
+
+def _next_action(row: Any, situation: Situation) -> str:
+    if row["tasks"]:
+        return "call: a notice asked for a call"
+    if situation.broken_promises:
+        return "call: a promise was broken; agree a plan or escalate"
+    if (row["level"] or 0) >= 2:
+        return "call: the notices have not brought payment"
+    return "wait for the next notice, or call if the amount matters"

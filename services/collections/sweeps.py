@@ -1,0 +1,30 @@
+"""The daily sweep of collections: promises and plans valued as their dates pass, then the dunning
+run (steps, notices and escalations by policy) for every customer with open items, then collectors
+assigned to the cases the portfolio rules cover."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from libs.events.sweeps import Sweep
+from libs.service.kit import Kit
+from services.collections import handlers, queries
+
+CHUNK = 200  # customers per transaction
+
+
+def sweeps(kit: Kit) -> list[Sweep]:
+    parts: handlers.Parts = kit.parts
+
+    async def dunning_run(business_date: date) -> int:
+        async with kit.pool.acquire() as conn:
+            customers = await queries.customers_to_dun(conn)
+        emitted = 0
+        for start in range(0, len(customers), CHUNK):
+            chunk = customers[start : start + CHUNK]
+            async with parts.store.transaction() as conn:
+                emitted += await handlers.value_commitments(parts, conn, chunk, business_date)
+                emitted += await handlers.dunning_run(parts, conn, chunk, business_date)
+        return emitted
+
+    return [Sweep("collections.dunning-run", dunning_run)]

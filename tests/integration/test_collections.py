@@ -1,0 +1,443 @@
+"""collections on the real backbone with a real SMTP server and a real HTTP SMS provider: items
+walking up the levels in one notice per customer, the minimum amount and interval, the reminder
+before due, mails received in Chinese, promises and plans valued against the ledger's cash, an SMS
+provider that fails before it succeeds, and every recorded step decided again from its inputs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from libs.infra.embedded import free_port
+from libs.infra.mailbox import messages, smtp_server
+from libs.infra.provision import BrokerHandle
+from services.collections.app import spec as collections
+from services.profiles.app import spec as profiles
+from services.receivables.app import spec as receivables
+from tests.conftest import NewDatabase
+from tests.support.backbone import eventually
+from tests.support.serving import bearer
+from tests.support.stack import Service, all_at, cny, known_everywhere, stack
+
+ANA = ("ana", "credit_analyst")
+MEI = ("mei", "collector")
+WANG = ("wang", "credit_manager")
+
+
+@pytest.fixture
+def mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A real SMTP server on localhost; collections started in the test send through it."""
+    folder = tmp_path / "mail"
+    port = free_port()
+    controller = smtp_server(folder, port)
+    monkeypatch.setenv("CREDO_COLLECTIONS_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("CREDO_COLLECTIONS_SMTP_PORT", str(port))
+    monkeypatch.setenv("CREDO_COLLECTIONS_RETRY_SECONDS", "0.2")
+    try:
+        yield folder
+    finally:
+        controller.stop()
+
+
+class SmsProvider:
+    """An SMS provider over HTTP that answers 503 to the first ``failures`` requests."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.requests: list[dict[str, Any]] = []
+        self.delivered: list[dict[str, Any]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        if len(self.requests) <= self.failures:
+            return web.json_response({"error": "try later"}, status=503)
+        if all(d["id"] != body["id"] for d in self.delivered):  # the provider drops a repeated id
+            self.delivered.append(body)
+        return web.json_response({"accepted": body["id"]})
+
+
+@contextlib.asynccontextmanager
+async def sms_provider(monkeypatch: pytest.MonkeyPatch, failures: int) -> AsyncIterator[SmsProvider]:
+    provider = SmsProvider(failures)
+    app = web.Application()
+    app.add_routes([web.post("/sms", provider.handle)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    monkeypatch.setenv("CREDO_COLLECTIONS_SMS_URL", f"http://127.0.0.1:{port}/sms")
+    try:
+        yield provider
+    finally:
+        await runner.cleanup()
+
+
+async def open_file(
+    services: dict[str, Service], name: str, erp_id: str, email_address: str | None = "ap@minjiang.example"
+) -> str:
+    """A credit file with a billing contact, known to every service before the ERP invoices it."""
+    files = services["profiles"]
+    opened = await files.post(
+        "/customers",
+        {
+            "legal_name": name,
+            "registration": {"scheme": "OTHER", "number": f"REG-{erp_id}", "country": "CN"},
+            "erp_id": erp_id,
+            "address": "福建省福州市台江区江滨中大道 100 号",
+        },
+        ANA,
+    )
+    customer: str = opened["customer_id"]
+    if email_address is not None:
+        contact = {"name": "陈会计", "email": email_address, "phone": "+86 591 8765 4321", "billing": True}
+        await files.post(f"/customers/{customer}/contacts", contact, ANA)
+    await known_everywhere(services, customer)
+    return customer
+
+
+async def invoice(ledger: Service, doc: str, erp_id: str, number: str, total: str, issued: str) -> None:
+    body = {
+        "document_id": doc,
+        "revision": 1,
+        "customer_erp_id": erp_id,
+        "number": number,
+        "net": cny(total),
+        "tax": cny("0.00"),
+        "issue_date": issued,
+        "terms": {"net_days": 30},
+    }
+    await ledger.post("/erp/invoices", body)
+
+
+async def payment(ledger: Service, doc: str, erp_id: str, amount: str, on: str, numbers: list[str], **kw: Any) -> None:
+    body = {
+        "document_id": doc,
+        "revision": kw.pop("revision", 1),
+        "customer_erp_id": erp_id,
+        "amount": cny(amount),
+        "value_date": on,
+        "method": "bank_transfer",
+        "remittance": [{"invoice_number": n} for n in numbers],
+        **kw,
+    }
+    await ledger.post("/erp/payments", body)
+
+
+async def items_known(dunning: Service, count: int) -> None:
+    async def known() -> bool:
+        return bool(await dunning.kit.pool.fetchval("SELECT count(*) = $1 FROM items", count))
+
+    await eventually(known, what=f"{count} items in collections")
+
+
+def mails(folder: Path) -> list[email.message.EmailMessage]:
+    found = []
+    for entry in reversed(messages(folder)):
+        message = email.message_from_bytes((folder / entry["file"]).read_bytes(), policy=email.policy.default)
+        assert isinstance(message, email.message.EmailMessage)
+        found.append(message)
+    return found
+
+
+async def mail_count(folder: Path, count: int) -> None:
+    async def arrived() -> bool:
+        return len(await asyncio.to_thread(messages, folder)) >= count
+
+    await eventually(arrived, what=f"{count} mails")
+
+
+async def test_items_walk_up_the_levels_in_one_consolidated_notice_per_customer(
+    new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
+        ledger, dunning = services["receivables"], services["collections"]
+        minjiang = await open_file(services, "福建闽江贸易有限公司", "K-1")
+        small = await open_file(services, "厦门小额商行", "K-2", "pay@xiaoe.example")
+        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+        await invoice(ledger, "D-2", "K-1", "INV-2", "5000.00", "2026-03-05")  # due 04-04
+        await invoice(ledger, "D-9", "K-2", "INV-9", "50.00", "2026-03-01")  # below the minimum of 100.00 CNY
+        await items_known(dunning, 3)
+
+        # Unrated customers get the tight strategy: a reminder 5 days before due, level 1 a day after it.
+        await all_at(services, "2026-03-26")
+        await mail_count(mailbox, 1)
+        reminder = mails(mailbox)[0]
+        assert reminder["To"].addresses[0].addr_spec == "ap@minjiang.example"
+        assert reminder["Subject"] == "付款提醒:福州闽江供应链有限公司 的发票即将到期"
+        text = reminder.get_content()
+        assert "福建闽江贸易有限公司" in text
+        assert "INV-1" in text
+        assert "10,000.00 CNY" in text
+        assert "INV-2" not in text  # due 04-04: nine days away
+        assert reminder["Message-ID"].startswith(f"<{minjiang}-2026-03-26-email@")
+
+        # 03-30: INV-2 reaches its reminder, but the customer was written to four days ago (minimum 7).
+        await all_at(services, "2026-03-30")
+        case = await dunning.get(f"/cases/{minjiang}")
+        assert [s["business_date"] for s in case["steps"]] == ["2026-03-26"]
+
+        # 04-02: INV-1 is 2 days overdue (level 1), INV-2 reaches its reminder: one notice lists both.
+        await all_at(services, "2026-04-02")
+        await mail_count(mailbox, 2)
+        notice = mails(mailbox)[1]
+        assert notice["Subject"] == "逾期付款通知:福州闽江供应链有限公司"
+        body = notice.get_content()
+        assert "INV-1  到期日 2026-03-31  逾期 2 天  未付 10,000.00 CNY" in body
+        assert "INV-2  到期日 2026-04-04  逾期 0 天  未付 5,000.00 CNY" in body
+        assert "合计未付 15,000.00 CNY" in body
+        case = await dunning.get(f"/cases/{minjiang}")
+        assert {i["number"]: i["level"] for i in case["items"]} == {"INV-1": 1, "INV-2": 0}
+        assert [(n["channel"], n["status"]) for n in case["notices"]] == [("email", "sent"), ("email", "sent")]
+
+        # Nothing ever went to the customer below the minimum amount.
+        assert (await dunning.get(f"/cases/{small}"))["steps"] == []
+        assert all("xiaoe" not in str(m["To"]) for m in mails(mailbox))
+
+        # Every recorded step comes out the same when decided again from its inputs.
+        for step in case["steps"]:
+            again = await dunning.get(f"/steps/{step['step_id']}/replay")
+            assert again["same"], again
+
+        worklist = await dunning.get("/worklist")
+        assert [row["customer_id"] for row in worklist] == [minjiang, small]
+        top = worklist[0]
+        assert top["overdue"] == [cny("10000.00")]
+        assert top["oldest_days_past_due"] == 2
+        assert top["parts"]["grade"] == "8.00"  # unrated
+        assert sum(float(v) for v in top["parts"].values()) == pytest.approx(float(top["priority"]))
+
+
+async def test_a_dispute_pauses_only_its_item_and_a_promise_is_kept_then_reopened_by_a_reversal(
+    new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
+        ledger, dunning = services["receivables"], services["collections"]
+        customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
+        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+        await invoice(ledger, "D-2", "K-1", "INV-2", "4000.00", "2026-03-01")  # due 03-31
+        await items_known(dunning, 2)
+        invoices = {i["number"]: i["invoice_id"] for i in await ledger.get(f"/customers/{customer}/invoices")}
+
+        # INV-2 is disputed from 04-01 to 04-11: its dunning clock stops, INV-1's runs on.
+        await all_at(services, "2026-04-01")
+        dispute = await ledger.post(
+            f"/customers/{customer}/disputes",
+            {"invoice_id": invoices["INV-2"], "amount": "4000.00", "reason": "货物短少", "owner": "ana"},
+            ANA,
+        )
+
+        async def paused() -> bool:
+            case = await dunning.get(f"/cases/{customer}")
+            return {i["number"]: i["paused"] for i in case["items"]} == {"INV-1": None, "INV-2": "disputed"}
+
+        await eventually(paused, what="INV-2 paused by its dispute")
+        await all_at(services, "2026-04-11")
+        await ledger.post(
+            f"/customers/{customer}/disputes/{dispute['dispute_id']}/resolution",
+            {"outcome": "rejected", "note": "数量无误"},
+            WANG,
+        )
+        await all_at(services, "2026-04-16")
+        case = await dunning.get(f"/cases/{customer}")
+        clocks = {i["number"]: (i["days_past_due"], i["dunning_days"], i["paused"]) for i in case["items"]}
+        assert clocks == {"INV-1": (16, 16, None), "INV-2": (16, 6, None)}  # 10 days of INV-2 were paused
+        # INV-2 rose to level 1 on 04-12, two days after its clock ran again; INV-1's level 2 (15 days)
+        # waits for the minimum interval of 7 days after that notice.
+        assert [x["business_date"] for x in case["steps"]] == ["2026-03-26", "2026-04-02", "2026-04-12"]
+        assert {i["number"]: i["level"] for i in case["items"]} == {"INV-1": 1, "INV-2": 1}
+        second = case["steps"][1]["items"]
+        assert [(i["number"], i["paused"], i["level_after"]) for i in second] == [
+            ("INV-1", None, 1),
+            ("INV-2", "disputed", 0),
+        ]
+
+        # A promise of the whole 14,000.00 by 04-20 pauses both and is kept by a payment on 04-18.
+        promised = await dunning.post(
+            f"/cases/{customer}/contacts",
+            {
+                "channel": "call",
+                "outcome": "promises_to_pay",
+                "note": "财务说周五付款",
+                "promise": {"amount": cny("14000.00"), "due_date": "2026-04-20"},
+            },
+            MEI,
+        )
+        promise = promised["promises"][0]
+        assert promise["outcome"] == "open"
+        assert promise["deadline"] == "2026-04-23"
+        assert {i["paused"] for i in promised["items"]} == {"promise"}
+        await all_at(services, "2026-04-18")
+        await payment(ledger, "P-1", "K-1", "14000.00", "2026-04-18", ["INV-1", "INV-2"])
+
+        async def valued(outcome: str) -> bool:
+            case = await dunning.get(f"/cases/{customer}")
+            return bool(case["promises"][0]["outcome"] == outcome)
+
+        await eventually(lambda: valued("kept"), what="the promise kept by the payment")
+
+        # The bank returns the payment: the promise is reopened, and broken once its deadline passes.
+        reversal = {"reason": "退票"}
+        await ledger.post(f"/customers/{customer}/payments/P-1/reversal", reversal, WANG)
+        await eventually(lambda: valued("reopened"), what="the promise reopened by the reversal")
+        await all_at(services, "2026-04-24")
+        await eventually(lambda: valued("broken"), what="the promise broken after its deadline")
+        case = await dunning.get(f"/cases/{customer}")
+        assert case["broken_promises"] == 1
+
+
+async def test_a_plan_misses_an_instalment_is_cured_and_another_defaults_and_escalates(
+    new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
+        ledger, dunning = services["receivables"], services["collections"]
+        customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
+        await invoice(ledger, "D-1", "K-1", "INV-1", "9000.00", "2026-03-01")
+        await items_known(dunning, 1)
+        invoices = {i["number"]: i["invoice_id"] for i in await ledger.get(f"/customers/{customer}/invoices")}
+        await all_at(services, "2026-05-01")
+        plan = {
+            "invoices": [invoices["INV-1"]],
+            "instalments": [
+                {"due_date": "2026-05-10", "amount": cny("3000.00")},
+                {"due_date": "2026-06-10", "amount": cny("3000.00")},
+                {"due_date": "2026-07-10", "amount": cny("3000.00")},
+            ],
+        }
+        case = await dunning.post(f"/cases/{customer}/plans", plan, MEI)
+        assert case["plans"][0]["status"] == "active"
+        assert {i["paused"] for i in case["items"]} == {"plan"}
+
+        # Nothing by 05-10 + 5 grace days: missed on 05-16. Paid on 05-20: cured.
+        await all_at(services, "2026-05-16")
+        case = await dunning.get(f"/cases/{customer}")
+        assert case["plans"][0]["missed"] == [1]
+        assert case["plans"][0]["in_arrears"]
+        await all_at(services, "2026-05-20")
+        await payment(ledger, "P-1", "K-1", "3000.00", "2026-05-20", ["INV-1"])
+
+        async def cured() -> bool:
+            return not (await dunning.get(f"/cases/{customer}"))["plans"][0]["in_arrears"]
+
+        await eventually(cured, what="the plan cured by the late instalment")
+
+        # Nothing more: the second instalment is missed on 06-16, the plan defaults and goes to legal.
+        await all_at(services, "2026-06-16")
+        case = await dunning.get(f"/cases/{customer}")
+        assert case["plans"][0]["missed"] == [1, 2]
+        assert case["plans"][0]["status"] == "defaulted"
+        assert case["status"] == "escalated"
+        assert case["escalation"]["to"] == "legal"
+        assert dunning.kit.pool is not None
+        reported = await dunning.http.post(
+            f"/cases/{customer}/escalation/report",
+            json={"result": "partly_recovered", "recovered": cny("2000.00"), "note": "和解"},
+            headers=bearer("collector", subject="mei"),
+        )
+        assert reported.status_code == 200, reported.text
+        assert reported.json()["escalation"]["result"] == "partly_recovered"
+
+
+async def test_an_sms_provider_failing_twice_delivers_the_notice_once(
+    new_database: NewDatabase, broker: BrokerHandle, mailbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        sms_provider(monkeypatch, failures=2) as provider,
+        stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services,
+    ):
+        ledger, dunning = services["receivables"], services["collections"]
+        customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
+        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+        await items_known(dunning, 1)
+        await all_at(services, "2026-04-15")  # 15 days overdue: level 2, by email and SMS
+
+        async def sent() -> bool:
+            case = await dunning.get(f"/cases/{customer}")
+            level_2 = [n for n in case["notices"] if n["business_date"] == "2026-04-15"]
+            return [(n["channel"], n["status"]) for n in level_2] == [("email", "sent"), ("sms", "sent")]
+
+        await eventually(sent, what="the level 2 notice by email and SMS")
+        assert len(provider.requests) == 3
+        assert len(provider.delivered) == 1
+        sms = provider.delivered[0]
+        assert sms["to"] == "+86 591 8765 4321"
+        assert "10,000.00 CNY" in sms["text"]
+        case = await dunning.get(f"/cases/{customer}")
+        assert next(n for n in case["notices"] if n["channel"] == "sms")["attempts"] == 3
+
+
+async def test_a_customer_without_an_email_address_gets_a_letter_and_a_call(
+    new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
+        ledger, dunning = services["receivables"], services["collections"]
+        customer = await open_file(services, "福建闽江贸易有限公司", "K-1", email_address=None)
+        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")
+        await items_known(dunning, 1)
+        await all_at(services, "2026-04-02")
+
+        async def fell_back() -> bool:
+            case = await dunning.get(f"/cases/{customer}")
+            return {(n["channel"], n["status"]) for n in case["notices"]} == {
+                ("email", "failed"),
+                ("letter", "sent"),
+                ("phone", "failed"),
+            }
+
+        await eventually(fell_back, what="a letter instead of the mail")
+        case = await dunning.get(f"/cases/{customer}")
+        email_notice = next(n for n in case["notices"] if n["channel"] == "email")
+        assert email_notice["error"] == "no email address for the billing contact"
+        letter = next(n for n in case["notices"] if n["channel"] == "letter")
+        pdf = await dunning.http.get(f"/notices/{letter['notice_id']}/letter", headers=bearer("viewer"))
+        assert pdf.status_code == 200
+        assert pdf.content.startswith(b"%PDF")
+
+
+async def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
+    new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
+        ledger, dunning = services["receivables"], services["collections"]
+        customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
+        await invoice(ledger, "D-1", "K-1", "INV-1", "9000.00", "2026-03-01")
+        await items_known(dunning, 1)
+        invoice_id = (await ledger.get(f"/customers/{customer}/invoices"))[0]["invoice_id"]
+        as_mei = bearer("collector", subject="mei")
+
+        async def refused(path: str, body: dict[str, Any], words: str) -> None:
+            answer = await dunning.http.post(path, json=body, headers=as_mei)
+            assert answer.status_code == 422, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert words in answer.text, answer.text
+
+        await refused(f"/cases/{customer}/promises", {"amount": cny("100.00"), "due_date": "2026-02-01"}, "due_date")
+        await refused(
+            f"/cases/{customer}/promises",
+            {"amount": {"amount": 100.5, "currency": "CNY"}, "due_date": "2026-03-09"},
+            "amount",
+        )
+        await refused(
+            f"/cases/{customer}/plans",
+            {"invoices": [invoice_id], "instalments": [{"due_date": "2026-04-01", "amount": cny("8000.00")}]},
+            "add up to 8000.00 CNY, the invoices' open amount is 9000.00 CNY",
+        )
+        policy = (await dunning.get("/policy"))["policy"]
+        policy["templates"]["first"]["body"]["zh"] = "{{ customer_name }} {{ no_such_thing }}"
+        answer = await dunning.http.post(
+            "/policy", json={"policy": policy, "reason": "试一试"}, headers=bearer("credit_manager")
+        )
+        assert answer.status_code == 422, answer.text
+        assert "templates.first" in answer.text
+        case = await dunning.get(f"/cases/{customer}")
+        assert case["promises"] == []
+        assert case["plans"] == []
+        assert (await dunning.get("/policy"))["version"] == 1
