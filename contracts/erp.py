@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.profiles import CompanySize, Registration
 from contracts.receivables import RemittanceLine, Terms
@@ -29,6 +29,16 @@ INVOICES, PAYMENTS, CREDIT_NOTES = "erp.invoices", "erp.payments", "erp.credit_n
 DOCUMENTS = (INVOICES, PAYMENTS, CREDIT_NOTES)
 
 
+class BillingContact(BaseModel):
+    """Whom the customer's accounts payable are: collections writes to them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{5,32}$")
+
+
 class CustomerMaster(DomainEvent):
     """The ERP's record of a customer; every revision carries the whole record."""
 
@@ -42,6 +52,7 @@ class CustomerMaster(DomainEvent):
     size: CompanySize | None = None
     address: str | None = None
     customer_since: CalendarDate | None = None
+    billing_contact: BillingContact | None = None
 
 
 def _minor_units(*amounts: Money) -> None:  # of amounts not typed AcceptedMoney

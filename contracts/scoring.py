@@ -44,6 +44,7 @@ class ScoreInputs(_Part):
     bureau_score_min: int | None = None  # the scale the report gives for its score
     bureau_score_max: int | None = None
     adverse_records: int = 0
+    broken_promises: int = 0  # promises to pay broken in the last twelve months
 
 
 class CreditAccountEvent(DomainEvent):

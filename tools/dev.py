@@ -4,14 +4,16 @@ Takes PostgreSQL and Kafka from ``DATABASE_URL`` and ``KAFKA_BOOTSTRAP_SERVERS``
 otherwise starts the embedded PostgreSQL (data in .dev/postgres, kept across restarts) and
 the Tansu broker (memory only). Creates each service's database and topics, starts every
 service as its own process under one supervisor (restarting any that dies), prints where
-each listens and a ready-to-use token, and stops everything cleanly on Ctrl-C.
+each listens and a ready-to-use token, and stops everything cleanly on Ctrl-C. Collections
+sends its mails to a local SMTP server that keeps them in .dev/mail and lists them over HTTP.
 
 The embedded broker forgets its log when it stops, so on each start the services re-publish
 their history and the consumers, noticing the new log, re-read it and skip what they have.
 
 Settings: ``CREDO_DEV_DIR`` (default .dev), ``CREDO_DEV_BASE_PORT`` (default 8100; the
-services listen on the next five ports), ``CREDO_DEV_DEMO`` (``customers,invoices``, e.g.
-``50,2000``, or ``1`` for that size): load the ERP simulator's book once everything is ready.
+services listen on the next five ports, the mailbox's SMTP server and its listing on the two
+after), ``CREDO_DEV_DEMO`` (``customers,invoices``, e.g. ``50,2000``, or ``1`` for that size):
+load the ERP simulator's book once everything is ready.
 Loading is idempotent: the same documents sent again are applied once.
 """
 
@@ -33,8 +35,10 @@ from typing import IO, Any
 
 import asyncpg
 import httpx
+from aiohttp import web
 
 from libs.infra.embedded import EmbeddedPostgres, TansuBroker, end_with_parent, private_log
+from libs.infra.mailbox import listing, smtp_server
 from libs.infra.provision import BrokerHandle, PostgresHandle, kafka_broker, postgres_server
 from libs.service.auth import mint_token
 from tools import erp_simulator
@@ -302,6 +306,9 @@ async def run(stop: asyncio.Event) -> None:
             say("the embedded broker keeps its log in memory only: if it restarts, ERP documents not yet "
                 "applied must be sent again (make dev-resend)")  # fmt: skip
         await create_databases(pg.url)
+        mail_port, mailbox_port = base_port + len(SERVICES) + 1, base_port + len(SERVICES) + 2
+        mailbox = await open_mailbox(stack, directory / "mail", mail_port, mailbox_port)
+        mailbox_url = f"http://127.0.0.1:{mailbox_port}/"
         common: dict[str, Any] = {
             **os.environ,
             "CREDO_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
@@ -311,6 +318,8 @@ async def run(stop: asyncio.Event) -> None:
             # A memory-only broker starts empty: every service re-publishes its history.
             "CREDO_REPUBLISH_ON_START": "true" if broker.path == "embedded" else "false",
             "CREDO_API_DOCS": "true",
+            "CREDO_COLLECTIONS_SMTP_HOST": "127.0.0.1",
+            "CREDO_COLLECTIONS_SMTP_PORT": str(mail_port),
         }
         services = [
             ServiceProcess(
@@ -337,6 +346,10 @@ async def run(stop: asyncio.Event) -> None:
             say(f"ready in {time.monotonic() - started:.1f} s")
             for service in services:
                 say(f"{service.name:<12} {service.url}   docs {service.url}/docs   log {service.log_path}")
+            say(
+                f"{'mailbox':<12} {mailbox_url}   the mails collections sent "
+                f"(SMTP on {mail_port}, .eml in {directory / 'mail'})"
+            )
             say(f"token (admin, 8 h): {mint_token(dev_secrets['jwt_secret'], 'developer', ['admin'])}")
             say(f"ERP API key (X-API-Key): {dev_secrets['erp_api_key']}")
             say("Ctrl-C stops everything.")
@@ -356,7 +369,18 @@ async def run(stop: asyncio.Event) -> None:
             say("stopping")
             await supervisor.stop()
             watcher.cancel()
+            await mailbox.cleanup()
     say("stopped")
+
+
+async def open_mailbox(stack: ExitStack, folder: Path, smtp_port: int, http_port: int) -> web.AppRunner:
+    """The local SMTP server collections sends through, and its listing over HTTP (clean it up when done)."""
+    controller = smtp_server(folder, smtp_port)  # it makes the folder, private
+    stack.callback(controller.stop)
+    runner = web.AppRunner(listing(folder), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", http_port).start()
+    return runner
 
 
 def demo_size(setting: str) -> tuple[int, int] | None:

@@ -358,6 +358,11 @@ def customer_records(book: Book, directly_to_receivables: bool) -> Iterator[tupl
                 "registration": registration,
                 "industry": "wholesale",
                 "address": c.address,
+                "billing_contact": {
+                    "name": "财务部 应付账款",
+                    "email": f"ap-{c.erp_id.lower()}@customers.example",
+                    "phone": f"+86 591 {int(c.erp_id[1:]):08d}",
+                },
             }
             yield (
                 "erp.customers",

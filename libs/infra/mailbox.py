@@ -79,6 +79,8 @@ def listing(folder: Path) -> web.Application:
 
 def smtp_server(folder: Path, port: int, host: str = "127.0.0.1") -> Controller:
     """A started SMTP server keeping messages in ``folder``; ``stop()`` it when done."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)  # mails name customers and their debts
     controller = Controller(Keeper(folder), hostname=host, port=port)
     controller.start()
     return controller

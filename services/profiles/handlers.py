@@ -267,9 +267,13 @@ def _report(command: PullBureauReport, fetched: FetchedReport) -> BureauReportRe
     )
 
 
+ERP_BILLING_CONTACT = "P-ERP-BILLING"  # the contact the ERP's master keeps
+
+
 async def apply_customer_master(parts: Parts, conn: Any, command: ApplyCustomerMaster) -> Ran[CreditFile]:
     """The ERP's customer master: a new credit file, or the profile of the one it is linked to. A
-    file opened by hand for the same registration is linked to the ERP's record."""
+    file opened by hand for the same registration is linked to the ERP's record. The master's
+    billing contact is kept as the file's contact P-ERP-BILLING."""
     master = command.master
     registration = master.registration
     link = await parts.registrations.erp_link(conn, master.erp_id, registration)
@@ -283,9 +287,20 @@ async def apply_customer_master(parts: Parts, conn: Any, command: ApplyCustomerM
 
     def decide(file: CreditFile) -> list[Any]:
         if file.registered:
-            return domain.update_profile(file, domain.UpdateProfile(profile))
-        opened = domain.RegisterCustomer(customer_id, profile, registration, master.customer_since)
-        return domain.register(file, opened)
+            events = domain.update_profile(file, domain.UpdateProfile(profile))
+        else:
+            opened = domain.RegisterCustomer(customer_id, profile, registration, master.customer_since)
+            events = domain.register(file, opened)
+        billing = master.billing_contact
+        if billing is None or not (billing.email or billing.phone):
+            return events
+        after = parts.files.fold(events, file)
+        details = domain.ContactDetails(billing.name, "accounts payable", billing.email, billing.phone, billing=True)
+        if ERP_BILLING_CONTACT in after.contacts and not after.contacts[ERP_BILLING_CONTACT].retired:
+            return [*events, *domain.change_contact(after, ERP_BILLING_CONTACT, details)]
+        if ERP_BILLING_CONTACT in after.contacts:
+            return events  # retired by a person: the ERP does not bring it back
+        return [*events, *domain.add_contact(after, ERP_BILLING_CONTACT, details)]
 
     return await run(parts.files, conn, customer_id, decide, context=command.context)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contracts import collections as collections_events
 from contracts import scoring as events
 from contracts.profiles import registry as profiles_events
 from contracts.receivables import registry as receivables_events
@@ -31,7 +32,7 @@ def assemble(kit: Kit) -> handlers.Parts:
 spec = ServiceSpec(
     name="scoring",
     description="Scores, grades, credit limits and terms, approvals and the credit check.",
-    registry=EventRegistry.combine(events.registry, profiles_events, receivables_events),
+    registry=EventRegistry.combine(events.registry, profiles_events, receivables_events, collections_events.registry),
     default_port=8103,
     read_model=[*DIRECTORY_READ_MODEL, *projections.READ_MODEL],
     own_projection=projections.project,
@@ -41,7 +42,7 @@ spec = ServiceSpec(
     consumers=[
         ConsumerSpec(
             "facts",
-            ["profiles.events", "receivables.events"],
+            ["profiles.events", "receivables.events", "collections.events"],
             make_batch_handler=lambda kit: reactions.facts_and_scores(kit.parts),
             batch_size=1000,
         )

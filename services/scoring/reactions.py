@@ -1,6 +1,6 @@
-"""What scoring does when profiles' and receivables' events arrive: it keeps the facts it scores
-on in its read model, scores the customers they concern again, and keeps the holds its policy
-places or releases.
+"""What scoring does when profiles', receivables' and collections' events arrive: it keeps the facts
+it scores on in its read model (broken promises to pay among them), scores the customers they
+concern again, and keeps the holds its policy places or releases.
 
 What each ledger event changes in a customer's balance is receivables' published rule
 (``contracts.receivables.movements``); a financial statement carries its ratios.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from contracts.collections import PromiseValued
 from contracts.profiles import (
     BureauReportRecorded,
     CustomerRegistered,
@@ -80,6 +81,7 @@ RESCORING = (
     FinancialStatementRecorded,
     BureauReportRecorded,
     CustomerRegistered,
+    PromiseValued,
 )
 # After these only exposure or the file's status changes, so only the policy's holds are looked at again.
 REHOLDING = (PaymentReceived, InsuranceCoverRecorded, CustomerStatusChanged)
@@ -174,6 +176,20 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                 await _statement(conn, event)
             case BureauReportRecorded():
                 await _bureau(conn, event)
+            case PromiseValued(outcome="broken"):
+                await conn.execute(
+                    "INSERT INTO broken_promises (customer_id, promise_id, broken_on) VALUES ($1, $2, $3)"
+                    " ON CONFLICT DO NOTHING",
+                    customer_id,
+                    event.promise_id,
+                    event.valued_on,
+                )
+            case PromiseValued():  # kept after all, or reopened: no longer broken
+                await conn.execute(
+                    "DELETE FROM broken_promises WHERE customer_id = $1 AND promise_id = $2",
+                    customer_id,
+                    event.promise_id,
+                )
             case InsuranceCoverRecorded():
                 cover = event.insured_limit
                 await _upsert_facts(

@@ -22,6 +22,7 @@ from libs.infra.provision import BrokerHandle
 from services.collections.app import spec as collections
 from services.profiles.app import spec as profiles
 from services.receivables.app import spec as receivables
+from services.scoring.app import spec as scoring
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
 from tests.support.serving import bearer
@@ -219,7 +220,8 @@ async def test_items_walk_up_the_levels_in_one_consolidated_notice_per_customer(
 async def test_a_dispute_pauses_only_its_item_and_a_promise_is_kept_then_reopened_by_a_reversal(
     new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
 ) -> None:
-    async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
+    everything = (profiles, receivables, scoring, collections)
+    async with stack(new_database, broker, *everything, day="2026-03-01") as services:
         ledger, dunning = services["receivables"], services["collections"]
         customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
         await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
@@ -292,6 +294,19 @@ async def test_a_dispute_pauses_only_its_item_and_a_promise_is_kept_then_reopene
         await eventually(lambda: valued("broken"), what="the promise broken after its deadline")
         case = await dunning.get(f"/cases/{customer}")
         assert case["broken_promises"] == 1
+
+        # Scoring hears of it: payment behaviour loses 10 points for the broken promise, and says why.
+        credit = services["scoring"]
+
+        async def rescored() -> bool:
+            latest = (await credit.get(f"/customers/{customer}/scores"))["scores"][0]
+            return bool(latest["inputs"]["broken_promises"] == 1)
+
+        await eventually(rescored, what="the customer scored again after the broken promise")
+        latest = (await credit.get(f"/customers/{customer}/scores"))["scores"][0]
+        assert latest["components"]["payment_behaviour"] == "40.00"  # no payments yet: 50 less 10
+        assert "payment_behaviour" in latest["reasons"]
+        assert any("1 promise(s) to pay broken" in note for note in latest["notes"])
 
 
 async def test_a_plan_misses_an_instalment_is_cured_and_another_defaults_and_escalates(

@@ -132,3 +132,31 @@ async def test_erp_documents_applied_once_corrected_once_and_dead_lettered_once(
 
 async def _registered(events_of: Any, erp_id: str) -> bool:
     return bool(await events_of(customer_id_for(erp_id)))
+
+
+async def test_the_masters_billing_contact_is_the_files_billing_contact(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    dsn = await new_database()
+    settings = settings_for(profiles, dsn, broker.bootstrap_servers)
+    async with serving(profiles, settings) as url, httpx.AsyncClient(base_url=url, headers=bearer("viewer")) as http:
+        contact = {"name": "财务部", "email": "ap@k1.example", "phone": "+86 591 1234 5678"}
+        moved = {**contact, "email": "finance@k1.example"}
+        await _send(
+            settings.kafka_bootstrap_servers,
+            settings.topic_name(erp_documents.CUSTOMERS),
+            master("K-1", 1, billing_contact=contact),
+            master("K-1", 2, billing_contact=moved),
+        )
+        customer = customer_id_for("K-1")
+
+        async def contacts() -> list[dict[str, Any]]:
+            answer = await http.get(f"/customers/{customer}")
+            return list(answer.json()["contacts"]) if answer.status_code == 200 else []
+
+        async def moved_on() -> bool:
+            return [c.get("email") for c in await contacts()] == ["finance@k1.example"]
+
+        await eventually(moved_on, what="the contact of revision 2")
+        (only,) = await contacts()
+        assert (only["contact_id"], only["billing"], only["phone"]) == ("P-ERP-BILLING", True, "+86 591 1234 5678")

@@ -79,7 +79,7 @@ def free_base_port() -> int:
     for _ in range(50):
         base = random.randint(ephemeral_low // 2, ephemeral_low - 10)
         try:
-            for port in range(base + 1, base + 6):
+            for port in range(base + 1, base + 8):  # five services, SMTP and the mailbox
                 with socket.socket() as s:
                     s.bind(("127.0.0.1", port))
             return base

@@ -128,3 +128,14 @@ def test_a_score_hovering_at_a_floor_does_not_flip_the_grade() -> None:
         previous = scorecard.grade(Decimal(points), scorecard.Policy(), previous)
         grades.append(previous)
     assert grades == ["B"] * 7
+
+
+def test_broken_promises_cost_payment_behaviour_ten_points_each() -> None:
+    on_terms = (ScoredPayment(amount=Decimal(1000), days_beyond_terms=0, paid_on=date(2026, 5, 1)),)
+    base = ScoreInputs(as_of=date(2026, 6, 1), payments=on_terms, balance=Decimal(0), overdue=Decimal(0))
+    assert scorecard.payment_behaviour(base, scorecard.Policy()) == Decimal(80)
+    twice = base.model_copy(update={"broken_promises": 2})
+    assert scorecard.payment_behaviour(twice, scorecard.Policy()) == Decimal(60)
+    no_payments = ScoreInputs(as_of=date(2026, 6, 1), broken_promises=6)
+    assert scorecard.payment_behaviour(no_payments, scorecard.Policy()) == Decimal(0)  # 50 less 60, held at 0
+    assert any("2 promise(s) to pay broken" in n for n in scorecard.score(twice).notes)

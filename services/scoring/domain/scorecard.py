@@ -31,7 +31,7 @@ GRADES: tuple[Grade, ...] = ("A", "B", "C", "D", "E")
 
 @dataclass(frozen=True)
 class Policy:
-    version: str = "2026-12.1"
+    version: str = "2026-12.2"
     weights: Mapping[Component, Decimal] = field(
         default_factory=lambda: {
             "payment_behaviour": Decimal(35),
@@ -51,6 +51,10 @@ class Policy:
     months_for_full_history: int = 60
     invoices_for_full_history: int = 50
     points_per_adverse_record: Decimal = Decimal(20)
+    # Each promise to pay broken in the last twelve months costs payment behaviour this much; with
+    # no payments yet, broken promises are scored from this base.
+    points_per_broken_promise: Decimal = Decimal(10)
+    broken_promise_base: Decimal = Decimal(50)
     # Altman Z'' from distress (a strength of 0) to safe (100).
     z_distress: Decimal = Decimal("1.10")
     z_safe: Decimal = Decimal("2.60")
@@ -100,6 +104,15 @@ def paydex(payments: Sequence[ScoredPayment], as_of: date) -> Decimal | None:
         return None
     days = sum((p.amount * p.days_beyond_terms for p in recent), Decimal(0)) / total
     return _interpolate(days, PAYDEX_ANCHORS)
+
+
+def payment_behaviour(inputs: ScoreInputs, policy: Policy) -> Decimal | None:
+    """The PAYDEX of the payments, less the points of each promise broken in the last twelve months."""
+    index = paydex(inputs.payments, inputs.as_of)
+    if not inputs.broken_promises:
+        return index
+    base = index if index is not None else policy.broken_promise_base
+    return max(base - inputs.broken_promises * policy.points_per_broken_promise, Decimal(0))
 
 
 def delinquency(balance: Decimal | None, overdue: Decimal | None, oldest_days_past_due: int) -> Decimal | None:
@@ -193,7 +206,7 @@ def grade(score: Decimal, policy: Policy, previous: Grade | None = None) -> Grad
 def score(inputs: ScoreInputs, policy: Policy | None = None, previous: Grade | None = None) -> Score:
     policy = policy or Policy()
     found: dict[Component, Decimal | None] = {
-        "payment_behaviour": paydex(inputs.payments, inputs.as_of),
+        "payment_behaviour": payment_behaviour(inputs, policy),
         "delinquency": delinquency(inputs.balance, inputs.overdue, inputs.oldest_days_past_due),
         "financial_strength": financial_strength(inputs.altman_z, inputs.current_ratio, policy),
         "history": history(inputs.months_trading, inputs.invoices_paid, policy),
@@ -219,6 +232,11 @@ def score(inputs: ScoreInputs, policy: Policy | None = None, previous: Grade | N
             f"{policy.unrated_grade}"
         )
         graded = policy.unrated_grade
+    if inputs.broken_promises:
+        notes.append(
+            f"{inputs.broken_promises} promise(s) to pay broken in the last twelve months: "
+            f"{policy.points_per_broken_promise} points of payment behaviour each"
+        )
     if inputs.bureau_score is not None and "bureau" not in components:
         notes.append(f"bureau score {inputs.bureau_score} left out: its scale is not known")
     return Score(

@@ -74,7 +74,7 @@ async def gather(
     """Each customer's facts as of today, read in a few statements for all of them."""
     ids = list(customer_ids)
     since = today - YEAR
-    balances, open_items, paid, counts, invoiced, facts = (
+    balances, open_items, paid, counts, invoiced, facts, broken = (
         await conn.fetch(
             "SELECT customer_id, b.key AS currency, b.value::numeric AS balance"
             " FROM credit_accounts, jsonb_each_text(balances) AS b WHERE customer_id = ANY($1::text[])",
@@ -103,6 +103,13 @@ async def gather(
             since,
         ),
         await conn.fetch("SELECT * FROM credit_facts WHERE customer_id = ANY($1::text[])", ids),
+        await conn.fetch(
+            "SELECT customer_id, count(*) AS n FROM broken_promises WHERE customer_id = ANY($1::text[])"
+            " AND broken_on > $2 AND broken_on <= $3 GROUP BY 1",
+            ids,
+            since,
+            today,
+        ),
     )
     found: dict[str, dict[str, list[asyncpg.Record]]] = defaultdict(lambda: defaultdict(list))
     for name, rows in (("balances", balances), ("open", open_items), ("paid", paid), ("invoiced", invoiced)):
@@ -110,13 +117,17 @@ async def gather(
             found[row["customer_id"]][name].append(row)
     paid_count = {r["customer_id"]: r["n"] for r in counts}
     known = {r["customer_id"]: r for r in facts}
-    return {c: _facts(c, found[c], paid_count.get(c, 0), known.get(c), today, rates, base) for c in ids}
+    promises = {r["customer_id"]: r["n"] for r in broken}
+    return {
+        c: _facts(c, found[c], paid_count.get(c, 0), promises.get(c, 0), known.get(c), today, rates, base) for c in ids
+    }
 
 
 def _facts(
     customer_id: str,
     rows: Mapping[str, list[asyncpg.Record]],
     invoices_paid: int,
+    broken_promises: int,
     known: asyncpg.Record | None,
     today: date,
     rates: Mapping[str, Decimal],
@@ -167,6 +178,7 @@ def _facts(
         bureau_score_min=facts.get("bureau_score_min"),
         bureau_score_max=facts.get("bureau_score_max"),
         adverse_records=facts.get("adverse_records") or 0,
+        broken_promises=broken_promises,
     )
     status = facts.get("file_status") or "active"
     file_status = None if status == "active" else (status, facts.get("file_status_reason") or "")
