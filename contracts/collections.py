@@ -65,9 +65,9 @@ class Strategy(_Part):
 
 
 class EscalationRule(_Part):
-    """When a case goes to legal or an agency by itself: an item at least ``days_overdue`` past due
-    on the dunning clock, with the customer's overdue total at least ``minimum`` in that currency;
-    or a plan defaulted."""
+    """When a case goes to legal or an agency by itself: an item that has had its strategy's last
+    notice and is at least ``days_overdue`` past due on the dunning clock, with the customer's
+    overdue total at least ``minimum`` in a currency; or a plan defaulted."""
 
     to: EscalationTo = "legal"
     days_overdue: int = Field(ge=1, le=3650)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -26,7 +27,7 @@ from libs.service.errors import Problem
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
 from libs.service.views import View, answer
-from services.collections import handlers, queries
+from services.collections import handlers, queries, sweeps
 from services.collections.domain.dunning import replay
 from services.collections.domain.policy import FIRST_POLICY, PolicyInvalid, check, sample_context
 from services.collections.domain.templates import TemplateInvalid, render_notice
@@ -322,6 +323,23 @@ async def assign(customer_id: str, body: CollectorIn, kit: KitDep, caller: Manag
     async with _parts(kit).store.transaction() as conn:
         await handlers.assign_collector(_parts(kit), conn, customer_id, body.collector, caller.subject, "by hand")
         return answer(await _case(kit, conn, customer_id))
+
+
+class DunningRun(View):
+    business_date: date
+    customers: int
+    events: int
+
+
+@router.post("/dunning-run", response_model=DunningRun, summary="Run today's dunning again, now")
+async def dunning_run(kit: KitDep, _: Collectors) -> Response:
+    """The daily run happens by itself once a business day; this runs it again for today, for the
+    items and facts that arrived since. A customer already contacted today is left for tomorrow."""
+    day = kit.clock.today()
+    async with kit.pool.acquire() as conn:
+        customers = len(await queries.customers_to_dun(conn))
+    events = await sweeps.run_day(kit, day)
+    return answer(DunningRun(business_date=day, customers=customers, events=events))
 
 
 # -- steps, the worklist, letters --------------------------------------------------------------------------

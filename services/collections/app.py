@@ -14,6 +14,7 @@ from libs.events.contracts import EventRegistry
 from libs.service.directory import READ_MODEL as DIRECTORY_READ_MODEL
 from libs.service.kit import ConsumerSpec, Kit, ServiceSpec
 from services.collections import api, handlers, notices, projections, queries, reactions, sweeps
+from services.collections.domain.notice import Letterhead
 from services.collections.settings import CollectionsSettings
 
 
@@ -30,14 +31,15 @@ def assemble(kit: Kit) -> handlers.Parts:
 
 def reactors(kit: Kit) -> Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
     own = CollectionsSettings()
-    company = kit.settings.company_name or "Credo"
+    settings = kit.settings
+    company = settings.company_name or "Credo"
+    letterhead = Letterhead(company, settings.company_phone, settings.company_bank_name, settings.company_bank_account)
     sender = notices.Sender(
         kit.parts,
         kit.pool,
         notices.RealChannels(own, company, kit.pool),
         own,
-        company=company,
-        company_phone=kit.settings.company_phone,
+        letterhead=letterhead,
         message_domain=own.mail_from.rpartition("@")[2] or "credo.local",
     )
     kit.parts.notices_queued = sender.wake

@@ -27,6 +27,7 @@ from contracts.collections import (
     EscalationReported,
     EscalationResult,
     EscalationTo,
+    GradeOrUnrated,
     Language,
     NoticeFailed,
     NoticeSent,
@@ -47,7 +48,7 @@ from services.collections.domain import case as cases
 from services.collections.domain.case import CollectionCase
 from services.collections.domain.dunning import Standing, assess, decide
 from services.collections.domain.items import OpenItem, Pause
-from services.collections.domain.policy import FIRST_POLICY, check
+from services.collections.domain.policy import FIRST_POLICY, check, strategy_for
 from services.collections.domain.valuation import Cash, plan_course, value_promise
 
 # -- the policy's versions ------------------------------------------------------------------------
@@ -149,15 +150,15 @@ async def dunning_run(parts: Parts, conn: Any, customer_ids: Sequence[str], day:
     known = await parts.facts.of(conn, customer_ids)
 
     def dun(customer_id: str, case: CollectionCase) -> list[DomainEvent]:
-        if case.escalated or case.proposed:
-            return []  # a case with legal waits for their report; a proposed step for its review
+        if case.escalated or case.proposed or case.last_contact_on == day:
+            return []  # with legal until they report; a proposed step waits for review; one contact a day
         facts = known[customer_id]
         items = assess(facts.items, case.levels, case.charged_through, _pauses(case, facts), day)
         events: list[DomainEvent] = []
         step = decide(policy, version, items, facts.standing, case.last_contact_on, day, step_id(customer_id, day))
         if step is not None:
             events.append(step.model_copy(update={"customer_id": customer_id}))
-        escalation = _escalation_by_policy(policy, case, items, day)
+        escalation = _escalation_by_policy(policy, case, items, facts.standing.grade, day)
         if escalation is not None:
             events.append(escalation.model_copy(update={"customer_id": customer_id}))
         return events
@@ -196,16 +197,18 @@ async def _for_each_case(
 
 
 def _escalation_by_policy(
-    policy: Policy, case: CollectionCase, items: Sequence[Any], day: date
+    policy: Policy, case: CollectionCase, items: Sequence[Any], grade: GradeOrUnrated, day: date
 ) -> CaseEscalated | None:
     rule = policy.escalation
     if rule is None or case.escalated:
         return None
     overdue: dict[str, Decimal] = defaultdict(Decimal)
     late = False
+    last = strategy_for(policy, grade).steps[-1].level
     for item in items:
         overdue[item.currency] += item.overdue
-        late = late or (item.paused is None and item.dunning_days >= rule.days_overdue)
+        dunned = item.level_before is not None and item.level_before >= last  # its last notice went out
+        late = late or (item.paused is None and dunned and item.dunning_days >= rule.days_overdue)
     reached = [c for c, amount in overdue.items() if amount > 0 and amount >= rule.minimum.get(c, Decimal(0))]
     if not late or not reached:
         return None

@@ -21,14 +21,13 @@ from fpdf import FPDF
 
 from contracts.collections import Channel, DunningStepTaken, Language
 from libs.events.database import Connection
+from libs.events.failpoints import failpoint
 from services.collections import handlers
-from services.collections.domain.notice import compose, language_of
+from services.collections.domain.notice import Letterhead, compose, language_of
 from services.collections.domain.templates import grouped
 from services.collections.settings import CollectionsSettings
 
 log = structlog.get_logger(__name__)
-
-CLAIM = timedelta(seconds=60)  # a send that has not been recorded by then is tried again
 
 
 class Undeliverable(Exception):
@@ -195,16 +194,14 @@ class Sender:
         channels: Channels,
         settings: CollectionsSettings,
         *,
-        company: str,
-        company_phone: str | None,
+        letterhead: Letterhead,
         message_domain: str,
     ) -> None:
         self.parts = parts
         self.pool = pool
         self.channels = channels
         self.settings = settings
-        self.company = company
-        self.company_phone = company_phone
+        self.letterhead = letterhead
         self.message_domain = message_domain
         self._wake = asyncio.Event()
         self.sent = 0
@@ -236,7 +233,7 @@ class Sender:
 
     async def send_due(self, batch: int = 20) -> int:
         """Send the notices due now; answers how many were tried."""
-        claimed = await self.pool.fetch(_DUE, batch, CLAIM)
+        claimed = await self.pool.fetch(_DUE, batch, timedelta(seconds=self.settings.claim_seconds))
         for row in claimed:
             await self._send(row)
         return len(claimed)
@@ -250,7 +247,7 @@ class Sender:
         async with self.pool.acquire() as conn:
             policy = (await handlers.policy_book(self.parts, conn)).versions[step.policy_version]
         language = language_of(about["country"])
-        subject, body = compose(policy, step, language, about["legal_name"], self.company, self.company_phone)
+        subject, body = compose(policy, step, language, about["legal_name"], self.letterhead)
         notice = Notice(
             notice_id=row["notice_id"],
             customer_id=row["customer_id"],
@@ -270,6 +267,7 @@ class Sender:
         outcome: handlers.Delivered | handlers.Undelivered
         try:
             address = await self.channels.send(notice)
+            failpoint("notices.after_send")  # the worst moment: sent, not yet recorded
             outcome = handlers.Delivered(
                 notice.customer_id,
                 notice.notice_id,

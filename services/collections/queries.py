@@ -431,6 +431,8 @@ def _next_action(row: Any, situation: Situation) -> str:
         return "call: a notice asked for a call"
     if situation.broken_promises:
         return "call: a promise was broken; agree a plan or escalate"
-    if (row["level"] or 0) >= 2:
+    if row["level"] is None:
+        return "the next dunning run sends the first notice"
+    if row["level"] >= 2:
         return "call: the notices have not brought payment"
     return "wait for the next notice, or call if the amount matters"

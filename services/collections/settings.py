@@ -23,4 +23,7 @@ class CollectionsSettings(BaseSettings):
     sms_token: SecretStr | None = None
     retry_seconds: float = Field(default=30.0, gt=0, description="the first retry's delay; each next doubles")
     attempts: int = Field(default=5, ge=1, le=20, description="tries of a channel before it is given up")
+    claim_seconds: float = Field(
+        default=60.0, gt=0, description="a notice sent but not recorded by then (a crash) is sent again"
+    )
     letter_font: Path = Field(default=DEFAULT_FONT, description="a TTF/TTC with CJK and Latin glyphs")

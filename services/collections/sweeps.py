@@ -1,6 +1,5 @@
 """The daily sweep of collections: promises and plans valued as their dates pass, then the dunning
-run (steps, notices and escalations by policy) for every customer with open items, then collectors
-assigned to the cases the portfolio rules cover."""
+run (steps, notices and escalations by policy) for every customer with open items."""
 
 from __future__ import annotations
 
@@ -13,18 +12,22 @@ from services.collections import handlers, queries
 CHUNK = 200  # customers per transaction
 
 
-def sweeps(kit: Kit) -> list[Sweep]:
+async def run_day(kit: Kit, business_date: date) -> int:
+    """Value promises and plans, then dun, for every customer with something open; answers the events."""
     parts: handlers.Parts = kit.parts
+    async with kit.pool.acquire() as conn:
+        customers = await queries.customers_to_dun(conn)
+    emitted = 0
+    for start in range(0, len(customers), CHUNK):
+        chunk = customers[start : start + CHUNK]
+        async with parts.store.transaction() as conn:
+            emitted += await handlers.value_commitments(parts, conn, chunk, business_date)
+            emitted += await handlers.dunning_run(parts, conn, chunk, business_date)
+    return emitted
 
+
+def sweeps(kit: Kit) -> list[Sweep]:
     async def dunning_run(business_date: date) -> int:
-        async with kit.pool.acquire() as conn:
-            customers = await queries.customers_to_dun(conn)
-        emitted = 0
-        for start in range(0, len(customers), CHUNK):
-            chunk = customers[start : start + CHUNK]
-            async with parts.store.transaction() as conn:
-                emitted += await handlers.value_commitments(parts, conn, chunk, business_date)
-                emitted += await handlers.dunning_run(parts, conn, chunk, business_date)
-        return emitted
+        return await run_day(kit, business_date)
 
     return [Sweep("collections.dunning-run", dunning_run)]

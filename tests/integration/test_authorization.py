@@ -127,6 +127,7 @@ MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("POST", "/cases/{customer_id}/escalation"): MANAGERS,
         ("POST", "/cases/{customer_id}/escalation/report"): COLLECTORS,
         ("PUT", "/cases/{customer_id}/collector"): MANAGERS,
+        ("POST", "/dunning-run"): COLLECTORS,
         ("GET", "/steps"): READERS,
         ("POST", "/steps/{step_id}/review"): COLLECTORS,
         ("GET", "/steps/{step_id}/replay"): READERS,

@@ -9,23 +9,31 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import httpx
 import pytest
 from aiohttp import web
+from pydantic import SecretStr
 
 from libs.infra.embedded import free_port
 from libs.infra.mailbox import messages, smtp_server
 from libs.infra.provision import BrokerHandle
+from libs.service.settings import ServiceSettings
 from services.collections.app import spec as collections
 from services.profiles.app import spec as profiles
 from services.receivables.app import spec as receivables
 from services.scoring.app import spec as scoring
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
-from tests.support.serving import bearer
+from tests.support.serving import bearer, settings_for
 from tests.support.stack import Service, all_at, cny, known_everywhere, stack
 
 ANA = ("ana", "credit_analyst")
@@ -173,7 +181,7 @@ async def test_items_walk_up_the_levels_in_one_consolidated_notice_per_customer(
         await mail_count(mailbox, 1)
         reminder = mails(mailbox)[0]
         assert reminder["To"].addresses[0].addr_spec == "ap@minjiang.example"
-        assert reminder["Subject"] == "付款提醒:福州闽江供应链有限公司 的发票即将到期"
+        assert reminder["Subject"] == "付款提醒：福州闽江供应链有限公司 的发票即将到期"
         text = reminder.get_content()
         assert "福建闽江贸易有限公司" in text
         assert "INV-1" in text
@@ -190,11 +198,12 @@ async def test_items_walk_up_the_levels_in_one_consolidated_notice_per_customer(
         await all_at(services, "2026-04-02")
         await mail_count(mailbox, 2)
         notice = mails(mailbox)[1]
-        assert notice["Subject"] == "逾期付款通知:福州闽江供应链有限公司"
+        assert notice["Subject"] == "逾期付款通知：福州闽江供应链有限公司"
         body = notice.get_content()
         assert "INV-1  到期日 2026-03-31  逾期 2 天  未付 10,000.00 CNY" in body
         assert "INV-2  到期日 2026-04-04  逾期 0 天  未付 5,000.00 CNY" in body
         assert "合计未付 15,000.00 CNY" in body
+        assert "请汇款至：中国工商银行福州五四支行  账号 1402 0211 0900 1234 567" in body
         case = await dunning.get(f"/cases/{minjiang}")
         assert {i["number"]: i["level"] for i in case["items"]} == {"INV-1": 1, "INV-2": 0}
         assert [(n["channel"], n["status"]) for n in case["notices"]] == [("email", "sent"), ("email", "sent")]
@@ -456,3 +465,87 @@ async def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
         assert case["promises"] == []
         assert case["plans"] == []
         assert (await dunning.get("/policy"))["version"] == 1
+
+
+def environment(settings: ServiceSettings, **extra: str) -> dict[str, str]:
+    """The settings of a service as the environment of its own process."""
+    values = {
+        f"CREDO_{name.upper()}": value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        for name, value in settings.model_dump().items()
+        if value is not None
+    }
+    return {**os.environ, **values, "CREDO_LOG_FORMAT": "console", **extra}
+
+
+async def test_a_crash_between_sending_and_recording_repeats_that_notice_once_with_its_message_id(
+    new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, day="2026-03-01") as services:
+        ledger = services["receivables"]
+        settings = settings_for(
+            collections,
+            await new_database(),
+            broker.bootstrap_servers,
+            topic_prefix=ledger.settings.topic_prefix,
+            business_date="2026-03-01",
+        )
+        collections_db = await asyncpg.connect(
+            settings.database_url, server_settings={"search_path": "read_model,public"}
+        )
+
+        def start(day: str, **extra: str) -> subprocess.Popen[bytes]:
+            env = environment(settings, CREDO_BUSINESS_DATE=day, CREDO_COLLECTIONS_CLAIM_SECONDS="1", **extra)
+            return subprocess.Popen([sys.executable, "-m", "services.collections"], env=env)
+
+        async def ready() -> bool:
+            try:
+                async with httpx.AsyncClient() as http:
+                    return (await http.get(f"http://127.0.0.1:{settings.port}/health/ready")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        process = start("2026-03-01")
+        try:
+            await eventually(ready, within=60, what="collections ready in its own process")
+            customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
+
+            async def known() -> bool:
+                return bool(
+                    await collections_db.fetchval("SELECT count(*) FROM contacts WHERE customer_id = $1", customer)
+                )
+
+            await eventually(known, what="the customer and contact in collections")
+            await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+
+            async def item_known() -> bool:
+                return bool(await collections_db.fetchval("SELECT count(*) FROM items"))
+
+            await eventually(item_known, what="the invoice in collections")
+            process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(process.wait, 30)
+
+            # The business date moves to 03-26 (the reminder is due) with the sender armed to die
+            # right after the SMTP server accepts the mail.
+            process = start("2026-03-26", CREDO_FAILPOINTS="notices.after_send")
+            await mail_count(mailbox, 1)
+            assert await asyncio.to_thread(process.wait, 30) == -signal.SIGKILL
+            process = start("2026-03-26")
+
+            async def recorded() -> bool:
+                status = await collections_db.fetchval("SELECT status FROM notices WHERE channel = 'email'")
+                return bool(status == "sent")
+
+            await eventually(recorded, what="the notice recorded after the restart")
+            received = mails(mailbox)
+            assert len(received) == 2  # once before the crash, once after: never more
+            assert (
+                received[0]["Message-ID"] == received[1]["Message-ID"] == f"<{customer}-2026-03-26-email@credo.local>"
+            )
+            sent = await collections_db.fetchval(
+                "SELECT count(*) FROM events WHERE event_type = 'collections.NoticeSent'"
+            )
+            assert sent == 1
+        finally:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(process.wait, 30)
+            await collections_db.close()

@@ -4,6 +4,7 @@ into the level's template in the customer's language."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -20,15 +21,27 @@ def language_of(country: str | None) -> Language:
     return "zh" if country in CHINESE_SPEAKING else "en"
 
 
-def context(step: DunningStepTaken, customer_name: str, company: str, company_phone: str | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Letterhead:
+    """Whom notices come from and where to pay."""
+
+    company: str
+    phone: str | None = None
+    bank_name: str | None = None
+    bank_account: str | None = None
+
+
+def context(step: DunningStepTaken, customer_name: str, sender: Letterhead) -> dict[str, Any]:
     listed = [item for item in step.items if item.level_after is not None]
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for item in listed:
         totals[item.currency] += item.open
     return {
         "customer_name": customer_name,
-        "company": company,
-        "company_phone": company_phone,
+        "company": sender.company,
+        "company_phone": sender.phone,
+        "company_bank_name": sender.bank_name,
+        "company_bank_account": sender.bank_account,
         "business_date": step.business_date,
         "level": step.level,
         "items": [
@@ -51,10 +64,10 @@ def context(step: DunningStepTaken, customer_name: str, company: str, company_ph
 
 
 def compose(
-    policy: Policy, step: DunningStepTaken, language: Language, customer_name: str, company: str, phone: str | None
+    policy: Policy, step: DunningStepTaken, language: Language, customer_name: str, sender: Letterhead
 ) -> tuple[str, str]:
     """The notice's subject and body."""
     level = level_of(policy, step.level)
-    found = context(step, customer_name, company, phone)
+    found = context(step, customer_name, sender)
     found["level_name"] = level.name
     return render_notice(policy.templates[level.template], language, found, level.template)

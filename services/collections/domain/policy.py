@@ -45,15 +45,21 @@ _CHARGES_ZH = (
     "{% endfor %}"
 )
 _CHARGES_EN = _CHARGES_ZH
-_SIGN_ZH = "\n{{ company }} 信用管理部\n{% if company_phone %}电话 {{ company_phone }}\n{% endif %}"
-_SIGN_EN = "\n{{ company }}, Credit Control\n{% if company_phone %}Phone {{ company_phone }}\n{% endif %}"
+_SIGN_ZH = (
+    "{% if company_bank_account %}\n请汇款至：{{ company_bank_name }}  账号 {{ company_bank_account }}\n{% endif %}"
+    "\n{{ company }} 信用管理部\n{% if company_phone %}电话 {{ company_phone }}\n{% endif %}"
+)
+_SIGN_EN = (
+    "{% if company_bank_account %}\nPlease pay to: {{ company_bank_name }}, account {{ company_bank_account }}\n"
+    "{% endif %}\n{{ company }}, Credit Control\n{% if company_phone %}Phone {{ company_phone }}\n{% endif %}"
+)
 
 
 def _template(subject_zh: str, opening_zh: str, subject_en: str, opening_en: str) -> Template:
     return Template(
         subject={"zh": subject_zh, "en": subject_en},
         body={
-            "zh": f"{{{{ customer_name }}}}:\n\n{opening_zh}\n\n{_ITEMS_ZH}\n{_TOTALS_ZH}{_CHARGES_ZH}{_SIGN_ZH}",
+            "zh": f"{{{{ customer_name }}}}：\n\n{opening_zh}\n\n{_ITEMS_ZH}\n{_TOTALS_ZH}{_CHARGES_ZH}{_SIGN_ZH}",
             "en": f"Dear {{{{ customer_name }}}},\n\n{opening_en}\n\n{_ITEMS_EN}\n{_TOTALS_EN}{_CHARGES_EN}{_SIGN_EN}",
         },
     )
@@ -93,33 +99,33 @@ FIRST_POLICY = Policy(
     ),
     templates={
         "reminder": _template(
-            "付款提醒:{{ company }} 的发票即将到期",
-            "您好!以下发票即将到期,请按时安排付款。如已付款,请忽略本提醒。",
+            "付款提醒：{{ company }} 的发票即将到期",
+            "您好！以下发票即将到期，请按时安排付款。如已付款，请忽略本提醒。",
             "Payment reminder: invoices from {{ company }} fall due soon",
             "This is a friendly reminder that the invoices below fall due soon. If you have paid, please ignore it.",
         ),
         "first": _template(
-            "逾期付款通知:{{ company }}",
-            "经核对,以下发票已逾期未付,请尽快安排付款。如有疑问,请与我们联系。",
+            "逾期付款通知：{{ company }}",
+            "经核对，以下发票已逾期未付，请尽快安排付款。如已付款或有疑问，请与我们联系。",
             "Overdue invoices: {{ company }}",
             "Our records show the invoices below are overdue. Please arrange payment, or tell us if anything is wrong.",
         ),
         "second": _template(
-            "第二次催款通知:{{ company }}",
-            "以下发票逾期已久,我们尚未收到您的付款。请于七日内付清,或与我们商定付款安排。",
+            "第二次催款通知：{{ company }}",
+            "以下发票逾期已久，我们尚未收到您的付款。请于七日内付清，或与我们商定付款安排。",
             "Second notice of overdue invoices: {{ company }}",
             "We have not received payment of the invoices below. Please pay within seven days or agree a plan with us.",
         ),
         "final": _template(
-            "最后催款通知:{{ company }}",
-            "这是最后一次催款通知。如十日内仍未付款,我们将暂停供货并考虑采取进一步措施。",
+            "最后催款通知：{{ company }}",
+            "这是最后一次催款通知。如十日内仍未付款，我们将暂停供货并考虑采取进一步措施。",
             "Final notice: {{ company }}",
             "This is our final notice. Unless paid within ten days, we will stop deliveries and consider further "
             "steps.",
         ),
         "pre_legal": _template(
-            "律师函前通知:{{ company }}",
-            "由于上述款项长期逾期,我们拟将本案移交律师或催收机构处理。请立即付款以避免法律程序。",
+            "律师函前通知：{{ company }}",
+            "由于下列款项长期逾期，我们拟将本案移交律师或催收机构处理。请立即付款，以免进入法律程序。",
             "Notice before legal action: {{ company }}",
             "As the amounts below remain unpaid, we intend to hand the matter to our lawyers. Please pay at once.",
         ),
@@ -136,6 +142,8 @@ def sample_context() -> dict[str, Any]:
         "customer_name": "福建闽江贸易有限公司",
         "company": "福州闽江供应链有限公司",
         "company_phone": "+86 591 8888 0000",
+        "company_bank_name": "中国工商银行福州五四支行",
+        "company_bank_account": "1402 0211 0900 1234 567",
         "business_date": date(2026, 12, 1),
         "level": 1,
         "level_name": "first notice",
