@@ -436,8 +436,7 @@ async def worklist(
     summary="A notice's letter as PDF",
 )
 async def letter(notice_id: str, kit: KitDep, _: Readers) -> Response:
-    async with kit.pool.acquire() as conn:
-        pdf = await conn.fetchval("SELECT pdf FROM letters WHERE notice_id = $1", notice_id)
+    pdf = await _parts(kit).letters(notice_id)
     if pdf is None:
         raise Problem(404, "Not found", f"no letter for notice {notice_id}", kind="not-found")
     return Response(

@@ -37,12 +37,13 @@ def reactors(kit: Kit) -> Sequence[Callable[[asyncio.Event], Coroutine[Any, Any,
     sender = notices.Sender(
         kit.parts,
         kit.pool,
-        notices.RealChannels(own, company, kit.pool),
+        notices.RealChannels(own, company),
         own,
         letterhead=letterhead,
         message_domain=own.mail_from.rpartition("@")[2] or "credo.local",
     )
     kit.parts.notices_queued = sender.wake
+    kit.parts.letters = sender.letter
     return [sender.run]
 
 

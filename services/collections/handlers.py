@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -94,6 +94,10 @@ class Facts(Protocol):
         """The facts of each customer known to the directory (others are left out)."""
 
 
+async def _no_letters(_: str) -> bytes | None:
+    return None
+
+
 @dataclass
 class Parts:
     store: Store
@@ -103,6 +107,7 @@ class Parts:
     facts: Facts
     base_currency: str
     notices_queued: Callable[[], None] = lambda: None  # wakes the sender
+    letters: Callable[[str], Awaitable[bytes | None]] = _no_letters  # a letter sent, as PDF
 
 
 def case_streams(store: Store) -> FoldedStreams[CollectionCase]:

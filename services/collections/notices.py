@@ -7,6 +7,7 @@ Message-ID (or SMS id), so the receiver can drop the repeat."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -23,7 +24,7 @@ from contracts.collections import Channel, DunningStepTaken, Language
 from libs.events.database import Connection
 from libs.events.failpoints import failpoint
 from services.collections import handlers
-from services.collections.domain.notice import Letterhead, compose, language_of
+from services.collections.domain.notice import Letterhead, compose, language_of, totals
 from services.collections.domain.templates import grouped
 from services.collections.settings import CollectionsSettings
 
@@ -59,11 +60,10 @@ class Channels(Protocol):
 
 @dataclass
 class RealChannels:
-    """Email through SMTP, SMS through the provider's HTTP API, letters as PDF, calls as tasks."""
+    """Email through SMTP, SMS through the provider's HTTP API, letters for post, calls as tasks."""
 
     settings: CollectionsSettings
     company: str
-    pool: asyncpg.Pool
 
     async def send(self, notice: Notice) -> str:
         match notice.channel:
@@ -120,23 +120,14 @@ class RealChannels:
         return notice.phone
 
     async def _letter(self, notice: Notice) -> str:
+        """For post: the letter itself is rendered when it is fetched (``Sender.letter``)."""
         if not notice.address:
             raise Undeliverable("no postal address on the credit file")
-        pdf = render_letter(notice, self.company, self.settings)
-        await self.pool.execute(
-            "INSERT INTO letters (notice_id, pdf) VALUES ($1, $2) ON CONFLICT (notice_id) DO UPDATE SET pdf = $2",
-            notice.notice_id,
-            pdf,
-        )
         return notice.address
 
 
 def _sms_totals(notice: Notice) -> str:
-    totals: dict[str, Any] = {}
-    for item in notice.step.items:
-        if item.level_after is not None:
-            totals[item.currency] = totals.get(item.currency, 0) + item.open
-    joined = ", ".join(f"{grouped(a)} {c}" for c, a in sorted(totals.items()))
+    joined = ", ".join(f"{grouped(a)} {c}" for c, a in totals(notice.step))
     return ("未付 " if notice.language == "zh" else "Open ") + joined
 
 
@@ -238,17 +229,17 @@ class Sender:
             await self._send(row)
         return len(claimed)
 
-    async def _send(self, row: Any) -> None:
+    async def _notice(self, row: Any, attempt: int) -> Notice | None:
+        """A queued notice as it is sent: its step's items in the level's template and the customer's language."""
         about = await self.pool.fetchrow(_ABOUT, row["step_id"])
-        attempt = row["attempts"] + 1
         if about is None:
-            return
+            return None
         step = DunningStepTaken.model_validate_json(about["event"])
         async with self.pool.acquire() as conn:
             policy = (await handlers.policy_book(self.parts, conn)).versions[step.policy_version]
         language = language_of(about["country"])
         subject, body = compose(policy, step, language, about["legal_name"], self.letterhead)
-        notice = Notice(
+        return Notice(
             notice_id=row["notice_id"],
             customer_id=row["customer_id"],
             channel=row["channel"],
@@ -264,6 +255,36 @@ class Sender:
             language=language,
             message_id=f"<{row['notice_id']}@{self.message_domain}>",
         )
+
+    async def letter(self, notice_id: str) -> bytes | None:
+        """A letter sent for post, as a PDF: rendered (off the event loop) the first time it is asked
+        for, from its step, and kept; None when no letter went out under that id."""
+        kept = await self.pool.fetchval("SELECT pdf FROM letters WHERE notice_id = $1", notice_id)
+        if kept is not None:
+            return bytes(kept)
+        row = await self.pool.fetchrow(
+            "SELECT notice_id, step_id, customer_id, channel, attempts, address FROM notices"
+            " WHERE notice_id = $1 AND channel = 'letter' AND status = 'sent'",
+            notice_id,
+        )
+        if row is None:
+            return None
+        notice = await self._notice(row, row["attempts"])
+        if notice is None:
+            return None
+        notice = dataclasses.replace(notice, address=row["address"])  # where it was posted to
+        pdf = await asyncio.to_thread(render_letter, notice, self.letterhead.company, self.settings)
+        await self.pool.execute(
+            "INSERT INTO letters (notice_id, pdf) VALUES ($1, $2) ON CONFLICT DO NOTHING", notice_id, pdf
+        )
+        return pdf
+
+    async def _send(self, row: Any) -> None:
+        attempt = row["attempts"] + 1
+        notice = await self._notice(row, attempt)
+        if notice is None:
+            return
+        step, language = notice.step, notice.language
         outcome: handlers.Delivered | handlers.Undelivered
         try:
             address = await self.channels.send(notice)

@@ -1,5 +1,5 @@
-"""What a notice says: the step's items at a dunning level, their totals and the charges, put
-into the level's template in the customer's language."""
+"""What a notice says: the step's items that are overdue or at a dunning level, their totals and
+the charges, put into the level's template in the customer's language."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from contracts.collections import DunningStepTaken, Language, Policy
+from contracts.collections import DunningStepTaken, ItemInput, Language, Policy
 from libs.events.contracts import to_minor_unit
 from services.collections.domain.policy import level_of
 from services.collections.domain.templates import render_notice
@@ -31,11 +31,19 @@ class Letterhead:
     bank_account: str | None = None
 
 
+def listed(step: DunningStepTaken) -> list[ItemInput]:
+    return [item for item in step.items if item.level_after is not None or item.days_past_due > 0]
+
+
+def totals(step: DunningStepTaken) -> list[tuple[str, Decimal]]:
+    """What the notice lists, per currency, to the minor unit."""
+    found: dict[str, Decimal] = defaultdict(Decimal)
+    for item in listed(step):
+        found[item.currency] += item.open
+    return [(c, to_minor_unit(a, c)) for c, a in sorted(found.items())]
+
+
 def context(step: DunningStepTaken, customer_name: str, sender: Letterhead) -> dict[str, Any]:
-    listed = [item for item in step.items if item.level_after is not None]
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for item in listed:
-        totals[item.currency] += item.open
     return {
         "customer_name": customer_name,
         "company": sender.company,
@@ -53,9 +61,9 @@ def context(step: DunningStepTaken, customer_name: str, sender: Letterhead) -> d
                 "currency": item.currency,
                 "raised": item.level_after != item.level_before,
             }
-            for item in listed
+            for item in listed(step)
         ],
-        "totals": [{"amount": str(to_minor_unit(a, c)), "currency": c} for c, a in sorted(totals.items())],
+        "totals": [{"amount": str(a), "currency": c} for c, a in totals(step)],
         "charges": [
             {"description": c.description, "amount": str(c.amount.amount), "currency": c.amount.currency}
             for c in step.charges
