@@ -204,9 +204,13 @@ async def test_items_walk_up_the_levels_in_one_consolidated_notice_per_customer(
         assert "INV-2  到期日 2026-04-04  逾期 0 天  未付 5,000.00 CNY" in body
         assert "合计未付 15,000.00 CNY" in body
         assert "请汇款至：中国工商银行福州五四支行  账号 1402 0211 0900 1234 567" in body
+        async def both_recorded() -> bool:  # the mail arrives a moment before its record
+            notices = (await dunning.get(f"/cases/{minjiang}"))["notices"]
+            return [(n["channel"], n["status"]) for n in notices] == [("email", "sent"), ("email", "sent")]
+
+        await eventually(both_recorded, what="both notices recorded as sent")
         case = await dunning.get(f"/cases/{minjiang}")
         assert {i["number"]: i["level"] for i in case["items"]} == {"INV-1": 1, "INV-2": 0}
-        assert [(n["channel"], n["status"]) for n in case["notices"]] == [("email", "sent"), ("email", "sent")]
 
         # Nothing ever went to the customer below the minimum amount.
         assert (await dunning.get(f"/cases/{small}"))["steps"] == []
