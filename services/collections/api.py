@@ -164,6 +164,7 @@ async def _record(
         if scope.replay:
             return scope.replay
         await act(scope.conn)
+        await queries.refresh_worklist(scope.conn, [customer_id], kit.clock.today(), kit.settings.base_currency)
         return scope.keep(answer(await _case(kit, scope.conn, customer_id), 201))
 
 
@@ -383,7 +384,10 @@ async def review(step_id: str, body: ReviewIn, kit: KitDep, caller: Collectors) 
         await handlers.review_step(
             _parts(kit), conn, customer_id, step_id, body.decision == "approve", channels, body.note, caller.subject
         )
-        return answer(await _case(kit, conn, customer_id))
+        await queries.refresh_worklist(conn, [customer_id], kit.clock.today(), kit.settings.base_currency)
+        case = await _case(kit, conn, customer_id)
+    _parts(kit).notices_queued()  # committed: an approved step's notices go out
+    return answer(case)
 
 
 class Replay(View):
@@ -423,9 +427,10 @@ async def worklist(
     collector: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    """Customers with overdue items, not with legal, ranked by a priority whose parts each row shows."""
+    """Customers with overdue items, not with legal, ranked by a priority whose parts each row shows; each
+    row is computed when the customer's facts change and by every daily run (`as_of` says when)."""
     async with kit.pool.acquire() as conn:
-        rows = await queries.worklist(conn, kit.clock.today(), kit.settings.base_currency, collector, limit)
+        rows = await queries.worklist(conn, kit.settings.base_currency, collector, limit)
     return answer(rows)
 
 

@@ -106,7 +106,7 @@ class Parts:
     clock: BusinessClock
     facts: Facts
     base_currency: str
-    notices_queued: Callable[[], None] = lambda: None  # wakes the sender
+    notices_queued: Callable[[], None] = lambda: None  # wakes the sender: call it once the notices are committed
     letters: Callable[[str], Awaitable[bytes | None]] = _no_letters  # a letter sent, as PDF
 
 
@@ -168,10 +168,7 @@ async def dunning_run(parts: Parts, conn: Any, customer_ids: Sequence[str], day:
             events.append(escalation.model_copy(update={"customer_id": customer_id}))
         return events
 
-    recorded = await _for_each_case(parts, conn, list(known), dun)
-    if recorded:
-        parts.notices_queued()
-    return recorded
+    return await _for_each_case(parts, conn, list(known), dun)
 
 
 async def _for_each_case(
@@ -567,8 +564,6 @@ async def review_step(
         ]
 
     await run(parts.cases, conn, customer_id, review)
-    if approve:
-        parts.notices_queued()
 
 
 # -- the sender's records ---------------------------------------------------------------------------------

@@ -329,6 +329,7 @@ class WorklistRow(View):
     customer_id: str
     legal_name: str
     collector: str | None
+    as_of: date  # the business date the priority was computed for
     priority: Amount
     parts: dict[str, Amount]
     overdue: list[MoneyView]
@@ -341,14 +342,13 @@ class WorklistRow(View):
     next_action: str
 
 
-async def worklist(
-    conn: Connection, day: date, base_currency: str, collector: str | None, limit: int
-) -> list[WorklistRow]:
-    """Customers with overdue items (not with legal), ranked by priority; see domain.worklist."""
-    overdue: dict[str, list[tuple[str, Decimal, Decimal | None]]] = defaultdict(list)
+async def refresh_worklist(conn: Connection, customer_ids: Sequence[str], day: date, base_currency: str) -> None:
+    """Place these customers on the worklist as of ``day`` (or take them off it: nothing overdue)."""
+    ids = sorted(set(customer_ids))
     rows = await conn.fetch(
-        "SELECT i.customer_id, i.currency, i.total, i.reduced, i.schedule FROM items i"
-        " WHERE i.total > i.reduced AND i.first_due < $1",
+        "SELECT customer_id, currency, total, reduced, schedule FROM items"
+        " WHERE customer_id = ANY($1::text[]) AND total > reduced AND first_due < $2",
+        ids,
         day,
     )
     rates = {
@@ -360,76 +360,100 @@ async def worklist(
         )
     }
     rates[base_currency] = Decimal(1)
+    overdue: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     oldest: dict[str, int] = defaultdict(int)
     for r in rows:
         schedule = tuple((date.fromisoformat(d), Decimal(a)) for d, a in json.loads(r["schedule"]))
         item = OpenItem("", "", r["currency"], r["total"], r["reduced"], schedule)
         amount = item.overdue(day)
-        if amount <= 0:
-            continue
-        overdue[r["customer_id"]].append((r["currency"], amount, rates.get(r["currency"])))
-        oldest[r["customer_id"]] = max(oldest[r["customer_id"]], (day - item.due_date()).days)
+        if amount > 0:
+            overdue[r["customer_id"]][r["currency"]] += amount
+            oldest[r["customer_id"]] = max(oldest[r["customer_id"]], (day - item.due_date()).days)
+    await conn.execute("DELETE FROM worklist WHERE customer_id = ANY($1::text[])", ids)
     if not overdue:
-        return []
-    cases = {
-        r["customer_id"]: r
-        for r in await conn.fetch(
-            "SELECT c.customer_id, d.legal_name, k.collector, k.level, k.last_contact_on, k.broken_promises,"
-            " coalesce(k.escalated, false) AS escalated, s.grade, s.limit_amount,"
-            " (SELECT count(*) FROM tasks t WHERE t.customer_id = c.customer_id AND t.done_on IS NULL) AS tasks,"
-            " (SELECT sum(total - reduced) FROM items i WHERE i.customer_id = c.customer_id"
-            "    AND i.currency = s.limit_currency) AS exposure"
-            " FROM unnest($1::text[]) AS c(customer_id) JOIN customers d ON d.customer_id = c.customer_id"
-            " LEFT JOIN cases k ON k.customer_id = c.customer_id LEFT JOIN standing s ON s.customer_id = c.customer_id",
-            list(overdue),
-        )
-    }
-    found = []
-    for customer_id, amounts in overdue.items():
-        row = cases.get(customer_id)
-        if row is None or row["escalated"] or (collector is not None and row["collector"] != collector):
-            continue
-        in_base = sum((a * rate for _, a, rate in amounts if rate is not None), Decimal(0))
-        by_currency: dict[str, Decimal] = defaultdict(Decimal)
-        for currency, a, _ in amounts:
-            by_currency[currency] += a
-        use = row["exposure"] / row["limit_amount"] if row["limit_amount"] and row["exposure"] is not None else None
+        return
+    standing = await conn.fetch(
+        "SELECT c.customer_id, k.last_contact_on, coalesce(k.broken_promises, 0) AS broken_promises, s.grade,"
+        " s.limit_amount, (SELECT sum(total - reduced) FROM items i WHERE i.customer_id = c.customer_id"
+        "    AND i.currency = s.limit_currency) AS exposure"
+        " FROM unnest($1::text[]) AS c(customer_id)"
+        " LEFT JOIN cases k ON k.customer_id = c.customer_id LEFT JOIN standing s ON s.customer_id = c.customer_id",
+        list(overdue),
+    )
+    placed = []
+    for row in standing:
+        customer_id = row["customer_id"]
+        amounts = overdue[customer_id]
+        in_base = sum((a * rates[c] for c, a in amounts.items() if c in rates), Decimal(0))
+        limit, exposure = row["limit_amount"], row["exposure"]
         situation = Situation(
             in_base,
             oldest[customer_id],
             row["grade"] or "unrated",
-            row["broken_promises"] or 0,
-            use,
+            row["broken_promises"],
+            exposure / limit if limit and exposure is not None else None,
             row["last_contact_on"],
         )
-        found_parts = parts(situation, day)
-        found.append((priority(found_parts), in_base, customer_id, row, found_parts, by_currency, situation))
-    found.sort(key=lambda f: (-f[0], -f[1], f[2]))
+        found = parts(situation, day)
+        placed.append(
+            (
+                customer_id,
+                day,
+                priority(found),
+                json.dumps({k: str(v) for k, v in found.items()}),
+                json.dumps([(c, str(a)) for c, a in sorted(amounts.items())]),
+                in_base,
+                situation.oldest_days_past_due,
+                situation.grade,
+                situation.broken_promises,
+            )
+        )
+    await conn.executemany(
+        "INSERT INTO worklist VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9) ON CONFLICT (customer_id)"
+        " DO UPDATE SET as_of = $2, priority = $3, parts = $4::jsonb, overdue = $5::jsonb, overdue_in_base = $6,"
+        " oldest_days_past_due = $7, grade = $8, broken_promises = $9",
+        placed,
+    )
+
+
+async def worklist(conn: Connection, base_currency: str, collector: str | None, limit: int) -> list[WorklistRow]:
+    """Customers with overdue items (not with legal), ranked by priority; see domain.worklist."""
+    rows = await conn.fetch(
+        "SELECT w.*, d.legal_name, k.collector, k.level, k.last_contact_on,"
+        " (SELECT count(*) FROM tasks t WHERE t.customer_id = w.customer_id AND t.done_on IS NULL) AS tasks"
+        " FROM worklist w JOIN customers d ON d.customer_id = w.customer_id"
+        " LEFT JOIN cases k ON k.customer_id = w.customer_id"
+        " WHERE NOT coalesce(k.escalated, false) AND ($1::text IS NULL OR k.collector = $1)"
+        " ORDER BY w.priority DESC, w.overdue_in_base DESC, w.customer_id LIMIT $2",
+        collector,
+        limit,
+    )
     return [
         WorklistRow(
             rank=n,
-            customer_id=customer_id,
+            customer_id=row["customer_id"],
             legal_name=row["legal_name"],
             collector=row["collector"],
-            priority=score,
-            parts=found_parts,
-            overdue=[MoneyView.of(a, c) for c, a in sorted(by_currency.items())],
-            overdue_in_base=MoneyView.of(in_base, base_currency),
-            oldest_days_past_due=situation.oldest_days_past_due,
-            grade=situation.grade,
+            as_of=row["as_of"],
+            priority=row["priority"],
+            parts={k: Decimal(v) for k, v in json.loads(row["parts"]).items()},
+            overdue=[MoneyView.of(Decimal(a), c) for c, a in json.loads(row["overdue"])],
+            overdue_in_base=MoneyView.of(row["overdue_in_base"], base_currency),
+            oldest_days_past_due=row["oldest_days_past_due"],
+            grade=row["grade"],
             level=row["level"],
             last_contact_on=row["last_contact_on"],
             open_tasks=row["tasks"],
-            next_action=_next_action(row, situation),
+            next_action=_next_action(row),
         )
-        for n, (score, in_base, customer_id, row, found_parts, by_currency, situation) in enumerate(found[:limit], 1)
+        for n, row in enumerate(rows, start=1)
     ]
 
 
-def _next_action(row: Any, situation: Situation) -> str:
+def _next_action(row: Any) -> str:
     if row["tasks"]:
         return "call: a notice asked for a call"
-    if situation.broken_promises:
+    if row["broken_promises"]:
         return "call: a promise was broken; agree a plan or escalate"
     if row["level"] is None:
         return "the next dunning run sends the first notice"

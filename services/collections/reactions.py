@@ -1,6 +1,7 @@
 """What collections does when others' events arrive: it keeps the facts dunning works on (open
 items, disputes, cash, the customer's grade, holds and limit, the billing contact, FX rates), and
-values the promises and plans of the customers whose cash moved, in the same transaction."""
+values the promises and plans of the customers whose cash moved and places the customers on the
+worklist again, in the same transaction."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from libs.events.consumer import BatchHandler, Delivery
 from libs.events.database import Connection
 from libs.events.store import EventContext
 from libs.service.directory import Directory
-from services.collections import handlers
+from services.collections import handlers, queries
 
 
 def facts(parts: handlers.Parts) -> BatchHandler:
@@ -37,9 +38,11 @@ def facts(parts: handlers.Parts) -> BatchHandler:
     async def react(conn: Connection, deliveries: Sequence[Delivery]) -> None:
         await directory.project(conn, deliveries)
         moved = await project_facts(conn, deliveries, parts.base_currency)
+        today = parts.clock.today()
         if moved:
             contexts = {d.customer_id: EventContext.caused_by(d.envelope) for d in deliveries}
-            await handlers.value_commitments(parts, conn, sorted(moved), parts.clock.today(), contexts)
+            await handlers.value_commitments(parts, conn, sorted(moved), today, contexts)
+        await queries.refresh_worklist(conn, [d.customer_id for d in deliveries], today, parts.base_currency)
 
     return react
 

@@ -13,7 +13,8 @@ CHUNK = 200  # customers per transaction
 
 
 async def run_day(kit: Kit, business_date: date) -> int:
-    """Value promises and plans, then dun, for every customer with something open; answers the events."""
+    """Value promises and plans, dun, and place on the worklist every customer with something open;
+    answers the events recorded."""
     parts: handlers.Parts = kit.parts
     async with kit.pool.acquire() as conn:
         customers = await queries.customers_to_dun(conn)
@@ -23,6 +24,8 @@ async def run_day(kit: Kit, business_date: date) -> int:
         async with parts.store.transaction() as conn:
             emitted += await handlers.value_commitments(parts, conn, chunk, business_date)
             emitted += await handlers.dunning_run(parts, conn, chunk, business_date)
+            await queries.refresh_worklist(conn, chunk, business_date, parts.base_currency)
+        parts.notices_queued()  # committed: the sender finds them
     return emitted
 
 

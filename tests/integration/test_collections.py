@@ -204,6 +204,7 @@ async def test_items_walk_up_the_levels_in_one_consolidated_notice_per_customer(
         assert "INV-2  到期日 2026-04-04  逾期 0 天  未付 5,000.00 CNY" in body
         assert "合计未付 15,000.00 CNY" in body
         assert "请汇款至：中国工商银行福州五四支行  账号 1402 0211 0900 1234 567" in body
+
         async def both_recorded() -> bool:  # the mail arrives a moment before its record
             notices = (await dunning.get(f"/cases/{minjiang}"))["notices"]
             return [(n["channel"], n["status"]) for n in notices] == [("email", "sent"), ("email", "sent")]
