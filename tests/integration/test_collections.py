@@ -554,3 +554,43 @@ async def test_a_crash_between_sending_and_recording_repeats_that_notice_once_wi
             process.send_signal(signal.SIGTERM)
             await asyncio.to_thread(process.wait, 30)
             await collections_db.close()
+
+
+async def test_under_review_a_step_waits_for_a_collector_and_a_block_pauses_its_item(
+    new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
+        ledger, dunning = services["receivables"], services["collections"]
+        customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
+        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+        await items_known(dunning, 1)
+        policy = (await dunning.get("/policy"))["policy"]
+        released = await dunning.post(
+            "/policy", {"policy": {**policy, "review_before_sending": True}, "reason": "先审后发"}, WANG
+        )
+        assert (released["version"], released["released_by"]) == (2, "wang")
+
+        await all_at(services, "2026-03-26")
+        (proposed,) = await dunning.get("/steps?date=2026-03-26&status=proposed")
+        assert (proposed["policy_version"], proposed["level"]) == (2, 0)
+        assert mails(mailbox) == []  # nothing goes out before the review
+        await dunning.post(f"/steps/{proposed['step_id']}/review", {"decision": "approve", "note": "可以"}, MEI)
+        await mail_count(mailbox, 1)
+
+        # A block on INV-1 until 04-20: its dunning clock stops, and the case says why.
+        invoice_id = (await ledger.get(f"/customers/{customer}/invoices"))[0]["invoice_id"]
+        await all_at(services, "2026-04-05")
+        blocked = await dunning.post(
+            f"/cases/{customer}/blocks", {"invoice_id": invoice_id, "reason": "客户重组中", "until": "2026-04-20"}, MEI
+        )
+        assert blocked["items"][0]["paused"] == "blocked"
+        (step,) = await dunning.get("/steps?date=2026-04-02&status=proposed")  # level 1 proposed on 04-02
+        await dunning.post(f"/steps/{step['step_id']}/review", {"decision": "skip"}, MEI)
+        await all_at(services, "2026-04-20")
+        case = await dunning.get(f"/cases/{customer}")
+        assert [s["status"] for s in case["steps"]] == ["approved", "skipped"]
+        assert case["items"][0]["paused"] == "blocked"
+        assert case["items"][0]["dunning_days"] == 20 - 15  # 04-05 to 04-19 blocked
+        await all_at(services, "2026-04-21")
+        assert (await dunning.get(f"/cases/{customer}"))["items"][0]["paused"] is None
+        assert len(mails(mailbox)) == 1
