@@ -46,8 +46,13 @@ async def _queue(conn: Connection, step: DunningStepTaken, channels: Sequence[st
 
 
 async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
+    # A daily run appends a step for thousands of cases at once: their writes go in a few statements.
+    steps = [r for r in events if isinstance(r.event, DunningStepTaken)]
+    await _steps(conn, steps)
     for recorded in events:
         event = recorded.event
+        if isinstance(event, DunningStepTaken):
+            continue
         if isinstance(event, DunningPolicyReleased):
             await conn.execute(
                 "INSERT INTO policies (version, policy, released_by, reason, released_on) VALUES ($1, $2, $3, $4, $5)",
@@ -63,24 +68,11 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
         customer_id = event.customer_id
         await conn.execute(
             "INSERT INTO cases (customer_id, version) VALUES ($1, $2)"
-            " ON CONFLICT (customer_id) DO UPDATE SET version = excluded.version",
+            " ON CONFLICT (customer_id) DO UPDATE SET version = greatest(cases.version, excluded.version)",
             customer_id,
             recorded.version,
         )
         match event:
-            case DunningStepTaken():
-                await conn.execute(
-                    "INSERT INTO steps (step_id, customer_id, business_date, level, status, event)"
-                    " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-                    event.step_id,
-                    customer_id,
-                    event.business_date,
-                    event.level,
-                    "proposed" if event.proposed else "taken",
-                    event.model_dump_json(),
-                )
-                if not event.proposed:
-                    await _taken(conn, event)
             case StepReviewed():
                 row = await conn.fetchrow(
                     "UPDATE steps SET status = $2 WHERE step_id = $1 RETURNING event", event.step_id, event.decision
@@ -165,6 +157,42 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
                 await conn.execute(
                     "UPDATE cases SET collector = $2 WHERE customer_id = $1", customer_id, event.collector
                 )
+
+
+async def _steps(conn: Connection, recorded: Sequence[RecordedEvent]) -> None:
+    if not recorded:
+        return
+    steps = [r.event for r in recorded if isinstance(r.event, DunningStepTaken)]
+    await conn.executemany(
+        "INSERT INTO cases (customer_id, version) VALUES ($1, $2)"
+        " ON CONFLICT (customer_id) DO UPDATE SET version = greatest(cases.version, excluded.version)",
+        [(r.customer_id, r.version) for r in recorded],
+    )
+    await conn.executemany(
+        "INSERT INTO steps (step_id, customer_id, business_date, level, status, event)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        [
+            (
+                s.step_id,
+                s.customer_id,
+                s.business_date,
+                s.level,
+                "proposed" if s.proposed else "taken",
+                s.model_dump_json(),
+            )
+            for s in steps
+        ],
+    )
+    taken = [s for s in steps if not s.proposed]
+    await conn.executemany(
+        "UPDATE cases SET level = $2, last_contact_on = greatest(last_contact_on, $3) WHERE customer_id = $1",
+        [(s.customer_id, s.level, s.business_date) for s in taken],
+    )
+    await conn.executemany(
+        "INSERT INTO notices (notice_id, step_id, customer_id, channel, business_date) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT DO NOTHING",
+        [(notice_id(s.step_id, c), s.step_id, s.customer_id, c, s.business_date) for s in taken for c in s.channels],
+    )
 
 
 async def _taken(conn: Connection, step: DunningStepTaken, channels: Sequence[str] | None = None) -> None:
