@@ -83,7 +83,7 @@ class RealChannels:
         settings = self.settings
         if not notice.email:
             raise Undeliverable("no email address for the billing contact")
-        if settings.smtp_host is None:
+        if not settings.smtp_host:
             raise Undeliverable("no SMTP server is configured (CREDO_COLLECTIONS_SMTP_HOST)")
         message = EmailMessage()
         message["From"] = formataddr((self.company, settings.mail_from))
@@ -107,7 +107,7 @@ class RealChannels:
     async def _sms(self, notice: Notice) -> str:
         if not notice.phone:
             raise Undeliverable("no phone number for the billing contact")
-        if self.settings.sms_url is None:
+        if not self.settings.sms_url:
             raise Undeliverable("no SMS provider is configured (CREDO_COLLECTIONS_SMS_URL)")
         token = self.settings.sms_token.get_secret_value() if self.settings.sms_token else None
         headers = {"Idempotency-Key": notice.notice_id, **({"Authorization": f"Bearer {token}"} if token else {})}
