@@ -1,13 +1,14 @@
 """Benchmark of the collections service in its own process.
 
-    python -m bench.collections [--customers 5000] [--invoices 500000] [--samples 20]
+    python -m bench.collections [--customers 5000] [--invoices 500000] [--paid 0] [--samples 20]
 
-Writes a book straight into collections' read model (customers with a billing contact and grade,
-open invoices due over the last 150 days), as its consumer would have projected it, then prints,
-each next to the raw limit of the same I/O measured in the same run:
+Writes a book straight into collections' read model, as its consumer would have projected it:
+customers with a billing contact and a grade, invoices falling due from 59 days ago to 10 days
+ahead, ``--paid`` percent of them paid (0: every one open, the hardest case). Then prints, each
+next to the raw limit of the same I/O measured in the same run:
 - the daily dunning run over the whole book (``POST /dunning-run``): its time, against reading
   every open item and appending one event and outbox row per customer with asyncpg alone;
-- the worklist (``GET /worklist``) p50/p99 over sequential requests, against its SQL alone;
+- the worklist (``GET /worklist``) p50/p99 over sequential requests, against its SELECT alone;
 - the time from a payment's events on receivables.events to its promise reading ``kept``.
 Notices go to a local SMTP server; how many were sent meanwhile is printed too.
 Assertions: none; these are figures.
@@ -50,7 +51,7 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-async def load_book(dsn: str, customers: int, invoices: int) -> None:
+async def load_book(dsn: str, customers: int, invoices: int, paid_percent: int) -> None:
     """The read model as the consumer would have written it: one generate_series per table."""
     conn = await asyncpg.connect(dsn, server_settings={"search_path": "read_model,public"})
     try:
@@ -77,14 +78,16 @@ async def load_book(dsn: str, customers: int, invoices: int) -> None:
             INSERT INTO items
                    (customer_id, invoice_id, number, currency, total, reduced, issue_date, schedule, first_due)
             SELECT 'C-' || lpad((1 + (i - 1) / $2)::text, 6, '0'), 'I-' || i, 'FP' || lpad(i::text, 8, '0'), 'CNY',
-                   t.total, 0, d.due - 30, json_build_array(json_build_array(d.due::text, t.total::text))::jsonb, d.due
+                   t.total, CASE WHEN i % 100 < $4 THEN t.total ELSE 0 END, d.due - 30,
+                   json_build_array(json_build_array(d.due::text, t.total::text))::jsonb, d.due
               FROM generate_series(1, $1) i,
-                   LATERAL (SELECT (100 + (i * 7919) % 90000)::numeric / 1 AS total) t,
-                   LATERAL (SELECT $3::date - ((i * 104729) % 150) + 5 AS due) d
+                   LATERAL (SELECT (100 + (i::bigint * 7919) % 90000)::numeric / 1 AS total) t,
+                   LATERAL (SELECT $3::date - ((i::bigint * 104729) % 70)::int + 10 AS due) d
             """,
             customers * per,
             per,
             TODAY,
+            paid_percent,
         )
         await conn.execute("ANALYZE")
     finally:
@@ -140,9 +143,9 @@ async def worklist(running: service.Running, samples: int) -> tuple[list[float],
         for _ in range(samples):
             started = time.perf_counter()
             await conn.fetch(
-                "SELECT customer_id, currency, total, reduced, schedule FROM items"
-                " WHERE total > reduced AND first_due < $1",
-                TODAY,
+                "SELECT w.*, d.legal_name, k.collector, k.level FROM worklist w"
+                " JOIN customers d ON d.customer_id = w.customer_id LEFT JOIN cases k ON k.customer_id = w.customer_id"
+                " ORDER BY w.priority DESC, w.overdue_in_base DESC, w.customer_id LIMIT 50"
             )
             raw.append((time.perf_counter() - started) * 1000)
     finally:
@@ -222,7 +225,7 @@ async def promise_valuation(running: service.Running, samples: int) -> list[floa
     return found
 
 
-async def main(customers: int, invoices: int, samples: int) -> None:
+async def main(customers: int, invoices: int, paid: int, samples: int) -> None:
     with tempfile.TemporaryDirectory(prefix="credo-bench-mail-") as mail:
         smtp_port = free_port()
         controller = smtp_server(Path(mail), smtp_port)
@@ -234,9 +237,9 @@ async def main(customers: int, invoices: int, samples: int) -> None:
         try:
             async with service.running("collections", TOPICS, 1, **settings) as running:
                 started = time.perf_counter()
-                await load_book(running.dsn, customers, invoices)
+                await load_book(running.dsn, customers, invoices, paid)
                 print(
-                    f"book: {customers:,} customers, {invoices:,} open invoices written in "
+                    f"book: {customers:,} customers, {invoices:,} invoices ({100 - paid} % open) written in "
                     f"{time.perf_counter() - started:.1f} s\n"
                 )
                 raw = await raw_run(running.dsn)
@@ -274,6 +277,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--invoices", type=int, default=500_000)
+    parser.add_argument("--paid", type=int, default=0, help="percent of the invoices already paid (0: all open)")
     parser.add_argument("--samples", type=int, default=20)
     args = parser.parse_args()
-    uvloop.run(main(args.customers, args.invoices, args.samples))
+    uvloop.run(main(args.customers, args.invoices, args.paid, args.samples))

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from contracts.collections import Charge, DunningStepTaken, GradeOrUnrated, ItemInput, Policy
 from libs.events.contracts import Money, to_minor_unit
-from services.collections.domain.items import ZERO, OpenItem, Pause, dunning_days, pause_on
+from services.collections.domain.items import ZERO, OpenItem, Pause, pause_on, paused_days
 from services.collections.domain.policy import level_of, strategy_for
 
 
@@ -34,23 +34,25 @@ def assess(
     """Each open item with its clocks on ``day``: aging's days past due, the dunning clock's days
     (less the paused days), whether it is paused now and why, its level so far."""
     assessed = []
-    for item in sorted(items, key=lambda i: (i.due_date(), i.number, i.invoice_id)):
-        if item.open <= 0:
-            continue
-        due = item.due_date()
+    clocks = [(item, item.clocks(day)) for item in items if item.open > 0]
+    for item, (due, overdue) in sorted(clocks, key=lambda c: (c[1][0], c[0].number, c[0].invoice_id)):
+        days = (day - due).days
+        paused = paused_days(pauses, item.invoice_id, due, day) if days > 0 and pauses else 0
+        level = levels.get(item.invoice_id)
+        # Built without validation: every value is computed here, of the types the model declares.
         assessed.append(
-            ItemInput(
+            ItemInput.model_construct(
                 invoice_id=item.invoice_id,
                 number=item.number,
                 currency=item.currency,
                 open=item.open,
-                overdue=item.overdue(day),
+                overdue=overdue,
                 due_date=due,
-                days_past_due=(day - due).days,
-                dunning_days=dunning_days(pauses, item, day),
-                level_before=levels.get(item.invoice_id),
-                level_after=levels.get(item.invoice_id),
-                paused=pause_on(pauses, item.invoice_id, day),
+                days_past_due=days,
+                dunning_days=days - paused,
+                level_before=level,
+                level_after=level,
+                paused=pause_on(pauses, item.invoice_id, day) if pauses else None,
                 charged_through=charged_through.get(item.invoice_id),
             )
         )
@@ -60,12 +62,23 @@ def assess(
 def target_level(policy: Policy, grade: GradeOrUnrated, on_hold: bool, days: int) -> int | None:
     """The highest level the grade's strategy reaches at ``days`` on the dunning clock; a customer on
     hold skips the gentle levels."""
-    reached = [
-        step.level
-        for step in strategy_for(policy, grade).steps
-        if step.days <= days and not (on_hold and level_of(policy, step.level).gentle)
-    ]
-    return max(reached) if reached else None
+    return _reached(_steps(policy, grade, on_hold), days)
+
+
+def _steps(policy: Policy, grade: GradeOrUnrated, on_hold: bool) -> list[tuple[int, int]]:
+    """(days, level) of the steps the customer's strategy takes."""
+    gentle = {level.level for level in policy.levels if level.gentle}
+    return [(s.days, s.level) for s in strategy_for(policy, grade).steps if not (on_hold and s.level in gentle)]
+
+
+def _reached(steps: Sequence[tuple[int, int]], days: int) -> int | None:
+    """Steps rise (the policy's check), so the last one reached is the highest."""
+    found = None
+    for at, level in steps:
+        if at > days:
+            break
+        found = level
+    return found
 
 
 def decide(
@@ -84,8 +97,9 @@ def decide(
     the items rising are below the policy's minimum amount in every currency, or when the customer
     was contacted fewer than the policy's minimum days ago."""
     decided: list[ItemInput] = []
+    steps = _steps(policy, standing.grade, standing.on_hold)
     for item in items:
-        target = None if item.paused else target_level(policy, standing.grade, standing.on_hold, item.dunning_days)
+        target = None if item.paused else _reached(steps, item.dunning_days)
         rises = target is not None and (item.level_before is None or target > item.level_before)
         decided.append(item.model_copy(update={"level_after": target if rises else item.level_before}))
     raised = [item for item in decided if item.level_after != item.level_before]

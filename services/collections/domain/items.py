@@ -43,6 +43,13 @@ class OpenItem:
         instalments = self.open_instalments()
         return instalments[0][0] if instalments else self.schedule[-1][0]
 
+    def clocks(self, day: date) -> tuple[date, Decimal]:
+        """The due date and what is overdue on ``day``, from one pass over the instalments."""
+        instalments = self.open_instalments()
+        if not instalments:
+            return self.schedule[-1][0], ZERO
+        return instalments[0][0], sum((amount for due, amount in instalments if due < day), ZERO)
+
     def overdue(self, day: date) -> Decimal:
         """What is open of the instalments due before ``day``."""
         return sum((amount for due, amount in self.open_instalments() if due < day), ZERO)

@@ -3,11 +3,13 @@ internals, no import, no file; an undefined name is an error, not an empty strin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
+from jinja2 import Template as JinjaTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from contracts.collections import Language, Template
@@ -29,9 +31,14 @@ _ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoesca
 _ENVIRONMENT.filters["amount"] = grouped
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(text: str) -> JinjaTemplate:
+    return _ENVIRONMENT.from_string(text)
+
+
 def render(text: str, context: Mapping[str, Any], where: str) -> str:
     try:
-        return _ENVIRONMENT.from_string(text).render(**context)
+        return _compiled(text).render(**context)
     except TemplateError as error:
         raise TemplateInvalid(f"{where}: {error}") from None
 
