@@ -207,6 +207,22 @@ class ContactLogged(CaseEvent):
     contacted_on: date
 
 
+class DisputeRequested(CaseEvent):
+    """The customer disputes an invoice on a contact: receivables opens the dispute (its id is
+    ``request_id``), and the dispute then pauses the item's dunning clock."""
+
+    event_type = "collections.DisputeRequested"
+    schema_version = 1
+
+    request_id: str
+    invoice_id: str
+    amount: Money
+    reason: str
+    by: str
+    contact_id: str
+    requested_on: date
+
+
 class PromiseMade(CaseEvent):
     event_type = "collections.PromiseMade"
     schema_version = 1
@@ -334,6 +350,7 @@ CASE_EVENTS: list[type[DomainEvent]] = [
     NoticeSent,
     NoticeFailed,
     ContactLogged,
+    DisputeRequested,
     PromiseMade,
     PromiseValued,
     PlanAgreed,

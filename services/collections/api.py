@@ -174,16 +174,24 @@ class PromiseIn(Body):
     invoices: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=200)
 
 
+class DisputeIn(Body):
+    invoice_id: str = Field(min_length=1, max_length=64)
+    amount: AcceptedMoney
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 class ContactIn(Body):
     channel: ContactChannel
     outcome: ContactOutcome
     note: str | None = Field(default=None, max_length=2000)
-    promise: PromiseIn | None = None
+    promise: PromiseIn | None = Field(default=None, description="with the outcome promises_to_pay")
+    dispute: DisputeIn | None = Field(default=None, description="with the outcome disputes_it: receivables opens it")
 
 
 @router.post("/cases/{customer_id}/contacts", status_code=201, response_model=queries.CaseView, summary="Log a contact")
 async def log_contact(customer_id: str, body: ContactIn, request: Request, kit: KitDep, caller: Collectors) -> Response:
-    """A call, email or visit with its outcome; an outcome `promises_to_pay` carries the promise."""
+    """A call, email or visit with its outcome; an outcome `promises_to_pay` carries the promise, and
+    `disputes_it` the dispute, which receivables opens on the invoice."""
     promise = (
         handlers.MakePromise(
             customer_id, body.promise.amount, body.promise.due_date, tuple(body.promise.invoices), caller.subject
@@ -191,7 +199,12 @@ async def log_contact(customer_id: str, body: ContactIn, request: Request, kit: 
         if body.promise
         else None
     )
-    command = handlers.LogContact(customer_id, body.channel, body.outcome, body.note, caller.subject, promise)
+    dispute = (
+        handlers.RequestDispute(body.dispute.invoice_id, body.dispute.amount, body.dispute.reason)
+        if body.dispute
+        else None
+    )
+    command = handlers.LogContact(customer_id, body.channel, body.outcome, body.note, caller.subject, promise, dispute)
     return await _record(
         request, kit, caller, customer_id, lambda conn: handlers.log_contact(_parts(kit), conn, command)
     )

@@ -21,6 +21,7 @@ from contracts.collections import (
     ContactChannel,
     ContactLogged,
     ContactOutcome,
+    DisputeRequested,
     DunningBlocked,
     DunningPolicyReleased,
     DunningUnblocked,
@@ -333,6 +334,13 @@ def _open_items(facts: CustomerFacts, invoices: Sequence[str], field_name: str) 
 
 
 @dataclass(frozen=True)
+class RequestDispute:
+    invoice_id: str
+    amount: Money
+    reason: str
+
+
+@dataclass(frozen=True)
 class LogContact:
     customer_id: str
     channel: ContactChannel
@@ -340,6 +348,7 @@ class LogContact:
     note: str | None
     by: str
     promise: MakePromise | None = None
+    dispute: RequestDispute | None = None
 
 
 @dataclass(frozen=True)
@@ -356,6 +365,8 @@ async def log_contact(parts: Parts, conn: Any, command: LogContact) -> str:
     contact_id = f"K-{uuid.uuid4().hex[:10].upper()}"
     if (command.outcome == "promises_to_pay") != (command.promise is not None):
         raise Refused("promise: a contact whose outcome is promises_to_pay carries its promise, and only that one")
+    if (command.outcome == "disputes_it") != (command.dispute is not None):
+        raise Refused("dispute: a contact whose outcome is disputes_it carries the dispute, and only that one")
     events: list[DomainEvent] = [
         ContactLogged(
             customer_id=command.customer_id,
@@ -369,8 +380,31 @@ async def log_contact(parts: Parts, conn: Any, command: LogContact) -> str:
     ]
     if command.promise is not None:
         events.append(await _promise(parts, conn, command.promise, contact_id))
+    if command.dispute is not None:
+        events.append(await _dispute(parts, conn, command.customer_id, command.dispute, command.by, contact_id))
     await run(parts.cases, conn, command.customer_id, lambda _: events)
     return contact_id
+
+
+async def _dispute(
+    parts: Parts, conn: Any, customer_id: str, dispute: RequestDispute, by: str, contact_id: str
+) -> DisputeRequested:
+    (item,) = _open_items(await _facts_of(parts, conn, customer_id), [dispute.invoice_id], "dispute.invoice_id")
+    if dispute.amount.currency != item.currency or not 0 < dispute.amount.amount <= item.open:
+        raise Refused(
+            f"dispute.amount: {dispute.amount.amount} {dispute.amount.currency} is not within the "
+            f"{item.open} {item.currency} open on invoice {item.number}"
+        )
+    return DisputeRequested(
+        customer_id=customer_id,
+        request_id=f"D-{uuid.uuid4().hex[:12].upper()}",
+        invoice_id=dispute.invoice_id,
+        amount=dispute.amount,
+        reason=dispute.reason,
+        by=by,
+        contact_id=contact_id,
+        requested_on=parts.clock.today(),
+    )
 
 
 async def _promise(parts: Parts, conn: Any, command: MakePromise, contact_id: str | None) -> PromiseMade:

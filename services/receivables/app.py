@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contracts import collections as collections_events
 from contracts import erp
 from contracts import profiles as profiles_events
 from contracts import receivables as events
@@ -46,7 +47,9 @@ def assemble(kit: Kit) -> handlers.Parts:
 spec = ServiceSpec(
     name="receivables",
     description="The receivables ledger: invoices, payments, credit notes, disputes, aging, statements.",
-    registry=EventRegistry.combine(events.registry, erp.documents, profiles_events.registry),
+    registry=EventRegistry.combine(
+        events.registry, erp.documents, profiles_events.registry, collections_events.registry
+    ),
     default_port=8102,
     read_model=[*DIRECTORY_READ_MODEL, *projections.READ_MODEL],
     own_projection=projections.project,
@@ -55,8 +58,10 @@ spec = ServiceSpec(
     consumers=[
         ConsumerSpec(
             "customers",
-            ["profiles.events"],
-            batch_handler=reactions.customers_registered(Directory(profiles_events.directory_entry)),
+            ["profiles.events", "collections.events"],
+            make_batch_handler=lambda kit: reactions.customers_and_collections(
+                kit.parts, Directory(profiles_events.directory_entry)
+            ),
         ),
         ConsumerSpec(
             reactions.ERP_DOCUMENTS,

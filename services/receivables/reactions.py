@@ -1,11 +1,13 @@
-"""What receivables does when others' events arrive: the ERP's documents become ledger events,
-and a customer registered in profiles lets the documents that waited for it be applied."""
+"""What receivables does when others' events arrive: the ERP's documents become ledger events, a
+customer registered in profiles lets the documents that waited for it be applied, and a dispute a
+collector recorded is opened on its invoice."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from contracts import erp
+from contracts.collections import DisputeRequested
 from libs.events.consumer import BatchHandler, Delivery
 from libs.events.database import Connection
 from libs.events.dead_letters import request_redrive
@@ -36,11 +38,19 @@ def _document(delivery: Delivery) -> erp.ErpDocument:
     return event
 
 
-def customers_registered(directory: Directory) -> BatchHandler:
-    async def register_customers(conn: Connection, deliveries: Sequence[Delivery]) -> None:
-        """The customer directory; an ERP document that waited for its customer is re-driven when it arrives."""
+def customers_and_collections(parts: handlers.Parts, directory: Directory) -> BatchHandler:
+    async def react(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+        """The customer directory (an ERP document that waited for its customer is re-driven when it
+        arrives), and the disputes collectors record on their contacts, opened on the invoice."""
         for entry in await directory.project(conn, deliveries):
             if entry.erp_id is not None:
                 await request_redrive(conn, consumer=ERP_CONSUMER, customer_id=entry.erp_id)
+        for delivery in deliveries:
+            event = delivery.event
+            if isinstance(event, DisputeRequested):
+                command = handlers.OpenDispute(
+                    event.customer_id, event.request_id, event.invoice_id, event.amount.amount, event.reason, event.by
+                )
+                await handlers.on_account(parts, conn, command)
 
-    return register_customers
+    return react

@@ -594,3 +594,34 @@ async def test_under_review_a_step_waits_for_a_collector_and_a_block_pauses_its_
         await all_at(services, "2026-04-21")
         assert (await dunning.get(f"/cases/{customer}"))["items"][0]["paused"] is None
         assert len(mails(mailbox)) == 1
+
+
+async def test_a_contact_that_disputes_an_invoice_opens_the_dispute_in_receivables(
+    new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, collections, day="2026-04-05") as services:
+        ledger, dunning = services["receivables"], services["collections"]
+        customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
+        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+        await items_known(dunning, 1)
+        invoice_id = (await ledger.get(f"/customers/{customer}/invoices"))[0]["invoice_id"]
+        too_much = {"invoice_id": invoice_id, "amount": cny("10000.01"), "reason": "货物破损"}
+        body = {"channel": "call", "outcome": "disputes_it", "note": "说货物破损", "dispute": too_much}
+        refused = await dunning.http.post(f"/cases/{customer}/contacts", json=body, headers=bearer("collector"))
+        assert refused.status_code == 422, refused.text
+        assert "dispute.amount" in refused.text
+        body["dispute"] = {**too_much, "amount": cny("3000.00")}
+        await dunning.post(f"/cases/{customer}/contacts", body, MEI)
+
+        async def opened() -> bool:
+            disputes = await ledger.get(f"/customers/{customer}/disputes")
+            return [(d["invoice_id"], d["amount"], d["currency"], d["reason"], d["owner"]) for d in disputes] == [
+                (invoice_id, "3000.00", "CNY", "货物破损", "mei")
+            ]
+
+        await eventually(opened, what="the dispute opened in receivables")
+
+        async def paused() -> bool:
+            return bool((await dunning.get(f"/cases/{customer}"))["items"][0]["paused"] == "disputed")
+
+        await eventually(paused, what="the item paused by its dispute")
