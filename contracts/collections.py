@@ -75,6 +75,18 @@ class EscalationRule(_Part):
     on_plan_default: bool = True
 
 
+class PortfolioRule(_Part):
+    """Cases of customers matching every condition given go to ``collector``; the first rule that
+    matches assigns; a case assigned by hand keeps its collector."""
+
+    collector: str = Field(min_length=1, max_length=100)
+    grades: tuple[GradeOrUnrated, ...] | None = None
+    countries: tuple[str, ...] | None = Field(default=None, description="ISO 3166-1 alpha-2")
+    minimum_overdue: dict[str, ExactDecimal] | None = Field(
+        default=None, description="per currency: overdue at least this much in one of them"
+    )
+
+
 class Policy(_Part):
     levels: tuple[Level, ...] = Field(min_length=1)
     strategies: tuple[Strategy, ...] = Field(min_length=1)
@@ -89,6 +101,7 @@ class Policy(_Part):
     plan_grace_days: int = Field(default=5, ge=0, le=60)
     plan_defaults_after_missed: int = Field(default=2, ge=1, le=12)
     escalation: EscalationRule | None = None
+    portfolios: tuple[PortfolioRule, ...] = ()
 
 
 class DunningPolicyReleased(DomainEvent):

@@ -51,6 +51,7 @@ from services.collections.domain.dunning import Standing, assess, decide
 from services.collections.domain.items import OpenItem, Pause
 from services.collections.domain.policy import FIRST_POLICY, check, strategy_for
 from services.collections.domain.valuation import Cash, plan_course, value_promise
+from services.collections.domain.worklist import portfolio_of
 
 # -- the policy's versions ------------------------------------------------------------------------
 
@@ -88,6 +89,7 @@ class CustomerFacts:
     disputes: Sequence[Pause]
     standing: Standing
     cash: Sequence[Cash]
+    country: str | None = None
 
 
 class Facts(Protocol):
@@ -156,11 +158,12 @@ async def dunning_run(parts: Parts, conn: Any, customer_ids: Sequence[str], day:
     known = await parts.facts.of(conn, customer_ids)
 
     def dun(customer_id: str, case: CollectionCase) -> list[DomainEvent]:
-        if case.escalated or case.proposed or case.last_contact_on == day:
-            return []  # with legal until they report; a proposed step waits for review; one contact a day
         facts = known[customer_id]
         items = assess(facts.items, case.levels, case.charged_through, _pauses(case, facts), day)
-        events: list[DomainEvent] = []
+        assignment = _by_portfolio(policy, case, facts, items)
+        events: list[DomainEvent] = [] if assignment is None else [assignment]
+        if case.escalated or case.proposed or case.last_contact_on == day:
+            return events  # with legal until they report; a proposed step waits for review; one contact a day
         step = decide(policy, version, items, facts.standing, case.last_contact_on, day, step_id(customer_id, day))
         if step is not None:
             events.append(step.model_copy(update={"customer_id": customer_id}))
@@ -197,6 +200,24 @@ async def _for_each_case(
             continue
         return sum(len(events) for _, events in decisions.values())
     raise AssertionError("unreachable")
+
+
+def _by_portfolio(
+    policy: Policy, case: CollectionCase, facts: CustomerFacts, items: Sequence[Any]
+) -> CollectorAssigned | None:
+    """A case not assigned by hand goes to the collector of the first portfolio rule it matches."""
+    if not policy.portfolios or (case.collector is not None and case.assigned_by != "portfolio"):
+        return None
+    overdue: dict[str, Decimal] = defaultdict(Decimal)
+    for item in items:
+        overdue[item.currency] += item.overdue
+    found = portfolio_of(policy.portfolios, facts.standing.grade, facts.country, overdue)
+    if found is None or found[1].collector == case.collector:
+        return None
+    number, rule = found
+    return CollectorAssigned(
+        customer_id=case.customer_id, collector=rule.collector, by="portfolio", rule=f"portfolio rule {number}"
+    )
 
 
 def _escalation_by_policy(

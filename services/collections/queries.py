@@ -25,10 +25,13 @@ from services.collections.handlers import CustomerFacts
 class ReadModelFacts:
     async def of(self, conn: Connection, customer_ids: Sequence[str]) -> dict[str, CustomerFacts]:
         ids = list(customer_ids)
-        known = [
-            r["customer_id"]
-            for r in await conn.fetch("SELECT customer_id FROM customers WHERE customer_id = ANY($1::text[])", ids)
-        ]
+        countries = {
+            r["customer_id"]: r["country"]
+            for r in await conn.fetch(
+                "SELECT customer_id, country FROM customers WHERE customer_id = ANY($1::text[])", ids
+            )
+        }
+        known = list(countries)
         items: dict[str, list[OpenItem]] = defaultdict(list)
         for r in await conn.fetch(
             "SELECT customer_id, invoice_id, number, currency, total, reduced, schedule FROM items"
@@ -61,7 +64,9 @@ class ReadModelFacts:
                 Cash(r["payment_id"], r["invoice_id"], r["currency"], r["amount"], r["on_date"], r["reversed"])
             )
         return {
-            c: CustomerFacts(c, items.get(c, []), disputes.get(c, []), standing.get(c, Standing()), cash.get(c, []))
+            c: CustomerFacts(
+                c, items.get(c, []), disputes.get(c, []), standing.get(c, Standing()), cash.get(c, []), countries[c]
+            )
             for c in known
         }
 

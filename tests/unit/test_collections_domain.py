@@ -8,14 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from contracts.collections import DunningStepTaken, Level, Policy
+from contracts.collections import DunningStepTaken, Level, Policy, PortfolioRule
 from services.collections.domain.case import Plan, Promise
 from services.collections.domain.dunning import Standing, assess, decide, replay, target_level
 from services.collections.domain.items import OpenItem, Pause, dunning_days, pause_on, paused_days
 from services.collections.domain.policy import FIRST_POLICY, PolicyInvalid, check
 from services.collections.domain.templates import TemplateInvalid, render
 from services.collections.domain.valuation import Cash, plan_course, value_promise
-from services.collections.domain.worklist import Situation, parts, priority
+from services.collections.domain.worklist import Situation, parts, portfolio_of, priority
 
 D = date.fromisoformat
 UNRATED = Standing()
@@ -268,3 +268,17 @@ def test_the_priority_is_the_sum_of_its_named_parts() -> None:
     assert never["age"] == Decimal("25.00")
     assert never["promises"] == Decimal("20.00")
     assert never["contact"] == Decimal("10.00")
+
+
+def test_the_first_portfolio_rule_the_customer_meets_assigns_it() -> None:
+    rules = (
+        PortfolioRule(collector="wang", minimum_overdue={"CNY": Decimal("100000.00")}),
+        PortfolioRule(collector="mei", grades=("D", "E"), countries=("CN",)),
+        PortfolioRule(collector="li"),
+    )
+    big = {"CNY": Decimal("150000.00")}
+    small = {"CNY": Decimal("900.00"), "USD": Decimal("200000.00")}
+    assert portfolio_of(rules, "A", "CN", big) == (1, rules[0])
+    assert portfolio_of(rules, "D", "CN", small) == (2, rules[1])
+    assert portfolio_of(rules, "D", "SG", small) == (3, rules[2])
+    assert portfolio_of(rules[:2], "A", "CN", small) is None

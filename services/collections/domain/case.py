@@ -106,6 +106,7 @@ class CollectionCase:
     blocks: Map[str, Block] = field(default_factory=Map)
     escalation: Escalation | None = None
     collector: str | None = None
+    assigned_by: str | None = None  # a person, or "portfolio"
     broken_promises: int = 0
 
     def pauses(self) -> list[Pause]:
@@ -207,7 +208,7 @@ def evolve(case: CollectionCase, event: DomainEvent) -> CollectionCase:
         case EscalationReported() if case.escalation is not None:
             return replace(case, escalation=replace(case.escalation, result=event.result))
         case CollectorAssigned():
-            return replace(case, collector=event.collector)
+            return replace(case, collector=event.collector, assigned_by=event.by)
         case DunningBlocked():
             block = Block(event.block_id, event.invoice_id, event.reason, event.blocked_on, event.until)
             return replace(case, blocks=case.blocks.set(event.block_id, block))

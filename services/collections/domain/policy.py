@@ -190,6 +190,11 @@ def check(policy: Policy) -> Policy:
     _amounts(policy.minimum_amount, "minimum_amount")
     if policy.escalation is not None:
         _amounts(policy.escalation.minimum, "escalation.minimum")
+    for n, rule in enumerate(policy.portfolios):
+        _amounts(rule.minimum_overdue or {}, f"portfolios[{n}].minimum_overdue")
+        wrong = [c for c in rule.countries or () if len(c) != 2 or not c.isupper()]
+        if wrong:
+            raise PolicyInvalid(f"portfolios[{n}].countries", f"{', '.join(wrong)}: ISO 3166-1 alpha-2 codes")
     for key, template in policy.templates.items():
         for language in template.body:
             try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from contracts.collections import GradeOrUnrated
+from contracts.collections import GradeOrUnrated, PortfolioRule
 
 GRADE_POINTS: dict[str, Decimal] = {
     "A": Decimal(0),
@@ -66,3 +66,20 @@ def parts(situation: Situation, day: date) -> dict[str, Decimal]:
 
 def priority(found: dict[str, Decimal]) -> Decimal:
     return sum(found.values(), Decimal(0))
+
+
+def portfolio_of(
+    rules: tuple[PortfolioRule, ...], grade: GradeOrUnrated, country: str | None, overdue: dict[str, Decimal]
+) -> tuple[int, PortfolioRule] | None:
+    """The first rule (numbered from 1) whose every condition the customer meets, if any."""
+    for number, rule in enumerate(rules, start=1):
+        if rule.grades is not None and grade not in rule.grades:
+            continue
+        if rule.countries is not None and country not in rule.countries:
+            continue
+        if rule.minimum_overdue is not None and not any(
+            overdue.get(currency, Decimal(0)) >= amount for currency, amount in rule.minimum_overdue.items()
+        ):
+            continue
+        return number, rule
+    return None
