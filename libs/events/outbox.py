@@ -26,6 +26,7 @@ from libs.events.envelope import Envelope, KafkaRecord, to_kafka
 from libs.events.failpoints import failpoint
 from libs.events.kafka import partition_for
 from libs.events.store import OUTBOX_CHANNEL
+from libs.events.waiting import rest
 
 log = structlog.get_logger(__name__)
 
@@ -149,12 +150,7 @@ class Relay:
             await producer.stop()
 
     async def _sleep(self, stop: asyncio.Event) -> None:
-        # The flag is cleared just before each read of the outbox, never here: a notification
-        # that came while publishing must wake the next round at once.
-        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-        _, pending = await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in pending:
-            waiter.cancel()
+        await rest(self._wake, stop, self.poll_interval)  # the flag is cleared before each read of the outbox
 
     async def publish_pending(self) -> int:
         """Publish every row queued now, batch by batch; return how many were published."""

@@ -22,6 +22,7 @@ import structlog
 
 from libs.events.clock import BusinessClock
 from libs.events.database import advisory_key
+from libs.events.waiting import rest
 
 log = structlog.get_logger(__name__)
 
@@ -55,15 +56,12 @@ class SweepScheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._wake.clear()
             try:
                 await self.run_due()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("sweep.unavailable", error=str(exc))
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-            _, pending = await asyncio.wait(waiters, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in pending:
-                waiter.cancel()
+            await rest(self._wake, stop, self.interval)
 
     async def run_due(self) -> dict[str, int]:
         """Run every sweep for its due dates; returns the events each emitted."""

@@ -29,7 +29,6 @@ from contracts.collections import (
     EscalationResult,
     EscalationTo,
     GradeOrUnrated,
-    Language,
     NoticeFailed,
     NoticeSent,
     PlanAgreed,
@@ -624,51 +623,6 @@ async def review_step(
 # -- the sender's records ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Delivered:
-    customer_id: str
-    notice_id: str
-    step_id: str
-    channel: Channel
-    address: str
-    message_id: str
-    attempt: int
-    language: Language
-
-
-@dataclass(frozen=True)
-class Undelivered:
-    customer_id: str
-    notice_id: str
-    step_id: str
-    channel: Channel
-    reason: str
-    attempt: int
-    final: bool
-
-
-async def record_delivery(parts: Parts, conn: Any, outcome: Delivered | Undelivered) -> None:
+async def record_delivery(parts: Parts, conn: Any, outcome: NoticeSent | NoticeFailed) -> None:
     """What the sender did with a notice, as an event of the case."""
-    event: DomainEvent
-    if isinstance(outcome, Delivered):
-        event = NoticeSent(
-            customer_id=outcome.customer_id,
-            notice_id=outcome.notice_id,
-            step_id=outcome.step_id,
-            channel=outcome.channel,
-            address=outcome.address,
-            message_id=outcome.message_id,
-            attempt=outcome.attempt,
-            language=outcome.language,
-        )
-    else:
-        event = NoticeFailed(
-            customer_id=outcome.customer_id,
-            notice_id=outcome.notice_id,
-            step_id=outcome.step_id,
-            channel=outcome.channel,
-            reason=outcome.reason,
-            attempt=outcome.attempt,
-            final=outcome.final,
-        )
-    await run(parts.cases, conn, outcome.customer_id, lambda _: [event])
+    await run(parts.cases, conn, outcome.customer_id, lambda _: [outcome])

@@ -20,9 +20,10 @@ import httpx
 import structlog
 from fpdf import FPDF
 
-from contracts.collections import Channel, DunningStepTaken, Language
+from contracts.collections import Channel, DunningStepTaken, Language, NoticeFailed, NoticeSent
 from libs.events.database import Connection
 from libs.events.failpoints import failpoint
+from libs.events.waiting import rest
 from services.collections import handlers
 from services.collections.domain.notice import Letterhead, compose, language_of, totals
 from services.collections.domain.templates import grouped
@@ -202,6 +203,7 @@ class Sender:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._wake.clear()
             pause = 30.0
             try:
                 if await self.send_due():
@@ -209,11 +211,7 @@ class Sender:
                 pause = await self._until_next()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("notices.unavailable", error=str(exc))
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-            _, pending = await asyncio.wait(waiters, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in pending:
-                waiter.cancel()
+            await rest(self._wake, stop, pause)
 
     async def _until_next(self) -> float:
         seconds = await self.pool.fetchval(
@@ -284,42 +282,38 @@ class Sender:
         notice = await self._notice(row, attempt)
         if notice is None:
             return
-        step, language = notice.step, notice.language
-        outcome: handlers.Delivered | handlers.Undelivered
+        which = {"customer_id": notice.customer_id, "notice_id": notice.notice_id, "step_id": notice.step.step_id}
+        outcome: NoticeSent | NoticeFailed
         try:
             address = await self.channels.send(notice)
             failpoint("notices.after_send")  # the worst moment: sent, not yet recorded
-            outcome = handlers.Delivered(
-                notice.customer_id,
-                notice.notice_id,
-                step.step_id,
-                notice.channel,
-                address,
-                notice.message_id,
-                attempt,
-                language,
+            outcome = NoticeSent(
+                **which,
+                channel=notice.channel,
+                address=address,
+                message_id=notice.message_id,
+                attempt=attempt,
+                language=notice.language,
             )
         except Undeliverable as undeliverable:
-            outcome = handlers.Undelivered(
-                notice.customer_id, notice.notice_id, step.step_id, notice.channel, str(undeliverable), attempt, True
+            outcome = NoticeFailed(
+                **which, channel=notice.channel, reason=str(undeliverable), attempt=attempt, final=True
             )
         except Exception as failure:  # noqa: BLE001 - any failure of the channel is recorded and retried
-            final = attempt >= self.settings.attempts
-            reason = f"{type(failure).__name__}: {failure}"[:500]
-            outcome = handlers.Undelivered(
-                notice.customer_id, notice.notice_id, step.step_id, notice.channel, reason, attempt, final
+            outcome = NoticeFailed(
+                **which,
+                channel=notice.channel,
+                reason=f"{type(failure).__name__}: {failure}"[:500],
+                attempt=attempt,
+                final=attempt >= self.settings.attempts,
             )
-        await self._record(outcome, row["notice_id"], attempt)
-
-    async def _record(self, outcome: handlers.Delivered | handlers.Undelivered, notice_id: str, attempt: int) -> None:
         async with self.parts.store.transaction() as conn:
             await handlers.record_delivery(self.parts, conn, outcome)
-            if isinstance(outcome, handlers.Undelivered) and not outcome.final:
-                delay = self.settings.retry_seconds * 2 ** (attempt - 1)
-                await _retry_at(conn, notice_id, delay)
-        if isinstance(outcome, handlers.Delivered):
+            if isinstance(outcome, NoticeFailed) and not outcome.final:
+                await _retry_at(conn, notice.notice_id, self.settings.retry_seconds * 2 ** (attempt - 1))
+        if isinstance(outcome, NoticeSent):
             self.sent += 1
-        log.info("notice.delivery", notice=notice_id, outcome=type(outcome).__name__, attempt=attempt)
+        log.info("notice.delivery", notice=notice.notice_id, outcome=outcome.event_type, attempt=attempt)
 
 
 async def _retry_at(conn: Connection, notice_id: str, delay: float) -> None:

@@ -34,7 +34,7 @@ from services.scoring.app import spec as scoring
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
 from tests.support.serving import bearer, settings_for
-from tests.support.stack import Service, all_at, cny, known_everywhere, stack
+from tests.support.stack import Service, all_at, cny, erp_invoice, erp_payment, known_everywhere, stack
 
 ANA = ("ana", "credit_analyst")
 MEI = ("mei", "collector")
@@ -113,34 +113,6 @@ async def open_file(
     return customer
 
 
-async def invoice(ledger: Service, doc: str, erp_id: str, number: str, total: str, issued: str) -> None:
-    body = {
-        "document_id": doc,
-        "revision": 1,
-        "customer_erp_id": erp_id,
-        "number": number,
-        "net": cny(total),
-        "tax": cny("0.00"),
-        "issue_date": issued,
-        "terms": {"net_days": 30},
-    }
-    await ledger.post("/erp/invoices", body)
-
-
-async def payment(ledger: Service, doc: str, erp_id: str, amount: str, on: str, numbers: list[str], **kw: Any) -> None:
-    body = {
-        "document_id": doc,
-        "revision": kw.pop("revision", 1),
-        "customer_erp_id": erp_id,
-        "amount": cny(amount),
-        "value_date": on,
-        "method": "bank_transfer",
-        "remittance": [{"invoice_number": n} for n in numbers],
-        **kw,
-    }
-    await ledger.post("/erp/payments", body)
-
-
 async def items_known(dunning: Service, count: int) -> None:
     async def known() -> bool:
         return bool(await dunning.kit.pool.fetchval("SELECT count(*) = $1 FROM items", count))
@@ -171,9 +143,11 @@ async def test_items_walk_up_the_levels_in_one_consolidated_notice_per_customer(
         ledger, dunning = services["receivables"], services["collections"]
         minjiang = await open_file(services, "福建闽江贸易有限公司", "K-1")
         small = await open_file(services, "厦门小额商行", "K-2", "pay@xiaoe.example")
-        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
-        await invoice(ledger, "D-2", "K-1", "INV-2", "5000.00", "2026-03-05")  # due 04-04
-        await invoice(ledger, "D-9", "K-2", "INV-9", "50.00", "2026-03-01")  # below the minimum of 100.00 CNY
+        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+        await erp_invoice(ledger, "D-2", "INV-2", "5000.00", "2026-03-05")  # due 04-04
+        await erp_invoice(
+            ledger, "D-9", "INV-9", "50.00", "2026-03-01", customer_erp_id="K-2"
+        )  # below the minimum of 100.00 CNY
         await items_known(dunning, 3)
 
         # Unrated customers get the tight strategy: a reminder 5 days before due, level 1 a day after it.
@@ -238,8 +212,8 @@ async def test_a_dispute_pauses_only_its_item_and_a_promise_is_kept_then_reopene
     async with stack(new_database, broker, *everything, day="2026-03-01") as services:
         ledger, dunning = services["receivables"], services["collections"]
         customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
-        await invoice(ledger, "D-2", "K-1", "INV-2", "4000.00", "2026-03-01")  # due 03-31
+        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+        await erp_invoice(ledger, "D-2", "INV-2", "4000.00", "2026-03-01")  # due 03-31
         await items_known(dunning, 2)
         invoices = {i["number"]: i["invoice_id"] for i in await ledger.get(f"/customers/{customer}/invoices")}
 
@@ -292,7 +266,7 @@ async def test_a_dispute_pauses_only_its_item_and_a_promise_is_kept_then_reopene
         assert promise["deadline"] == "2026-04-23"
         assert {i["paused"] for i in promised["items"]} == {"promise"}
         await all_at(services, "2026-04-18")
-        await payment(ledger, "P-1", "K-1", "14000.00", "2026-04-18", ["INV-1", "INV-2"])
+        await erp_payment(ledger, "P-1", "14000.00", "2026-04-18", ["INV-1", "INV-2"])
 
         async def valued(outcome: str) -> bool:
             case = await dunning.get(f"/cases/{customer}")
@@ -329,7 +303,7 @@ async def test_a_plan_misses_an_instalment_is_cured_and_another_defaults_and_esc
     async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
         ledger, dunning = services["receivables"], services["collections"]
         customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await invoice(ledger, "D-1", "K-1", "INV-1", "9000.00", "2026-03-01")
+        await erp_invoice(ledger, "D-1", "INV-1", "9000.00", "2026-03-01")
         await items_known(dunning, 1)
         invoices = {i["number"]: i["invoice_id"] for i in await ledger.get(f"/customers/{customer}/invoices")}
         await all_at(services, "2026-05-01")
@@ -351,7 +325,7 @@ async def test_a_plan_misses_an_instalment_is_cured_and_another_defaults_and_esc
         assert case["plans"][0]["missed"] == [1]
         assert case["plans"][0]["in_arrears"]
         await all_at(services, "2026-05-20")
-        await payment(ledger, "P-1", "K-1", "3000.00", "2026-05-20", ["INV-1"])
+        await erp_payment(ledger, "P-1", "3000.00", "2026-05-20", ["INV-1"])
 
         async def cured() -> bool:
             return not (await dunning.get(f"/cases/{customer}"))["plans"][0]["in_arrears"]
@@ -384,7 +358,7 @@ async def test_an_sms_provider_failing_twice_delivers_the_notice_once(
     ):
         ledger, dunning = services["receivables"], services["collections"]
         customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
         await items_known(dunning, 1)
         await all_at(services, "2026-04-15")  # 15 days overdue: level 2, by email and SMS
 
@@ -409,7 +383,7 @@ async def test_a_customer_without_an_email_address_gets_a_letter_and_a_call(
     async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
         ledger, dunning = services["receivables"], services["collections"]
         customer = await open_file(services, "福建闽江贸易有限公司", "K-1", email_address=None)
-        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")
+        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")
         await items_known(dunning, 1)
         await all_at(services, "2026-04-02")
 
@@ -437,7 +411,7 @@ async def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
     async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
         ledger, dunning = services["receivables"], services["collections"]
         customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await invoice(ledger, "D-1", "K-1", "INV-1", "9000.00", "2026-03-01")
+        await erp_invoice(ledger, "D-1", "INV-1", "9000.00", "2026-03-01")
         await items_known(dunning, 1)
         invoice_id = (await ledger.get(f"/customers/{customer}/invoices"))[0]["invoice_id"]
         as_mei = bearer("collector", subject="mei")
@@ -520,7 +494,7 @@ async def test_a_crash_between_sending_and_recording_repeats_that_notice_once_wi
                 )
 
             await eventually(known, what="the customer and contact in collections")
-            await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+            await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
 
             async def item_known() -> bool:
                 return bool(await collections_db.fetchval("SELECT count(*) FROM items"))
@@ -562,7 +536,7 @@ async def test_under_review_a_step_waits_for_a_collector_and_a_block_pauses_its_
     async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
         ledger, dunning = services["receivables"], services["collections"]
         customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
         await items_known(dunning, 1)
         policy = (await dunning.get("/policy"))["policy"]
         released = await dunning.post(
@@ -602,7 +576,7 @@ async def test_a_contact_that_disputes_an_invoice_opens_the_dispute_in_receivabl
     async with stack(new_database, broker, profiles, receivables, collections, day="2026-04-05") as services:
         ledger, dunning = services["receivables"], services["collections"]
         customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
+        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
         await items_known(dunning, 1)
         invoice_id = (await ledger.get(f"/customers/{customer}/invoices"))[0]["invoice_id"]
         too_much = {"invoice_id": invoice_id, "amount": cny("10000.01"), "reason": "货物破损"}
@@ -633,7 +607,7 @@ async def test_portfolio_rules_assign_collectors_and_a_hand_assignment_stays(
     async with stack(new_database, broker, profiles, receivables, collections, day="2026-04-05") as services:
         ledger, dunning = services["receivables"], services["collections"]
         customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await invoice(ledger, "D-1", "K-1", "INV-1", "10000.00", "2026-03-01")
+        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")
         await items_known(dunning, 1)
         policy = (await dunning.get("/policy"))["policy"]
         portfolios = [

@@ -126,12 +126,14 @@ async def erp_invoice(ledger: Service, doc: str, number: str, net: str, issued: 
     await ledger.post("/erp/invoices", body)
 
 
-async def erp_payment(ledger: Service, doc: str, amount: str, on: str, invoices: list[str]) -> None:
+async def erp_payment(
+    ledger: Service, doc: str, amount: str, on: str, invoices: list[str], erp_id: str = "K-1"
+) -> None:
     remittance = [{"invoice_number": n} for n in invoices]
     body = {
         "document_id": doc,
         "revision": 1,
-        "customer_erp_id": "K-1",
+        "customer_erp_id": erp_id,
         "amount": cny(amount),
         "value_date": on,
         "method": "bank_transfer",
