@@ -9,6 +9,8 @@ next to the raw limit of the same I/O measured in the same run:
 - the daily dunning run over the whole book (``POST /dunning-run``): its time, against reading
   every open item and appending one event and outbox row per customer with asyncpg alone;
 - the worklist (``GET /worklist``) p50/p99 over sequential requests, against its SELECT alone;
+- the policy backtest (``POST /policy/what-if``) of the last 30 days for ``--what-if-customers``
+  customers, against reading their history's rows alone;
 - the time from a payment's events on receivables.events to its promise reading ``kept``.
 Notices go to a local SMTP server; how many were sent meanwhile is printed too.
 Assertions: none; these are figures.
@@ -23,7 +25,7 @@ import random
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -76,10 +78,11 @@ async def load_book(dsn: str, customers: int, invoices: int, paid_percent: int) 
         await conn.execute(
             """
             INSERT INTO items
-                   (customer_id, invoice_id, number, currency, total, reduced, issue_date, schedule, first_due)
+                   (customer_id, invoice_id, number, currency, total, reduced, issue_date, schedule, first_due,
+                    issued_total, recorded_on)
             SELECT 'C-' || lpad((1 + (i - 1) / $2)::text, 6, '0'), 'I-' || i, 'FP' || lpad(i::text, 8, '0'), 'CNY',
                    t.total, CASE WHEN i % 100 < $4 THEN t.total ELSE 0 END, d.due - 30,
-                   json_build_array(json_build_array(d.due::text, t.total::text))::jsonb, d.due
+                   json_build_array(json_build_array(d.due::text, t.total::text))::jsonb, d.due, t.total, d.due - 30
               FROM generate_series(1, $1) i,
                    LATERAL (SELECT (100 + (i::bigint * 7919) % 90000)::numeric / 1 AS total) t,
                    LATERAL (SELECT $3::date - ((i::bigint * 104729) % 70)::int + 10 AS due) d
@@ -88,6 +91,11 @@ async def load_book(dsn: str, customers: int, invoices: int, paid_percent: int) 
             per,
             TODAY,
             paid_percent,
+        )
+        # The paid ones were paid, and recorded, five days before they fell due.
+        await conn.execute(
+            "INSERT INTO reductions (customer_id, invoice_id, amount, recorded_on, entry_date)"
+            " SELECT customer_id, invoice_id, reduced, first_due - 5, first_due - 5 FROM items WHERE reduced > 0"
         )
         await conn.execute("ANALYZE")
     finally:
@@ -126,6 +134,30 @@ async def raw_run(dsn: str) -> float:
         return elapsed
     finally:
         await conn.close()
+
+
+async def what_if(running: service.Running, customers: int) -> tuple[float, float, dict[str, int]]:
+    """The policy in force backtested over the last 30 days for the first ``customers`` customers,
+    against reading their history's rows alone."""
+    chosen = [f"C-{n:06d}" for n in range(1, customers + 1)]
+    conn = await asyncpg.connect(running.dsn, server_settings={"search_path": "read_model,public"})
+    try:
+        started = time.perf_counter()
+        for table in ("items", "reductions", "disputes", "standing_history"):
+            await conn.fetch(f"SELECT * FROM {table} WHERE customer_id = ANY($1::text[])", chosen)
+        raw = time.perf_counter() - started
+    finally:
+        await conn.close()
+    body = {"from": (TODAY - timedelta(days=29)).isoformat(), "to": TODAY.isoformat(), "customers": chosen}
+    token = running.token("credit_manager")
+    async with httpx.AsyncClient(
+        base_url=running.url, timeout=3600, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        started = time.perf_counter()
+        answer = await http.post("/policy/what-if", json=body)
+        ours = time.perf_counter() - started
+    assert answer.status_code == 200, answer.text
+    return ours, raw, answer.json()["notices"]
 
 
 async def worklist(running: service.Running, samples: int) -> tuple[list[float], list[float]]:
@@ -225,7 +257,7 @@ async def promise_valuation(running: service.Running, samples: int) -> list[floa
     return found
 
 
-async def main(customers: int, invoices: int, paid: int, samples: int) -> None:
+async def main(customers: int, invoices: int, paid: int, samples: int, what_if_customers: int) -> None:
     with tempfile.TemporaryDirectory(prefix="credo-bench-mail-") as mail:
         smtp_port = free_port()
         controller = smtp_server(Path(mail), smtp_port)
@@ -262,6 +294,11 @@ async def main(customers: int, invoices: int, paid: int, samples: int) -> None:
                 for name, share, goal in (("p50", 0.5, ""), ("p99", 0.99, "   (goal < 50 ms)")):
                     ours, bare = _percentile(api, share), _percentile(raw_sql, share)
                     print(f"worklist {name:<24}{ours:8.1f} ms      {bare:8.1f} ms      {ours / bare:5.1f}x{goal}")
+                ours, bare, notices = await what_if(running, what_if_customers)
+                print(
+                    f"what-if, 30 days, {what_if_customers:,} customers {ours:8.1f} s       {bare:8.3f} s     "
+                    f"{ours / bare:6.0f}x   ({notices['proposed']:,} notices; recorded {notices['recorded']:,})"
+                )
                 valued = await promise_valuation(running, samples)
                 print(f"payment to promise kept p50      {_percentile(valued, 0.5):8.1f} ms")
                 print(
@@ -279,5 +316,6 @@ if __name__ == "__main__":
     parser.add_argument("--invoices", type=int, default=500_000)
     parser.add_argument("--paid", type=int, default=0, help="percent of the invoices already paid (0: all open)")
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--what-if-customers", type=int, default=200, help="customers the backtest replays")
     args = parser.parse_args()
-    uvloop.run(main(args.customers, args.invoices, args.paid, args.samples))
+    uvloop.run(main(args.customers, args.invoices, args.paid, args.samples, args.what_if_customers))

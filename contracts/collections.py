@@ -168,6 +168,18 @@ class DunningStepTaken(CaseEvent):
     proposed: bool = False  # the policy asks a collector to review it before it goes out
 
 
+class ChargesPosted(CaseEvent):
+    """The fee and interest of a notice that goes out (its step taken, or approved on review), posted
+    to the ledger: receivables books each as a charge on the account, due on ``business_date``."""
+
+    event_type = "collections.ChargesPosted"
+    schema_version = 1
+
+    step_id: str
+    business_date: date
+    charges: tuple[Charge, ...] = Field(min_length=1)
+
+
 class StepReviewed(CaseEvent):
     """A collector approved a proposed step (its notice goes out), or skipped it."""
 
@@ -360,6 +372,7 @@ class DunningUnblocked(CaseEvent):
 CASE_EVENTS: list[type[DomainEvent]] = [
     DunningStepTaken,
     StepReviewed,
+    ChargesPosted,
     NoticeSent,
     NoticeFailed,
     ContactLogged,

@@ -64,6 +64,14 @@ class RemittanceLine(_Part):
     amount: ExactDecimal | None = None
 
 
+class ChargeOrigin(_Part):
+    """What makes a receivable a charge rather than a sale: the dunning step whose notice added it."""
+
+    kind: Literal["fee", "interest"]
+    step_id: str
+    description: str
+
+
 class AccountEvent(DomainEvent):
     """An event of one customer's account."""
 
@@ -88,6 +96,7 @@ class InvoiceIssued(AccountEvent):
     order_ref: str | None = None
     erp_reference: str | None = None
     revision: int = 1
+    charge: ChargeOrigin | None = None  # a dunning fee or interest, booked from collections
 
 
 class InvoiceAdjusted(AccountEvent):
@@ -442,6 +451,21 @@ class Movement:
 
 def movements(event: DomainEvent) -> list[Movement]:
     match event:
+        case InvoiceIssued(charge=ChargeOrigin() as charge):
+            total = event.total
+            return [
+                Movement(
+                    "charge",
+                    event.number,
+                    event.invoice_id,
+                    total.currency,
+                    total.amount,
+                    event.issue_date,
+                    f"{'Dunning fee' if charge.kind == 'fee' else 'Late-payment interest'} {event.number}:"
+                    f" {charge.description}",
+                    charge.kind,
+                )
+            ]
         case InvoiceIssued():
             total = event.total
             return [

@@ -41,7 +41,7 @@ class MoneyView(View):
 def answer(view: BaseModel | list[Any], status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A view (or a list of views) as the JSON body of a response."""
     if isinstance(view, list):
-        body = b"[" + b",".join(v.model_dump_json().encode() for v in view) + b"]"
+        body = b"[" + b",".join(v.model_dump_json(by_alias=True).encode() for v in view) + b"]"
     else:
-        body = view.model_dump_json().encode()
+        body = view.model_dump_json(by_alias=True).encode()
     return Response(body, status_code=status_code, headers=headers, media_type="application/json")

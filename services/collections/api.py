@@ -28,6 +28,7 @@ from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
 from libs.service.views import View, answer
 from services.collections import handlers, queries, sweeps
+from services.collections.domain.backtest import Basis
 from services.collections.domain.dunning import replay
 from services.collections.domain.policy import FIRST_POLICY, PolicyInvalid, check, sample_context
 from services.collections.domain.templates import TemplateInvalid, render_notice
@@ -134,6 +135,36 @@ async def preview(body: PreviewRequest, kit: KitDep, _: Collectors) -> Response:
     except TemplateInvalid as invalid:
         raise Problem(422, "Invalid template", str(invalid), kind="invalid-template") from None
     return answer(Preview(subject=subject, body=text))
+
+
+class WhatIfRequest(Body):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    policy: Policy | None = Field(default=None, description="a proposed policy; none: the one in force")
+    from_: BusinessDate = Field(alias="from", description="the first business date reported")
+    to: BusinessDate = Field(description="the last business date reported: today at the latest")
+    customers: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=1000, description="only these customers; none: every customer with an invoice"
+    )
+    basis: Basis = Field(
+        default="recorded",
+        description="recorded: each day sees what had been recorded before it; entry: the documents by their own dates",
+    )
+
+
+@router.post("/policy/what-if", response_model=queries.WhatIfView, summary="Backtest a policy over the history")
+async def what_if(body: WhatIfRequest, kit: KitDep, _: Managers) -> Response:
+    """The daily runs a proposed policy would have made over the recorded history, side by side with
+    the notices actually sent: per day and level, the customers it would have contacted, the
+    escalations it would have made and the charges it would have computed. Nothing is changed."""
+    async with kit.pool.acquire() as conn:
+        policy = body.policy or (await handlers.policy_book(_parts(kit), conn)).current
+        try:
+            found = await handlers.what_if(_parts(kit), conn, policy, body.from_, body.to, body.customers, body.basis)
+        except PolicyInvalid as invalid:
+            raise _policy_refused(invalid) from None
+        recorded = await queries.recorded_steps(conn, body.from_, body.to, body.customers)
+    return answer(queries.what_if_view(found, recorded, body.from_, body.to))
 
 
 # -- cases -------------------------------------------------------------------------------------------------

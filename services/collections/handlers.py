@@ -5,10 +5,11 @@ transaction (``conn``)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from contracts.collections import (
     POLICY_STREAM,
     CaseEscalated,
     Channel,
+    ChargesPosted,
     CollectorAssigned,
     ContactChannel,
     ContactLogged,
@@ -24,6 +26,7 @@ from contracts.collections import (
     DisputeRequested,
     DunningBlocked,
     DunningPolicyReleased,
+    DunningStepTaken,
     DunningUnblocked,
     EscalationReported,
     EscalationResult,
@@ -45,10 +48,11 @@ from libs.events.contracts import DomainEvent, Money
 from libs.events.refusals import NotFound, Refused
 from libs.events.store import ConcurrencyConflict, EventContext, Store
 from services.collections.domain import case as cases
+from services.collections.domain.backtest import MAX_DAYS, Backtest, Basis, CustomerHistory, backtest
 from services.collections.domain.case import CollectionCase
-from services.collections.domain.dunning import Standing, assess, decide
+from services.collections.domain.dunning import Standing, assess, decide, escalation_reason
 from services.collections.domain.items import OpenItem, Pause
-from services.collections.domain.policy import FIRST_POLICY, check, strategy_for
+from services.collections.domain.policy import FIRST_POLICY, check
 from services.collections.domain.valuation import Cash, plan_course, value_promise
 from services.collections.domain.worklist import portfolio_of
 
@@ -92,6 +96,9 @@ class CustomerFacts:
 
 
 class Facts(Protocol):
+    async def history_of(self, conn: Any, customer_ids: Sequence[str] | None) -> dict[str, CustomerHistory]:
+        """Each customer's recorded history, for the backtest (every customer with ``None``)."""
+
     async def of(self, conn: Any, customer_ids: Sequence[str]) -> dict[str, CustomerFacts]:
         """The facts of each customer known to the directory (others are left out)."""
 
@@ -145,6 +152,17 @@ def _pauses(case: CollectionCase, facts: CustomerFacts) -> list[Pause]:
     return [*facts.disputes, *case.pauses()]
 
 
+def _posted(step: DunningStepTaken) -> list[DomainEvent]:
+    """The step's fee and interest, posted to the ledger as its notice goes out."""
+    if not step.charges:
+        return []
+    return [
+        ChargesPosted(
+            customer_id=step.customer_id, step_id=step.step_id, business_date=step.business_date, charges=step.charges
+        )
+    ]
+
+
 def step_id(customer_id: str, day: date) -> str:
     return f"{customer_id}-{day.isoformat()}"
 
@@ -165,7 +183,8 @@ async def dunning_run(parts: Parts, conn: Any, customer_ids: Sequence[str], day:
             return events  # with legal until they report; a proposed step waits for review; one contact a day
         step = decide(policy, version, items, facts.standing, case.last_contact_on, day, step_id(customer_id, day))
         if step is not None:
-            events.append(step.model_copy(update={"customer_id": customer_id}))
+            step = step.model_copy(update={"customer_id": customer_id})
+            events += [step] if step.proposed else [step, *_posted(step)]
         escalation = _escalation_by_policy(policy, case, items, facts.standing.grade, day)
         if escalation is not None:
             events.append(escalation.model_copy(update={"customer_id": customer_id}))
@@ -222,30 +241,12 @@ def _by_portfolio(
 def _escalation_by_policy(
     policy: Policy, case: CollectionCase, items: Sequence[Any], grade: GradeOrUnrated, day: date
 ) -> CaseEscalated | None:
-    rule = policy.escalation
-    if rule is None or case.escalated:
+    if case.escalated:
         return None
-    overdue: dict[str, Decimal] = defaultdict(Decimal)
-    late = False
-    last = strategy_for(policy, grade).steps[-1].level
-    for item in items:
-        overdue[item.currency] += item.overdue
-        dunned = item.level_before is not None and item.level_before >= last  # its last notice went out
-        late = late or (item.paused is None and dunned and item.dunning_days >= rule.days_overdue)
-    reached = [c for c, amount in overdue.items() if amount > 0 and amount >= rule.minimum.get(c, Decimal(0))]
-    if not late or not reached:
+    reason = escalation_reason(policy, items, grade)
+    if reason is None or policy.escalation is None:
         return None
-    return _escalated(
-        case,
-        items,
-        to=rule.to,
-        agency=None,
-        reason=f"an item {rule.days_overdue} or more days overdue on the dunning clock, with "
-        + ", ".join(f"{overdue[c]} {c}" for c in sorted(reached))
-        + " overdue",
-        by="policy",
-        day=day,
-    )
+    return _escalated(case, items, to=policy.escalation.to, agency=None, reason=reason, by="policy", day=day)
 
 
 def _escalated(
@@ -606,18 +607,62 @@ async def review_step(
     def review(case: CollectionCase) -> list[DomainEvent]:
         if step not in case.proposed:
             raise NotFound(f"no proposed step {step} for {customer_id}")
-        return [
-            StepReviewed(
-                customer_id=customer_id,
-                step_id=step,
-                decision="approved" if approve else "skipped",
-                channels=channels if approve else None,
-                note=note,
-                by=by,
-            )
-        ]
+        reviewed = StepReviewed(
+            customer_id=customer_id,
+            step_id=step,
+            decision="approved" if approve else "skipped",
+            channels=channels if approve else None,
+            note=note,
+            by=by,
+        )
+        return [reviewed, *_posted(case.proposed[step])] if approve else [reviewed]
 
     await run(parts.cases, conn, customer_id, review)
+
+
+# -- the policy backtest -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    backtest: Backtest
+    customers: int
+    recorded_escalations: list[tuple[str, date]]
+
+
+async def what_if(
+    parts: Parts,
+    conn: Any,
+    policy: Policy,
+    start: date,
+    end: date,
+    customer_ids: Sequence[str] | None,
+    basis: Basis = "recorded",
+) -> WhatIf:
+    """The proposed policy's daily runs replayed over the recorded history from ``start`` to ``end``
+    (at most a year, up to today), changing nothing."""
+    check(policy)
+    today = parts.clock.today()
+    if end > today:
+        raise Refused(f"to: {end} is after today ({today}); the backtest replays what was recorded")
+    if start > end:
+        raise Refused(f"from: {start} is after to ({end})")
+    if (end - start).days >= MAX_DAYS:
+        raise Refused(f"to: at most {MAX_DAYS} days from {start}, not {(end - start).days + 1}")
+    found = await parts.facts.history_of(conn, customer_ids)
+    cases_of = await parts.cases.load_many(conn, list(found))
+    histories = [
+        replace(h, pauses=[*h.pauses, *cases_of[c].state.recorded_pauses()], contacts=cases_of[c].state.contact_days)
+        for c, h in found.items()
+    ]
+    # Pure and CPU-bound: off the event loop, so the service keeps answering meanwhile.
+    result = await asyncio.to_thread(backtest, policy, histories, start, end, basis)
+    escalated = [
+        (c, e.escalated_on)
+        for c, loaded in cases_of.items()
+        if (e := loaded.state.escalation) is not None and start <= e.escalated_on <= end
+    ]
+    return WhatIf(result, len(histories), sorted(escalated))
 
 
 # -- the sender's records ---------------------------------------------------------------------------------

@@ -9,15 +9,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from pydantic import Field
+
 from contracts.collections import DunningStepTaken, GradeOrUnrated, ItemInput, Policy
 from libs.events.database import Connection
 from libs.service.views import Amount, MoneyView, View
+from services.collections.domain.backtest import CustomerHistory, ItemHistory, WouldSend
 from services.collections.domain.case import CollectionCase
 from services.collections.domain.dunning import Standing, assess
 from services.collections.domain.items import OpenItem, Pause
 from services.collections.domain.valuation import Cash
 from services.collections.domain.worklist import Situation, parts, priority
-from services.collections.handlers import CustomerFacts
+from services.collections.handlers import CustomerFacts, WhatIf
 
 # -- facts -----------------------------------------------------------------------------------------
 
@@ -69,6 +72,60 @@ class ReadModelFacts:
             )
             for c in known
         }
+
+    async def history_of(self, conn: Connection, customer_ids: Sequence[str] | None) -> dict[str, CustomerHistory]:
+        """Each customer's recorded history (all customers with an invoice when ``customer_ids`` is
+        None): invoices with their dated reductions, disputes, and standings; the case adds the rest."""
+        where = "true" if customer_ids is None else "customer_id = ANY($1::text[])"
+        args = [] if customer_ids is None else [list(customer_ids)]
+        reductions: dict[tuple[str, str], list[tuple[date, date, Decimal]]] = defaultdict(list)
+        for r in await conn.fetch(f"SELECT * FROM reductions WHERE {where} ORDER BY recorded_on, entry_date", *args):
+            reductions[r["customer_id"], r["invoice_id"]].append((r["recorded_on"], r["entry_date"], r["amount"]))
+        items: dict[str, list[ItemHistory]] = defaultdict(list)
+        for r in await conn.fetch(
+            f"SELECT * FROM items WHERE {where} AND issued_total IS NOT NULL ORDER BY customer_id, invoice_id", *args
+        ):
+            schedule = tuple((date.fromisoformat(d), Decimal(a)) for d, a in json.loads(r["schedule"]))
+            key = (r["customer_id"], r["invoice_id"])
+            items[r["customer_id"]].append(
+                ItemHistory(
+                    r["invoice_id"],
+                    r["number"],
+                    r["currency"],
+                    r["issued_total"],
+                    r["recorded_on"],
+                    r["issue_date"],
+                    schedule,
+                    tuple(reductions.get(key, ())),
+                )
+            )
+        disputes: dict[str, list[Pause]] = defaultdict(list)
+        for r in await conn.fetch(f"SELECT * FROM disputes WHERE {where}", *args):
+            disputes[r["customer_id"]].append(Pause("disputed", r["opened_on"], r["resolved_on"], r["invoice_id"]))
+        standings: dict[str, list[tuple[date, Standing]]] = defaultdict(list)
+        for r in await conn.fetch(f"SELECT * FROM standing_history WHERE {where} ORDER BY since", *args):
+            standings[r["customer_id"]].append((r["since"], Standing(r["grade"] or "unrated", r["on_hold"])))
+        return {
+            c: CustomerHistory(c, found, disputes.get(c, []), (), standings.get(c, []))
+            for c, found in sorted(items.items())
+        }
+
+
+async def recorded_steps(
+    conn: Connection, start: date, end: date, customer_ids: Sequence[str] | None
+) -> dict[date, dict[int, int]]:
+    """The notices actually sent, per day and level (steps taken, or approved on review)."""
+    found: dict[date, dict[int, int]] = defaultdict(dict)
+    for r in await conn.fetch(
+        "SELECT business_date, level, count(*) AS n FROM steps WHERE status IN ('taken', 'approved')"
+        " AND business_date BETWEEN $1 AND $2 AND ($3::text[] IS NULL OR customer_id = ANY($3::text[]))"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        start,
+        end,
+        customer_ids,
+    ):
+        found[r["business_date"]][r["level"]] = r["n"]
+    return dict(found)
 
 
 async def customers_to_dun(conn: Connection) -> list[str]:
@@ -465,3 +522,81 @@ def _next_action(row: Any) -> str:
     if row["level"] >= 2:
         return "call: the notices have not brought payment"
     return "wait for the next notice, or call if the amount matters"
+
+
+# -- the policy backtest -----------------------------------------------------------------------------------
+
+
+class WhatIfDay(View):
+    date: date
+    proposed: dict[str, int]  # level -> notices the proposed policy would have sent
+    recorded: dict[str, int]  # level -> notices actually sent
+
+
+class WhatIfCustomer(View):
+    customer_id: str
+    notices: int
+    first: date
+    last: date
+    highest_level: int
+
+
+class WhatIfEscalation(View):
+    customer_id: str
+    date: date
+    reason: str | None = None
+
+
+class WhatIfView(View):
+    from_: date = Field(serialization_alias="from")
+    to: date
+    customers_considered: int
+    notices: dict[str, int]  # "proposed" and "recorded"
+    by_level: dict[str, dict[str, int]]  # "proposed" / "recorded" -> level -> notices
+    days: list[WhatIfDay]
+    customers_contacted: list[WhatIfCustomer]
+    escalations: list[WhatIfEscalation]
+    recorded_escalations: list[WhatIfEscalation]
+    charges: list[MoneyView]
+
+
+def what_if_view(found: WhatIf, recorded: dict[date, dict[int, int]], start: date, end: date) -> WhatIfView:
+    proposed = found.backtest.per_day()
+    by_level: dict[str, dict[str, int]] = {"proposed": defaultdict(int), "recorded": defaultdict(int)}
+    for side, per_day in (("proposed", proposed), ("recorded", recorded)):
+        for counts in per_day.values():
+            for level, n in counts.items():
+                by_level[side][str(level)] += n
+    contacted: dict[str, list[WouldSend]] = defaultdict(list)
+    for step in found.backtest.steps:
+        contacted[step.customer_id].append(step)
+    return WhatIfView(
+        from_=start,
+        to=end,
+        customers_considered=found.customers,
+        notices={side: sum(levels.values()) for side, levels in by_level.items()},
+        by_level={side: dict(sorted(levels.items())) for side, levels in by_level.items()},
+        days=[
+            WhatIfDay(
+                date=day,
+                proposed={str(k): v for k, v in sorted(proposed.get(day, {}).items())},
+                recorded={str(k): v for k, v in sorted(recorded.get(day, {}).items())},
+            )
+            for day in sorted(proposed.keys() | recorded.keys())
+        ],
+        customers_contacted=[
+            WhatIfCustomer(
+                customer_id=c,
+                notices=len(steps),
+                first=steps[0].day,
+                last=steps[-1].day,
+                highest_level=max(s.level for s in steps),
+            )
+            for c, steps in sorted(contacted.items())
+        ],
+        escalations=[
+            WhatIfEscalation(customer_id=e.customer_id, date=e.day, reason=e.reason) for e in found.backtest.escalations
+        ],
+        recorded_escalations=[WhatIfEscalation(customer_id=c, date=d) for c, d in found.recorded_escalations],
+        charges=[MoneyView.of(amount, currency) for currency, amount in found.backtest.charged().items()],
+    )

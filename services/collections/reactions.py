@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 
 from contracts.profiles import ContactAdded, ContactChanged, ContactRetired, directory_entry
@@ -14,6 +15,7 @@ from contracts.receivables import (
     Allocation,
     AllocationsWithdrawn,
     CreditNoteApplied,
+    DatedAllocation,
     DisputeOpened,
     DisputeResolved,
     FxRateRecorded,
@@ -37,8 +39,8 @@ def facts(parts: handlers.Parts) -> BatchHandler:
 
     async def react(conn: Connection, deliveries: Sequence[Delivery]) -> None:
         await directory.project(conn, deliveries)
-        moved = await project_facts(conn, deliveries, parts.base_currency)
         today = parts.clock.today()
+        moved = await project_facts(conn, deliveries, parts.base_currency, today)
         if moved:
             contexts = {d.customer_id: EventContext.caused_by(d.envelope) for d in deliveries}
             await handlers.value_commitments(parts, conn, sorted(moved), today, contexts)
@@ -51,24 +53,35 @@ def _schedule(event: InvoiceIssued | InvoiceAdjusted) -> str:
     return json.dumps([(i.due_date.isoformat(), str(i.amount.amount)) for i in event.schedule])
 
 
-def _reduced(customer_id: str, allocations: Sequence[Allocation], sign: int) -> list[tuple[str, str, Decimal]]:
-    return [
-        (customer_id, a.invoice_id, sign * (a.amount.amount + (a.discount.amount if a.discount else Decimal(0))))
-        for a in allocations
-    ]
+# customer, invoice, amount (signed), the day the ledger recorded it, the business date it counts from
+Reduction = tuple[str, str, Decimal, date, date]
 
 
-async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_currency: str) -> set[str]:
-    """Write the facts these events carry; answers the customers whose cash moved."""
+def _reduced(
+    customer_id: str, allocations: Sequence[Allocation], sign: int, recorded_on: date, entry_date: date
+) -> list[Reduction]:
+    return [(customer_id, a.invoice_id, sign * _with_discount(a), recorded_on, entry_date) for a in allocations]
+
+
+def _with_discount(a: Allocation | DatedAllocation) -> Decimal:
+    return a.amount.amount + (a.discount.amount if a.discount else Decimal(0))
+
+
+async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_currency: str, today: date) -> set[str]:
+    """Write the facts these events carry, each with the business date it was recorded on (a grade and
+    a hold: the day collections learnt of it), so that the policy backtest sees what was known on any
+    day; answers the customers whose cash moved."""
     moved: set[str] = set()
+    standings: set[str] = set()
     for delivery in deliveries:
         event, customer_id = delivery.event, delivery.customer_id
-        reductions: list[tuple[str, str, Decimal]] = []
+        reductions: list[Reduction] = []
         match event:
-            case InvoiceIssued():
+            case InvoiceIssued(charge=None):  # a charge collections posted is not dunned itself
                 await conn.execute(
                     "INSERT INTO items (customer_id, invoice_id, number, currency, total, issue_date, schedule,"
-                    " first_due) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) ON CONFLICT DO NOTHING",
+                    " first_due, issued_total, recorded_on) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $5, $9)"
+                    " ON CONFLICT DO NOTHING",
                     customer_id,
                     event.invoice_id,
                     event.number,
@@ -77,6 +90,7 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                     event.issue_date,
                     _schedule(event),
                     min(i.due_date for i in event.schedule),
+                    event.recorded_on,
                 )
             case InvoiceAdjusted():
                 await conn.execute(
@@ -87,6 +101,10 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                     event.total.amount,
                     _schedule(event),
                     min(i.due_date for i in event.schedule),
+                )
+                # In the dated history, an adjustment is what is owed changing from the day it was recorded.
+                await _dated(
+                    conn, [(customer_id, event.invoice_id, -event.change.amount, event.recorded_on, event.entry_date)]
                 )
             case PaymentReceived():
                 await _cash(
@@ -104,7 +122,7 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                 )
                 moved.add(customer_id)
             case PaymentAllocated():
-                reductions = _reduced(customer_id, event.allocations, +1)
+                reductions = _reduced(customer_id, event.allocations, +1, event.recorded_on, event.entry_date)
                 await _cash(
                     conn,
                     [
@@ -121,7 +139,7 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                 )
                 moved.add(customer_id)
             case PaymentReversed():
-                reductions = _reduced(customer_id, event.reversed_allocations, -1)
+                reductions = _reduced(customer_id, event.reversed_allocations, -1, event.recorded_on, event.entry_date)
                 await conn.execute(
                     "UPDATE cash SET reversed = true WHERE customer_id = $1 AND payment_id = $2",
                     customer_id,
@@ -129,10 +147,10 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                 )
                 moved.add(customer_id)
             case AllocationsWithdrawn():
-                plain = [
-                    Allocation(invoice_id=a.invoice_id, amount=a.amount, discount=a.discount) for a in event.allocations
+                reductions = [
+                    (customer_id, a.invoice_id, -_with_discount(a), event.recorded_on, a.entry_date)
+                    for a in event.allocations
                 ]
-                reductions = _reduced(customer_id, plain, -1)
                 if event.source == "payment":
                     await _cash(
                         conn,
@@ -150,9 +168,10 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                     )
                     moved.add(customer_id)
             case CreditNoteApplied():
-                reductions = _reduced(customer_id, event.allocations, +1)
+                reductions = _reduced(customer_id, event.allocations, +1, event.recorded_on, event.entry_date)
             case InvoiceWrittenOff():
-                reductions = [(customer_id, event.invoice_id, event.amount.amount)]
+                amount = event.amount.amount
+                reductions = [(customer_id, event.invoice_id, amount, event.recorded_on, event.entry_date)]
             case DisputeOpened():
                 await conn.execute(
                     "INSERT INTO disputes (dispute_id, customer_id, invoice_id, opened_on) VALUES ($1, $2, $3, $4)"
@@ -208,11 +227,30 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                     customer_id,
                     event.contact_id,
                 )
+        if isinstance(event, CustomerScored | CreditHoldPlaced | CreditHoldReleased):
+            standings.add(customer_id)
         if reductions:
             await conn.executemany(
-                "UPDATE items SET reduced = reduced + $3 WHERE customer_id = $1 AND invoice_id = $2", reductions
+                "UPDATE items SET reduced = reduced + $3 WHERE customer_id = $1 AND invoice_id = $2",
+                [r[:3] for r in reductions],
             )
+            await _dated(conn, reductions)
+    if standings:
+        await conn.execute(
+            "INSERT INTO standing_history (customer_id, since, grade, on_hold)"
+            " SELECT customer_id, $2, grade, holds <> '{}' FROM standing WHERE customer_id = ANY($1::text[])"
+            " ON CONFLICT (customer_id, since) DO UPDATE SET grade = excluded.grade, on_hold = excluded.on_hold",
+            sorted(standings),
+            today,
+        )
     return moved
+
+
+async def _dated(conn: Connection, reductions: Sequence[Reduction]) -> None:
+    await conn.executemany(
+        "INSERT INTO reductions (customer_id, invoice_id, amount, recorded_on, entry_date) VALUES ($1, $2, $3, $4, $5)",
+        reductions,
+    )
 
 
 async def _cash(conn: Connection, rows: list[tuple[object, ...]]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts import erp
+from contracts.collections import Charge
 from contracts.receivables import DifferingLine, DisputeOutcome, FxRateProposed, FxRateRecorded, Issuer, StatementIssued
 from libs.events.clock import BusinessClock
 from libs.events.commands import FoldedStreams, Loaded, Ran, run
@@ -235,6 +236,15 @@ class DisputeBalance:
     expected_version: int | None = None
 
 
+@dataclass(frozen=True)
+class BookCharges:
+    customer_id: str
+    step_id: str
+    business_date: date
+    charges: Sequence[Charge]
+    expected_version: int | None = None
+
+
 AccountCommand = (
     AllocateByHand
     | ReversePayment
@@ -246,6 +256,7 @@ AccountCommand = (
     | RecordRecovery
     | ConfirmBalance
     | DisputeBalance
+    | BookCharges
 )
 
 
@@ -285,6 +296,9 @@ def _decision(command: AccountCommand, today: date) -> Callable[[Account], list[
             return lambda a: domain.dispute_balance(
                 a, c3.statement_id, c3.disputed_by, c3.disputed_on, list(c3.lines), today
             )
+        case BookCharges():
+            c4 = command
+            return lambda a: domain.book_charges(a, c4.customer_id, c4.step_id, c4.business_date, c4.charges, today)
 
 
 def _in_minor_units(amount: Decimal, currency: str, field: str) -> None:

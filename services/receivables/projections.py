@@ -192,8 +192,8 @@ def _writes(event: DomainEvent, touched: set[str]) -> list[Write]:
                 (
                     INSERT,
                     "INSERT INTO invoices (invoice_id, customer_id, number, currency, net, tax, total, issue_date,"
-                    " terms, order_ref, erp_reference, revision, open, recorded_on)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7, $13)",
+                    " terms, order_ref, erp_reference, revision, open, recorded_on, charge)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7, $13, $14::jsonb)",
                     (
                         event.invoice_id,
                         event.customer_id,
@@ -208,6 +208,7 @@ def _writes(event: DomainEvent, touched: set[str]) -> list[Write]:
                         event.erp_reference,
                         event.revision,
                         event.recorded_on,
+                        event.charge.model_dump_json() if event.charge else None,
                     ),
                 )
             ]

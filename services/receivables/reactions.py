@@ -1,13 +1,13 @@
 """What receivables does when others' events arrive: the ERP's documents become ledger events, a
-customer registered in profiles lets the documents that waited for it be applied, and a dispute a
-collector recorded is opened on its invoice."""
+customer registered in profiles lets the documents that waited for it be applied, a dispute a
+collector recorded is opened on its invoice, and the fees and interest of a notice are booked."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from contracts import erp
-from contracts.collections import DisputeRequested
+from contracts.collections import ChargesPosted, DisputeRequested
 from libs.events.consumer import BatchHandler, Delivery
 from libs.events.database import Connection
 from libs.events.dead_letters import request_redrive
@@ -41,16 +41,24 @@ def _document(delivery: Delivery) -> erp.ErpDocument:
 def customers_and_collections(parts: handlers.Parts, directory: Directory) -> BatchHandler:
     async def react(conn: Connection, deliveries: Sequence[Delivery]) -> None:
         """The customer directory (an ERP document that waited for its customer is re-driven when it
-        arrives), and the disputes collectors record on their contacts, opened on the invoice."""
+        arrives); the disputes collectors record on their contacts, opened on the invoice; the
+        charges of the notices that go out, booked on the account."""
         for entry in await directory.project(conn, deliveries):
             if entry.erp_id is not None:
                 await request_redrive(conn, consumer=ERP_CONSUMER, customer_id=entry.erp_id)
         for delivery in deliveries:
             event = delivery.event
-            if isinstance(event, DisputeRequested):
-                command = handlers.OpenDispute(
-                    event.customer_id, event.request_id, event.invoice_id, event.amount.amount, event.reason, event.by
-                )
-                await handlers.on_account(parts, conn, command)
+            command: handlers.AccountCommand
+            match event:
+                case DisputeRequested():
+                    amount = event.amount.amount
+                    command = handlers.OpenDispute(
+                        event.customer_id, event.request_id, event.invoice_id, amount, event.reason, event.by
+                    )
+                case ChargesPosted():
+                    command = handlers.BookCharges(event.customer_id, event.step_id, event.business_date, event.charges)
+                case _:
+                    continue
+            await handlers.on_account(parts, conn, command)
 
     return react

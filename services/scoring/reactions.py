@@ -133,7 +133,7 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
         for line in movements(event):
             batch.balance_change[customer_id, line.currency] += line.amount
         match event:
-            case InvoiceIssued():
+            case InvoiceIssued(charge=None):  # a dunning fee or interest counts in exposure, not in payment history
                 schedule, final_due = _schedule(event)
                 total = event.total
                 batch.invoices.append(

@@ -118,6 +118,7 @@ MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("GET", "/policy"): READERS,
         ("POST", "/policy"): MANAGERS,
         ("POST", "/policy/preview"): COLLECTORS,
+        ("POST", "/policy/what-if"): MANAGERS,
         ("GET", "/cases/{customer_id}"): READERS,
         ("POST", "/cases/{customer_id}/contacts"): COLLECTORS,
         ("POST", "/cases/{customer_id}/promises"): COLLECTORS,

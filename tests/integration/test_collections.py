@@ -113,6 +113,15 @@ async def open_file(
     return customer
 
 
+async def one_invoice(services: dict[str, Service]) -> str:
+    """福建闽江贸易有限公司 with its billing contact and INV-1 of 10,000.00 CNY dated 03-01 (due 03-31),
+    known to collections."""
+    customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
+    await erp_invoice(services["receivables"], "D-1", "INV-1", "10000.00", "2026-03-01")
+    await items_known(services["collections"], 1)
+    return customer
+
+
 async def items_known(dunning: Service, count: int) -> None:
     async def known() -> bool:
         return bool(await dunning.kit.pool.fetchval("SELECT count(*) = $1 FROM items", count))
@@ -195,6 +204,39 @@ async def test_items_walk_up_the_levels_in_one_consolidated_notice_per_customer(
         for step in case["steps"]:
             again = await dunning.get(f"/steps/{step['step_id']}/replay")
             assert again["same"], again
+
+        # The policy in force, replayed over the recorded history, sends what was sent; one with 3 days
+        # between contacts would have sent INV-2's reminder on 03-30 as well. Nothing changes.
+        period = {"from": "2026-03-01", "to": "2026-04-02"}
+        same = await dunning.post("/policy/what-if", period, WANG)
+        assert [(d["date"], d["proposed"], d["recorded"]) for d in same["days"]] == [
+            ("2026-03-26", {"0": 1}, {"0": 1}),
+            ("2026-04-02", {"1": 1}, {"1": 1}),
+        ]
+        assert (same["from"], same["customers_considered"], same["notices"]) == (
+            "2026-03-01",
+            2,
+            {"proposed": 2, "recorded": 2},
+        )
+        policy = (await dunning.get("/policy"))["policy"]
+        closer = await dunning.post(
+            "/policy/what-if", {**period, "policy": {**policy, "minimum_days_between_contacts": 3}}, WANG
+        )
+        assert [(d["date"], d["proposed"]) for d in closer["days"]] == [
+            ("2026-03-26", {"0": 1}),
+            ("2026-03-30", {"0": 1}),
+            ("2026-04-02", {"1": 1}),
+        ]
+        assert [(c["customer_id"], c["notices"], c["highest_level"]) for c in closer["customers_contacted"]] == [
+            (minjiang, 3, 1)
+        ]
+        future = await dunning.http.post(
+            "/policy/what-if", json={**period, "to": "2026-04-03"}, headers=bearer("credit_manager")
+        )
+        assert future.status_code == 422, future.text
+        assert "to: 2026-04-03 is after today" in future.json()["detail"]
+        assert len((await dunning.get(f"/cases/{minjiang}"))["steps"]) == 2
+        assert (await dunning.get("/policy"))["version"] == 1
 
         worklist = await dunning.get("/worklist")
         assert [row["customer_id"] for row in worklist] == [minjiang, small]
@@ -356,10 +398,8 @@ async def test_an_sms_provider_failing_twice_delivers_the_notice_once(
         sms_provider(monkeypatch, failures=2) as provider,
         stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services,
     ):
-        ledger, dunning = services["receivables"], services["collections"]
-        customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
-        await items_known(dunning, 1)
+        dunning = services["collections"]
+        customer = await one_invoice(services)  # INV-1 due 03-31
         await all_at(services, "2026-04-15")  # 15 days overdue: level 2, by email and SMS
 
         async def sent() -> bool:
@@ -535,9 +575,7 @@ async def test_under_review_a_step_waits_for_a_collector_and_a_block_pauses_its_
 ) -> None:
     async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
         ledger, dunning = services["receivables"], services["collections"]
-        customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
-        await items_known(dunning, 1)
+        customer = await one_invoice(services)  # INV-1 due 03-31
         policy = (await dunning.get("/policy"))["policy"]
         released = await dunning.post(
             "/policy", {"policy": {**policy, "review_before_sending": True}, "reason": "先审后发"}, WANG
@@ -575,9 +613,7 @@ async def test_a_contact_that_disputes_an_invoice_opens_the_dispute_in_receivabl
 ) -> None:
     async with stack(new_database, broker, profiles, receivables, collections, day="2026-04-05") as services:
         ledger, dunning = services["receivables"], services["collections"]
-        customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
-        await items_known(dunning, 1)
+        customer = await one_invoice(services)  # INV-1 due 03-31
         invoice_id = (await ledger.get(f"/customers/{customer}/invoices"))[0]["invoice_id"]
         too_much = {"invoice_id": invoice_id, "amount": cny("10000.01"), "reason": "货物破损"}
         body = {"channel": "call", "outcome": "disputes_it", "note": "说货物破损", "dispute": too_much}
@@ -605,10 +641,8 @@ async def test_portfolio_rules_assign_collectors_and_a_hand_assignment_stays(
     new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
 ) -> None:
     async with stack(new_database, broker, profiles, receivables, collections, day="2026-04-05") as services:
-        ledger, dunning = services["receivables"], services["collections"]
-        customer = await open_file(services, "福建闽江贸易有限公司", "K-1")
-        await erp_invoice(ledger, "D-1", "INV-1", "10000.00", "2026-03-01")
-        await items_known(dunning, 1)
+        dunning = services["collections"]
+        customer = await one_invoice(services)  # INV-1 due 03-31
         policy = (await dunning.get("/policy"))["policy"]
         portfolios = [
             {"collector": "wang", "minimum_overdue": {"CNY": "50000.00"}},
@@ -626,3 +660,78 @@ async def test_portfolio_rules_assign_collectors_and_a_hand_assignment_stays(
         assert answer.status_code == 200, answer.text
         await all_at(services, "2026-04-07")
         assert (await dunning.get(f"/cases/{customer}"))["collector"] == "li"  # by hand: the rules leave it
+
+
+async def test_fees_and_interest_are_booked_by_receivables_and_visible_in_the_account_and_aging(
+    new_database: NewDatabase, broker: BrokerHandle, mailbox: Path
+) -> None:
+    async with stack(new_database, broker, profiles, receivables, collections, day="2026-03-01") as services:
+        ledger, dunning = services["receivables"], services["collections"]
+        customer = await one_invoice(services)  # INV-1 due 03-31
+        policy = (await dunning.get("/policy"))["policy"]
+        levels = [
+            {**level, "fee": {"CNY": "50.00"}} if level["level"] == 1
+            else {**level, "channels": ["email"]} if level["level"] == 2
+            else level
+            for level in policy["levels"]
+        ]  # fmt: skip
+        changed = {**policy, "levels": levels, "interest_percent_a_year": "12"}
+        await dunning.post("/policy", {"policy": changed, "reason": "逾期收费"}, WANG)
+
+        # The daily runs catch up day by day: the reminder on 03-26; level 1 on 04-02 (the minimum of 7
+        # days after the reminder), INV-1 2 days overdue: the fee of 50.00 and interest of
+        # 10,000.00 x 12% x 2/365 = 6.575... -> 6.58, on the notice and on the account.
+        await all_at(services, "2026-04-02")
+        await mail_count(mailbox, 2)
+        body = mails(mailbox)[1].get_content()
+        assert "本次通知另计入贵司账户：" in body
+        assert "催收费用  50.00 CNY" in body
+        assert "逾期利息  6.58 CNY" in body
+        assert "本次通知另计" not in mails(mailbox)[0].get_content()  # the reminder before due charges nothing
+
+        async def charges_booked(count: int) -> list[dict[str, Any]]:
+            async def booked() -> bool:
+                invoices = await ledger.get(f"/customers/{customer}/invoices")
+                return sum(1 for i in invoices if i["charge"]) == count
+
+            await eventually(booked, what=f"{count} charges booked by receivables")
+            return [i for i in await ledger.get(f"/customers/{customer}/invoices") if i["charge"]]
+
+        first = await charges_booked(2)
+        assert sorted((i["number"], i["open"], i["charge"]["kind"], i["schedule"][0]["due_date"]) for i in first) == [
+            ("DUN-20260402-FEE-CNY", "50.00", "fee", "2026-04-02"),
+            ("DUN-20260402-INT-CNY", "6.58", "interest", "2026-04-02"),
+        ]
+        account = await ledger.get(f"/customers/{customer}/account")
+        assert [(b["currency"], b["balance"], b["overdue"]) for b in account["balances"]] == [
+            ("CNY", "10056.58", "10000.00")
+        ]
+
+        # 04-15: level 2 (15 dunning days) charges interest again from the last notice only:
+        # 10,000.00 x 12% x 13/365 = 42.739... -> 42.74, and no fee (level 2 has none).
+        await all_at(services, "2026-04-15")
+        assert {i["number"]: i["open"] for i in await charges_booked(3)}["DUN-20260415-INT-CNY"] == "42.74"
+        aging = await ledger.get(f"/customers/{customer}/aging")
+        assert aging["by_currency"]["CNY"]["buckets"]["current"] == "42.74"  # due today
+        assert aging["by_currency"]["CNY"]["buckets"]["1-30"] == "10056.58"  # INV-1 15 days, the first charges 13
+        assert aging["by_currency"]["CNY"]["total"] == "10099.32"
+        movements = (await ledger.get(f"/customers/{customer}/movements"))["movements"]
+        assert [m["kind"] for m in movements].count("charge") == 3
+
+        # The charges are receivables, not items collections duns: its case lists INV-1 alone.
+        assert [i["number"] for i in (await dunning.get(f"/cases/{customer}"))["items"]] == ["INV-1"]
+
+        # Cash without detail pays the invoice and the charges (the order is the ledger's rule: oldest due first).
+        await erp_payment(ledger, "P-1", "10099.32", "2026-04-15", [])
+
+        async def settled() -> bool:
+            return bool(await ledger.get(f"/customers/{customer}/invoices") == [])
+
+        await eventually(settled, what="the invoice and its charges paid")
+        (payment,) = await ledger.get(f"/customers/{customer}/payments")
+        assert {a["number"]: a["amount"] for a in payment["allocations"]} == {
+            "INV-1": "10000.00",
+            "DUN-20260402-FEE-CNY": "50.00",
+            "DUN-20260402-INT-CNY": "6.58",
+            "DUN-20260415-INT-CNY": "42.74",
+        }

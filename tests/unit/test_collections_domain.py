@@ -3,12 +3,22 @@ checks, templates in the sandbox, promises and plans valued against cash, and th
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
-from contracts.collections import DunningStepTaken, Level, Policy, PortfolioRule
+from contracts.collections import DunningStepTaken, EscalationRule, Level, Policy, PortfolioRule
+from services.collections.domain.backtest import (
+    Backtest,
+    Basis,
+    CustomerHistory,
+    ItemHistory,
+    backtest,
+    replay_customer,
+)
 from services.collections.domain.case import Plan, Promise
 from services.collections.domain.dunning import Standing, assess, decide, replay, target_level
 from services.collections.domain.items import OpenItem, Pause, dunning_days, pause_on, paused_days
@@ -282,3 +292,153 @@ def test_the_first_portfolio_rule_the_customer_meets_assigns_it() -> None:
     assert portfolio_of(rules, "D", "CN", small) == (2, rules[1])
     assert portfolio_of(rules, "D", "SG", small) == (3, rules[2])
     assert portfolio_of(rules[:2], "A", "CN", small) is None
+
+
+# -- the policy backtest ------------------------------------------------------------------------------------
+
+
+def history(
+    *,
+    standings: tuple[tuple[date, Standing], ...] = (),
+    pauses: tuple[Pause, ...] = (),
+    contacts: tuple[date, ...] = (),
+    paid_on: str | None = "2026-04-10",
+    paid_from: str | None = None,
+) -> CustomerHistory:
+    """INV-1: 10,000.00 dated and recorded on 03-01, due 03-31, paid in full as recorded on
+    ``paid_on`` (counting from ``paid_from``, the same day unless given)."""
+    reductions = ((D(paid_on), D(paid_from or paid_on), Decimal("10000.00")),) if paid_on else ()
+    invoice = ItemHistory(
+        "D-1",
+        "INV-1",
+        "CNY",
+        Decimal("10000.00"),
+        D("2026-03-01"),
+        D("2026-03-01"),
+        ((D("2026-03-31"), Decimal("10000.00")),),
+        reductions,
+    )
+    return CustomerHistory("C-1", [invoice], pauses, contacts, standings)
+
+
+def sent(found: Backtest) -> list[tuple[str, int]]:
+    return [(step.day.isoformat(), step.level) for step in found.steps]
+
+
+def test_the_backtest_runs_each_day_on_what_was_recorded_before_it() -> None:
+    # Unrated, the tight strategy: the reminder 5 days before due (03-26); level 1 a day after due
+    # (04-01), held to 04-02 by the 7 days between contacts; the payment recorded on 04-10 ends it.
+    found = backtest(FIRST_POLICY, [history()], D("2026-03-01"), D("2026-05-31"))
+    assert sent(found) == [("2026-03-26", 0), ("2026-04-02", 1)]
+    assert found.per_day() == {D("2026-03-26"): {0: 1}, D("2026-04-02"): {1: 1}}
+    # Unpaid, level 2 at 15 dunning days (04-15), level 3 at 30 (04-30), level 4 at 60 (05-30).
+    unpaid = backtest(FIRST_POLICY, [history(paid_on=None)], D("2026-04-01"), D("2026-05-31"))
+    assert sent(unpaid) == [("2026-04-02", 1), ("2026-04-15", 2), ("2026-04-30", 3), ("2026-05-30", 4)]
+    # Only what falls within the period is reported, though the days before it are run.
+    assert sent(backtest(FIRST_POLICY, [history()], D("2026-03-27"), D("2026-05-31"))) == [("2026-04-02", 1)]
+
+
+def test_the_backtest_heeds_the_grade_pauses_and_contacts_as_they_were_then() -> None:
+    # Graded A on 03-10 (known from 03-11 on): the gentle strategy, reminder 3 days before due.
+    graded = history(standings=((D("2026-03-10"), Standing("A")),))
+    assert sent(backtest(FIRST_POLICY, [graded], D("2026-03-01"), D("2026-04-09"))) == [
+        ("2026-03-28", 0),
+        ("2026-04-07", 1),
+    ]
+    # A promise from 04-01 (begun after that day's run) to 04-05 pauses INV-1 four days: level 1
+    # waits, and the payment never comes, so level 2 is reached at 15 dunning days on 04-19.
+    promised = history(pauses=(Pause("promise", D("2026-04-01"), D("2026-04-05")),), paid_on=None)
+    assert sent(backtest(FIRST_POLICY, [promised], D("2026-03-01"), D("2026-04-20"))) == [
+        ("2026-03-26", 0),
+        ("2026-04-05", 1),
+        ("2026-04-19", 2),
+    ]
+    # A call logged on 03-31 counts from the run of 04-01: level 1 waits 7 days, to 04-07.
+    called = history(contacts=(D("2026-03-31"),))
+    assert sent(backtest(FIRST_POLICY, [called], D("2026-03-01"), D("2026-04-09"))) == [
+        ("2026-03-26", 0),
+        ("2026-04-07", 1),
+    ]
+
+
+def test_the_backtest_reports_the_escalations_a_policy_would_have_made_and_its_charges() -> None:
+    quick = FIRST_POLICY.model_copy(
+        update={
+            "escalation": EscalationRule(to="legal", days_overdue=65, minimum={"CNY": Decimal("5000.00")}),
+            "interest_percent_a_year": Decimal("12"),
+        }
+    )
+    found = backtest(quick, [history(paid_on=None)], D("2026-03-01"), D("2026-06-30"))
+    assert sent(found)[-1] == ("2026-05-30", 4)
+    (escalation,) = found.escalations
+    assert (escalation.customer_id, escalation.day) == ("C-1", D("2026-06-04"))  # 65 dunning days
+    assert "65 or more days overdue" in escalation.reason
+    # Interest: 10,000.00 x 12% x days since the last charge / 365 at each of levels 1 to 4:
+    # 2 days -> 6.58, 13 -> 42.74, 15 -> 49.32, 30 -> 98.63.
+    assert found.charged() == {"CNY": Decimal("197.27")}
+
+
+def test_on_the_entry_basis_a_late_posted_payment_counts_from_its_own_date() -> None:
+    # Paid on 04-01 but recorded on 04-05: the real run of 04-02 did not know it and sent level 1;
+    # replayed by the documents' own dates, nothing goes out after the reminder.
+    late = history(paid_on="2026-04-05", paid_from="2026-04-01")
+    assert sent(backtest(FIRST_POLICY, [late], D("2026-03-01"), D("2026-04-30"))) == [
+        ("2026-03-26", 0),
+        ("2026-04-02", 1),
+    ]
+    assert sent(backtest(FIRST_POLICY, [late], D("2026-03-01"), D("2026-04-30"), "entry")) == [("2026-03-26", 0)]
+    # A grade learnt of on 04-20 holds, on the entry basis, for the days before it too.
+    graded = history(standings=((D("2026-04-20"), Standing("A")),))
+    assert sent(backtest(FIRST_POLICY, [graded], D("2026-03-01"), D("2026-04-09")))[0] == ("2026-03-26", 0)
+    assert sent(backtest(FIRST_POLICY, [graded], D("2026-03-01"), D("2026-04-09"), "entry"))[0] == ("2026-03-28", 0)
+
+
+def random_history(rng: random.Random, n: int) -> CustomerHistory:
+    """A customer with a few invoices, payments recorded late or early, pauses, calls and grades."""
+    start = D("2026-01-01")
+
+    def on(lo: int, hi: int) -> date:
+        return start + timedelta(days=rng.randint(lo, hi))
+
+    items = []
+    for i in range(rng.randint(1, 6)):
+        issued = on(0, 60)
+        total = Decimal(rng.choice(["80.00", "500.00", "12000.00"]))
+        schedule = ((issued + timedelta(days=rng.choice([0, 10, 30])), total),)
+        reductions = tuple(
+            (paid + timedelta(days=rng.randint(0, 5)), paid, total / parts)
+            for parts in [rng.choice([1, 2])]
+            for paid in sorted(on(0, 150) for _ in range(rng.randint(0, parts)))
+        )
+        items.append(ItemHistory(f"D-{i}", f"INV-{i}", "CNY", total, issued + timedelta(days=rng.randint(0, 3)),
+                                 issued, schedule, reductions))  # fmt: skip
+    pauses = [
+        Pause(rng.choice(["disputed", "promise", "plan", "blocked"]), begun, begun + timedelta(days=rng.randint(1, 20)))
+        for begun in (on(20, 140) for _ in range(rng.randint(0, 2)))
+    ]
+    contacts = sorted(on(20, 150) for _ in range(rng.randint(0, 3)))
+    grades = [
+        (since, Standing(rng.choice(["A", "C", "E"]), rng.random() < 0.3)) for since in sorted({on(0, 150), on(0, 150)})
+    ]
+    return CustomerHistory(f"C-{n}", items, pauses, contacts, grades)
+
+
+@pytest.mark.parametrize("basis", ["recorded", "entry"])
+def test_running_only_the_days_that_can_differ_gives_what_running_every_day_gives(basis: Basis) -> None:
+    rng = random.Random(14)
+    quick = FIRST_POLICY.model_copy(
+        update={"escalation": EscalationRule(to="legal", days_overdue=70, minimum={}), "interest_percent_a_year": 8}
+    )
+    seen: Counter[str] = Counter()
+    for n in range(120):
+        customer = random_history(rng, n)
+        for policy in (FIRST_POLICY, quick):
+            skipping, daily = Backtest(), Backtest()
+            replay_customer(policy, customer, D("2026-02-01"), D("2026-07-31"), basis, skipping)
+            replay_customer(policy, customer, D("2026-02-01"), D("2026-07-31"), basis, daily, every_day=True)
+            assert (skipping.steps, skipping.escalations) == (daily.steps, daily.escalations), customer
+            seen.update(steps=len(daily.steps), escalations=len(daily.escalations))
+            seen.update(f"level {step.level}" for step in daily.steps)
+    # The histories reach every level and the escalation rule, so the comparison covers them.
+    assert all(seen[f"level {level}"] > 0 for level in range(5)), seen
+    assert seen["escalations"] > 10, seen

@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from contracts.collections import Charge
 from contracts.receivables import (
     CashDiscount,
     Instalment,
     InvoiceAdjusted,
     InvoiceFellOverdue,
+    InvoiceIssued,
     InvoiceReopened,
     InvoiceSettled,
     PaymentAllocated,
@@ -485,3 +487,51 @@ def test_the_account_as_of_a_business_date_as_known_on_a_day() -> None:
     assert open_on(date(2026, 1, 31), date(2026, 2, 5)) == Decimal("0.00")  # restated by the late posting
     assert open_on(date(2026, 1, 20), date(2026, 2, 5)) == Decimal("1000.00")  # before the value date
     assert len(domain.account_as_of(history, "C-1", date(2025, 12, 31), TODAY).invoices) == 0  # before the invoice
+
+
+def test_a_notices_charges_are_receivables_due_at_once_paid_after_older_items_and_booked_once() -> None:
+    # INV-1 (1,000.00, due 31 Jan) is dunned on 1 March with a 50.00 fee and 9.86 interest.
+    fee = Charge(kind="fee", amount=cny("50.00"), description="Second reminder")
+    interest = Charge(kind="interest", amount=cny("9.86"), description="late-payment interest at 12% a year")
+    account = book(OLD)
+    events = domain.book_charges(account, "C-1", "C-1-2026-03-01", date(2026, 3, 1), [fee, interest], TODAY)
+    account = apply(account, events)
+    assert opens(account) == {
+        "INV-1": Decimal("1000.00"),
+        "DUN-20260301-FEE-CNY": Decimal("50.00"),
+        "DUN-20260301-INT-CNY": Decimal("9.86"),
+    }
+    issued = [e for e in events if isinstance(e, InvoiceIssued)]
+    assert [(e.charge.kind if e.charge else None, e.schedule[0].due_date) for e in issued] == [
+        ("fee", date(2026, 3, 1)),
+        ("interest", date(2026, 3, 1)),
+    ]
+    assert [(m.kind, m.amount) for e in events for m in domain.movements(e)] == [
+        ("charge", Decimal("50.00")),
+        ("charge", Decimal("9.86")),
+    ]
+    # Delivered again, nothing more is booked.
+    assert domain.book_charges(account, "C-1", "C-1-2026-03-01", date(2026, 3, 1), [fee, interest], TODAY) == []
+    # Aged with the rest: as of 10 March the charges are 9 days past due, INV-1 38.
+    aged = domain.age(domain.open_items(account), date(2026, 3, 10))["CNY"]
+    assert (aged["1-30"], aged["31-60"]) == (Decimal("59.86"), Decimal("1000.00"))
+    # Undetailed cash pays the invoice that fell due first, then the fee.
+    account, _ = pay(account, "1020.00", date(2026, 3, 12))
+    assert opens(account) == {
+        "INV-1": Decimal("0.00"),
+        "DUN-20260301-FEE-CNY": Decimal("30.00"),
+        "DUN-20260301-INT-CNY": Decimal("9.86"),
+    }
+
+
+def test_unapplied_cash_waiting_on_the_account_pays_a_charge_when_it_is_booked() -> None:
+    account, _ = pay(book(), "20.00", date(2026, 2, 1))
+    fee = Charge(kind="fee", amount=cny("50.00"), description="Second reminder")
+    account = apply(account, domain.book_charges(account, "C-1", "C-1-2026-03-01", date(2026, 3, 1), [fee], TODAY))
+    assert opens(account) == {"DUN-20260301-FEE-CNY": Decimal("30.00")}
+
+
+def test_a_charge_must_be_positive_in_the_minor_unit() -> None:
+    wrong = Charge(kind="fee", amount=Money(amount=Decimal("5.001"), currency="CNY"), description="x")
+    with pytest.raises(domain.Refused, match="minor unit"):
+        domain.book_charges(book(OLD), "C-1", "C-1-2026-03-01", date(2026, 3, 1), [wrong], TODAY)

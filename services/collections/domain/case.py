@@ -100,6 +100,7 @@ class CollectionCase:
     steps: int = 0
     notices_sent: int = 0
     contacts: int = 0
+    contact_days: tuple[date, ...] = ()  # the days people logged a contact, for the backtest
     proposed: Map[str, DunningStepTaken] = field(default_factory=Map)  # steps awaiting review
     promises: Map[str, Promise] = field(default_factory=Map)
     plans: Map[str, Plan] = field(default_factory=Map)
@@ -108,6 +109,11 @@ class CollectionCase:
     collector: str | None = None
     assigned_by: str | None = None  # a person, or "portfolio"
     broken_promises: int = 0
+
+    def recorded_pauses(self) -> list[Pause]:
+        """The promises, plans and blocks this case has held, each from its first day: what the
+        backtest replays (an escalation is the proposed policy's to make)."""
+        return [p for p in self.pauses() if p.reason != "escalated"]
 
     def pauses(self) -> list[Pause]:
         """The pauses of the dunning clock this case holds (disputes are the ledger's)."""
@@ -165,7 +171,8 @@ def evolve(case: CollectionCase, event: DomainEvent) -> CollectionCase:
             return replace(case, notices_sent=case.notices_sent + 1)
         case ContactLogged():
             last = max(case.last_contact_on or event.contacted_on, event.contacted_on)
-            return replace(case, contacts=case.contacts + 1, last_contact_on=last)
+            days = (*case.contact_days, event.contacted_on)
+            return replace(case, contacts=case.contacts + 1, last_contact_on=last, contact_days=days)
         case PromiseMade():
             promise = Promise(
                 event.promise_id,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from contracts.collections import Charge, DunningStepTaken, GradeOrUnrated, ItemInput, Policy
+from contracts.collections import Charge, DunningStepTaken, GradeOrUnrated, ItemInput, PauseReason, Policy
 from libs.events.contracts import Money, to_minor_unit
 from services.collections.domain.items import ZERO, OpenItem, Pause, pause_on, paused_days
 from services.collections.domain.policy import level_of, strategy_for
@@ -34,10 +34,8 @@ def assess(
     """Each open item with its clocks on ``day``: aging's days past due, the dunning clock's days
     (less the paused days), whether it is paused now and why, its level so far."""
     assessed = []
-    clocks = [(item, item.clocks(day)) for item in items if item.open > 0]
-    for item, (due, overdue) in sorted(clocks, key=lambda c: (c[1][0], c[0].number, c[0].invoice_id)):
-        days = (day - due).days
-        paused = paused_days(pauses, item.invoice_id, due, day) if days > 0 and pauses else 0
+    for clock in clocks(items, pauses, day):
+        item = clock.item
         level = levels.get(item.invoice_id)
         # Built without validation: every value is computed here, of the types the model declares.
         assessed.append(
@@ -46,26 +44,59 @@ def assess(
                 number=item.number,
                 currency=item.currency,
                 open=item.open,
-                overdue=overdue,
-                due_date=due,
-                days_past_due=days,
-                dunning_days=days - paused,
+                overdue=clock.overdue,
+                due_date=clock.due,
+                days_past_due=clock.days_past_due,
+                dunning_days=clock.dunning_days,
                 level_before=level,
                 level_after=level,
-                paused=pause_on(pauses, item.invoice_id, day) if pauses else None,
+                paused=clock.paused,
                 charged_through=charged_through.get(item.invoice_id),
             )
         )
     return assessed
 
 
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """An open item's clocks on a day."""
+
+    item: OpenItem
+    due: date
+    overdue: Decimal
+    days_past_due: int
+    dunning_days: int
+    paused: PauseReason | None
+
+
+def clocks(items: Sequence[OpenItem], pauses: Sequence[Pause], day: date) -> list[Clock]:
+    """The open items' clocks on ``day``, earliest due first."""
+    found = []
+    for item in items:
+        if item.open <= 0:
+            continue
+        due, overdue = item.clocks(day)
+        days = (day - due).days
+        paused = paused_days(pauses, item.invoice_id, due, day) if days > 0 and pauses else 0
+        reason = pause_on(pauses, item.invoice_id, day) if pauses else None
+        found.append(Clock(item, due, overdue, days, days - paused, reason))
+    found.sort(key=lambda c: (c.due, c.item.number, c.item.invoice_id))
+    return found
+
+
+def rises(steps: Sequence[tuple[int, int]], level: int | None, dunning_days: int, paused: bool) -> int | None:
+    """The level an item rises to today, or None when it stays where it is."""
+    target = None if paused else _reached(steps, dunning_days)
+    return target if target is not None and (level is None or target > level) else None
+
+
 def target_level(policy: Policy, grade: GradeOrUnrated, on_hold: bool, days: int) -> int | None:
     """The highest level the grade's strategy reaches at ``days`` on the dunning clock; a customer on
     hold skips the gentle levels."""
-    return _reached(_steps(policy, grade, on_hold), days)
+    return _reached(strategy_steps(policy, grade, on_hold), days)
 
 
-def _steps(policy: Policy, grade: GradeOrUnrated, on_hold: bool) -> list[tuple[int, int]]:
+def strategy_steps(policy: Policy, grade: GradeOrUnrated, on_hold: bool) -> list[tuple[int, int]]:
     """(days, level) of the steps the customer's strategy takes."""
     gentle = {level.level for level in policy.levels if level.gentle}
     return [(s.days, s.level) for s in strategy_for(policy, grade).steps if not (on_hold and s.level in gentle)]
@@ -97,11 +128,13 @@ def decide(
     the items rising are below the policy's minimum amount in every currency, or when the customer
     was contacted fewer than the policy's minimum days ago."""
     decided: list[ItemInput] = []
-    steps = _steps(policy, standing.grade, standing.on_hold)
+    steps = strategy_steps(policy, standing.grade, standing.on_hold)
     for item in items:
-        target = None if item.paused else _reached(steps, item.dunning_days)
-        rises = target is not None and (item.level_before is None or target > item.level_before)
-        decided.append(item.model_copy(update={"level_after": target if rises else item.level_before}))
+        target = rises(steps, item.level_before, item.dunning_days, item.paused is not None)
+        if target is None and item.level_after == item.level_before:
+            decided.append(item)  # as assessed: copying thousands of unchanged items a day shows in the run
+        else:
+            decided.append(item.model_copy(update={"level_after": item.level_before if target is None else target}))
     raised = [item for item in decided if item.level_after != item.level_before]
     if not raised:
         return None
@@ -159,6 +192,27 @@ def charges(policy: Policy, level: int, raised: Sequence[ItemInput], day: date) 
                 )
             )
     return tuple(found)
+
+
+def escalation_reason(policy: Policy, items: Sequence[ItemInput], grade: GradeOrUnrated) -> str | None:
+    """Why the policy's escalation rule hands the case to legal now, or None: an item not paused that
+    has had its strategy's last level is at least the rule's days on the dunning clock, and the
+    customer's overdue total reaches the rule's minimum in some currency (any amount where none is set)."""
+    rule = policy.escalation
+    if rule is None:
+        return None
+    overdue: dict[str, Decimal] = defaultdict(Decimal)
+    late = False
+    last = strategy_for(policy, grade).steps[-1].level
+    for item in items:
+        overdue[item.currency] += item.overdue
+        dunned = item.level_before is not None and item.level_before >= last  # its last notice went out
+        late = late or (item.paused is None and dunned and item.dunning_days >= rule.days_overdue)
+    reached = [c for c, amount in overdue.items() if amount > 0 and amount >= rule.minimum.get(c, ZERO)]
+    if not late or not reached:
+        return None
+    amounts = ", ".join(f"{overdue[c]} {c}" for c in sorted(reached))
+    return f"an item {rule.days_overdue} or more days overdue on the dunning clock, with {amounts} overdue"
 
 
 def replay(policy: Policy, step: DunningStepTaken) -> DunningStepTaken | None:

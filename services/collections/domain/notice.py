@@ -65,7 +65,12 @@ def context(step: DunningStepTaken, customer_name: str, sender: Letterhead) -> d
         ],
         "totals": [{"amount": str(a), "currency": c} for c, a in totals(step)],
         "charges": [
-            {"description": c.description, "amount": str(c.amount.amount), "currency": c.amount.currency}
+            {
+                "kind": c.kind,
+                "description": c.description,
+                "amount": str(c.amount.amount),
+                "currency": c.amount.currency,
+            }
             for c in step.charges
         ],
     }

@@ -41,10 +41,15 @@ _ITEMS_EN = (
 _TOTALS_ZH = "{% for total in totals %}合计未付 {{ total.amount | amount }} {{ total.currency }}\n{% endfor %}"
 _TOTALS_EN = "{% for total in totals %}Total open {{ total.amount | amount }} {{ total.currency }}\n{% endfor %}"
 _CHARGES_ZH = (
-    "{% for charge in charges %}{{ charge.description }}: {{ charge.amount | amount }} {{ charge.currency }}\n"
-    "{% endfor %}"
+    "{% if charges %}\n本次通知另计入贵司账户：\n{% for charge in charges %}"
+    "  {% if charge.kind == 'fee' %}催收费用{% else %}逾期利息{% endif %}"
+    "  {{ charge.amount | amount }} {{ charge.currency }}\n{% endfor %}{% endif %}"
 )
-_CHARGES_EN = _CHARGES_ZH
+_CHARGES_EN = (
+    "{% if charges %}\nAdded to your account with this notice:\n{% for charge in charges %}"
+    "  {% if charge.kind == 'fee' %}Dunning fee{% else %}Late-payment interest{% endif %} ({{ charge.description }})"
+    "  {{ charge.amount | amount }} {{ charge.currency }}\n{% endfor %}{% endif %}"
+)
 _SIGN_ZH = (
     "{% if company_bank_account %}\n请汇款至：{{ company_bank_name }}  账号 {{ company_bank_account }}\n{% endif %}"
     "\n{{ company }} 信用管理部\n{% if company_phone %}电话 {{ company_phone }}\n{% endif %}"

@@ -9,6 +9,7 @@ folds one event into the account. No I/O here. The modules, by concern:
   reversals and refunds;
 - ``documents``: the ERP's documents, applied in document order whatever order they arrive in;
 - ``disputes``: disputes, write-offs and recoveries;
+- ``charges``: the dunning fees and interest collections posts, booked as receivables;
 - ``aging``: overdue steps, aging, and the account as of a business date as known on a day;
 - ``fx``: FX rates to the base currency, proposed and confirmed;
 - ``statements``: statements of account and the customer's answer;
@@ -49,6 +50,7 @@ from services.receivables.domain.aging import (
     recorded_on,
 )
 from services.receivables.domain.cash import allocate_by_hand, apply_cash, refund, reverse_payment
+from services.receivables.domain.charges import book_charges
 from services.receivables.domain.disputes import open_dispute, recover, resolve_dispute, write_off
 from services.receivables.domain.documents import (
     CreditNoteDocument,
@@ -103,6 +105,7 @@ __all__ = [
     "age",
     "allocate_by_hand",
     "apply_cash",
+    "book_charges",
     "bucket_index",
     "bucket_labels",
     "closing_balances",

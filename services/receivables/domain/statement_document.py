@@ -128,6 +128,8 @@ def _description(m: Movement, numbers: dict[str, str]) -> str:
     match m.kind:
         case "invoice":
             return "销售发票 Invoice" + (f" · 订单 order {m.detail}" if m.detail else "")
+        case "charge":
+            return "催收费用 Dunning fee" if m.detail == "fee" else "逾期利息 Late-payment interest"
         case "adjustment":
             return f"发票更正 Invoice corrected · {invoice}"
         case "credit_note":
@@ -153,7 +155,7 @@ def _reference(m: Movement, numbers: dict[str, str], payments: dict[str, Payment
     if m.kind in ("payment", "payment_reversal"):
         paid = payments.get(m.reference)
         return (paid.payer_reference or "") if paid else ""
-    if m.kind in ("invoice", "credit_note"):
+    if m.kind in ("invoice", "charge", "credit_note"):
         return m.reference
     return _invoice(m.invoice_id, numbers)
 

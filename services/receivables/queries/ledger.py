@@ -184,6 +184,7 @@ def invoice_view(row: Row) -> InvoiceView:
     invoice["collectable"] = invoice["open"] - invoice["disputed"]
     invoice["status"] = "open" if row["open"] > 0 else "written_off" if row["written_off"] else "settled"
     invoice["terms"] = json.loads(row["terms"])
+    invoice["charge"] = json.loads(row["charge"]) if row["charge"] else None
     invoice["schedule"] = [
         {
             **i,

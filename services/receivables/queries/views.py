@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from contracts.receivables import Terms
+from pydantic import Field
+
+from contracts.receivables import ChargeOrigin, Terms
 from libs.service.views import Amount, MoneyView, View
 
 AgingBasis = Literal["due_date", "invoice_date"]
@@ -70,6 +72,7 @@ class InvoiceView(View):
     order_ref: str | None
     erp_reference: str | None
     revision: int
+    charge: ChargeOrigin | None = Field(description="set when the receivable is a dunning fee or interest")
     paid: Amount
     credited: Amount
     discounted: Amount
