@@ -85,6 +85,9 @@ class PortfolioRule(_Part):
     minimum_overdue: dict[str, ExactDecimal] | None = Field(
         default=None, description="per currency: overdue at least this much in one of them"
     )
+    minimum_open: dict[str, ExactDecimal] | None = Field(
+        default=None, description="the account's size, per currency: open at least this much in one of them"
+    )
 
 
 class Policy(_Part):

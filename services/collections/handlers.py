@@ -227,9 +227,11 @@ def _by_portfolio(
     if not policy.portfolios or (case.collector is not None and case.assigned_by != "portfolio"):
         return None
     overdue: dict[str, Decimal] = defaultdict(Decimal)
+    open_: dict[str, Decimal] = defaultdict(Decimal)
     for item in items:
         overdue[item.currency] += item.overdue
-    found = portfolio_of(policy.portfolios, facts.standing.grade, facts.country, overdue)
+        open_[item.currency] += item.open
+    found = portfolio_of(policy.portfolios, facts.standing.grade, facts.country, overdue, open_)
     if found is None or found[1].collector == case.collector:
         return None
     number, rule = found

@@ -283,15 +283,18 @@ def test_the_priority_is_the_sum_of_its_named_parts() -> None:
 def test_the_first_portfolio_rule_the_customer_meets_assigns_it() -> None:
     rules = (
         PortfolioRule(collector="wang", minimum_overdue={"CNY": Decimal("100000.00")}),
+        PortfolioRule(collector="zhao", minimum_open={"CNY": Decimal("500000.00"), "USD": Decimal("70000.00")}),
         PortfolioRule(collector="mei", grades=("D", "E"), countries=("CN",)),
         PortfolioRule(collector="li"),
     )
     big = {"CNY": Decimal("150000.00")}
     small = {"CNY": Decimal("900.00"), "USD": Decimal("200000.00")}
-    assert portfolio_of(rules, "A", "CN", big) == (1, rules[0])
-    assert portfolio_of(rules, "D", "CN", small) == (2, rules[1])
-    assert portfolio_of(rules, "D", "SG", small) == (3, rules[2])
-    assert portfolio_of(rules[:2], "A", "CN", small) is None
+    nothing: dict[str, Decimal] = {}
+    assert portfolio_of(rules, "A", "CN", big, big) == (1, rules[0])
+    assert portfolio_of(rules, "A", "CN", small, {"USD": Decimal("70000.00")}) == (2, rules[1])  # a large account
+    assert portfolio_of(rules, "D", "CN", small, {"USD": Decimal("69999.99")}) == (3, rules[2])
+    assert portfolio_of(rules, "D", "SG", small, nothing) == (4, rules[3])
+    assert portfolio_of(rules[:3], "A", "CN", small, nothing) is None
 
 
 # -- the policy backtest ------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The policy backtest: the daily dunning run of a proposed policy replayed over the recorded history,
-day by day, on a case of its own, changing nothing. No I/O.
+"""The policy backtest: the daily dunning runs of a proposed policy replayed over the recorded history
+on a case of its own, changing nothing. No I/O.
 
 Each customer's history is what collections recorded: its invoices and every change to what is
 owed on them, each with the business date the ledger recorded it and the date it counts from;

@@ -197,6 +197,7 @@ def check(policy: Policy) -> Policy:
         _amounts(policy.escalation.minimum, "escalation.minimum")
     for n, rule in enumerate(policy.portfolios):
         _amounts(rule.minimum_overdue or {}, f"portfolios[{n}].minimum_overdue")
+        _amounts(rule.minimum_open or {}, f"portfolios[{n}].minimum_open")
         wrong = [c for c in rule.countries or () if len(c) != 2 or not c.isupper()]
         if wrong:
             raise PolicyInvalid(f"portfolios[{n}].countries", f"{', '.join(wrong)}: ISO 3166-1 alpha-2 codes")

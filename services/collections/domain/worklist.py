@@ -69,7 +69,11 @@ def priority(found: dict[str, Decimal]) -> Decimal:
 
 
 def portfolio_of(
-    rules: tuple[PortfolioRule, ...], grade: GradeOrUnrated, country: str | None, overdue: dict[str, Decimal]
+    rules: tuple[PortfolioRule, ...],
+    grade: GradeOrUnrated,
+    country: str | None,
+    overdue: dict[str, Decimal],
+    open_: dict[str, Decimal],
 ) -> tuple[int, PortfolioRule] | None:
     """The first rule (numbered from 1) whose every condition the customer meets, if any."""
     for number, rule in enumerate(rules, start=1):
@@ -77,9 +81,12 @@ def portfolio_of(
             continue
         if rule.countries is not None and country not in rule.countries:
             continue
-        if rule.minimum_overdue is not None and not any(
-            overdue.get(currency, Decimal(0)) >= amount for currency, amount in rule.minimum_overdue.items()
-        ):
+        if not _reaches(overdue, rule.minimum_overdue) or not _reaches(open_, rule.minimum_open):
             continue
         return number, rule
     return None
+
+
+def _reaches(amounts: dict[str, Decimal], minimum: dict[str, Decimal] | None) -> bool:
+    """No minimum, or at least the minimum in one of its currencies."""
+    return minimum is None or any(amounts.get(c, Decimal(0)) >= amount for c, amount in minimum.items())
