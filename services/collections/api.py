@@ -164,7 +164,10 @@ async def what_if(body: WhatIfRequest, kit: KitDep, _: Managers) -> Response:
         except PolicyInvalid as invalid:
             raise _policy_refused(invalid) from None
         recorded = await queries.recorded_steps(conn, body.from_, body.to, body.customers)
-    return answer(queries.what_if_view(found, recorded, body.from_, body.to))
+        named = {s.customer_id for s in found.backtest.steps} | {e.customer_id for e in found.backtest.escalations}
+        named |= {c for c, _ in found.recorded_escalations}
+        names = await queries.legal_names(conn, sorted(named))
+    return answer(queries.what_if_view(found, recorded, body.from_, body.to, names))
 
 
 # -- cases -------------------------------------------------------------------------------------------------

@@ -535,6 +535,7 @@ class WhatIfDay(View):
 
 class WhatIfCustomer(View):
     customer_id: str
+    legal_name: str | None
     notices: int
     first: date
     last: date
@@ -543,6 +544,7 @@ class WhatIfCustomer(View):
 
 class WhatIfEscalation(View):
     customer_id: str
+    legal_name: str | None
     date: date
     reason: str | None = None
 
@@ -560,7 +562,16 @@ class WhatIfView(View):
     charges: list[MoneyView]
 
 
-def what_if_view(found: WhatIf, recorded: dict[date, dict[int, int]], start: date, end: date) -> WhatIfView:
+async def legal_names(conn: Connection, customer_ids: Sequence[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT customer_id, legal_name FROM customers WHERE customer_id = ANY($1::text[])", list(customer_ids)
+    )
+    return {r["customer_id"]: r["legal_name"] for r in rows}
+
+
+def what_if_view(
+    found: WhatIf, recorded: dict[date, dict[int, int]], start: date, end: date, names: dict[str, str]
+) -> WhatIfView:
     proposed = found.backtest.per_day()
     by_level: dict[str, dict[str, int]] = {"proposed": defaultdict(int), "recorded": defaultdict(int)}
     for side, per_day in (("proposed", proposed), ("recorded", recorded)):
@@ -587,6 +598,7 @@ def what_if_view(found: WhatIf, recorded: dict[date, dict[int, int]], start: dat
         customers_contacted=[
             WhatIfCustomer(
                 customer_id=c,
+                legal_name=names.get(c),
                 notices=len(steps),
                 first=steps[0].day,
                 last=steps[-1].day,
@@ -595,8 +607,13 @@ def what_if_view(found: WhatIf, recorded: dict[date, dict[int, int]], start: dat
             for c, steps in sorted(contacted.items())
         ],
         escalations=[
-            WhatIfEscalation(customer_id=e.customer_id, date=e.day, reason=e.reason) for e in found.backtest.escalations
+            WhatIfEscalation(
+                customer_id=e.customer_id, legal_name=names.get(e.customer_id), date=e.day, reason=e.reason
+            )
+            for e in found.backtest.escalations
         ],
-        recorded_escalations=[WhatIfEscalation(customer_id=c, date=d) for c, d in found.recorded_escalations],
+        recorded_escalations=[
+            WhatIfEscalation(customer_id=c, legal_name=names.get(c), date=d) for c, d in found.recorded_escalations
+        ],
         charges=[MoneyView.of(amount, currency) for currency, amount in found.backtest.charged().items()],
     )

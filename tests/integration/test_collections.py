@@ -227,9 +227,10 @@ async def test_items_walk_up_the_levels_in_one_consolidated_notice_per_customer(
             ("2026-03-30", {"0": 1}),
             ("2026-04-02", {"1": 1}),
         ]
-        assert [(c["customer_id"], c["notices"], c["highest_level"]) for c in closer["customers_contacted"]] == [
-            (minjiang, 3, 1)
+        contacted = [
+            (c["customer_id"], c["legal_name"], c["notices"], c["highest_level"]) for c in closer["customers_contacted"]
         ]
+        assert contacted == [(minjiang, "福建闽江贸易有限公司", 3, 1)]
         future = await dunning.http.post(
             "/policy/what-if", json={**period, "to": "2026-04-03"}, headers=bearer("credit_manager")
         )
