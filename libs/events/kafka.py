@@ -17,9 +17,10 @@ __all__ = ["DEFAULT_PARTITIONS", "dead_letter_topic", "ensure_topics", "partitio
 # arrive, whatever the wait; the embedded Tansu broker holds every fetch for the whole wait, so a
 # short wait is low latency and a long one a quiet broker. Consumers fetch with the short wait
 # while records flow and with the long one once nothing has come for a while: the lag under load
-# stays that of the short wait, and a stack at rest asks the broker twice a second per consumer.
+# stays that of the short wait, and a stack at rest asks the broker every 2 s per consumer (under the
+# embedded broker, the first event after a quiet spell waits for the held fetch: up to 2 s).
 FETCH_MAX_WAIT_MS = 10
-IDLE_FETCH_MAX_WAIT_MS = 500
+IDLE_FETCH_MAX_WAIT_MS = 2000
 IDLE_AFTER_SECONDS = 2.0
 
 

@@ -80,7 +80,7 @@ class Relay:
         *,
         source: str,
         batch_size: int = 2000,
-        poll_interval: float = 1.0,
+        poll_interval: float = 5.0,
         standby_interval: float = 2.0,
         vacuum_every: int = 10_000,
     ) -> None:

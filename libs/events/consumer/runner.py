@@ -225,7 +225,8 @@ class ConsumerRunner:
     async def _poll_once(self, consumer: AIOKafkaConsumer) -> int:
         """One fetch and what follows from it; returns how many records arrived."""
         try:
-            batches = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+            wait = IDLE_FETCH_MAX_WAIT_MS if self._idle else 200  # records end the wait at once: it bounds wakeups
+            batches = await consumer.getmany(timeout_ms=wait, max_records=self.batch_size)
         except OffsetOutOfRangeError as exc:
             positions: dict[TopicPartition, int] = exc.args[0] if exc.args else {}
             begins = await consumer.beginning_offsets(list(positions))
