@@ -29,6 +29,7 @@ from pydantic import (
 JsonObject = dict[str, Any]
 Upcaster = Callable[[JsonObject], JsonObject]
 E = TypeVar("E", bound=type["DomainEvent"])
+M = TypeVar("M", bound=BaseModel)
 
 
 class DomainEvent(BaseModel):
@@ -355,3 +356,15 @@ def describe(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "(root)"
         parts.append(f"{where}: {error['msg']}")
     return "; ".join(parts)
+
+
+def built(model: type[M], values: dict[str, Any]) -> M:
+    """A model from values already of its fields' types, every field given, without validation: what
+    ``model_construct`` makes, five times faster (it looks up every field's default first), for
+    models built by the hundred thousand from values computed in code."""
+    made = model.__new__(model)
+    object.__setattr__(made, "__dict__", values)
+    object.__setattr__(made, "__pydantic_fields_set__", set(values))
+    object.__setattr__(made, "__pydantic_extra__", None)
+    object.__setattr__(made, "__pydantic_private__", None)
+    return made

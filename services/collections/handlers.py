@@ -167,12 +167,15 @@ def step_id(customer_id: str, day: date) -> str:
     return f"{customer_id}-{day.isoformat()}"
 
 
-async def dunning_run(parts: Parts, conn: Any, customer_ids: Sequence[str], day: date) -> int:
-    """The day's dunning for these customers: a step (and its notice) for each whose items rise, and
-    the escalations the policy makes; answers the events recorded."""
+async def dunning_run(
+    parts: Parts, conn: Any, customer_ids: Sequence[str], day: date, known: Mapping[str, CustomerFacts] | None = None
+) -> int:
+    """The day's dunning for these customers (their facts, when the caller has read them already): a
+    step (and its notice) for each whose items rise, and the escalations the policy makes; answers
+    the events recorded."""
     book = await policy_book(parts, conn)
     policy, version = book.current, book.version
-    known = await parts.facts.of(conn, customer_ids)
+    known = known if known is not None else await parts.facts.of(conn, customer_ids)
 
     def dun(customer_id: str, case: CollectionCase) -> list[DomainEvent]:
         facts = known[customer_id]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -126,6 +126,20 @@ async def recorded_steps(
     ):
         found[r["business_date"]][r["level"]] = r["n"]
     return dict(found)
+
+
+async def _open_items(conn: Connection, customer_ids: Sequence[str], day: date) -> dict[str, list[OpenItem]]:
+    """The items of these customers with something open that had fallen due before ``day``."""
+    found: dict[str, list[OpenItem]] = defaultdict(list)
+    for r in await conn.fetch(
+        "SELECT customer_id, currency, total, reduced, schedule FROM items"
+        " WHERE customer_id = ANY($1::text[]) AND total > reduced AND first_due < $2",
+        customer_ids,
+        day,
+    ):
+        schedule = tuple((date.fromisoformat(d), Decimal(a)) for d, a in json.loads(r["schedule"]))
+        found[r["customer_id"]].append(OpenItem("", "", r["currency"], r["total"], r["reduced"], schedule))
+    return found
 
 
 async def customers_to_dun(conn: Connection) -> list[str]:
@@ -404,15 +418,18 @@ class WorklistRow(View):
     next_action: str
 
 
-async def refresh_worklist(conn: Connection, customer_ids: Sequence[str], day: date, base_currency: str) -> None:
-    """Place these customers on the worklist as of ``day`` (or take them off it: nothing overdue)."""
+async def refresh_worklist(
+    conn: Connection,
+    customer_ids: Sequence[str],
+    day: date,
+    base_currency: str,
+    items: Mapping[str, Sequence[OpenItem]] | None = None,
+) -> None:
+    """Place these customers on the worklist as of ``day`` (or take them off it: nothing overdue), from
+    their open items (read here unless the caller has them)."""
     ids = sorted(set(customer_ids))
-    rows = await conn.fetch(
-        "SELECT customer_id, currency, total, reduced, schedule FROM items"
-        " WHERE customer_id = ANY($1::text[]) AND total > reduced AND first_due < $2",
-        ids,
-        day,
-    )
+    if items is None:
+        items = await _open_items(conn, ids, day)
     rates = {
         r["currency"]: r["rate"]
         for r in await conn.fetch(
@@ -424,13 +441,12 @@ async def refresh_worklist(conn: Connection, customer_ids: Sequence[str], day: d
     rates[base_currency] = Decimal(1)
     overdue: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     oldest: dict[str, int] = defaultdict(int)
-    for r in rows:
-        schedule = tuple((date.fromisoformat(d), Decimal(a)) for d, a in json.loads(r["schedule"]))
-        item = OpenItem("", "", r["currency"], r["total"], r["reduced"], schedule)
-        amount = item.overdue(day)
-        if amount > 0:
-            overdue[r["customer_id"]][r["currency"]] += amount
-            oldest[r["customer_id"]] = max(oldest[r["customer_id"]], (day - item.due_date()).days)
+    for customer_id, open_items in items.items():
+        for item in open_items:
+            due, amount = item.clocks(day)
+            if amount > 0:
+                overdue[customer_id][item.currency] += amount
+                oldest[customer_id] = max(oldest[customer_id], (day - due).days)
     await conn.execute("DELETE FROM worklist WHERE customer_id = ANY($1::text[])", ids)
     if not overdue:
         return

@@ -23,8 +23,10 @@ async def run_day(kit: Kit, business_date: date) -> int:
         chunk = customers[start : start + CHUNK]
         async with parts.store.transaction() as conn:
             emitted += await handlers.value_commitments(parts, conn, chunk, business_date)
-            emitted += await handlers.dunning_run(parts, conn, chunk, business_date)
-            await queries.refresh_worklist(conn, chunk, business_date, parts.base_currency)
+            known = await parts.facts.of(conn, chunk)  # read once for the run and the worklist
+            emitted += await handlers.dunning_run(parts, conn, chunk, business_date, known)
+            items = {c: facts.items for c, facts in known.items()}
+            await queries.refresh_worklist(conn, chunk, business_date, parts.base_currency, items)
         parts.notices_queued()  # committed: the sender finds them
     return emitted
 

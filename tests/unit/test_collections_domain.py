@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from contracts.collections import DunningStepTaken, EscalationRule, Level, Policy, PortfolioRule
+from contracts.collections import DunningStepTaken, EscalationRule, ItemInput, Level, Policy, PortfolioRule
 from services.collections.domain.backtest import (
     Backtest,
     Basis,
@@ -137,6 +137,14 @@ def test_fees_and_interest_are_computed_on_the_notice() -> None:
         ("fee", Decimal("50.00")),
         ("interest", Decimal("60.00")),  # 10,000.00 x 7.3 % x 30 / 365
     ]
+
+
+def test_assessed_items_are_the_models_validation_would_make() -> None:
+    (assessed,) = assess([item("1", "800.00", "2026-03-01", reduced="100.00")], {"1": 0}, {}, [], D("2026-03-11"))
+    validated = ItemInput.model_validate(assessed.model_dump())
+    assert assessed == validated
+    assert assessed.model_dump_json() == validated.model_dump_json()
+    assert assessed.model_fields_set == set(ItemInput.model_fields)  # every field given
 
 
 def test_every_step_is_decided_again_the_same_from_its_inputs() -> None:

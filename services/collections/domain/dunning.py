@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 
 from contracts.collections import Charge, DunningStepTaken, GradeOrUnrated, ItemInput, PauseReason, Policy
-from libs.events.contracts import Money, to_minor_unit
+from libs.events.contracts import Money, built, to_minor_unit
 from services.collections.domain.items import ZERO, OpenItem, Pause, pause_on, paused_days
 from services.collections.domain.policy import level_of, strategy_for
 
@@ -39,19 +39,22 @@ def assess(
         level = levels.get(item.invoice_id)
         # Built without validation: every value is computed here, of the types the model declares.
         assessed.append(
-            ItemInput.model_construct(
-                invoice_id=item.invoice_id,
-                number=item.number,
-                currency=item.currency,
-                open=item.open,
-                overdue=clock.overdue,
-                due_date=clock.due,
-                days_past_due=clock.days_past_due,
-                dunning_days=clock.dunning_days,
-                level_before=level,
-                level_after=level,
-                paused=clock.paused,
-                charged_through=charged_through.get(item.invoice_id),
+            built(
+                ItemInput,
+                {
+                    "invoice_id": item.invoice_id,
+                    "number": item.number,
+                    "currency": item.currency,
+                    "open": item.open,
+                    "overdue": clock.overdue,
+                    "due_date": clock.due,
+                    "days_past_due": clock.days_past_due,
+                    "dunning_days": clock.dunning_days,
+                    "level_before": level,
+                    "level_after": level,
+                    "paused": clock.paused,
+                    "charged_through": charged_through.get(item.invoice_id),
+                },
             )
         )
     return assessed
