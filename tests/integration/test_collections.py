@@ -700,8 +700,8 @@ async def test_fees_and_interest_are_booked_by_receivables_and_visible_in_the_ac
 
         first = await charges_booked(2)
         assert sorted((i["number"], i["open"], i["charge"]["kind"], i["schedule"][0]["due_date"]) for i in first) == [
-            ("DUN-20260402-FEE-CNY", "50.00", "fee", "2026-04-02"),
-            ("DUN-20260402-INT-CNY", "6.58", "interest", "2026-04-02"),
+            ("FEE-20260402-CNY", "50.00", "fee", "2026-04-02"),
+            ("INT-20260402-CNY", "6.58", "interest", "2026-04-02"),
         ]
         account = await ledger.get(f"/customers/{customer}/account")
         assert [(b["currency"], b["balance"], b["overdue"]) for b in account["balances"]] == [
@@ -711,7 +711,7 @@ async def test_fees_and_interest_are_booked_by_receivables_and_visible_in_the_ac
         # 04-15: level 2 (15 dunning days) charges interest again from the last notice only:
         # 10,000.00 x 12% x 13/365 = 42.739... -> 42.74, and no fee (level 2 has none).
         await all_at(services, "2026-04-15")
-        assert {i["number"]: i["open"] for i in await charges_booked(3)}["DUN-20260415-INT-CNY"] == "42.74"
+        assert {i["number"]: i["open"] for i in await charges_booked(3)}["INT-20260415-CNY"] == "42.74"
         aging = await ledger.get(f"/customers/{customer}/aging")
         assert aging["by_currency"]["CNY"]["buckets"]["current"] == "42.74"  # due today
         assert aging["by_currency"]["CNY"]["buckets"]["1-30"] == "10056.58"  # INV-1 15 days, the first charges 13
@@ -732,7 +732,7 @@ async def test_fees_and_interest_are_booked_by_receivables_and_visible_in_the_ac
         (payment,) = await ledger.get(f"/customers/{customer}/payments")
         assert {a["number"]: a["amount"] for a in payment["allocations"]} == {
             "INV-1": "10000.00",
-            "DUN-20260402-FEE-CNY": "50.00",
-            "DUN-20260402-INT-CNY": "6.58",
-            "DUN-20260415-INT-CNY": "42.74",
+            "FEE-20260402-CNY": "50.00",
+            "INT-20260402-CNY": "6.58",
+            "INT-20260415-CNY": "42.74",
         }

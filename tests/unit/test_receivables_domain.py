@@ -498,8 +498,8 @@ def test_a_notices_charges_are_receivables_due_at_once_paid_after_older_items_an
     account = apply(account, events)
     assert opens(account) == {
         "INV-1": Decimal("1000.00"),
-        "DUN-20260301-FEE-CNY": Decimal("50.00"),
-        "DUN-20260301-INT-CNY": Decimal("9.86"),
+        "FEE-20260301-CNY": Decimal("50.00"),
+        "INT-20260301-CNY": Decimal("9.86"),
     }
     issued = [e for e in events if isinstance(e, InvoiceIssued)]
     assert [(e.charge.kind if e.charge else None, e.schedule[0].due_date) for e in issued] == [
@@ -519,8 +519,8 @@ def test_a_notices_charges_are_receivables_due_at_once_paid_after_older_items_an
     account, _ = pay(account, "1020.00", date(2026, 3, 12))
     assert opens(account) == {
         "INV-1": Decimal("0.00"),
-        "DUN-20260301-FEE-CNY": Decimal("30.00"),
-        "DUN-20260301-INT-CNY": Decimal("9.86"),
+        "FEE-20260301-CNY": Decimal("30.00"),
+        "INT-20260301-CNY": Decimal("9.86"),
     }
 
 
@@ -528,7 +528,7 @@ def test_unapplied_cash_waiting_on_the_account_pays_a_charge_when_it_is_booked()
     account, _ = pay(book(), "20.00", date(2026, 2, 1))
     fee = Charge(kind="fee", amount=cny("50.00"), description="Second reminder")
     account = apply(account, domain.book_charges(account, "C-1", "C-1-2026-03-01", date(2026, 3, 1), [fee], TODAY))
-    assert opens(account) == {"DUN-20260301-FEE-CNY": Decimal("30.00")}
+    assert opens(account) == {"FEE-20260301-CNY": Decimal("30.00")}
 
 
 def test_a_charge_must_be_positive_in_the_minor_unit() -> None:

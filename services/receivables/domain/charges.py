@@ -24,7 +24,7 @@ def charge_id(step_id: str, charge: Charge) -> str:
 
 def charge_number(business_date: date, charge: Charge) -> str:
     """The number on the statement: a customer has at most one dunning step a day."""
-    return f"DUN-{business_date:%Y%m%d}-{'FEE' if charge.kind == 'fee' else 'INT'}-{charge.amount.currency}"
+    return f"{'FEE' if charge.kind == 'fee' else 'INT'}-{business_date:%Y%m%d}-{charge.amount.currency}"
 
 
 def book_charges(
