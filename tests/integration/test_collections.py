@@ -23,6 +23,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from libs.events.dead_letters import list_dead_letters
 from libs.infra.embedded import free_port
 from libs.infra.mailbox import messages, smtp_server
 from libs.infra.provision import BrokerHandle
@@ -33,8 +34,10 @@ from services.receivables.app import spec as receivables
 from services.scoring.app import spec as scoring
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
+from tests.support.ledger import send
 from tests.support.serving import bearer, settings_for
 from tests.support.stack import Service, all_at, cny, erp_invoice, erp_payment, known_everywhere, stack
+from tools.erp_simulator import envelope
 
 ANA = ("ana", "credit_analyst")
 MEI = ("mei", "collector")
@@ -481,6 +484,17 @@ async def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
         )
         assert answer.status_code == 422, answer.text
         assert "templates.first" in answer.text
+
+        async def backtest_refused(body: dict[str, Any], words: str) -> None:
+            answer = await dunning.http.post("/policy/what-if", json=body, headers=bearer("credit_manager"))
+            assert answer.status_code == 422, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert words in answer.text, answer.text
+
+        await backtest_refused({"from": "2026-03-01", "to": "2026-02-01"}, "from: 2026-03-01 is after to (2026-02-01)")
+        await backtest_refused({"from": "2025-01-01", "to": "2026-03-01"}, "to: at most 366 days from 2025-01-01")
+        await backtest_refused({"from": "2026-02-01", "to": "2026-03-01", "basis": "booked"}, "body.basis")
+        await backtest_refused({"from": "2026-02-01", "to": "2026-03-01", "policy": policy}, "templates.first")
         case = await dunning.get(f"/cases/{customer}")
         assert case["promises"] == []
         assert case["plans"] == []
@@ -736,3 +750,27 @@ async def test_fees_and_interest_are_booked_by_receivables_and_visible_in_the_ac
             "INT-20260402-CNY": "6.58",
             "INT-20260415-CNY": "42.74",
         }
+
+        # A posting receivables cannot book (an amount finer than the fen) is set aside with its
+        # reason, and the account stays as it was.
+        bad = {"customer_id": customer, "step_id": f"{customer}-2026-04-15-x", "business_date": "2026-04-15",
+               "charges": [{"kind": "fee", "amount": cny("5.001"), "description": "first notice"}]}  # fmt: skip
+        record = envelope(
+            "collections", "collections.ChargesPosted", 1, f"collection-case-{customer}", 1000, customer, bad
+        )
+        await send(ledger.settings, "collections.events", record)
+        ledger_db = await asyncpg.connect(ledger.settings.database_url)
+        try:
+
+            async def set_aside() -> list[Any]:
+                return [d for d in await list_dead_letters(ledger_db) if d.event_type == "collections.ChargesPosted"]
+
+            async def dead_lettered() -> bool:
+                return bool(await set_aside())
+
+            await eventually(dead_lettered, what="the posting dead-lettered")
+            (dead,) = await set_aside()
+            assert "minor unit" in dead.reason, dead.reason
+        finally:
+            await ledger_db.close()
+        assert await ledger.get(f"/customers/{customer}/invoices") == []
