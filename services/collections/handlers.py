@@ -6,6 +6,7 @@ transaction (``conn``)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
+
+import structlog
 
 from contracts.collections import (
     POLICY_STREAM,
@@ -55,6 +58,9 @@ from services.collections.domain.items import OpenItem, Pause
 from services.collections.domain.policy import FIRST_POLICY, check
 from services.collections.domain.valuation import Cash, plan_course, value_promise
 from services.collections.domain.worklist import portfolio_of
+
+log = structlog.get_logger(__name__)
+
 
 # -- the policy's versions ------------------------------------------------------------------------
 
@@ -660,8 +666,13 @@ async def what_if(
         replace(h, pauses=[*h.pauses, *cases_of[c].state.recorded_pauses()], contacts=cases_of[c].state.contact_days)
         for c, h in found.items()
     ]
+    started = time.monotonic()
+
+    def progress(done: int, of: int) -> None:
+        log.info("what-if.progress", customers_done=done, customers=of, seconds=round(time.monotonic() - started, 1))
+
     # Pure and CPU-bound: off the event loop, so the service keeps answering meanwhile.
-    result = await asyncio.to_thread(backtest, policy, histories, start, end, basis)
+    result = await asyncio.to_thread(backtest, policy, histories, start, end, basis, progress)
     escalated = [
         (c, e.escalated_on)
         for c, loaded in cases_of.items()

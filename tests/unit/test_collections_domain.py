@@ -339,8 +339,10 @@ def sent(found: Backtest) -> list[tuple[str, int]]:
 def test_the_backtest_runs_each_day_on_what_was_recorded_before_it() -> None:
     # Unrated, the tight strategy: the reminder 5 days before due (03-26); level 1 a day after due
     # (04-01), held to 04-02 by the 7 days between contacts; the payment recorded on 04-10 ends it.
-    found = backtest(FIRST_POLICY, [history()], D("2026-03-01"), D("2026-05-31"))
+    heard: list[tuple[int, int]] = []
+    found = backtest(FIRST_POLICY, [history()], D("2026-03-01"), D("2026-05-31"), progress=lambda *p: heard.append(p))
     assert sent(found) == [("2026-03-26", 0), ("2026-04-02", 1)]
+    assert heard == [(1, 1)]
     assert found.per_day() == {D("2026-03-26"): {0: 1}, D("2026-04-02"): {1: 1}}
     # Unpaid, level 2 at 15 dunning days (04-15), level 3 at 30 (04-30), level 4 at 60 (05-30).
     unpaid = backtest(FIRST_POLICY, [history(paid_on=None)], D("2026-04-01"), D("2026-05-31"))

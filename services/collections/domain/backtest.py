@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -282,9 +282,17 @@ def _next_run(
 
 
 def backtest(
-    policy: Policy, histories: Sequence[CustomerHistory], start: date, end: date, basis: Basis = "recorded"
+    policy: Policy,
+    histories: Sequence[CustomerHistory],
+    start: date,
+    end: date,
+    basis: Basis = "recorded",
+    progress: Callable[[int, int], None] = lambda done, of: None,
 ) -> Backtest:
+    """Every customer replayed; ``progress`` hears how many are done, of how many, every 100."""
     found = Backtest()
-    for history in histories:
+    for done, history in enumerate(histories, start=1):
         replay_customer(policy, history, start, end, basis, found)
+        if done % 100 == 0 or done == len(histories):
+            progress(done, len(histories))
     return found
