@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from contracts import collections, erp, profiles, receivables, scoring
+from contracts import alerts, collections, erp, profiles, receivables, scoring
 from libs.events.contracts import EventRegistry
 from libs.events.schema import TopicContract, generated_files, write
 from libs.events.topics import dead_letter_topic
@@ -67,6 +67,15 @@ def topics() -> list[TopicContract]:
             "and their course, escalations to legal or an agency and what they report, collector assignments.",
             collections.PUBLISHED,
             registry=collections.registry,
+        ),
+        TopicContract(
+            "alerts.events",
+            "alerts",
+            "Early-warning alerts, in order per customer: each alert raised with the rule, its version and the "
+            "facts that met it (with the ids of the events that carried them), repeated, acknowledged, assigned, "
+            "resolved or suppressed; and the rule set's versions (key alert-rules). The ERP subscribes here.",
+            alerts.PUBLISHED,
+            registry=alerts.registry,
         ),
         *(
             TopicContract(

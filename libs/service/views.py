@@ -23,6 +23,12 @@ class View(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Body(BaseModel):
+    """A request body: a field it does not know is refused, and text comes without surrounding blanks."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
 class MoneyView(View):
     """An amount in a currency, to the currency's minor unit."""
 

@@ -1,18 +1,48 @@
-"""Composition root of alerts."""
+"""Composition root of alerts: the service's parts, built once, and how they are wired."""
 
 from __future__ import annotations
 
-from contracts import profiles
-from libs.service.directory import READ_MODEL, Directory
-from libs.service.kit import ConsumerSpec, ServiceSpec
+from contracts import alerts as events
+from contracts import collections as collections_events
+from contracts import profiles as profiles_events
+from contracts import receivables as receivables_events
+from contracts import scoring as scoring_events
+from libs.events.contracts import EventRegistry
+from libs.service.directory import READ_MODEL as DIRECTORY_READ_MODEL
+from libs.service.kit import ConsumerSpec, Kit, ServiceSpec
+from services.alerts import api, handlers, projections, reactions
+
+
+def assemble(kit: Kit) -> handlers.Parts:
+    return handlers.Parts(
+        store=kit.store,
+        alerts=handlers.alert_streams(kit.store),
+        rules=handlers.rule_stream(kit.store),
+        clock=kit.clock,
+    )
+
 
 spec = ServiceSpec(
     name="alerts",
     description="Early-warning alerts to people, dashboards and the ERP.",
-    registry=profiles.registry,
+    registry=EventRegistry.combine(
+        events.registry,
+        profiles_events.registry,
+        receivables_events.registry,
+        scoring_events.registry,
+        collections_events.registry,
+    ),
     default_port=8105,
-    read_model=READ_MODEL,
+    read_model=[*DIRECTORY_READ_MODEL, *projections.READ_MODEL],
+    own_projection=projections.project,
+    routers=[api.router],
+    assemble=assemble,
     consumers=[
-        ConsumerSpec("customers", ["profiles.events"], batch_handler=Directory(profiles.directory_entry).consumer())
+        ConsumerSpec(
+            "signals",
+            ["profiles.events", "scoring.events", "collections.events", "receivables.events"],
+            make_batch_handler=lambda kit: reactions.signals(kit.parts),
+            batch_size=1000,
+        )
     ],
 )

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from contracts.collections import (
     Channel,
@@ -26,7 +26,7 @@ from libs.service.auth import Principal, require
 from libs.service.errors import Problem
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
-from libs.service.views import View, answer
+from libs.service.views import Body, View, answer
 from services.collections import handlers, queries, sweeps
 from services.collections.domain.backtest import Basis
 from services.collections.domain.dunning import replay
@@ -40,10 +40,6 @@ Readers = Annotated[
 ]
 Collectors = Annotated[Principal, Depends(require("collector", "credit_manager"))]
 Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def _parts(kit: Kit) -> handlers.Parts:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import pycountry
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from contracts.profiles import (
     AdverseRecord,
@@ -29,7 +29,7 @@ from libs.service.errors import Problem
 from libs.service.etag import etag, if_match_version
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
-from libs.service.views import answer
+from libs.service.views import Body, answer
 from services.profiles import adapters, domain, handlers, queries
 
 router = APIRouter(tags=["credit files"])
@@ -39,10 +39,6 @@ Readers = Annotated[
 ]
 Analysts = Annotated[Principal, Depends(require("credit_analyst", "credit_manager"))]
 Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class RegistrationIn(Body):

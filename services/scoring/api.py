@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from contracts.scoring import RequestKind
 from libs.events.contracts import AcceptedCurrency, BoundedDecimal, BusinessDate, Money, accepted_amount
@@ -20,7 +20,7 @@ from libs.service.etag import etag
 from libs.service.hot import HotRoute
 from libs.service.idempotency import idempotent
 from libs.service.kit import Kit, KitDep
-from libs.service.views import answer
+from libs.service.views import Body, answer
 from services.scoring import domain, handlers
 from services.scoring.domain.policy import changed, describe
 from services.scoring.queries import accounts
@@ -40,10 +40,6 @@ CreditTeam = Annotated[Principal, Depends(require(*CREDIT_TEAM))]
 CHECKERS = (*CREDIT_TEAM, "erp")
 Checkers = Annotated[Principal, Depends(require(*CHECKERS))]
 Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def _parts(kit: Kit) -> handlers.Parts:

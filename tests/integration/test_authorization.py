@@ -135,7 +135,17 @@ MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("GET", "/worklist"): READERS,
         ("GET", "/notices/{notice_id}/letter"): READERS,
     },
-    "alerts": dict(OPERATIONS),
+    "alerts": {
+        **OPERATIONS,
+        ("GET", "/rules"): READERS,
+        ("POST", "/rules"): MANAGERS,
+        ("GET", "/alerts"): READERS,
+        ("GET", "/alerts/{alert_id}"): READERS,
+        ("POST", "/alerts/{alert_id}/acknowledgement"): TEAM,
+        ("POST", "/alerts/{alert_id}/assignment"): MANAGERS,
+        ("POST", "/alerts/{alert_id}/resolution"): TEAM,
+        ("POST", "/alerts/{alert_id}/suppression"): MANAGERS,
+    },
 }
 SPECS = {s.name: s for s in (profiles, receivables, scoring, collections, alerts)}
 

@@ -12,9 +12,9 @@ from contracts.receivables import DisputeOutcome
 from libs.events.contracts import BoundedDecimal
 from libs.service.etag import if_match_version
 from libs.service.kit import KitDep
+from libs.service.views import Body
 from services.receivables import handlers
 from services.receivables.api.base import (
-    Body,
     CreditTeam,
     Managers,
     account_command,

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from libs.events.contracts import BusinessDate
 from libs.service.auth import Principal, require
@@ -28,10 +28,6 @@ CreditTeam = Annotated[Principal, Depends(require("credit_analyst", "collector",
 Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
 Finance = Annotated[Principal, Depends(require("finance_director"))]
 Erp = Annotated[Principal, Depends(require("erp"))]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def today_of(kit: Kit) -> date:

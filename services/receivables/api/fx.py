@@ -11,10 +11,9 @@ from pydantic import Field
 from libs.events.contracts import AcceptedCurrency, BoundedDecimal, BusinessDate
 from libs.service.idempotency import idempotent
 from libs.service.kit import KitDep
-from libs.service.views import answer
+from libs.service.views import Body, answer
 from services.receivables import handlers
 from services.receivables.api.base import (
-    Body,
     Finance,
     Readers,
     parts_of,

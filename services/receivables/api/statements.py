@@ -13,10 +13,9 @@ from libs.service.errors import Problem
 from libs.service.etag import if_match_version
 from libs.service.idempotency import idempotent
 from libs.service.kit import KitDep
-from libs.service.views import answer
+from libs.service.views import Body, answer
 from services.receivables import domain, handlers, rendering
 from services.receivables.api.base import (
-    Body,
     CreditTeam,
     Readers,
     account_command,

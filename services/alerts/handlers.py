@@ -1,0 +1,108 @@
+"""Use cases of alerts: release a rule set, raise or repeat an alert when a rule is met, and move an
+alert through its lifecycle. Each runs on the event store inside the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.alerts import RULES_STREAM, Fact, Rule, RulesReleased
+from libs.events.clock import BusinessClock
+from libs.events.commands import FoldedStreams, run
+from libs.events.contracts import DomainEvent
+from libs.events.store import EventContext, Store
+from services.alerts.domain import alert
+from services.alerts.domain.alert import CustomerAlerts
+from services.alerts.domain.rules import FIRST_RULES, check
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    version: int = 1
+    rules: tuple[Rule, ...] = FIRST_RULES
+    released: tuple[RulesReleased, ...] = field(default=())
+
+
+def _evolve_book(book: RuleBook, event: DomainEvent) -> RuleBook:
+    if isinstance(event, RulesReleased):
+        return RuleBook(event.version, event.rules, (*book.released, event))
+    return book
+
+
+@dataclass
+class Parts:
+    store: Store
+    alerts: FoldedStreams[CustomerAlerts]
+    rules: FoldedStreams[RuleBook]
+    clock: BusinessClock
+
+
+def alert_streams(store: Store) -> FoldedStreams[CustomerAlerts]:
+    return FoldedStreams(store, stream_of=alert.stream_id, initial=alert.new, evolve=alert.evolve, capacity=5000)
+
+
+def rule_stream(store: Store) -> FoldedStreams[RuleBook]:
+    return FoldedStreams(store, stream_of=lambda _: RULES_STREAM, initial=lambda _: RuleBook(), evolve=_evolve_book)
+
+
+async def rule_book(parts: Parts, conn: Any) -> RuleBook:
+    return (await parts.rules.load(conn, RULES_STREAM)).state
+
+
+async def release_rules(parts: Parts, conn: Any, rules: Sequence[Rule], by: str, reason: str) -> int:
+    check(rules)
+
+    def release(book: RuleBook) -> list[DomainEvent]:
+        return [
+            RulesReleased(
+                version=book.version + 1,
+                rules=tuple(rules),
+                released_by=by,
+                reason=reason,
+                released_on=parts.clock.today(),
+            )
+        ]
+
+    ran = await run(parts.rules, conn, RULES_STREAM, release)
+    return ran.after.state.version
+
+
+async def signal(
+    parts: Parts,
+    conn: Any,
+    customer_id: str,
+    met: Sequence[tuple[Rule, Sequence[Fact]]],
+    version: int,
+    context: EventContext | None = None,
+) -> None:
+    """Rules met by one customer's event: each raises an alert, or repeats its open one."""
+    today = parts.clock.today()
+
+    def decide(state: CustomerAlerts) -> list[DomainEvent]:
+        events: list[DomainEvent] = []
+        for rule, facts in met:
+            events += alert.signal(state, rule, version, facts, today, f"AL-{uuid.uuid4().hex[:12].upper()}")
+            state = parts.alerts.fold(events[-1:], state)
+        return events
+
+    await run(parts.alerts, conn, customer_id, decide, context=context)
+
+
+async def acknowledge(parts: Parts, conn: Any, customer_id: str, alert_id: str, by: str, note: str | None) -> None:
+    await run(parts.alerts, conn, customer_id, lambda s: alert.acknowledge(s, alert_id, by, note))
+
+
+async def assign(parts: Parts, conn: Any, customer_id: str, alert_id: str, to: str, by: str) -> None:
+    await run(parts.alerts, conn, customer_id, lambda s: alert.assign(s, alert_id, to, by))
+
+
+async def resolve(
+    parts: Parts, conn: Any, customer_id: str, alert_id: str, by: str, note: str, may_resolve_any: bool
+) -> None:
+    await run(parts.alerts, conn, customer_id, lambda s: alert.resolve(s, alert_id, by, note, may_resolve_any))
+
+
+async def suppress(parts: Parts, conn: Any, customer_id: str, alert_id: str, by: str, reason: str) -> None:
+    await run(parts.alerts, conn, customer_id, lambda s: alert.suppress(s, alert_id, by, reason))
