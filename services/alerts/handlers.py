@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from contracts.alerts import RULES_STREAM, Fact, Rule, RulesReleased
@@ -13,22 +13,17 @@ from libs.events.clock import BusinessClock
 from libs.events.commands import FoldedStreams, run
 from libs.events.contracts import DomainEvent
 from libs.events.store import EventContext, Store
+from libs.events.versions import Versions, version_stream
 from services.alerts.domain import alert
 from services.alerts.domain.alert import CustomerAlerts
 from services.alerts.domain.rules import FIRST_RULES, check
 
-
-@dataclass(frozen=True)
-class RuleBook:
-    version: int = 1
-    rules: tuple[Rule, ...] = FIRST_RULES
-    released: tuple[RulesReleased, ...] = field(default=())
+# Every version of the rule set; version 1 is the set Credo ships with.
+RuleBook = Versions[tuple[Rule, ...]]
 
 
-def _evolve_book(book: RuleBook, event: DomainEvent) -> RuleBook:
-    if isinstance(event, RulesReleased):
-        return RuleBook(event.version, event.rules, (*book.released, event))
-    return book
+def _released(event: DomainEvent) -> tuple[int, tuple[Rule, ...]] | None:
+    return (event.version, event.rules) if isinstance(event, RulesReleased) else None
 
 
 @dataclass
@@ -44,7 +39,7 @@ def alert_streams(store: Store) -> FoldedStreams[CustomerAlerts]:
 
 
 def rule_stream(store: Store) -> FoldedStreams[RuleBook]:
-    return FoldedStreams(store, stream_of=lambda _: RULES_STREAM, initial=lambda _: RuleBook(), evolve=_evolve_book)
+    return version_stream(store, RULES_STREAM, FIRST_RULES, _released)
 
 
 async def rule_book(parts: Parts, conn: Any) -> RuleBook:

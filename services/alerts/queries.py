@@ -73,28 +73,11 @@ class AlertView(View):
 
 
 def _alert(row: Any, history: list[HistoryLine] | None = None) -> AlertView:
-    status = row["closed"] or (
-        "assigned" if row["assignee"] else "acknowledged" if row["acknowledged_by"] else "raised"
-    )
-    return AlertView(
-        alert_id=row["alert_id"],
-        customer_id=row["customer_id"],
-        legal_name=row["legal_name"],
-        rule_id=row["rule_id"],
-        rule_version=row["rule_version"],
-        kind=row["kind"],
-        severity=row["severity"],
-        status=status,
-        count=row["count"],
-        facts=[Fact(**f) for f in json.loads(row["facts"])],
-        raised_on=row["raised_on"],
-        last_seen_on=row["last_seen_on"],
-        acknowledged_by=row["acknowledged_by"],
-        assignee=row["assignee"],
-        closed_by=row["closed_by"],
-        closed_note=row["closed_note"],
-        history=history,
-    )
+    values = dict(row)
+    closed = values.pop("closed")
+    status = closed or ("assigned" if row["assignee"] else "acknowledged" if row["acknowledged_by"] else "raised")
+    facts = [Fact(**f) for f in json.loads(values.pop("facts"))]
+    return AlertView(**values, status=status, facts=facts, history=history)
 
 
 _SELECT = "SELECT a.*, c.legal_name FROM alerts a LEFT JOIN customers c ON c.customer_id = a.customer_id"

@@ -25,7 +25,7 @@ def signals(parts: handlers.Parts) -> BatchHandler:
         met: dict[str, list[tuple[Rule, Sequence[Fact]]]] = defaultdict(list)
         causes: dict[str, EventContext] = {}
         for delivery in deliveries:
-            for rule in book.rules:
+            for rule in book.current:
                 facts = facts_for(rule, delivery.event, str(delivery.envelope.id))
                 if facts is not None:
                     met[delivery.customer_id].append((rule, facts))

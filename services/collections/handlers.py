@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
@@ -50,6 +50,7 @@ from libs.events.commands import ATTEMPTS, FoldedStreams, Loaded, run
 from libs.events.contracts import DomainEvent, Money
 from libs.events.refusals import NotFound, Refused
 from libs.events.store import ConcurrencyConflict, EventContext, Store
+from libs.events.versions import Versions, version_stream
 from services.collections.domain import case as cases
 from services.collections.domain.backtest import MAX_DAYS, Backtest, Basis, CustomerHistory, backtest
 from services.collections.domain.case import CollectionCase
@@ -65,25 +66,12 @@ log = structlog.get_logger(__name__)
 # -- the policy's versions ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PolicyBook:
-    """Every version of the dunning policy; version 1 is the policy Credo ships with."""
-
-    versions: Mapping[int, Policy] = field(default_factory=lambda: {1: FIRST_POLICY})
-
-    @property
-    def version(self) -> int:
-        return max(self.versions)
-
-    @property
-    def current(self) -> Policy:
-        return self.versions[self.version]
+# Every version of the dunning policy; version 1 is the policy Credo ships with.
+PolicyBook = Versions[Policy]
 
 
-def _evolve_book(book: PolicyBook, event: DomainEvent) -> PolicyBook:
-    if isinstance(event, DunningPolicyReleased):
-        return PolicyBook({**book.versions, event.version: event.policy})
-    return book
+def _released(event: DomainEvent) -> tuple[int, Policy] | None:
+    return (event.version, event.policy) if isinstance(event, DunningPolicyReleased) else None
 
 
 # -- what the use cases read of others' facts ----------------------------------------------------------
@@ -130,7 +118,7 @@ def case_streams(store: Store) -> FoldedStreams[CollectionCase]:
 
 
 def policy_stream(store: Store) -> FoldedStreams[PolicyBook]:
-    return FoldedStreams(store, stream_of=lambda _: POLICY_STREAM, initial=lambda _: PolicyBook(), evolve=_evolve_book)
+    return version_stream(store, POLICY_STREAM, FIRST_POLICY, _released)
 
 
 async def policy_book(parts: Parts, conn: Any) -> PolicyBook:

@@ -10,8 +10,8 @@ from datetime import date
 from contracts.collections import Charge
 from contracts.receivables import ChargeOrigin, InvoiceIssued, Terms
 from libs.events.contracts import DomainEvent, Money, in_minor_units
-from services.receivables.domain.account import ZERO, Account, Refused, evolve, fold, normalise_number
-from services.receivables.domain.cash import apply_waiting
+from services.receivables.domain.account import ZERO, Account, Refused, fold
+from services.receivables.domain.documents import issue, number_free
 from services.receivables.domain.terms import schedule_for
 
 DUE_AT_ONCE = Terms(net_days=0)
@@ -40,9 +40,7 @@ def book_charges(
         if amount.amount <= 0 or not in_minor_units(amount.amount, amount.currency):
             raise Refused(f"a charge must be positive in {amount.currency}'s minor unit, not {amount.amount}")
         number = charge_number(business_date, charge)
-        owner = account.numbers.get(normalise_number(number))
-        if owner is not None:
-            raise Refused(f"charge number {number} is already invoice {owner} of customer {customer_id}")
+        number_free(account, number, customer_id)
         issued = InvoiceIssued(
             customer_id=customer_id,
             recorded_on=today,
@@ -56,8 +54,7 @@ def book_charges(
             schedule=schedule_for(amount, business_date, DUE_AT_ONCE),
             charge=ChargeOrigin(kind=charge.kind, step_id=step_id, description=charge.description),
         )
-        account = evolve(account, issued)
-        waiting = apply_waiting(account, [invoice_id], today)
-        account = fold(waiting, account)
-        events += [issued, *waiting]
+        booked = issue(account, issued, today)
+        account = fold(booked, account)
+        events += booked
     return events

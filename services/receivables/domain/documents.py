@@ -214,9 +214,7 @@ def receive_invoice(account: Account, customer_id: str, doc: InvoiceDocument, to
     known = account.invoices.get(doc.document_id)
     if known is not None:
         return _correct_invoice(account, known, doc, today) if doc.revision > known.revision else []
-    owner = account.numbers.get(normalise_number(doc.number))
-    if owner is not None:
-        raise Refused(f"invoice number {doc.number} is already invoice {owner} of customer {customer_id}")
+    number_free(account, doc.number, customer_id)
     if doc.net.currency != doc.tax.currency:
         raise Refused(f"net amount in {doc.net.currency} but tax in {doc.tax.currency}")
     total = doc.total
@@ -237,7 +235,19 @@ def receive_invoice(account: Account, customer_id: str, doc: InvoiceDocument, to
         erp_reference=doc.erp_reference,
         revision=doc.revision,
     )
-    return [issued, *apply_waiting(evolve(account, issued), [doc.document_id], today)]
+    return issue(account, issued, today)
+
+
+def number_free(account: Account, number: str, customer_id: str) -> None:
+    """An invoice number names one receivable of the account."""
+    owner = account.numbers.get(normalise_number(number))
+    if owner is not None:
+        raise Refused(f"invoice number {number} is already invoice {owner} of customer {customer_id}")
+
+
+def issue(account: Account, issued: InvoiceIssued, today: date) -> list[DomainEvent]:
+    """A receivable arises, and what waited on the account for it is applied."""
+    return [issued, *apply_waiting(evolve(account, issued), [issued.invoice_id], today)]
 
 
 def _correct_invoice(account: Account, invoice: Invoice, doc: InvoiceDocument, today: date) -> list[DomainEvent]:
