@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
 from contracts import alerts as events
 from contracts import collections as collections_events
 from contracts import profiles as profiles_events
@@ -10,7 +14,9 @@ from contracts import scoring as scoring_events
 from libs.events.contracts import EventRegistry
 from libs.service.directory import READ_MODEL as DIRECTORY_READ_MODEL
 from libs.service.kit import ConsumerSpec, Kit, ServiceSpec
-from services.alerts import api, handlers, projections, reactions
+from services.alerts import api, dead_letters, delivery, handlers, projections, reactions, sweeps
+from services.alerts.live import Hub
+from services.alerts.settings import AlertsSettings
 
 
 def assemble(kit: Kit) -> handlers.Parts:
@@ -18,8 +24,19 @@ def assemble(kit: Kit) -> handlers.Parts:
         store=kit.store,
         alerts=handlers.alert_streams(kit.store),
         rules=handlers.rule_stream(kit.store),
+        subscriptions=handlers.subscription_streams(kit.store),
         clock=kit.clock,
+        settings=AlertsSettings(),
     )
+
+
+def reactors(kit: Kit) -> Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
+    """The deliverer, the live stream's listener (which wakes it), and the dead-letter watch."""
+    parts: handlers.Parts = kit.parts
+    deliverer = delivery.Deliverer(parts, kit.pool, parts.settings)
+    parts.hub = Hub(kit.settings.database_url, on_change=deliverer.wake)
+    watch = dead_letters.Watch(parts, kit.settings)
+    return [deliverer.run, parts.hub.run, watch.run]
 
 
 spec = ServiceSpec(
@@ -37,6 +54,8 @@ spec = ServiceSpec(
     own_projection=projections.project,
     routers=[api.router],
     assemble=assemble,
+    reactors=reactors,
+    sweeps=sweeps.sweeps,
     consumers=[
         ConsumerSpec(
             "signals",

@@ -5,18 +5,31 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
 
-from contracts.alerts import RULES_STREAM, Fact, Rule, RulesReleased
+from contracts.alerts import (
+    RULES_STREAM,
+    Audience,
+    DeliveryAttempted,
+    Fact,
+    Rule,
+    RulesReleased,
+    Severity,
+    SubscriptionCreated,
+)
 from libs.events.clock import BusinessClock
 from libs.events.commands import FoldedStreams, run
 from libs.events.contracts import DomainEvent
 from libs.events.store import EventContext, Store
 from libs.events.versions import Versions, version_stream
-from services.alerts.domain import alert
+from services.alerts.domain import alert, subscription
 from services.alerts.domain.alert import CustomerAlerts
 from services.alerts.domain.rules import FIRST_RULES, check
+from services.alerts.domain.subscription import Subscription
+from services.alerts.live import Hub
+from services.alerts.settings import AlertsSettings
 
 # Every version of the rule set; version 1 is the set Credo ships with.
 RuleBook = Versions[tuple[Rule, ...]]
@@ -31,11 +44,22 @@ class Parts:
     store: Store
     alerts: FoldedStreams[CustomerAlerts]
     rules: FoldedStreams[RuleBook]
+    subscriptions: FoldedStreams[Subscription]
     clock: BusinessClock
+    settings: AlertsSettings = field(default_factory=AlertsSettings)
+    hub: Hub | None = None  # the live stream's, once the service runs
+
+    @property
+    def pause_after(self) -> int:
+        return self.settings.pause_after
 
 
 def alert_streams(store: Store) -> FoldedStreams[CustomerAlerts]:
     return FoldedStreams(store, stream_of=alert.stream_id, initial=alert.new, evolve=alert.evolve, capacity=5000)
+
+
+def subscription_streams(store: Store) -> FoldedStreams[Subscription]:
+    return FoldedStreams(store, stream_of=subscription.stream_id, initial=subscription.new, evolve=subscription.evolve)
 
 
 def rule_stream(store: Store) -> FoldedStreams[RuleBook]:
@@ -71,9 +95,10 @@ async def signal(
     met: Sequence[tuple[Rule, Sequence[Fact]]],
     version: int,
     context: EventContext | None = None,
+    day: date | None = None,
 ) -> None:
-    """Rules met by one customer's event: each raises an alert, or repeats its open one."""
-    today = parts.clock.today()
+    """Rules met for one subject: each raises an alert, or repeats its open one."""
+    today = day or parts.clock.today()
 
     def decide(state: CustomerAlerts) -> list[DomainEvent]:
         events: list[DomainEvent] = []
@@ -83,6 +108,12 @@ async def signal(
         return events
 
     await run(parts.alerts, conn, customer_id, decide, context=context)
+
+
+async def escalate(parts: Parts, conn: Any, customer_id: str, rules: Sequence[Rule], day: date) -> int:
+    """Unacknowledged alerts past their rule's days go to the next role; answers how many."""
+    ran = await run(parts.alerts, conn, customer_id, lambda s: alert.escalate(s, rules, day))
+    return len(ran.events)
 
 
 async def acknowledge(parts: Parts, conn: Any, customer_id: str, alert_id: str, by: str, note: str | None) -> None:
@@ -101,3 +132,50 @@ async def resolve(
 
 async def suppress(parts: Parts, conn: Any, customer_id: str, alert_id: str, by: str, reason: str) -> None:
     await run(parts.alerts, conn, customer_id, lambda s: alert.suppress(s, alert_id, by, reason))
+
+
+# -- subscriptions ------------------------------------------------------------------------------------------
+
+
+async def subscribe(
+    parts: Parts,
+    conn: Any,
+    *,
+    channel: Literal["email", "webhook"],
+    address: str,
+    audience: Audience,
+    severities: Sequence[Severity],
+    rules: Sequence[str],
+    by: str,
+) -> str:
+    subscription_id = f"SUB-{uuid.uuid4().hex[:10].upper()}"
+    created = SubscriptionCreated(
+        subscription_id=subscription_id,
+        channel=channel,
+        address=address,
+        audience=audience,
+        severities=tuple(severities),
+        rules=tuple(rules),
+        by=by,
+    )
+    await run(parts.subscriptions, conn, subscription_id, lambda s: subscription.create(s, created))
+    return subscription_id
+
+
+async def unsubscribe(parts: Parts, conn: Any, subscription_id: str, by: str, reason: str) -> None:
+    await run(parts.subscriptions, conn, subscription_id, lambda s: subscription.cancel(s, by, reason))
+
+
+async def resume(parts: Parts, conn: Any, subscription_id: str, by: str) -> None:
+    await run(parts.subscriptions, conn, subscription_id, lambda s: subscription.resume(s, by))
+
+
+async def record_attempt(parts: Parts, conn: Any, attempt: DeliveryAttempted) -> bool:
+    """Records the attempt; answers whether the receiver is paused now."""
+    ran = await run(
+        parts.subscriptions,
+        conn,
+        attempt.subscription_id,
+        lambda s: subscription.attempted(s, attempt, parts.pause_after),
+    )
+    return ran.after.state.paused

@@ -6,9 +6,9 @@ import json
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
-from contracts.alerts import Fact, Rule, Severity
+from contracts.alerts import Audience, Fact, Rule, Severity
 from libs.events.database import Connection
 from libs.service.views import View
 from services.alerts.domain.rules import FIRST_RULES
@@ -69,6 +69,10 @@ class AlertView(View):
     assignee: str | None
     closed_by: str | None
     closed_note: str | None
+    notify: str = Field(description="the role the alert is with: its rule's first, then each it escalated to")
+    level: int = Field(description="how many times it escalated")
+    waiting_since: date | None
+    collector: str | None = Field(description="the customer's collector, whose portfolio it is in")
     history: list[HistoryLine] | None = None
 
 
@@ -80,7 +84,13 @@ def _alert(row: Any, history: list[HistoryLine] | None = None) -> AlertView:
     return AlertView(**values, status=status, facts=facts, history=history)
 
 
-_SELECT = "SELECT a.*, c.legal_name FROM alerts a LEFT JOIN customers c ON c.customer_id = a.customer_id"
+_SELECT = (
+    "SELECT a.*, c.legal_name, p.collector FROM alerts a LEFT JOIN customers c ON c.customer_id = a.customer_id"
+    " LEFT JOIN portfolios p ON p.customer_id = a.customer_id"
+)
+# The alerts a caller limited to a portfolio sees: its customers', and those assigned to the caller
+# (``$n`` the collector, or NULL: all).
+IN_PORTFOLIO = "($%d::text IS NULL OR p.collector = $%d OR a.assignee = $%d)"
 SEVERITY_ORDER = "CASE a.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END"
 
 
@@ -91,22 +101,55 @@ async def alerts(
     severity: Severity | None,
     limit: int,
     offset: int,
+    portfolio: str | None = None,
 ) -> list[AlertView]:
     """Most severe first, then the most recently seen."""
     where = {"open": "a.closed IS NULL", "closed": "a.closed IS NOT NULL", "all": "true"}[status]
     rows = await conn.fetch(
         f"{_SELECT} WHERE {where} AND ($1::text IS NULL OR a.customer_id = $1) AND ($2::text IS NULL OR"
-        f" a.severity = $2) ORDER BY {SEVERITY_ORDER}, a.last_seen_on DESC, a.alert_id LIMIT $3 OFFSET $4",
+        f" a.severity = $2) AND {IN_PORTFOLIO % (5, 5, 5)}"
+        f" ORDER BY {SEVERITY_ORDER}, a.last_seen_on DESC, a.alert_id LIMIT $3 OFFSET $4",
         customer_id,
         severity,
         limit,
         offset,
+        portfolio,
     )
     return [_alert(r) for r in rows]
 
 
-async def alert(conn: Connection, alert_id: str) -> AlertView | None:
-    row = await conn.fetchrow(f"{_SELECT} WHERE a.alert_id = $1", alert_id)
+class StreamedEvent(View):
+    position: int
+    event: str
+    alert: AlertView
+
+
+async def stream_after(conn: Connection, position: int, portfolio: str | None, limit: int = 500) -> list[StreamedEvent]:
+    """Alert events after ``position`` in the store's order, each with its alert as it stands."""
+    rows = await conn.fetch(
+        f"SELECT h.position, h.event_type AS streamed, a.*, c.legal_name, p.collector FROM alert_history h"
+        f" JOIN alerts a ON a.alert_id = h.alert_id LEFT JOIN customers c ON c.customer_id = a.customer_id"
+        f" LEFT JOIN portfolios p ON p.customer_id = a.customer_id"
+        f" WHERE h.position > $1 AND {IN_PORTFOLIO % (2, 2, 2)} ORDER BY h.position LIMIT $3",
+        position,
+        portfolio,
+        limit,
+    )
+    found = []
+    for row in rows:
+        values = dict(row)
+        at, streamed = values.pop("position"), values.pop("streamed")
+        found.append(StreamedEvent(position=at, event=streamed, alert=_alert(values)))
+    return found
+
+
+async def latest_position(conn: Connection) -> int:
+    found: int = await conn.fetchval("SELECT coalesce(max(position), 0) FROM alert_history")
+    return found
+
+
+async def alert(conn: Connection, alert_id: str, portfolio: str | None = None) -> AlertView | None:
+    row = await conn.fetchrow(f"{_SELECT} WHERE a.alert_id = $1 AND {IN_PORTFOLIO % (2, 2, 2)}", alert_id, portfolio)
     if row is None:
         return None
     history = [
@@ -116,6 +159,100 @@ async def alert(conn: Connection, alert_id: str) -> AlertView | None:
     return _alert(row, history)
 
 
-async def customer_of(conn: Connection, alert_id: str) -> str | None:
-    found: str | None = await conn.fetchval("SELECT customer_id FROM alerts WHERE alert_id = $1", alert_id)
+async def customer_of(conn: Connection, alert_id: str, portfolio: str | None = None) -> str | None:
+    found: str | None = await conn.fetchval(
+        f"SELECT a.customer_id FROM alerts a LEFT JOIN portfolios p ON p.customer_id = a.customer_id"
+        f" WHERE a.alert_id = $1 AND {IN_PORTFOLIO % (2, 2, 2)}",
+        alert_id,
+        portfolio,
+    )
     return found
+
+
+# -- subscriptions ------------------------------------------------------------------------------------------
+
+
+class AttemptView(View):
+    delivery_id: str
+    alert_id: str
+    attempt: int
+    delivered: bool
+    status: int | None
+    error: str | None
+    at: datetime
+
+
+class SubscriptionView(View):
+    subscription_id: str
+    channel: Literal["email", "webhook"]
+    address: str
+    audience: Audience
+    severities: list[Severity]
+    rules: list[str]
+    created_by: str
+    state: Literal["active", "paused", "cancelled"]
+    failures: int = Field(description="attempts in a row that failed")
+    last_error: str | None
+    waiting: int = Field(description="deliveries not yet made")
+    delivered: int
+    attempts: list[AttemptView] | None = None
+    secret: str | None = Field(default=None, description="a webhook's signing secret, on creation and on request")
+
+
+_SUBSCRIPTION = """
+SELECT s.*, (SELECT count(*) FROM deliveries d WHERE d.subscription_id = s.subscription_id AND d.status = 'pending')
+       AS waiting,
+       (SELECT count(*) FROM deliveries d WHERE d.subscription_id = s.subscription_id AND d.status = 'delivered')
+       AS delivered
+  FROM subscriptions s
+"""
+
+
+def _subscription(row: Any, attempts: list[AttemptView] | None = None) -> SubscriptionView:
+    state = "cancelled" if row["cancelled"] else "paused" if row["paused"] else "active"
+    return SubscriptionView(
+        subscription_id=row["subscription_id"],
+        channel=row["channel"],
+        address=row["address"],
+        audience=Audience(role=row["role"], person=row["person"], portfolio=row["portfolio"]),
+        severities=row["severities"],
+        rules=row["rules"],
+        created_by=row["created_by"],
+        state=state,
+        failures=row["failures"],
+        last_error=row["last_error"],
+        waiting=row["waiting"],
+        delivered=row["delivered"],
+        attempts=attempts,
+    )
+
+
+async def subscriptions(conn: Connection) -> list[SubscriptionView]:
+    rows = await conn.fetch(f"{_SUBSCRIPTION} ORDER BY s.cancelled, s.subscription_id")
+    return [_subscription(r) for r in rows]
+
+
+async def subscription(conn: Connection, subscription_id: str, attempts: int = 100) -> SubscriptionView | None:
+    row = await conn.fetchrow(f"{_SUBSCRIPTION} WHERE s.subscription_id = $1", subscription_id)
+    if row is None:
+        return None
+    made = await conn.fetch(
+        "SELECT * FROM delivery_attempts WHERE subscription_id = $1 ORDER BY at DESC, attempt DESC LIMIT $2",
+        subscription_id,
+        attempts,
+    )
+    return _subscription(
+        row,
+        [
+            AttemptView(
+                delivery_id=a["delivery_id"],
+                alert_id=a["alert_id"],
+                attempt=a["attempt"],
+                delivered=a["delivered"],
+                status=a["status"],
+                error=a["error"],
+                at=a["at"],
+            )
+            for a in made
+        ],
+    )

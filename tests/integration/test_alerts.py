@@ -27,7 +27,11 @@ async def open_alerts(warnings: Service, count: int) -> list[dict[str, Any]]:
     async def arrived() -> bool:
         return len(await warnings.get("/alerts")) == count
 
-    await eventually(arrived, what=f"{count} open alerts")
+    try:
+        await eventually(arrived, what=f"{count} open alerts")
+    except AssertionError:
+        print("DEBUG", await warnings.get("/alerts"))
+        raise
     found: list[dict[str, Any]] = await warnings.get("/alerts")
     return found
 
@@ -83,9 +87,12 @@ async def test_a_hold_raises_an_alert_with_its_reason_a_repeat_counts_and_only_t
         )
         assigned = await warnings.post(f"/alerts/{alert_id}/assignment", {"to": "mei"}, WANG)
         assert (assigned["status"], assigned["assignee"]) == ("assigned", "mei")
-        not_hers = await warnings.send(f"/alerts/{alert_id}/resolution", {"note": "我来处理"}, LI)
+        not_hers = await warnings.send(f"/alerts/{alert_id}/resolution", {"note": "我来处理"}, ANA)
         assert not_hers.status_code == 403, not_hers.text
         assert "only its assignee or a credit manager resolves it" in not_hers.json()["detail"]
+        # Another collector does not see it: the customer is not in her portfolio, nor is it hers.
+        unseen = await warnings.send(f"/alerts/{alert_id}/resolution", {"note": "我来处理"}, LI)
+        assert unseen.status_code == 404, unseen.text
         resolved = await warnings.post(f"/alerts/{alert_id}/resolution", {"note": "客户已付款，解除"}, MEI)
         assert (resolved["status"], resolved["closed_by"], resolved["closed_note"]) == (
             "resolved",

@@ -42,7 +42,11 @@ class Service:
         return await self.http.post(path, json=body or {}, headers=headers)
 
     async def get(self, path: str) -> Any:
-        response = await self.http.get(path, headers=bearer("viewer"))
+        return await self.get_as(path, ("tester", "viewer"))
+
+    async def get_as(self, path: str, by: tuple[str, str]) -> Any:
+        """GET as the person ``by`` (name, role); answers the body of a 200."""
+        response = await self.http.get(path, headers=bearer(by[1], subject=by[0]))
         assert response.status_code == 200, response.text
         return response.json()
 

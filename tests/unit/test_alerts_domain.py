@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from contracts.alerts import AlertRaised, AlertRepeated, GradeDrop, Rule
+from contracts.alerts import AlertRaised, AlertRepeated, Fact, GradeDrop, Rule
 from contracts.collections import CaseEscalated, PlanChanged, PromiseValued
 from contracts.receivables import BalanceDisputed
 from contracts.scoring import CreditHoldPlaced, CustomerScored, ScoreInputs
@@ -18,7 +18,7 @@ from libs.events.refusals import Refused
 from services.alerts.domain import alert
 from services.alerts.domain.alert import NotAssignee
 from services.alerts.domain.rules import FIRST_RULES, RulesInvalid, check
-from services.alerts.domain.triggers import facts_for
+from services.alerts.domain.triggers import Book, Memory, facts_for
 
 DAY = date(2026, 6, 1)
 RULES = {rule.rule_id: rule for rule in FIRST_RULES}
@@ -39,8 +39,17 @@ def scored(before: str | None, after: str) -> CustomerScored:
     )
 
 
-def met(rule_id: str, event: DomainEvent) -> dict[str, str] | None:
-    facts = facts_for(RULES[rule_id], event, "E-1")
+def look(
+    rule: Rule, event: DomainEvent, memory: Memory | None = None, book: Book | None = None, event_id: str = "E-1"
+) -> tuple[Fact, ...] | None:
+    found = facts_for(rule, event, event_id, "C-1", memory or Memory(), book or Book(), DAY)
+    return None if found is None else found.facts
+
+
+def met(
+    rule_id: str, event: DomainEvent, memory: Memory | None = None, book: Book | None = None
+) -> dict[str, str] | None:
+    facts = look(RULES[rule_id], event, memory, book)
     return None if facts is None else {f.name: f.value for f in facts}
 
 
@@ -52,13 +61,13 @@ def test_a_grade_drop_of_two_grades_or_into_d_or_e_raises_and_one_grade_above_th
     assert met("grade-drop", scored("C", "A")) is None  # a rise
     assert met("grade-drop", scored(None, "E")) is None  # a first grade is no drop
     by_one = GradeDrop(rule_id="any-drop", severity="info", by_grades=1, into=())
-    assert facts_for(by_one, scored("B", "C"), "E-1") is not None
+    assert look(by_one, scored("B", "C")) is not None
 
 
 def test_each_rule_sees_its_own_event_and_keeps_the_event_id() -> None:
     hold = CreditHoldPlaced(customer_id="C-1", hold_id="H-1", reason="overdue 60 days", by="policy")
     assert met("hold-placed", hold) == {"hold_id": "H-1", "reason": "overdue 60 days", "by": "policy"}
-    facts = facts_for(RULES["hold-placed"], hold, "E-9")
+    facts = look(RULES["hold-placed"], hold, event_id="E-9")
     assert facts is not None
     assert {(f.event_id, f.event_type) for f in facts} == {("E-9", "scoring.CreditHoldPlaced")}
     broken = PromiseValued(customer_id="C-1", promise_id="P-1", outcome="broken", paid=CNY, valued_on=DAY)
@@ -98,14 +107,17 @@ def test_each_rule_sees_its_own_event_and_keeps_the_event_id() -> None:
 def test_one_open_alert_per_rule_and_customer_a_repeat_raises_its_count() -> None:
     rule = RULES["hold-placed"]
     hold = CreditHoldPlaced(customer_id="C-1", hold_id="H-1", reason="r", by="policy")
-    facts = facts_for(rule, hold, "E-1")
+    facts = look(rule, hold)
     assert facts is not None
     state = alert.new("C-1")
     first = alert.signal(state, rule, 1, facts, DAY, "AL-1")
     assert isinstance(first[0], AlertRaised)
     assert (first[0].rule_id, first[0].rule_version, first[0].severity) == ("hold-placed", 1, "warning")
     state = alert.evolve(state, first[0])
-    again = alert.signal(state, rule, 2, facts, DAY, "AL-2")
+    assert alert.signal(state, rule, 1, facts, DAY, "AL-2") == []  # the same facts again: a sweep run twice
+    later = look(rule, hold, event_id="E-2")
+    assert later is not None
+    again = alert.signal(state, rule, 2, later, DAY, "AL-2")
     assert isinstance(again[0], AlertRepeated)
     assert (again[0].alert_id, again[0].count, again[0].rule_version) == ("AL-1", 2, 2)
     state = alert.evolve(state, again[0])

@@ -11,8 +11,10 @@ from datetime import date
 from immutables import Map
 
 from contracts.alerts import (
+    ESCALATES_TO,
     AlertAcknowledged,
     AlertAssigned,
+    AlertEscalated,
     AlertRaised,
     AlertRepeated,
     AlertResolved,
@@ -36,6 +38,12 @@ class Alert:
     acknowledged_by: str | None = None
     assignee: str | None = None
     closed: str | None = None  # resolved, suppressed
+    raised_on: date | None = None
+    notify: str = "credit_analyst"  # the role it is with now
+    level: int = 0  # escalations so far
+    waiting_since: date | None = None  # raised, or last escalated
+    facts: tuple[Fact, ...] = ()  # the latest
+    last_seen_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +66,30 @@ def new(customer_id: str) -> CustomerAlerts:
 def evolve(state: CustomerAlerts, event: DomainEvent) -> CustomerAlerts:
     match event:
         case AlertRaised():
-            alert = Alert(event.alert_id, event.rule_id)
+            alert = Alert(
+                event.alert_id,
+                event.rule_id,
+                raised_on=event.raised_on,
+                notify=event.notify,
+                waiting_since=event.raised_on,
+                facts=event.facts,
+                last_seen_on=event.raised_on,
+            )
             return replace(
                 state,
                 alerts=state.alerts.set(alert.alert_id, alert),
                 open_by_rule=state.open_by_rule.set(alert.rule_id, alert.alert_id),
             )
         case AlertRepeated():
-            return _with(state, replace(state.alerts[event.alert_id], count=event.count))
+            repeated = replace(
+                state.alerts[event.alert_id], count=event.count, facts=event.facts, last_seen_on=event.repeated_on
+            )
+            return _with(state, repeated)
+        case AlertEscalated():
+            escalated = replace(
+                state.alerts[event.alert_id], notify=event.to, level=event.level, waiting_since=event.escalated_on
+            )
+            return _with(state, escalated)
         case AlertAcknowledged():
             return _with(state, replace(state.alerts[event.alert_id], acknowledged_by=event.by))
         case AlertAssigned():
@@ -87,10 +111,13 @@ def _with(state: CustomerAlerts, alert: Alert) -> CustomerAlerts:
 def signal(
     state: CustomerAlerts, rule: Rule, version: int, facts: Sequence[Fact], day: date, alert_id: str
 ) -> list[DomainEvent]:
-    """The rule met: a new alert, or the open one's count raised with the latest facts."""
+    """The rule met: a new alert, or the open one's count raised with the latest facts; the same
+    facts on the same day again (a sweep run twice for a date) change nothing."""
     open_id = state.open_by_rule.get(rule.rule_id)
     if open_id is not None:
         alert = state.alerts[open_id]
+        if alert.facts == tuple(facts) and alert.last_seen_on == day:
+            return []
         return [
             AlertRepeated(
                 customer_id=state.customer_id,
@@ -111,8 +138,29 @@ def signal(
             severity=rule.severity,
             facts=tuple(facts),
             raised_on=day,
+            notify=rule.notify,
         )
     ]
+
+
+def escalate(state: CustomerAlerts, rules: Sequence[Rule], day: date) -> list[DomainEvent]:
+    """Each open alert nobody acknowledged within its rule's days (counted from when it was raised or
+    last escalated) goes to the next role; one with nobody above it stays where it is."""
+    within = {rule.rule_id: rule.acknowledge_within_days for rule in rules}
+    events: list[DomainEvent] = []
+    for alert_id in state.open_by_rule.values():
+        alert = state.alerts[alert_id]
+        days = within.get(alert.rule_id)
+        higher = ESCALATES_TO.get(alert.notify)
+        if alert.acknowledged_by or days is None or higher is None or alert.waiting_since is None:
+            continue
+        if (day - alert.waiting_since).days >= days:
+            events.append(
+                AlertEscalated(
+                    customer_id=state.customer_id, alert_id=alert_id, to=higher, level=alert.level + 1, escalated_on=day
+                )
+            )
+    return events
 
 
 class NotAssignee(Refused):
