@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import EmailStr, Field, HttpUrl
+from pydantic import ConfigDict, EmailStr, Field, HttpUrl
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from contracts.alerts import Audience, Rule, Severity
+from libs.events.contracts import BusinessDate
 from libs.events.database import Connection
 from libs.service.auth import Principal, require
 from libs.service.errors import Problem
@@ -48,6 +49,13 @@ def portfolio_of(caller: Principal) -> str | None:
 # -- the rules ---------------------------------------------------------------------------------------------
 
 
+def _rules_refused(invalid: RulesInvalid) -> Problem:
+    field = f"body.{invalid.field}"
+    return Problem(
+        422, "Invalid rules", str(invalid), kind="invalid-rules", errors=[{"field": field, "message": str(invalid)}]
+    )
+
+
 class RulesRelease(Body):
     rules: list[Rule] = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=500)
@@ -81,16 +89,37 @@ async def release_rules(body: RulesRelease, request: Request, kit: KitDep, calle
         try:
             version = await handlers.release_rules(_parts(kit), scope.conn, body.rules, caller.subject, body.reason)
         except RulesInvalid as invalid:
-            raise Problem(
-                422,
-                "Invalid rules",
-                str(invalid),
-                kind="invalid-rules",
-                errors=[{"field": f"body.{invalid.field}", "message": str(invalid)}],
-            ) from None
+            raise _rules_refused(invalid) from None
         found = await queries.rule_set(scope.conn, version)
         assert found is not None
         return scope.keep(answer(found, 201))
+
+
+class RulesWhatIf(Body):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    rules: list[Rule] | None = Field(default=None, max_length=200, description="a proposed rule set; none: in force")
+    from_: BusinessDate = Field(alias="from", description="the first business date replayed")
+    to: BusinessDate = Field(description="the last business date replayed: today at the latest")
+    customers: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=1000, description="only alerts on these subjects; none: every one"
+    )
+
+
+@router.post("/rules/what-if", response_model=queries.RulesWhatIfView, summary="Backtest a rule set over the history")
+async def rules_what_if(body: RulesWhatIf, kit: KitDep, _: Managers) -> Response:
+    """The alerts a proposed rule set (or the one in force) would have raised from ``from`` to ``to``
+    over the events alerts observed: per rule beside those actually raised, per week, and each
+    alert with its subject and facts. Nothing is changed."""
+    async with kit.pool.acquire() as conn:
+        rules = body.rules or list((await handlers.rule_book(_parts(kit), conn)).current)
+        try:
+            found = await handlers.what_if(
+                _parts(kit), conn, kit.spec.registry, rules, body.from_, body.to, body.customers
+            )
+        except RulesInvalid as invalid:
+            raise _rules_refused(invalid) from None
+        return answer(await queries.rules_what_if_view(conn, rules, found, body.from_, body.to))
 
 
 # -- alerts ------------------------------------------------------------------------------------------------

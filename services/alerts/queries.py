@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import Field, TypeAdapter
 from contracts.alerts import Audience, Fact, Rule, Severity
 from libs.events.database import Connection
 from libs.service.views import View
+from services.alerts.domain.backtest import Backtest
 from services.alerts.domain.rules import FIRST_RULES
 
 RULES: TypeAdapter[list[Rule]] = TypeAdapter(list[Rule])
@@ -255,4 +257,98 @@ async def subscription(conn: Connection, subscription_id: str, attempts: int = 1
             )
             for a in made
         ],
+    )
+
+
+# -- the backtest -------------------------------------------------------------------------------------------
+
+
+class RuleOutcome(View):
+    rule_id: str
+    kind: str
+    severity: Severity
+    alerts: int = Field(description="alerts it would have raised")
+    repeats: int = Field(description="times it would have been met again while its alert was open")
+    customers: int = Field(description="subjects it would have raised an alert for")
+    recorded: int = Field(description="alerts of this rule id actually raised in the period")
+
+
+class WeekOutcome(View):
+    week: date = Field(description="the week's Monday")
+    rule_id: str
+    alerts: int
+
+
+class ReplayedAlert(View):
+    rule_id: str
+    customer_id: str
+    legal_name: str | None
+    raised_on: date
+    count: int
+    facts: list[Fact]
+
+
+class RulesWhatIfView(View):
+    from_: date = Field(alias="from")
+    to: date
+    rules: list[RuleOutcome]
+    weeks: list[WeekOutcome]
+    alerts: list[ReplayedAlert] = Field(description="the first 1,000, in the order they would have been raised")
+    total_alerts: int
+
+
+async def rules_what_if_view(
+    conn: Connection, rules: Sequence[Rule], found: Backtest, start: date, end: date
+) -> RulesWhatIfView:
+    recorded = {
+        r["rule_id"]: r["n"]
+        for r in await conn.fetch(
+            "SELECT rule_id, count(*) AS n FROM alerts WHERE raised_on BETWEEN $1 AND $2 GROUP BY rule_id", start, end
+        )
+    }
+    raised = found.raised()
+    subjects: dict[str, set[str]] = {}
+    for a in found.alerts:
+        subjects.setdefault(a.rule_id, set()).add(a.subject)
+    shown = found.alerts[:1000]
+    names = {
+        r["customer_id"]: r["legal_name"]
+        for r in await conn.fetch(
+            "SELECT customer_id, legal_name FROM customers WHERE customer_id = ANY($1::text[])",
+            sorted({a.subject for a in shown}),
+        )
+    }
+    return RulesWhatIfView.model_validate(
+        {
+            "from": start,
+            "to": end,
+            "rules": [
+                RuleOutcome(
+                    rule_id=rule.rule_id,
+                    kind=rule.kind,
+                    severity=rule.severity,
+                    alerts=raised[rule.rule_id],
+                    repeats=found.repeats[rule.rule_id],
+                    customers=len(subjects.get(rule.rule_id, ())),
+                    recorded=recorded.get(rule.rule_id, 0),
+                )
+                for rule in rules
+            ],
+            "weeks": [
+                WeekOutcome(week=week, rule_id=rule_id, alerts=n)
+                for (week, rule_id), n in sorted(found.weekly().items())
+            ],
+            "alerts": [
+                ReplayedAlert(
+                    rule_id=a.rule_id,
+                    customer_id=a.subject,
+                    legal_name=names.get(a.subject),
+                    raised_on=a.raised_on,
+                    count=a.count,
+                    facts=list(a.facts),
+                )
+                for a in shown
+            ],
+            "total_alerts": len(found.alerts),
+        }
     )

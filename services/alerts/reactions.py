@@ -4,8 +4,10 @@ subject (or repeat its open one), with the event's id. Then the event goes into 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import date
 from decimal import Decimal
 
 from immutables import Map
@@ -22,6 +24,7 @@ from libs.service.directory import Directory
 from services.alerts import handlers
 from services.alerts.domain.triggers import (
     HISTORY_DAYS,
+    LOOKED_AT,
     REMEMBERED,
     Book,
     Cover,
@@ -48,6 +51,7 @@ def signals(parts: handlers.Parts) -> BatchHandler:
         needs_book = any(isinstance(r, Concentration | TopConcentration) for r in rules)
         book = await load_book(conn) if needs_book and _any_scored(deliveries) else Book()
         today = parts.clock.today()
+        await _observe(conn, deliveries, today)
         met: dict[str, list[tuple[Rule, Sequence[Fact]]]] = defaultdict(list)
         causes: dict[str, EventContext] = {}
         for delivery in deliveries:
@@ -65,6 +69,24 @@ def signals(parts: handlers.Parts) -> BatchHandler:
             await handlers.signal(parts, conn, subject, rules_met, rule_book.version, causes[subject])
 
     return react
+
+
+async def _observe(conn: Connection, deliveries: Sequence[Delivery], today: date) -> None:
+    """What a rule can look at, kept in the order received, for the backtest."""
+    kept = [d for d in deliveries if isinstance(d.event, LOOKED_AT)]
+    if not kept:
+        return
+    await conn.execute(
+        "INSERT INTO observed (observed_on, customer_id, event_id, event_type, schema_version, data)"
+        " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::jsonb[])"
+        " ON CONFLICT (event_id) DO NOTHING",
+        today,
+        [d.customer_id for d in kept],
+        [str(d.envelope.id) for d in kept],
+        [d.envelope.type for d in kept],
+        [d.envelope.schema_version for d in kept],
+        [json.dumps(d.envelope.data, ensure_ascii=False) for d in kept],
+    )
 
 
 def _any_scored(deliveries: Iterable[Delivery]) -> bool:

@@ -139,6 +139,7 @@ MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         **OPERATIONS,
         ("GET", "/rules"): READERS,
         ("POST", "/rules"): MANAGERS,
+        ("POST", "/rules/what-if"): MANAGERS,
         ("GET", "/alerts"): READERS,
         ("GET", "/alerts/{alert_id}"): READERS,
         ("POST", "/alerts/{alert_id}/acknowledgement"): TEAM,

@@ -29,6 +29,7 @@ from contracts.scoring import CreditCheckDecided, CustomerScored, ScoreInputs
 from libs.events.contracts import DomainEvent, Money
 from services.alerts.delivery import retry_delay, secret_of, signature
 from services.alerts.domain import alert, subscription
+from services.alerts.domain.backtest import Observed, replay
 from services.alerts.domain.rules import FIRST_RULES
 from services.alerts.domain.subscription import Addressed, matches
 from services.alerts.domain.triggers import Book, Cover, Memory, expiring, facts_for, remember
@@ -301,3 +302,33 @@ def test_the_signature_is_hmac_sha256_of_the_timestamp_and_body_and_retries_doub
     expected = hmac.new(secret.encode(), b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
     assert signature(secret, 1700000000, b'{"a":1}') == f"t=1700000000,v1={expected}"
     assert [retry_delay(settings, n) for n in (1, 2, 3, 5, 6)] == [2, 4, 8, 32, 60]
+
+
+def test_the_backtest_replays_in_order_sweeps_cover_daily_and_counts_per_rule_and_week() -> None:
+    start, end = date(2026, 6, 1), date(2026, 6, 30)
+    observed = [
+        # Before the period: remembered, never raised on.
+        Observed(date(2026, 5, 20), "C-1", "E-1", scored("70", date(2026, 5, 20))),
+        Observed(date(2026, 5, 25), "C-1", "E-2", cover("500000", date(2026, 7, 10))),
+        Observed(date(2026, 5, 26), "C-2", "E-3", overdue(61).model_copy(update={"customer_id": "C-2"})),
+        # In it: a drop of 20 points within 30 days of the 70, twice; C-2 past 60 days again.
+        Observed(date(2026, 6, 3), "C-1", "E-4", scored("50", date(2026, 6, 3))),
+        Observed(date(2026, 6, 9), "C-1", "E-5", scored("49", date(2026, 6, 9))),
+        Observed(date(2026, 6, 9), "C-2", "E-6", overdue(91).model_copy(update={"customer_id": "C-2"})),
+        Observed(date(2026, 7, 1), "C-2", "E-7", overdue(121).model_copy(update={"customer_id": "C-2"})),
+    ]
+    found = replay(FIRST_RULES, observed, start, end)
+    assert [(a.rule_id, a.subject, a.raised_on, a.count) for a in found.alerts] == [
+        ("score-drop", "C-1", date(2026, 6, 3), 2),
+        ("item-overdue", "C-2", date(2026, 6, 9), 1),
+        ("insurance-expiring", "C-1", date(2026, 6, 10), 1),  # the sweep: 30 days before 07-10
+    ]
+    assert found.alerts[0].facts[0].event_id == "E-1"  # the 70 it fell from
+    assert found.repeats == {"score-drop": 1}
+    assert found.weekly() == {
+        (date(2026, 6, 1), "score-drop"): 1,
+        (date(2026, 6, 8), "item-overdue"): 1,
+        (date(2026, 6, 8), "insurance-expiring"): 1,
+    }
+    only = replay(FIRST_RULES, observed, start, end, customers={"C-2"})
+    assert [a.subject for a in only.alerts] == ["C-2"]

@@ -290,3 +290,19 @@ def remember(memory: Memory, book: Book, customer_id: str, event: DomainEvent, e
 
 
 REMEMBERED = (CustomerScored, BureauReportRecorded, InsuranceCoverRecorded)
+
+
+# Every event type some rule looks at: what alerts keeps for the backtest.
+LOOKED_AT = (
+    CustomerScored,
+    CreditHoldPlaced,
+    CreditCheckDecided,
+    InvoiceFellOverdue,
+    PromiseValued,
+    PlanChanged,
+    CaseHandedOver,
+    BalanceDisputed,
+    BureauReportRecorded,
+    InsuranceCoverRecorded,
+    CreditReviewDue,
+)
