@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.receivables
 	$(BIN)/python -m bench.scoring
 	$(BIN)/python -m bench.collections
+	$(BIN)/python -m bench.alerts
 
 ## The chaos trial at scale: a 200-customer, 20,000-invoice book loaded through 20 kills.
 chaos: $(STAMP)

@@ -5,12 +5,11 @@ subject (or repeat its open one), with the event's id. Then the event goes into 
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
-
-from immutables import Map
 
 from contracts import profiles
 from contracts.alerts import Concentration, Fact, Rule, TopConcentration
@@ -33,27 +32,35 @@ from services.alerts.domain.triggers import (
     Scored,
     adverse_key,
     facts_for,
-    overdue_share,
     remember,
 )
+
+BOOK_FOR_SECONDS = 60.0  # the cached book is read again this often (replicas each see their partitions)
 
 
 def signals(parts: handlers.Parts) -> BatchHandler:
     directory = Directory(profiles.directory_entry)
+    cached: list[tuple[float, Book]] = []  # the book and when it was read
+
+    async def book_for(conn: Connection, deliveries: Sequence[Delivery], rules: Sequence[Rule]) -> Book:
+        if not any(isinstance(r, Concentration | TopConcentration) for r in rules) or not _any_scored(deliveries):
+            return Book()
+        if not cached or time.monotonic() - cached[0][0] > BOOK_FOR_SECONDS:
+            cached[:] = [(time.monotonic(), await load_book(conn))]
+        return cached[0][1]  # changed in place as events arrive; setting a balance again is harmless
 
     async def react(conn: Connection, deliveries: Sequence[Delivery]) -> None:
         await directory.project(conn, deliveries)
         await _portfolios(conn, deliveries)
         rule_book = await handlers.rule_book(parts, conn)
         rules = rule_book.current
-        customers = {d.customer_id for d in deliveries}
-        memories = await load_memories(conn, customers)
-        needs_book = any(isinstance(r, Concentration | TopConcentration) for r in rules)
-        book = await load_book(conn) if needs_book and _any_scored(deliveries) else Book()
+        memories = await load_memories(conn, {d.customer_id for d in deliveries})
+        book = await book_for(conn, deliveries, rules)
         today = parts.clock.today()
         await _observe(conn, deliveries, today)
         met: dict[str, list[tuple[Rule, Sequence[Fact]]]] = defaultdict(list)
         causes: dict[str, EventContext] = {}
+        scored: dict[str, CustomerScored] = {}
         for delivery in deliveries:
             customer, event, event_id = delivery.customer_id, delivery.event, str(delivery.envelope.id)
             memory = memories.get(customer, Memory())
@@ -64,7 +71,11 @@ def signals(parts: handlers.Parts) -> BatchHandler:
                     causes[found.subject] = EventContext.caused_by(delivery.envelope)
             if isinstance(event, REMEMBERED):
                 memories[customer], book = remember(memory, book, customer, event, event_id)
-                await _keep(conn, customer, event, event_id)
+                if isinstance(event, CustomerScored):
+                    scored[customer] = event
+                else:
+                    await _keep(conn, customer, event, event_id)
+        await _keep_scores(conn, memories, scored)
         for subject, rules_met in met.items():
             await handlers.signal(parts, conn, subject, rules_met, rule_book.version, causes[subject])
 
@@ -108,9 +119,10 @@ async def load_memories(conn: Connection, customers: set[str]) -> dict[str, Memo
     wanted = sorted(customers)
     scores: dict[str, list[Scored]] = defaultdict(list)
     for r in await conn.fetch(
-        "SELECT * FROM scores WHERE customer_id = ANY($1::text[]) ORDER BY customer_id, seq", wanted
+        "SELECT * FROM scores WHERE customer_id = ANY($1::text[]) ORDER BY customer_id, scored_on", wanted
     ):
-        scores[r["customer_id"]].append(Scored(r["scored_on"], r["score"], r["overdue_share"], r["event_id"]))
+        scored = Scored(r["scored_on"], r["score"], r["event_id"], r["overdue_share"], r["share_event_id"])
+        scores[r["customer_id"]].append(scored)
     reports: dict[str, dict[str, Report]] = defaultdict(dict)
     for r in await conn.fetch("SELECT * FROM bureau_reports WHERE customer_id = ANY($1::text[])", wanted):
         reports[r["customer_id"]][r["provider"]] = Report(r["score"], frozenset(r["adverse"]), r["event_id"])
@@ -128,35 +140,47 @@ async def load_memories(conn: Connection, customers: set[str]) -> dict[str, Memo
 
 async def load_book(conn: Connection) -> Book:
     rows = await conn.fetch("SELECT customer_id, balance FROM balances")
-    return Book(Map({r["customer_id"]: Decimal(r["balance"]) for r in rows}))
+    return Book({r["customer_id"]: Decimal(r["balance"]) for r in rows})
+
+
+async def _keep_scores(conn: Connection, memories: dict[str, Memory], scored: dict[str, CustomerScored]) -> None:
+    """Each scored customer's latest day, as ``remember`` merged it, and balance: one statement each
+    for the batch; days older than any rule looks at go."""
+    if not scored:
+        return
+    days = [(c, memories[c].scores[-1]) for c in sorted(scored)]
+    await conn.execute(
+        "INSERT INTO scores SELECT * FROM unnest($1::text[], $2::date[], $3::numeric[], $4::text[], $5::numeric[],"
+        " $6::text[]) ON CONFLICT (customer_id, scored_on) DO UPDATE SET score = excluded.score,"
+        " event_id = excluded.event_id, overdue_share = excluded.overdue_share,"
+        " share_event_id = excluded.share_event_id",
+        [c for c, _ in days],
+        [d.on for _, d in days],
+        [d.score for _, d in days],
+        [d.event_id for _, d in days],
+        [d.overdue_share for _, d in days],
+        [d.share_event_id for _, d in days],
+    )
+    await conn.execute(
+        "DELETE FROM scores s USING unnest($1::text[], $2::date[]) AS kept(customer_id, latest)"
+        " WHERE s.customer_id = kept.customer_id AND s.scored_on <= kept.latest - $3::int",
+        [c for c, _ in days],
+        [d.on for _, d in days],
+        HISTORY_DAYS,
+    )
+    balanced = [(c, e.inputs.balance) for c, e in sorted(scored.items()) if e.inputs.balance is not None]
+    if balanced:
+        await conn.execute(
+            "INSERT INTO balances SELECT * FROM unnest($1::text[], $2::numeric[])"
+            " ON CONFLICT (customer_id) DO UPDATE SET balance = excluded.balance",
+            [c for c, _ in balanced],
+            [b for _, b in balanced],
+        )
 
 
 async def _keep(conn: Connection, customer_id: str, event: object, event_id: str) -> None:
     """The event in alerts' memory, as ``remember`` folds it."""
     match event:
-        case CustomerScored():
-            as_of = event.inputs.as_of
-            await conn.execute(
-                "INSERT INTO scores (customer_id, scored_on, score, overdue_share, event_id)"
-                " VALUES ($1, $2, $3, $4, $5)",
-                customer_id,
-                as_of,
-                event.score,
-                overdue_share(event),
-                event_id,
-            )
-            await conn.execute(
-                "DELETE FROM scores WHERE customer_id = $1 AND scored_on <= $2::date - $3::int",
-                customer_id,
-                as_of,
-                HISTORY_DAYS,
-            )
-            if event.inputs.balance is not None:
-                await conn.execute(
-                    "INSERT INTO balances VALUES ($1, $2) ON CONFLICT (customer_id) DO UPDATE SET balance = $2",
-                    customer_id,
-                    event.inputs.balance,
-                )
         case BureauReportRecorded():
             await conn.execute(
                 "INSERT INTO bureau_reports VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, provider)"

@@ -206,6 +206,8 @@ class Listener:
             source.response.raise_for_status()
             self.connected.set()
             async for event in source.aiter_sse():
+                if not event.event.startswith("Alert"):
+                    continue  # a keep-alive
                 self.received.append((event.id, event.event, json.loads(event.data)))
 
     async def ready(self) -> Listener:

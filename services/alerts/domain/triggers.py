@@ -7,11 +7,11 @@ one replaces, every customer's balance. Alerts keeps that as ``Memory`` (per cus
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-
-from immutables import Map
 
 from contracts.alerts import (
     BOOK,
@@ -50,10 +50,20 @@ HUNDRED = Decimal(100)
 
 @dataclass(frozen=True, slots=True)
 class Scored:
+    """One day of a customer's scores: the highest, and the lowest overdue share, with their events
+    (what the rules that compare with the past ask of a day)."""
+
     on: date
     score: Decimal
-    overdue_share: Decimal | None  # overdue / balance * 100, when there is a balance
     event_id: str
+    overdue_share: Decimal | None = None  # overdue / balance * 100, when there is a balance
+    share_event_id: str | None = None
+
+    def merged(self, score: Decimal, share: Decimal | None, event_id: str) -> Scored:
+        high = (score, event_id) if score > self.score else (self.score, self.event_id)
+        lower = share is not None and (self.overdue_share is None or share < self.overdue_share)
+        low = (share, event_id) if lower else (self.overdue_share, self.share_event_id)
+        return Scored(self.on, high[0], high[1], low[0], low[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +91,39 @@ class Memory:
     covers: dict[str, Cover] = field(default_factory=dict)  # the latest per policy number
 
 
-@dataclass(frozen=True, slots=True)
 class Book:
-    """Every customer's balance in the base currency, as scoring last reported it."""
+    """Every customer's balance in the base currency, as scoring last reported it, with the positive
+    ones kept in order and summed, so a rule on the whole book costs little per event."""
 
-    balances: Map[str, Decimal] = field(default_factory=Map)
+    def __init__(self, balances: Mapping[str, Decimal] | None = None) -> None:
+        self.balances: dict[str, Decimal] = dict(balances or {})
+        self.positive = sorted(b for b in self.balances.values() if b > 0)
+        self.total = sum(self.positive, Decimal(0))
+
+    def with_balance(self, customer_id: str, balance: Decimal) -> tuple[int, Decimal, list[Decimal]]:
+        """How many positive balances, their total and the largest 100 (largest first), were the
+        customer's balance ``balance``; the book itself unchanged."""
+        old = self.balances.get(customer_id)
+        largest = self.positive[-101:]
+        count, total = len(self.positive), self.total
+        if old is not None and old > 0:
+            count, total = count - 1, total - old
+            if old in largest:
+                largest.remove(old)
+        if balance > 0:
+            count, total = count + 1, total + balance
+            bisect.insort(largest, balance)
+        return count, total, largest[::-1][:100]
+
+    def set(self, customer_id: str, balance: Decimal) -> None:
+        old = self.balances.get(customer_id)
+        if old is not None and old > 0:
+            del self.positive[bisect.bisect_left(self.positive, old)]
+            self.total -= old
+        if balance > 0:
+            bisect.insort(self.positive, balance)
+            self.total += balance
+        self.balances[customer_id] = balance
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,24 +202,22 @@ def facts_for(
                     earlier = Fact(
                         name="lowest_overdue_share",
                         value=f"{shown(low.overdue_share)} on {low.on}",
-                        event_id=low.event_id,
+                        event_id=low.share_event_id or low.event_id,
                         event_type=event.event_type,
                     )
                     return met(earlier, fact("overdue_share", shown(now)), fact("rise", shown(now - low.overdue_share)))
         case Concentration(), CustomerScored(inputs=inputs) if inputs.balance is not None and inputs.balance > 0:
-            positive = _positive(book, customer_id, inputs.balance)
-            whole = sum(positive, Decimal(0))
-            if len(positive) >= rule.minimum_customers and share_of(inputs.balance, whole) > rule.percent:
+            count, whole, _ = book.with_balance(customer_id, inputs.balance)
+            if count >= rule.minimum_customers and share_of(inputs.balance, whole) > rule.percent:
                 return met(
                     fact("balance", inputs.balance),
                     fact("book", whole),
                     fact("share", shown(share_of(inputs.balance, whole))),
                 )
         case TopConcentration(), CustomerScored(inputs=inputs) if inputs.balance is not None:
-            positive = _positive(book, customer_id, inputs.balance)
-            whole = sum(positive, Decimal(0))
-            top = sorted(positive, reverse=True)[: rule.top]
-            if len(positive) >= rule.minimum_customers and share_of(sum(top, Decimal(0)), whole) > rule.percent:
+            count, whole, largest = book.with_balance(customer_id, inputs.balance)
+            top = largest[: rule.top]
+            if count >= rule.minimum_customers and share_of(sum(top, Decimal(0)), whole) > rule.percent:
                 share = share_of(sum(top, Decimal(0)), whole)
                 return met(fact("top", rule.top), fact("book", whole), fact("share", shown(share)), subject=BOOK)
         case HoldPlaced(), CreditHoldPlaced():
@@ -255,10 +291,6 @@ def facts_for(
     return None
 
 
-def _positive(book: Book, customer_id: str, balance: Decimal) -> list[Decimal]:
-    return [b for b in book.balances.set(customer_id, balance).values() if b > 0]
-
-
 def expiring(rule: InsuranceExpiring, cover: Cover, policy_number: str, day: date) -> tuple[Fact, ...] | None:
     """The daily look at a cover: met on the day it comes within the rule's days of expiry."""
     if cover.expires_on - timedelta(days=rule.within_days) != day:
@@ -270,15 +302,23 @@ def expiring(rule: InsuranceExpiring, cover: Cover, policy_number: str, day: dat
     )
 
 
+def scored_into(days: tuple[Scored, ...], event: CustomerScored, event_id: str) -> tuple[Scored, ...]:
+    """A score into its day (a new day, or merged into the day's), the days older than any rule
+    looks at dropped."""
+    on, share = event.inputs.as_of, overdue_share(event)
+    kept = tuple(s for s in days if s.on > on - timedelta(days=HISTORY_DAYS))
+    if kept and kept[-1].on == on:
+        return (*kept[:-1], kept[-1].merged(event.score, share, event_id))
+    return (*kept, Scored(on, event.score, event_id, share, event_id if share is not None else None))
+
+
 def remember(memory: Memory, book: Book, customer_id: str, event: DomainEvent, event_id: str) -> tuple[Memory, Book]:
-    """Memory and book with ``event`` in them."""
+    """Memory and book with ``event`` in them (the book changed in place: it is the whole book's)."""
     match event:
         case CustomerScored():
-            kept = tuple(s for s in memory.scores if s.on > event.inputs.as_of - timedelta(days=HISTORY_DAYS))
-            scored = Scored(event.inputs.as_of, event.score, overdue_share(event), event_id)
-            memory = replace(memory, scores=(*kept, scored))
+            memory = replace(memory, scores=scored_into(memory.scores, event, event_id))
             if event.inputs.balance is not None:
-                book = Book(book.balances.set(customer_id, event.inputs.balance))
+                book.set(customer_id, event.inputs.balance)
         case BureauReportRecorded():
             report = Report(event.score, frozenset(adverse_key(r) for r in event.adverse_records), event_id)
             memory = replace(memory, reports={**memory.reports, event.provider: report})

@@ -6,14 +6,15 @@ ALTER TABLE alerts ADD COLUMN waiting_since date;
 UPDATE alerts SET waiting_since = raised_on;
 CREATE INDEX alerts_unacknowledged ON alerts (customer_id) WHERE closed IS NULL AND acknowledged_by IS NULL;
 
+-- Each day of a customer's scores: the highest, and the lowest overdue share, with their events.
 CREATE TABLE scores (
-    customer_id   text    NOT NULL,
-    scored_on     date    NOT NULL,
-    seq           bigserial,
-    score         numeric NOT NULL,
-    overdue_share numeric,
-    event_id      text    NOT NULL,
-    PRIMARY KEY (customer_id, seq)
+    customer_id    text    NOT NULL,
+    scored_on      date    NOT NULL,
+    score          numeric NOT NULL,
+    event_id       text    NOT NULL,
+    overdue_share  numeric,
+    share_event_id text,
+    PRIMARY KEY (customer_id, scored_on)
 );
 
 CREATE TABLE bureau_reports (
