@@ -320,6 +320,8 @@ async def run(stop: asyncio.Event) -> None:
             "CREDO_API_DOCS": "true",
             "CREDO_COLLECTIONS_SMTP_HOST": "127.0.0.1",
             "CREDO_COLLECTIONS_SMTP_PORT": str(mail_port),
+            "CREDO_ALERTS_SMTP_HOST": "127.0.0.1",
+            "CREDO_ALERTS_SMTP_PORT": str(mail_port),
         }
         services = [
             ServiceProcess(
