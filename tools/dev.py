@@ -349,7 +349,7 @@ async def run(stop: asyncio.Event) -> None:
             for service in services:
                 say(f"{service.name:<12} {service.url}   docs {service.url}/docs   log {service.log_path}")
             say(
-                f"{'mailbox':<12} {mailbox_url}   the mails collections sent "
+                f"{'mailbox':<12} {mailbox_url}   the mails collections and alerts sent "
                 f"(SMTP on {mail_port}, .eml in {directory / 'mail'})"
             )
             say(f"token (admin, 8 h): {mint_token(dev_secrets['jwt_secret'], 'developer', ['admin'])}")
