@@ -154,6 +154,12 @@ class InsuranceReduced(_Rule):
     kind: Literal["insurance_reduced"] = "insurance_reduced"
 
 
+class InsuranceCancelled(_Rule):
+    """The insurer cancelled credit-insurance cover."""
+
+    kind: Literal["insurance_cancelled"] = "insurance_cancelled"
+
+
 class ReviewOverdue(_Rule):
     """The credit file's review date passed without a review."""
 
@@ -199,6 +205,7 @@ Rule = Annotated[
     | BureauScoreDrop
     | InsuranceExpiring
     | InsuranceReduced
+    | InsuranceCancelled
     | ReviewOverdue
     | Concentration
     | TopConcentration

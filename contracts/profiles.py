@@ -242,6 +242,19 @@ class InsuranceCoverRecorded(DomainEvent):
     expires_on: date
 
 
+class InsuranceCoverCancelled(DomainEvent):
+    """The insurer cancelled cover under a policy: from ``cancelled_on`` it insures nothing."""
+
+    event_type = "profiles.InsuranceCoverCancelled"
+    schema_version = 1
+
+    customer_id: str
+    insurer: str
+    policy_number: str
+    cancelled_on: date
+    reason: str
+
+
 AdverseKind = Literal["lawsuit", "judgment", "tax_arrears", "bankruptcy_filing"]
 
 
@@ -292,6 +305,7 @@ PUBLISHED: list[type[DomainEvent]] = [
     CreditReviewDue,
     TradeReferenceRecorded,
     InsuranceCoverRecorded,
+    InsuranceCoverCancelled,
     BureauReportRecorded,
 ]
 registry = EventRegistry(PUBLISHED)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from contracts import profiles
 from contracts.alerts import Concentration, Fact, Rule, TopConcentration
 from contracts.collections import CollectorAssigned
-from contracts.profiles import BureauReportRecorded, InsuranceCoverRecorded
+from contracts.profiles import BureauReportRecorded, InsuranceCoverCancelled, InsuranceCoverRecorded
 from contracts.scoring import CustomerScored
 from libs.events.consumer import BatchHandler, Delivery
 from libs.events.database import Connection
@@ -190,6 +190,10 @@ async def _keep(conn: Connection, customer_id: str, event: object, event_id: str
                 event.score,
                 sorted(adverse_key(r) for r in event.adverse_records),
                 event_id,
+            )
+        case InsuranceCoverCancelled():
+            await conn.execute(
+                "DELETE FROM covers WHERE customer_id = $1 AND policy_number = $2", customer_id, event.policy_number
             )
         case InsuranceCoverRecorded():
             limit = event.insured_limit

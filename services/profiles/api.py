@@ -14,6 +14,7 @@ from contracts.profiles import (
     AdverseRecord,
     BureauReportRecorded,
     CompanySize,
+    InsuranceCoverCancelled,
     InsuranceCoverRecorded,
     PaymentExperience,
     Registration,
@@ -161,6 +162,12 @@ class InsuranceCoverIn(Body):
     policy_number: str = Field(min_length=1, max_length=64)
     insured_limit: MoneyIn
     expires_on: BusinessDate
+
+
+class CoverCancellationIn(Body):
+    insurer: str = Field(min_length=1, max_length=200)
+    cancelled_on: BusinessDate = Field(description="the day it stops insuring: today at the latest")
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class ScoreRangeIn(Body):
@@ -464,6 +471,37 @@ async def record_insurance_cover(
         customer_id,
         lambda file: next(
             c for c in file.insurance_covers if (c.insurer, c.policy_number) == (cover.insurer, cover.policy_number)
+        ),
+    )
+
+
+@router.post(
+    "/customers/{customer_id}/insurance-covers/{policy_number}/cancellation",
+    response_model=queries.InsuranceCoverView,
+    responses={404: {"description": "no such customer, or no cover of that insurer under that policy"}},
+    summary="Record that the insurer cancelled cover",
+)
+async def cancel_insurance_cover(
+    customer_id: str, policy_number: str, body: CoverCancellationIn, request: Request, kit: KitDep, caller: Analysts
+) -> Response:
+    """From ``cancelled_on`` the cover insures nothing (``in_force`` false); a renewal recorded later
+    replaces it."""
+    cancellation = InsuranceCoverCancelled(
+        customer_id=customer_id,
+        insurer=body.insurer,
+        policy_number=policy_number,
+        cancelled_on=body.cancelled_on,
+        reason=body.reason,
+    )
+    command = handlers.CancelInsuranceCover(cancellation)
+    return await _record(
+        request,
+        kit,
+        caller,
+        lambda conn: handlers.cancel_insurance_cover(_parts(kit), conn, command),
+        customer_id,
+        lambda file: next(
+            c for c in file.insurance_covers if (c.insurer, c.policy_number) == (body.insurer, policy_number)
         ),
     )
 

@@ -18,6 +18,7 @@ import asyncpg
 from contracts.erp import CustomerMaster
 from contracts.profiles import (
     BureauReportRecorded,
+    InsuranceCoverCancelled,
     InsuranceCoverRecorded,
     Registration,
     StatementItems,
@@ -129,6 +130,11 @@ class RecordInsuranceCover:
 
 
 @dataclass(frozen=True)
+class CancelInsuranceCover:
+    cancellation: InsuranceCoverCancelled
+
+
+@dataclass(frozen=True)
 class RecordBureauReport:
     report: BureauReportRecorded
 
@@ -231,6 +237,13 @@ async def record_trade_reference(parts: Parts, conn: Any, command: RecordTradeRe
 async def record_insurance_cover(parts: Parts, conn: Any, command: RecordInsuranceCover) -> Ran[CreditFile]:
     cover, today = command.cover, parts.clock.today()
     return await run(parts.files, conn, cover.customer_id, lambda f: domain.record_insurance_cover(f, cover, today))
+
+
+async def cancel_insurance_cover(parts: Parts, conn: Any, command: CancelInsuranceCover) -> Ran[CreditFile]:
+    cancelled, today = command.cancellation, parts.clock.today()
+    return await run(
+        parts.files, conn, cancelled.customer_id, lambda f: domain.cancel_insurance_cover(f, cancelled, today)
+    )
 
 
 async def record_bureau_report(parts: Parts, conn: Any, command: RecordBureauReport) -> Ran[CreditFile]:

@@ -16,6 +16,7 @@ from contracts.profiles import (
     CustomerRegistered,
     CustomerStatusChanged,
     FinancialStatementRecorded,
+    InsuranceCoverCancelled,
     InsuranceCoverRecorded,
     ProfileUpdated,
     ReviewDateSet,
@@ -136,7 +137,8 @@ async def apply(conn: Connection, recorded: RecordedEvent) -> None:
         await conn.execute(
             "INSERT INTO insurance_covers VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT"
             " (customer_id, insurer, policy_number) DO UPDATE SET insured_limit = excluded.insured_limit,"
-            " currency = excluded.currency, expires_on = excluded.expires_on, recorded_at = excluded.recorded_at",
+            " currency = excluded.currency, expires_on = excluded.expires_on, recorded_at = excluded.recorded_at,"
+            " cancelled_on = NULL, cancellation_reason = NULL",
             event.customer_id,
             event.insurer,
             event.policy_number,
@@ -144,6 +146,16 @@ async def apply(conn: Connection, recorded: RecordedEvent) -> None:
             event.insured_limit.currency,
             event.expires_on,
             at,
+        )
+    elif isinstance(event, InsuranceCoverCancelled):
+        await conn.execute(
+            "UPDATE insurance_covers SET cancelled_on = $4, cancellation_reason = $5"
+            " WHERE customer_id = $1 AND insurer = $2 AND policy_number = $3",
+            event.customer_id,
+            event.insurer,
+            event.policy_number,
+            event.cancelled_on,
+            event.reason,
         )
     elif isinstance(event, BureauReportRecorded):
         await conn.execute(

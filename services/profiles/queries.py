@@ -8,6 +8,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import Field
+
 from contracts.profiles import AdverseKind, CompanySize, CustomerRegistered, PaymentExperience, Registration, Status
 from libs.events.database import READ_MODEL_SCHEMA, Connection
 from libs.events.refusals import NotFound, Refused
@@ -67,7 +69,9 @@ class InsuranceCoverView(View):
     policy_number: str
     expires_on: date
     insured_limit: MoneyView
-    in_force: bool
+    in_force: bool = Field(description="not expired, and not cancelled on or before the date")
+    cancelled_on: date | None = None
+    cancellation_reason: str | None = None
 
 
 class ScoreRangeView(View):
@@ -261,12 +265,15 @@ def _trade_reference(r: dict[str, Any]) -> TradeReferenceView:
 
 def _cover(c: dict[str, Any], today: date) -> InsuranceCoverView:
     expires_on = date.fromisoformat(c["expires_on"])
+    cancelled_on = date.fromisoformat(c["cancelled_on"]) if c.get("cancelled_on") else None
     return InsuranceCoverView(
         insurer=c["insurer"],
         policy_number=c["policy_number"],
         expires_on=expires_on,
         insured_limit=MoneyView.of(c["insured_limit"], c["currency"]),
-        in_force=expires_on >= today,
+        in_force=expires_on >= today and (cancelled_on is None or cancelled_on > today),
+        cancelled_on=cancelled_on,
+        cancellation_reason=c.get("cancellation_reason"),
     )
 
 

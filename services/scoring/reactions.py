@@ -12,7 +12,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from contracts.collections import PromiseValued
@@ -21,6 +21,7 @@ from contracts.profiles import (
     CustomerRegistered,
     CustomerStatusChanged,
     FinancialStatementRecorded,
+    InsuranceCoverCancelled,
     InsuranceCoverRecorded,
     directory_entry,
 )
@@ -84,7 +85,7 @@ RESCORING = (
     PromiseValued,
 )
 # After these only exposure or the file's status changes, so only the policy's holds are looked at again.
-REHOLDING = (PaymentReceived, InsuranceCoverRecorded, CustomerStatusChanged)
+REHOLDING = (PaymentReceived, InsuranceCoverRecorded, InsuranceCoverCancelled, CustomerStatusChanged)
 
 
 # -- projecting others' events ------------------------------------------------------------------------
@@ -190,6 +191,8 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                     customer_id,
                     event.promise_id,
                 )
+            case InsuranceCoverCancelled():  # the customer's cover ends the day before it was cancelled
+                await _upsert_facts(conn, customer_id, insured_until=event.cancelled_on - timedelta(days=1))
             case InsuranceCoverRecorded():
                 cover = event.insured_limit
                 await _upsert_facts(

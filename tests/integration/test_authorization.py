@@ -57,6 +57,7 @@ MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("PUT", "/customers/{customer_id}/review-date"): ANALYSTS,
         ("POST", "/customers/{customer_id}/trade-references"): ANALYSTS,
         ("POST", "/customers/{customer_id}/insurance-covers"): ANALYSTS,
+        ("POST", "/customers/{customer_id}/insurance-covers/{policy_number}/cancellation"): ANALYSTS,
         ("POST", "/customers/{customer_id}/bureau-reports"): ANALYSTS,
         ("POST", "/customers/{customer_id}/bureau-reports/pull"): ANALYSTS,
         ("GET", "/customers/{customer_id}/bureau-reports/{report_id}/raw"): READERS,

@@ -292,6 +292,29 @@ async def test_review_date_trade_references_and_insurance_cover(api: httpx.Async
     assert [r["supplier"] for r in file["trade_references"]] == ["江苏钢材供应公司"]
     assert file["insurance_covers"][0]["insured_limit"] == {"amount": "800000.00", "currency": "CNY"}
 
+    # The insurer cancels it: no longer in force, with the day and why; another policy, or a day to
+    # come, is refused.
+    insurer = {"insurer": "中国出口信用保险公司", "reason": "买方信用恶化，保险人撤销限额"}
+    unknown = await api.post(
+        f"/customers/{customer}/insurance-covers/SINO-9/cancellation", json={**insurer, "cancelled_on": "2026-11-23"}
+    )
+    assert unknown.status_code == 404, unknown.text
+    ahead = await api.post(
+        f"/customers/{customer}/insurance-covers/SINO-1/cancellation", json={**insurer, "cancelled_on": "2026-11-24"}
+    )
+    assert ahead.status_code == 422, ahead.text
+    assert "cancelled_on: 2026-11-24 is after today" in ahead.json()["detail"]
+    cancelled = await api.post(
+        f"/customers/{customer}/insurance-covers/SINO-1/cancellation", json={**insurer, "cancelled_on": "2026-11-23"}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["in_force"], cancelled.json()["cancelled_on"]) == (False, "2026-11-23")
+    assert cancelled.json()["cancellation_reason"] == "买方信用恶化，保险人撤销限额"
+    again = await api.post(
+        f"/customers/{customer}/insurance-covers/SINO-1/cancellation", json={**insurer, "cancelled_on": "2026-11-23"}
+    )
+    assert again.status_code == 404, again.text  # cancelled already: no cover under it
+
 
 async def test_a_sweep_raises_credit_review_due_once_the_date_has_passed(
     new_database: NewDatabase, broker: BrokerHandle

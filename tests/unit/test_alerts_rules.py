@@ -23,7 +23,13 @@ from contracts.alerts import (
     SubscriptionCreated,
     TopConcentration,
 )
-from contracts.profiles import AdverseRecord, BureauReportRecorded, CreditReviewDue, InsuranceCoverRecorded
+from contracts.profiles import (
+    AdverseRecord,
+    BureauReportRecorded,
+    CreditReviewDue,
+    InsuranceCoverCancelled,
+    InsuranceCoverRecorded,
+)
 from contracts.receivables import InvoiceFellOverdue
 from contracts.scoring import CreditCheckDecided, CustomerScored, ScoreInputs
 from libs.events.contracts import DomainEvent, Money
@@ -203,6 +209,28 @@ def test_insurance_cover_reduced_and_expiring_within_thirty_days() -> None:
         ("policy_number", "P-1", "E-7"),
         ("expires_on", "2026-07-02", "E-7"),
     }
+
+
+def test_cover_cancelled_raises_and_is_forgotten_so_it_never_expires() -> None:
+    memory, _ = after(cover("500000", DAY + timedelta(days=31)))
+    cancelled = InsuranceCoverCancelled(
+        customer_id="C-1", insurer="中国信保", policy_number="P-1", cancelled_on=DAY, reason="买方信用恶化"
+    )
+    assert met("insurance-cancelled", cancelled, memory) == {
+        "insurer": "中国信保",
+        "policy_number": "P-1",
+        "cancelled_on": "2026-06-01",
+        "reason": "买方信用恶化",
+    }
+    assert met("insurance-cancelled", cover("1", DAY + timedelta(days=90))) is None
+    memory, _ = remember(memory, Book(), "C-1", cancelled, "E-9")
+    assert memory.covers == {}
+    expiry = [r for r in FIRST_RULES if isinstance(r, InsuranceExpiring)]
+    later = [
+        Observed(DAY, "C-1", "E-1", cover("500000", DAY + timedelta(days=31))),
+        Observed(DAY, "C-1", "E-2", cancelled),
+    ]
+    assert replay(expiry, later, DAY, DAY + timedelta(days=5)).alerts == []  # cancelled: nothing expires
 
 
 def test_a_review_date_passed_raises() -> None:

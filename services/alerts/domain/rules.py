@@ -15,6 +15,7 @@ from contracts.alerts import (
     ExposureOverLimit,
     GradeDrop,
     HoldPlaced,
+    InsuranceCancelled,
     InsuranceExpiring,
     InsuranceReduced,
     ItemOverdue,
@@ -49,6 +50,7 @@ FIRST_RULES: tuple[Rule, ...] = (
     StatementDisputed(rule_id="statement-disputed", severity="info", notify="collector"),
     InsuranceExpiring(rule_id="insurance-expiring", severity="warning", within_days=30),
     InsuranceReduced(rule_id="insurance-reduced", severity="warning"),
+    InsuranceCancelled(rule_id="insurance-cancelled", severity="warning", acknowledge_within_days=2),
     ReviewOverdue(rule_id="review-overdue", severity="info"),
     Concentration(rule_id="concentration", severity="info", percent=Decimal(10), notify="credit_manager"),
     TopConcentration(

@@ -24,6 +24,7 @@ from contracts.alerts import (
     Fact,
     GradeDrop,
     HoldPlaced,
+    InsuranceCancelled,
     InsuranceExpiring,
     InsuranceReduced,
     ItemOverdue,
@@ -38,7 +39,13 @@ from contracts.alerts import (
 )
 from contracts.collections import CaseEscalated as CaseHandedOver
 from contracts.collections import PlanChanged, PromiseValued
-from contracts.profiles import AdverseRecord, BureauReportRecorded, CreditReviewDue, InsuranceCoverRecorded
+from contracts.profiles import (
+    AdverseRecord,
+    BureauReportRecorded,
+    CreditReviewDue,
+    InsuranceCoverCancelled,
+    InsuranceCoverRecorded,
+)
 from contracts.receivables import BalanceDisputed, InvoiceFellOverdue
 from contracts.scoring import CreditCheckDecided, CreditHoldPlaced, CustomerScored
 from libs.events.contracts import DomainEvent
@@ -286,6 +293,13 @@ def facts_for(
                     earlier,
                     fact("insured_limit", f"{limit.amount} {limit.currency}"),
                 )
+        case InsuranceCancelled(), InsuranceCoverCancelled():
+            return met(
+                fact("insurer", event.insurer),
+                fact("policy_number", event.policy_number),
+                fact("cancelled_on", event.cancelled_on),
+                fact("reason", event.reason),
+            )
         case ReviewOverdue(), CreditReviewDue():
             return met(fact("review_on", event.review_on))
     return None
@@ -326,10 +340,12 @@ def remember(memory: Memory, book: Book, customer_id: str, event: DomainEvent, e
             limit = event.insured_limit
             cover = Cover(event.insurer, limit.amount, limit.currency, event.expires_on, event_id)
             memory = replace(memory, covers={**memory.covers, event.policy_number: cover})
+        case InsuranceCoverCancelled():  # nothing left to expire
+            memory = replace(memory, covers={p: c for p, c in memory.covers.items() if p != event.policy_number})
     return memory, book
 
 
-REMEMBERED = (CustomerScored, BureauReportRecorded, InsuranceCoverRecorded)
+REMEMBERED = (CustomerScored, BureauReportRecorded, InsuranceCoverRecorded, InsuranceCoverCancelled)
 
 
 # Every event type some rule looks at: what alerts keeps for the backtest.
@@ -344,5 +360,6 @@ LOOKED_AT = (
     BalanceDisputed,
     BureauReportRecorded,
     InsuranceCoverRecorded,
+    InsuranceCoverCancelled,
     CreditReviewDue,
 )

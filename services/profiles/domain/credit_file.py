@@ -20,6 +20,7 @@ from contracts.profiles import (
     CustomerRegistered,
     CustomerStatusChanged,
     FinancialStatementRecorded,
+    InsuranceCoverCancelled,
     InsuranceCoverRecorded,
     ProfileUpdated,
     Registration,
@@ -78,6 +79,7 @@ class CreditFile:
     contacts: dict[str, Contact] = field(default_factory=dict)
     review_on: date | None = None
     review_due_raised_for: date | None = None
+    covers: frozenset[tuple[str, str]] = frozenset()  # (insurer, policy number) of cover not cancelled
 
 
 def stream_id(customer_id: str) -> str:
@@ -96,11 +98,14 @@ def customer_id_for(erp_id: str) -> str:
 
 def counts_from(event: DomainEvent, recorded_on: date) -> date:
     """The business date a fact of the file counts from: a statement from the end of its period, a
-    bureau report from its date, anything else from the day it was recorded."""
+    bureau report from its date, a cancellation of cover from the day it took effect, anything else
+    from the day it was recorded."""
     if isinstance(event, FinancialStatementRecorded):
         return event.period_end
     if isinstance(event, BureauReportRecorded):
         return event.report_date
+    if isinstance(event, InsuranceCoverCancelled):
+        return event.cancelled_on
     return recorded_on
 
 
@@ -268,6 +273,15 @@ def record_insurance_cover(state: CreditFile, event: InsuranceCoverRecorded, tod
     return [event]
 
 
+def cancel_insurance_cover(state: CreditFile, event: InsuranceCoverCancelled, today: date) -> list[DomainEvent]:
+    _registered(state)
+    if (event.insurer, event.policy_number) not in state.covers:
+        raise Unknown(f"no cover of {event.insurer} under policy {event.policy_number} for {state.customer_id}")
+    if event.cancelled_on > today:
+        raise Refused(f"cancelled_on: {event.cancelled_on} is after today ({today})")
+    return [event]
+
+
 def record_bureau_report(state: CreditFile, event: BureauReportRecorded, today: date) -> list[DomainEvent]:
     _registered(state)
     if event.report_date > today:
@@ -304,4 +318,8 @@ def evolve(state: CreditFile, event: DomainEvent) -> CreditFile:
         return replace(state, review_on=event.review_on)
     if isinstance(event, CreditReviewDue):
         return replace(state, review_due_raised_for=event.review_on)
+    if isinstance(event, InsuranceCoverRecorded):
+        return replace(state, covers=state.covers | {(event.insurer, event.policy_number)})
+    if isinstance(event, InsuranceCoverCancelled):
+        return replace(state, covers=state.covers - {(event.insurer, event.policy_number)})
     return state
