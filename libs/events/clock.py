@@ -10,6 +10,8 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
+from libs.events.refusals import Refused
+
 
 class BusinessClock(Protocol):
     def now(self) -> datetime: ...
@@ -78,3 +80,13 @@ def clock_from_setting(setting: str | None) -> BusinessClock:
     except ValueError:
         raise ValueError(f"business date setting {setting!r} is neither YYYY-MM-DD nor ±Nd") from None
     return clock
+
+
+def check_replay_period(start: date, end: date, today: date, max_days: int) -> None:
+    """A backtest's period: from ``start`` to ``end`` in order, up to today, at most ``max_days`` days."""
+    if end > today:
+        raise Refused(f"to: {end} is after today ({today}); a backtest replays what was recorded")
+    if start > end:
+        raise Refused(f"from: {start} is after to ({end})")
+    if (end - start).days >= max_days:
+        raise Refused(f"to: at most {max_days} days from {start}, not {(end - start).days + 1}")

@@ -27,7 +27,7 @@ import structlog
 
 from contracts.alerts import DeliveryAttempted
 from libs.events.failpoints import failpoint
-from libs.events.waiting import rest
+from libs.events.waiting import in_rounds
 from services.alerts import handlers
 from services.alerts.settings import AlertsSettings
 
@@ -78,16 +78,7 @@ class Deliverer:
 
     async def run(self, stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(timeout=self.settings.timeout_seconds) as client:
-            while not stop.is_set():
-                self._wake.clear()
-                pause = 30.0
-                try:
-                    if await self.deliver_due(client):
-                        continue
-                    pause = await self._until_next()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("deliveries.unavailable", error=str(exc))
-                await rest(self._wake, stop, pause)
+            await in_rounds(self._wake, stop, lambda: self.deliver_due(client), self._until_next, what="deliveries")
 
     async def _until_next(self) -> float:
         seconds = await self.pool.fetchval(

@@ -24,10 +24,9 @@ from contracts.alerts import (
     Severity,
     SubscriptionCreated,
 )
-from libs.events.clock import BusinessClock
+from libs.events.clock import BusinessClock, check_replay_period
 from libs.events.commands import FoldedStreams, run
 from libs.events.contracts import DomainEvent, EventRegistry
-from libs.events.refusals import Refused
 from libs.events.store import EventContext, Store
 from libs.events.versions import Versions, version_stream
 from services.alerts.domain import alert, subscription
@@ -205,13 +204,7 @@ async def what_if(
     """What ``rules`` would have raised from ``start`` to ``end`` (at most a year, up to today) over
     the events alerts observed, changing nothing."""
     check(rules)
-    today = parts.clock.today()
-    if end > today:
-        raise Refused(f"to: {end} is after today ({today}); the backtest replays what was observed")
-    if start > end:
-        raise Refused(f"from: {start} is after to ({end})")
-    if (end - start).days >= MAX_DAYS:
-        raise Refused(f"to: at most {MAX_DAYS} days from {start}, not {(end - start).days + 1}")
+    check_replay_period(start, end, parts.clock.today(), MAX_DAYS)
     rows = await conn.fetch(
         "SELECT observed_on, customer_id, event_id, event_type, schema_version, data::text AS data FROM observed"
         " WHERE observed_on <= $1 ORDER BY seq",

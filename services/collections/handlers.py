@@ -45,7 +45,7 @@ from contracts.collections import (
     PromiseValued,
     StepReviewed,
 )
-from libs.events.clock import BusinessClock
+from libs.events.clock import BusinessClock, check_replay_period
 from libs.events.commands import ATTEMPTS, FoldedStreams, Loaded, run
 from libs.events.contracts import DomainEvent, Money
 from libs.events.refusals import NotFound, Refused
@@ -641,13 +641,7 @@ async def what_if(
     """The proposed policy's daily runs replayed over the recorded history from ``start`` to ``end``
     (at most a year, up to today), changing nothing."""
     check(policy)
-    today = parts.clock.today()
-    if end > today:
-        raise Refused(f"to: {end} is after today ({today}); the backtest replays what was recorded")
-    if start > end:
-        raise Refused(f"from: {start} is after to ({end})")
-    if (end - start).days >= MAX_DAYS:
-        raise Refused(f"to: at most {MAX_DAYS} days from {start}, not {(end - start).days + 1}")
+    check_replay_period(start, end, parts.clock.today(), MAX_DAYS)
     found = await parts.facts.history_of(conn, customer_ids)
     cases_of = await parts.cases.load_many(conn, list(found))
     histories = [

@@ -23,7 +23,7 @@ from fpdf import FPDF
 from contracts.collections import Channel, DunningStepTaken, Language, NoticeFailed, NoticeSent
 from libs.events.database import Connection
 from libs.events.failpoints import failpoint
-from libs.events.waiting import rest
+from libs.events.waiting import in_rounds
 from services.collections import handlers
 from services.collections.domain.notice import Letterhead, compose, language_of, totals
 from services.collections.domain.templates import grouped
@@ -202,16 +202,7 @@ class Sender:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self._wake.clear()
-            pause = 30.0
-            try:
-                if await self.send_due():
-                    continue
-                pause = await self._until_next()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("notices.unavailable", error=str(exc))
-            await rest(self._wake, stop, pause)
+        await in_rounds(self._wake, stop, self.send_due, self._until_next, what="notices")
 
     async def _until_next(self) -> float:
         seconds = await self.pool.fetchval(
