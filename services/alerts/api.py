@@ -397,7 +397,11 @@ async def get_subscription(subscription_id: str, kit: KitDep, _: Managers) -> Re
         return answer(await _subscription_found(conn, subscription_id))
 
 
-@router.get("/subscriptions/{subscription_id}/secret", summary="A webhook's signing secret")
+@router.get(
+    "/subscriptions/{subscription_id}/secret",
+    responses={409: {"description": "the subscription sends email: it has no secret"}},
+    summary="A webhook's signing secret",
+)
 async def get_secret(subscription_id: str, kit: KitDep, _: Managers) -> dict[str, str]:
     async with kit.pool.acquire() as conn:
         found = await _subscription_found(conn, subscription_id)

@@ -477,6 +477,7 @@ async def record_insurance_cover(
 
 @router.post(
     "/customers/{customer_id}/insurance-covers/{policy_number}/cancellation",
+    status_code=201,
     response_model=queries.InsuranceCoverView,
     responses={404: {"description": "no such customer, or no cover of that insurer under that policy"}},
     summary="Record that the insurer cancelled cover",

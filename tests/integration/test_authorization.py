@@ -93,6 +93,7 @@ MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("GET", "/customers/{customer_id}/disputes"): READERS,
         ("GET", "/customers/{customer_id}/refunds"): READERS,
         ("GET", "/customers/{customer_id}/movements"): READERS,
+        ("GET", "/kpis"): READERS,
         ("GET", "/aging"): READERS,
         ("GET", "/customers/{customer_id}/aging"): READERS,
     },

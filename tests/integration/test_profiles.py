@@ -307,7 +307,7 @@ async def test_review_date_trade_references_and_insurance_cover(api: httpx.Async
     cancelled = await api.post(
         f"/customers/{customer}/insurance-covers/SINO-1/cancellation", json={**insurer, "cancelled_on": "2026-11-23"}
     )
-    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.status_code == 201, cancelled.text
     assert (cancelled.json()["in_force"], cancelled.json()["cancelled_on"]) == (False, "2026-11-23")
     assert cancelled.json()["cancellation_reason"] == "买方信用恶化，保险人撤销限额"
     again = await api.post(
@@ -550,6 +550,10 @@ async def test_every_event_type_is_published_to_profiles_events(
                 "insured_limit": {"amount": "1", "currency": "CNY"},
                 "expires_on": "2027-12-31",
             },
+        ),
+        await api.post(
+            f"/customers/{customer}/insurance-covers/P/cancellation",
+            json={"insurer": "I", "cancelled_on": "2026-11-23", "reason": "R"},
         ),
         await api.post(f"/customers/{customer}/bureau-reports", json={"provider": "B", "report_date": "2026-11-01"}),
     ]:

@@ -378,3 +378,81 @@ async def test_what_the_ledger_answers_is_shaped_for_people_and_machines(
             "/fx-rates", json={"currency": "USD", "rate": "0.00011", "rate_date": "2026-03-01"}, headers=zhou
         )
         assert nearby.status_code == 201  # within 20 % of the rate now in force
+
+
+async def test_kpis_of_a_quarter_as_reported_and_as_known_now_differ_by_exactly_a_late_payment(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with ledger(new_database, broker) as (http, kit):
+        settings = kit.settings
+        await send(settings, "profiles.events", customer_registered("C-2", "K-2", "厦门鹭岛电子有限公司"))
+        pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+
+        async def both() -> bool:
+            return bool(await pool.fetchval("SELECT count(*) FROM customers") == 2)
+
+        await eventually(both, what="both customers in the directory")
+        await pool.close()
+        clock(kit).set(date(2026, 6, 30))  # the quarter's documents, all recorded by its end
+        await post(http, "/erp/invoices", invoice("I-A", "FP-A", "6200.00", "2026-03-15"))  # due 04-14
+        await post(http, "/erp/invoices", invoice("I-B", "FP-B", "4000.00", "2026-04-10"))  # due 05-10
+        await post(
+            http, "/erp/invoices", {**invoice("I-C", "FP-C", "3890.00", "2026-05-20"), "customer_erp_id": "K-2"}
+        )  # due 06-19
+        await post(http, "/erp/invoices", invoice("I-D", "FP-D", "3000.00", "2026-06-15"))  # due 07-15
+        await post(
+            http, "/erp/payments", payment("P-1", "6200.00", "2026-04-20", remittance=[{"invoice_number": "FP-A"}])
+        )
+        await post(
+            http, "/erp/payments", payment("P-2", "2500.00", "2026-05-30", remittance=[{"invoice_number": "FP-B"}])
+        )
+        # Three days after the quarter, a payment of 25 June is posted late.
+        clock(kit).set(date(2026, 7, 3))
+        late = {
+            **payment("P-3", "890.00", "2026-06-25", remittance=[{"invoice_number": "FP-C"}]),
+            "customer_erp_id": "K-2",
+        }
+        await post(http, "/erp/payments", late)
+
+        found = await http.get("/kpis?from=2026-04-01&to=2026-06-30&by=month", headers=bearer("credit_manager"))
+        assert found.status_code == 200, found.text
+        kpis = found.json()
+        assert (kpis["reported_on"], kpis["known_now_on"], kpis["base_currency"]) == ("2026-06-30", "2026-07-03", "CNY")
+        reported, now, moved = (kpis["total"][k] for k in ("as_reported", "as_known_now", "difference"))
+        # By hand, as reported: open B 1,500 (51 days past due), C 3,890 (11 days), D 3,000 (current).
+        assert reported == {
+            "receivables": "8390.00",
+            "current": "3000.00",
+            "credit_sales": "10890.00",
+            "dso_simple": "70.11",  # 8,390 / 10,890 x 91
+            "dso_count_back": "72.25",  # June 3,000: 30, May 3,890: 31, April 1,500 / 4,000 x 30
+            "count_back_exhausted": True,
+            "best_possible_dso": "25.07",  # 3,000 / 10,890 x 91
+            "add_dso": "45.04",
+            "add_weighted": "22.13",  # (1,500 x 51 + 3,890 x 11) / 5,390
+            "cei_s_over_n": "21.08",  # (6,200 + 3,630 - 8,390) / (6,200 + 3,630 - 3,000)
+            "cei_s_whole": "61.75",  # (6,200 + 10,890 - 8,390) / (6,200 + 10,890 - 3,000)
+            "percent_current": "35.76",
+            "percent_over_90": "0.00",
+            "cash_collected": "8700.00",
+            "fell_due": "14090.00",  # A, B and C fell due in the quarter
+            "collected_to_fell_due": "61.75",
+        }
+        # Known now, the late payment restates the quarter by exactly its amount.
+        assert (now["receivables"], now["cash_collected"], now["dso_simple"]) == ("7500.00", "9590.00", "62.67")
+        assert (moved["receivables"], moved["cash_collected"], moved["credit_sales"]) == ("-890.00", "890.00", "0.00")
+        assert moved["dso_simple"] == "-7.44"
+        months = {r["key"]: r["as_known_now"] for r in kpis["rows"]}
+        assert [(k, m["credit_sales"], m["receivables"]) for k, m in months.items()] == [
+            ("2026-04", "4000.00", "4000.00"),
+            ("2026-05", "3890.00", "5390.00"),
+            ("2026-06", "3000.00", "7500.00"),
+        ]
+        by_customer = (
+            await http.get("/kpis?from=2026-04-01&to=2026-06-30&by=customer", headers=bearer("viewer"))
+        ).json()
+        names = {r["key"]: (r["legal_name"], r["as_reported"]["receivables"]) for r in by_customer["rows"]}
+        assert names == {"C-1": (NAME, "4500.00"), "C-2": ("厦门鹭岛电子有限公司", "3890.00")}
+        ahead = await http.get("/kpis?from=2026-04-01&to=2026-07-04", headers=bearer("viewer"))
+        assert ahead.status_code == 422, ahead.text
+        assert "to 2026-07-04 is after today's business date 2026-07-03" in ahead.json()["detail"]

@@ -3,10 +3,10 @@ and the ledger's reads and aging; one router, gathered from the modules by conce
 
 from fastapi import APIRouter
 
-from services.receivables.api import accounts, aging, erp, fx, ledger, statements
+from services.receivables.api import accounts, aging, erp, fx, kpis, ledger, statements
 
 router = APIRouter(tags=["receivables"])
-for part in (erp, accounts, fx, statements, ledger, aging):
+for part in (erp, accounts, fx, statements, ledger, aging, kpis):
     router.include_router(part.router)
 
 __all__ = ["router"]

@@ -1,0 +1,293 @@
+"""The KPIs of a period as the ledger knew them then and as it knows them now: each figure from the
+book folded at the period's start and end on both knowledge dates, in the base currency at the
+rates recorded for the period's end."""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.receivables import InvoiceIssued
+from libs.events.contracts import DomainEvent, to_minor_unit
+from libs.events.database import Connection
+from libs.events.store import EventStore
+from libs.service.views import View
+from services.receivables import domain
+from services.receivables.domain.kpis import (
+    ZERO,
+    Figures,
+    MonthSales,
+    OpenAmount,
+    Period,
+    Snapshot,
+    figures,
+    months_spanned,
+)
+from services.receivables.queries.aging import Rates, rates_as_of
+
+By = Literal["total", "month", "customer"]
+COUNT_BACK_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Book:
+    """Every account's events, in the order recorded, and the invoices that are charges."""
+
+    events: Mapping[str, Sequence[DomainEvent]]  # by customer
+    charges: frozenset[str]
+
+    def accounts(self, as_of: date, known_on: date) -> dict[str, domain.Account]:
+        return {c: domain.account_as_of(e, c, as_of, known_on) for c, e in self.events.items()}
+
+
+async def load_book(store: EventStore, conn: Connection) -> Book:
+    events: dict[str, list[DomainEvent]] = defaultdict(list)
+    charges: set[str] = set()
+    async with conn.transaction():  # a cursor lives in a transaction, which also gives one snapshot
+        async for row in conn.cursor(
+            "SELECT * FROM events WHERE stream_id LIKE 'account-%' ORDER BY stream_id, version", prefetch=2000
+        ):
+            event = store.decode_row(row).event
+            events[row["customer_id"]].append(event)
+            if isinstance(event, InvoiceIssued) and event.charge is not None:
+                charges.add(event.invoice_id)
+    return Book(events, frozenset(charges))
+
+
+def _in_base(amount: Decimal, currency: str, rates: Rates) -> Decimal | None:
+    if currency == rates.base:
+        return amount
+    rate = rates.rates.get(currency)
+    return None if rate is None else amount * rate
+
+
+@dataclass
+class Ledger:
+    """The book on one knowledge date, folded at the days asked for (each once)."""
+
+    book: Book
+    known_on: date
+    rates: Rates
+    _folded: dict[date, dict[str, domain.Account]]
+    unpriced: set[str]
+
+    def accounts(self, day: date, customers: set[str] | None = None) -> Iterable[domain.Account]:
+        """The accounts at the end of ``day`` (only ``customers``', if given)."""
+        if day not in self._folded:
+            self._folded[day] = self.book.accounts(day, self.known_on)
+        folded = self._folded[day]
+        return folded.values() if customers is None else (folded[c] for c in sorted(customers) if c in folded)
+
+    def snapshot(self, day: date, customers: set[str] | None) -> Snapshot:
+        items = []
+        for account in self.accounts(day, customers):
+            for item in domain.open_items(account):
+                amount = _in_base(item.amount, item.currency, self.rates)
+                if amount is None:
+                    self.unpriced.add(item.currency)
+                    continue
+                items.append(
+                    OpenAmount(
+                        item.customer_id,
+                        item.invoice_id,
+                        item.number,
+                        amount,
+                        item.due_date,
+                        (day - item.due_date).days,
+                    )
+                )
+        return Snapshot(day, tuple(items))
+
+    def flows(
+        self, start: date, end: date, customers: set[str] | None, at: date | None = None
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """Credit sales (invoices issued, charges excluded), cash collected (payments by value date,
+        reversed ones excluded) and what fell due (instalments by due date, as scheduled), from
+        start to end, of the accounts as they stand at the end of ``at`` (default: ``end``)."""
+        sales = collected = fell_due = ZERO
+        for account in self.accounts(at or end, customers):
+            for invoice in account.invoices.values():
+                if invoice.invoice_id in self.book.charges:
+                    continue
+                if start <= invoice.issue_date <= end:
+                    sales += self._priced(invoice.total, invoice.currency)
+                for due, amount in invoice.schedule:
+                    if start <= due <= end:
+                        fell_due += self._priced(amount, invoice.currency)
+            for payment in account.payments.values():
+                if not payment.reversed and start <= payment.value_date <= end:
+                    collected += self._priced(payment.amount, payment.currency)
+        return sales, collected, fell_due
+
+    def _priced(self, amount: Decimal, currency: str) -> Decimal:
+        found = _in_base(amount, currency, self.rates)
+        if found is None:
+            self.unpriced.add(currency)
+            return ZERO
+        return found
+
+    def period(self, start: date, end: date, customers: set[str] | None = None) -> Period:
+        sales, collected, fell_due = self.flows(start, end, customers)
+        return Period(
+            start=start,
+            end=end,
+            months=months_spanned(start, end),
+            beginning=self.snapshot(start - timedelta(days=1), customers),
+            ending=self.snapshot(end, customers),
+            sales=sales,
+            monthly_sales=tuple(self._monthly(end, customers)),
+            collected=collected,
+            fell_due=fell_due,
+        )
+
+    def _monthly(self, end: date, customers: set[str] | None) -> Iterable[MonthSales]:
+        """Count-back's months, latest first: the month of ``end`` up to it, then whole months."""
+        last = end
+        for _ in range(COUNT_BACK_MONTHS):
+            first = last.replace(day=1)
+            sales, _, _ = self.flows(first, last, customers, at=end)
+            yield MonthSales(sales, (last - first).days + 1)
+            last = first - timedelta(days=1)
+
+
+async def ledger_on(store: EventStore, conn: Connection, book: Book, base: str, end: date, known_on: date) -> Ledger:
+    return Ledger(book, known_on, await rates_as_of(store, conn, base, end, known_on), {}, set())
+
+
+def month_ranges(start: date, end: date) -> list[tuple[date, date]]:
+    """The calendar months of the period, the first and last clipped to it."""
+    found, first = [], start
+    while first <= end:
+        last = min(first.replace(day=calendar.monthrange(first.year, first.month)[1]), end)
+        found.append((first, last))
+        first = last + timedelta(days=1)
+    return found
+
+
+# -- views ---------------------------------------------------------------------------------------------------
+
+
+class FiguresView(View):
+    receivables: Decimal = Field(description="open at the period's end")
+    current: Decimal = Field(description="of which not yet due")
+    credit_sales: Decimal = Field(description="invoices issued in the period, charges excluded")
+    dso_simple: Decimal | None = Field(description="receivables / credit sales x days of the period")
+    dso_count_back: Decimal | None = Field(description="months walked back until their sales exhaust receivables")
+    count_back_exhausted: bool = Field(description="false: a month without sales stopped the walk")
+    best_possible_dso: Decimal | None = Field(description="current receivables / credit sales x days")
+    add_dso: Decimal | None = Field(description="ADD, DSO variant: simple DSO - best possible DSO")
+    add_weighted: Decimal | None = Field(description="ADD, invoice-weighted: sum(past due x days) / sum(past due)")
+    cei_s_over_n: Decimal | None = Field(description="CEI % with S/N: (B + S/N - ET) / (B + S/N - EC) x 100")
+    cei_s_whole: Decimal | None = Field(description="CEI % with S in place of S/N")
+    percent_current: Decimal | None
+    percent_over_90: Decimal | None = Field(description="share of receivables more than 90 days past due")
+    cash_collected: Decimal = Field(description="payments with a value date in the period")
+    fell_due: Decimal = Field(description="instalments due in the period, as scheduled")
+    collected_to_fell_due: Decimal | None = Field(description="cash collected / fell due x 100")
+
+
+MONEY_FIELDS = ("receivables", "current", "credit_sales", "cash_collected", "fell_due")
+
+
+def figures_view(found: Figures, base: str) -> FiguresView:
+    def money(value: Decimal) -> Decimal:
+        return to_minor_unit(value, base)
+
+    return FiguresView(
+        receivables=money(found.receivables),
+        current=money(found.current),
+        credit_sales=money(found.sales),
+        dso_simple=found.dso,
+        dso_count_back=found.count_back_dso,
+        count_back_exhausted=found.count_back_exhausted,
+        best_possible_dso=found.best_possible_dso,
+        add_dso=found.add,
+        add_weighted=found.weighted_days_past_due,
+        cei_s_over_n=found.cei,
+        cei_s_whole=found.cei_undivided,
+        percent_current=found.percent_current,
+        percent_over_90=found.percent_over_90,
+        cash_collected=money(found.collected),
+        fell_due=money(found.fell_due),
+        collected_to_fell_due=found.collected_to_fell_due,
+    )
+
+
+def difference(now: FiguresView, then: FiguresView) -> dict[str, Decimal | None]:
+    """What later postings changed: known now less as reported, for each number."""
+    found: dict[str, Decimal | None] = {}
+    for name in FiguresView.model_fields:
+        a, b = getattr(now, name), getattr(then, name)
+        if isinstance(a, bool) or isinstance(b, bool):
+            continue
+        found[name] = None if a is None or b is None else a - b
+    return found
+
+
+class KpiRow(View):
+    key: str = Field(description="the month (yyyy-mm), the customer's id, or total")
+    legal_name: str | None = None
+    start: date
+    end: date
+    as_reported: FiguresView
+    as_known_now: FiguresView
+    difference: dict[str, Decimal | None]
+
+
+class KpiReport(View):
+    from_: date = Field(alias="from")
+    to: date
+    by: By
+    reported_on: date = Field(description="the figures as the ledger knew them at the end of this day")
+    known_now_on: date = Field(description="today: the figures as the ledger knows them now")
+    base_currency: str
+    unpriced_currencies: list[str] = Field(description="open or billed in these, without a rate: left out")
+    total: KpiRow
+    rows: list[KpiRow]
+
+
+def row(
+    key: str, then: Ledger, now: Ledger, start: date, end: date, customers: set[str] | None, name: str | None = None
+) -> KpiRow:
+    base = then.rates.base
+    reported = figures_view(figures(then.period(start, end, customers)), base)
+    known = figures_view(figures(now.period(start, end, customers)), base)
+    return KpiRow(
+        key=key,
+        legal_name=name,
+        start=start,
+        end=end,
+        as_reported=reported,
+        as_known_now=known,
+        difference=difference(known, reported),
+    )
+
+
+def report(then: Ledger, now: Ledger, start: date, end: date, by: By, names: Mapping[str, str]) -> KpiReport:
+    rows: list[KpiRow] = []
+    if by == "month":
+        rows = [row(f"{a:%Y-%m}", then, now, a, b, None) for a, b in month_ranges(start, end)]
+    elif by == "customer":
+        customers = sorted(set(now.book.events))
+        rows = [row(c, then, now, start, end, {c}, names.get(c)) for c in customers]
+    total = row("total", then, now, start, end, None)
+    return KpiReport.model_validate(
+        {
+            "from": start,
+            "to": end,
+            "by": by,
+            "reported_on": then.known_on,
+            "known_now_on": now.known_on,
+            "base_currency": then.rates.base,
+            "unpriced_currencies": sorted(then.unpriced | now.unpriced),
+            "total": total,
+            "rows": rows,
+        }
+    )
