@@ -94,6 +94,7 @@ MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("GET", "/customers/{customer_id}/refunds"): READERS,
         ("GET", "/customers/{customer_id}/movements"): READERS,
         ("GET", "/kpis"): READERS,
+        ("GET", "/kpis/invoices"): READERS,
         ("GET", "/aging"): READERS,
         ("GET", "/customers/{customer_id}/aging"): READERS,
     },

@@ -453,6 +453,21 @@ async def test_kpis_of_a_quarter_as_reported_and_as_known_now_differ_by_exactly_
         ).json()
         names = {r["key"]: (r["legal_name"], r["as_reported"]["receivables"]) for r in by_customer["rows"]}
         assert names == {"C-1": (NAME, "4500.00"), "C-2": ("厦门鹭岛电子有限公司", "3890.00")}
+        # Behind the figures: the documents, as reported and as known now, the late payment among them.
+        then = (
+            await http.get("/kpis/invoices?from=2026-04-01&to=2026-06-30&known_on=2026-06-30", headers=bearer("viewer"))
+        ).json()
+        behind = (await http.get("/kpis/invoices?from=2026-04-01&to=2026-06-30", headers=bearer("viewer"))).json()
+        assert [i["number"] for i in behind["credit_sales"]] == ["FP-B", "FP-C", "FP-D"]
+        assert [(i["number"], i["in_base"], i["days_past_due"]) for i in then["open_at_end"]] == [
+            ("FP-B", "1500.00", 51),
+            ("FP-C", "3890.00", 11),
+            ("FP-D", "3000.00", -15),
+        ]
+        assert [p["document_id"] for p in behind["cash_collected"]] == [
+            p["document_id"] for p in then["cash_collected"]
+        ] + [behind["cash_collected"][-1]["document_id"]]
+        assert sum(Decimal(p["in_base"]) for p in behind["cash_collected"]) == Decimal("9590.00")
         ahead = await http.get("/kpis?from=2026-04-01&to=2026-07-04", headers=bearer("viewer"))
         assert ahead.status_code == 422, ahead.text
         assert "to 2026-07-04 is after today's business date 2026-07-03" in ahead.json()["detail"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -16,14 +17,29 @@ from services.receivables.queries import kpis
 router = APIRouter()
 
 MAX_DAYS = 731
+From = Annotated[BusinessDate, Query(alias="from", description="the period's first business date")]
+To = Annotated[BusinessDate, Query(description="its last: today at the latest")]
+
+
+def _check(start: date, end: date, known: tuple[str, date], today: date) -> None:
+    """The period in order, at most MAX_DAYS, and neither its end nor the knowledge date after today."""
+    for name, day in (("to", end), known):
+        if day > today:
+            raise Problem(
+                422, "Invalid date", f"{name} {day} is after today's business date {today}", kind="invalid-date"
+            )
+    if start > end:
+        raise Problem(422, "Invalid period", f"from {start} is after to {end}", kind="invalid-date")
+    if (end - start).days >= MAX_DAYS:
+        raise Problem(422, "Invalid period", f"at most {MAX_DAYS} days from {start}", kind="invalid-date")
 
 
 @router.get("/kpis", response_model=kpis.KpiReport, summary="DSO, ADD, CEI and the book's shares, as reported and now")
 async def get_kpis(
     kit: KitDep,
     _: Readers,
-    from_: Annotated[BusinessDate, Query(alias="from", description="the period's first business date")],
-    to: Annotated[BusinessDate, Query(description="its last: today at the latest")],
+    from_: From,
+    to: To,
     reported_on: Annotated[
         BusinessDate | None,
         Query(description="the figures as the ledger knew them at the end of this day (default: the period's end)"),
@@ -35,15 +51,7 @@ async def get_kpis(
     month, ``by=customer`` one per customer. Definitions and rounding are in the README."""
     today = today_of(kit)
     reported = reported_on or to
-    for name, day in (("to", to), ("reported_on", reported)):
-        if day > today:
-            raise Problem(
-                422, "Invalid date", f"{name} {day} is after today's business date {today}", kind="invalid-date"
-            )
-    if from_ > to:
-        raise Problem(422, "Invalid period", f"from {from_} is after to {to}", kind="invalid-date")
-    if (to - from_).days >= MAX_DAYS:
-        raise Problem(422, "Invalid period", f"at most {MAX_DAYS} days from {from_}", kind="invalid-date")
+    _check(from_, to, ("reported_on", reported), today)
     base = parts_of(kit).base_currency
     async with kit.pool.acquire() as conn:
         book = await kpis.load_book(kit.store, conn)
@@ -51,3 +59,26 @@ async def get_kpis(
         now = await kpis.ledger_on(kit.store, conn, book, base, to, today)
         names = {r["customer_id"]: r["legal_name"] for r in await conn.fetch("SELECT * FROM customers")}
     return answer(kpis.report(then, now, from_, to, by, names))
+
+
+@router.get("/kpis/invoices", response_model=kpis.KpiItems, summary="The documents behind a period's KPIs")
+async def get_kpi_items(
+    kit: KitDep,
+    _: Readers,
+    from_: From,
+    to: To,
+    known_on: Annotated[
+        BusinessDate | None, Query(description="as the ledger knew them at the end of this day (default: today)")
+    ] = None,
+    customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> Response:
+    """The invoices issued in the period (credit sales), what is open at its end (receivables, each
+    with its days past due), the payments by value date and the instalments that fell due: each in
+    its currency and in the base currency, so every KPI can be recomputed by hand."""
+    today = today_of(kit)
+    known = known_on or today
+    _check(from_, to, ("known_on", known), today)
+    async with kit.pool.acquire() as conn:
+        book = await kpis.load_book(kit.store, conn)
+        ledger = await kpis.ledger_on(kit.store, conn, book, parts_of(kit).base_currency, to, known)
+    return answer(kpis.items(ledger, from_, to, customer_id))

@@ -291,3 +291,86 @@ def report(then: Ledger, now: Ledger, start: date, end: date, by: By, names: Map
             "rows": rows,
         }
     )
+
+
+# -- the drill-down -----------------------------------------------------------------------------------------
+
+
+class BehindLine(View):
+    customer_id: str
+    document_id: str = Field(description="the invoice's or payment's id")
+    number: str | None = None
+    day: date = Field(description="the issue, due or value date that puts it in the figure")
+    currency: str
+    amount: Decimal
+    in_base: Decimal | None = Field(description="in the base currency; none: the currency has no rate")
+    days_past_due: int | None = None
+
+
+class KpiItems(View):
+    from_: date = Field(alias="from")
+    to: date
+    known_on: date
+    base_currency: str
+    credit_sales: list[BehindLine] = Field(description="the invoices issued in the period")
+    open_at_end: list[BehindLine] = Field(description="what is open at the end of `to`: receivables")
+    cash_collected: list[BehindLine] = Field(description="payments with a value date in the period")
+    fell_due: list[BehindLine] = Field(description="instalments due in the period, as scheduled")
+
+
+def items(ledger: Ledger, start: date, end: date, customer_id: str | None) -> KpiItems:
+    """The documents behind each figure of the period, as the ledger knew them on its knowledge date."""
+    customers = None if customer_id is None else {customer_id}
+    rates, base = ledger.rates, ledger.rates.base
+
+    def line(
+        customer: str, doc: str, number: str | None, day: date, currency: str, amount: Decimal, **kw: int
+    ) -> BehindLine:
+        priced = _in_base(amount, currency, rates)
+        return BehindLine(
+            customer_id=customer,
+            document_id=doc,
+            number=number,
+            day=day,
+            currency=currency,
+            amount=to_minor_unit(amount, currency),
+            in_base=None if priced is None else to_minor_unit(priced, base),
+            **kw,
+        )
+
+    sales, collected, fell_due, open_at_end = [], [], [], []
+    for account in ledger.accounts(end, customers):
+        c = account.customer_id
+        for invoice in account.invoices.values():
+            if invoice.invoice_id in ledger.book.charges:
+                continue
+            if start <= invoice.issue_date <= end:
+                sales.append(
+                    line(c, invoice.invoice_id, invoice.number, invoice.issue_date, invoice.currency, invoice.total)
+                )
+            fell_due += [
+                line(c, invoice.invoice_id, invoice.number, due, invoice.currency, amount)
+                for due, amount in invoice.schedule
+                if start <= due <= end
+            ]
+        collected += [
+            line(c, p.payment_id, None, p.value_date, p.currency, p.amount)
+            for p in account.payments.values()
+            if not p.reversed and start <= p.value_date <= end
+        ]
+        open_at_end += [
+            line(c, i.invoice_id, i.number, i.due_date, i.currency, i.amount, days_past_due=(end - i.due_date).days)
+            for i in domain.open_items(account)
+        ]
+    return KpiItems.model_validate(
+        {
+            "from": start,
+            "to": end,
+            "known_on": ledger.known_on,
+            "base_currency": base,
+            "credit_sales": sorted(sales, key=lambda x: (x.day, x.document_id)),
+            "open_at_end": sorted(open_at_end, key=lambda x: (x.day, x.document_id)),
+            "cash_collected": sorted(collected, key=lambda x: (x.day, x.document_id)),
+            "fell_due": sorted(fell_due, key=lambda x: (x.day, x.document_id)),
+        }
+    )
