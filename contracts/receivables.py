@@ -422,7 +422,41 @@ ACCOUNT_EVENTS: list[type[DomainEvent]] = [
     BalanceConfirmed,
     BalanceDisputed,
 ]
-PUBLISHED: list[type[DomainEvent]] = [*ACCOUNT_EVENTS, FxRateRecorded, FxRateProposed]
+
+
+class ProvisionBand(_Part):
+    band: str
+    loss_rate: ExactDecimal  # percent, from the history
+    rate: ExactDecimal  # percent, with the overlay: what is applied
+    balance: Money  # open in the band at the month end, in the base currency
+    expected_loss: Money
+
+
+class ProvisionMatrixComputed(DomainEvent):
+    """A provision matrix (坏账准备) derived from the book's history by ``method`` over the
+    ``look_back_months`` to ``month_end`` as the ledger knew them on ``known_on``, with the overlay,
+    applied to what was open at the month end; with the history's figures, so it can be checked and
+    computed again to the same result."""
+
+    event_type = "receivables.ProvisionMatrixComputed"
+    schema_version = 1
+
+    matrix_id: str
+    month_end: date
+    known_on: date
+    method: Literal["roll_rates", "cohorts"]
+    look_back_months: int
+    overlay_percent: ExactDecimal
+    rationale: str
+    base_currency: str
+    bands: tuple[ProvisionBand, ...]
+    expected_loss: Money
+    history: dict[str, tuple[ExactDecimal, ...]]  # per band: balances and rolled, or reached and lost
+    computed_by: str
+    computed_on: date
+
+
+PUBLISHED: list[type[DomainEvent]] = [*ACCOUNT_EVENTS, FxRateRecorded, FxRateProposed, ProvisionMatrixComputed]
 registry = EventRegistry(PUBLISHED)
 
 

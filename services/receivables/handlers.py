@@ -17,7 +17,15 @@ from typing import Any
 
 from contracts import erp
 from contracts.collections import Charge
-from contracts.receivables import DifferingLine, DisputeOutcome, FxRateProposed, FxRateRecorded, Issuer, StatementIssued
+from contracts.receivables import (
+    DifferingLine,
+    DisputeOutcome,
+    FxRateProposed,
+    FxRateRecorded,
+    Issuer,
+    ProvisionMatrixComputed,
+    StatementIssued,
+)
 from libs.events.clock import BusinessClock
 from libs.events.commands import FoldedStreams, Loaded, Ran, run
 from libs.events.contracts import DomainEvent, in_minor_units
@@ -458,3 +466,13 @@ async def statement_document(
         issued.ledger_version,
     )
     return issued, domain.statement_document(heading, history)
+
+
+# -- the provision --------------------------------------------------------------------------------------------
+
+PROVISION_KEY = "provisions"  # the partition key of provision matrices, which belong to no customer
+
+
+async def record_provision(parts: Parts, conn: Any, matrix: ProvisionMatrixComputed) -> None:
+    """A computed matrix, recorded once under its own id."""
+    await parts.store.append(f"provision-{matrix.matrix_id}", 0, [matrix], customer_id=PROVISION_KEY, conn=conn)

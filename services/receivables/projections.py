@@ -36,6 +36,7 @@ from contracts.receivables import (
     PaymentAllocated,
     PaymentReceived,
     PaymentReversed,
+    ProvisionMatrixComputed,
     StatementIssued,
     WriteOffRecovered,
 )
@@ -70,6 +71,16 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
     latest: dict[str, date] = {}
     for recorded in events:
         event = recorded.event
+        if isinstance(event, ProvisionMatrixComputed):
+            await conn.execute(
+                "INSERT INTO provision_matrices VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING",
+                event.matrix_id,
+                event.month_end,
+                event.method,
+                recorded.occurred_at,
+                json.dumps(recorded.data, ensure_ascii=False),
+            )
+            continue
         writes += _writes(event, touched)
         if isinstance(event, InvoiceIssued | InvoiceAdjusted):
             schedules[event.invoice_id] = event  # the last schedule of the group is the one that stands

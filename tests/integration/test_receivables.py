@@ -471,3 +471,86 @@ async def test_kpis_of_a_quarter_as_reported_and_as_known_now_differ_by_exactly_
         ahead = await http.get("/kpis?from=2026-04-01&to=2026-07-04", headers=bearer("viewer"))
         assert ahead.status_code == 422, ahead.text
         assert "to 2026-07-04 is after today's business date 2026-07-03" in ahead.json()["detail"]
+
+
+async def test_a_provision_matrix_by_roll_rates_matches_the_hand_calculation_and_is_reproduced_after_late_postings(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    manager = bearer("credit_manager", subject="wang")
+    async with ledger(new_database, broker) as (http, kit):
+
+        async def on(day: str) -> None:
+            clock(kit).set(date.fromisoformat(day))
+
+        async def write_off(invoice_id: str, amount: str) -> None:
+            body = {"amount": amount, "reason": "客户破产清算"}
+            await post(http, f"/customers/C-1/invoices/{invoice_id}/write-off", body, headers=manager)
+
+        await on("2026-04-15")
+        for doc, net, issued in (
+            ("I-0", "300.00", "2025-11-01"),  # due 12-01: 61-90 at Feb's end, over 90 from March
+            ("I-1", "1000.00", "2026-01-15"),  # due 02-14
+            ("I-2", "2000.00", "2026-02-20"),  # due 03-22, paid 04-10
+            ("I-3", "500.00", "2026-03-25"),  # due 04-24
+        ):
+            await post(http, "/erp/invoices", invoice(doc, doc, net, issued))
+        await post(
+            http, "/erp/payments", payment("P-2", "2000.00", "2026-04-10", remittance=[{"invoice_number": "I-2"}])
+        )
+        await write_off("I-0", "150.00")
+        await on("2026-05-10")
+        await write_off("I-0", "150.00")
+        await on("2026-05-15")
+        await post(
+            http, "/erp/payments", payment("P-3", "200.00", "2026-05-15", remittance=[{"invoice_number": "I-3"}])
+        )
+        await on("2026-05-20")
+        await write_off("I-1", "400.00")
+        await on("2026-06-01")
+        request = {"month_end": "2026-05-31", "method": "roll_rates", "look_back_months": 3, "known_on": "2026-06-01"}
+        computed = await post(http, "/provisions", request, headers=manager)
+        # Month ends Feb 28, Mar 31, Apr 30, May 31; per band, what was there and what rolled a month later:
+        # current: I-2 2,000 (Feb) + I-3 500 (Mar), all rolled;  1-30: I-1 1,000 + I-2 2,000 + I-3 500, rolled
+        # 1,000 + 0 + 300;  31-60: I-1 1,000, rolled;  61-90: I-0 300 + I-1 1,000, rolled 300 + 600;
+        # over 90: I-0 300 + 150, written off 150 + 150.
+        assert computed["history"] == {
+            "balances": ["2500.00", "3500.00", "1000.00", "1300.00", "450.00"],
+            "rolled": ["2500.00", "1300.00", "1000.00", "900.00", "300.00"],
+        }
+        bands = {b["band"]: b for b in computed["bands"]}
+        # Roll rates 100 / 37.1429 / 100 / 69.2308 / 66.6667 %, multiplied to write-off:
+        assert [bands[b]["loss_rate"] for b in ("current", "1-30", "31-60", "61-90", "over 90")] == [
+            "17.1429",
+            "17.1429",
+            "46.1539",
+            "46.1539",
+            "66.6667",
+        ]
+        # Applied at May's end: I-3 300 in 31-60 and I-1 600 over 90: 138.46 + 400.00.
+        assert (bands["31-60"]["balance"]["amount"], bands["31-60"]["expected_loss"]["amount"]) == ("300.00", "138.46")
+        assert (bands["over 90"]["balance"]["amount"], bands["over 90"]["expected_loss"]["amount"]) == (
+            "600.00",
+            "400.00",
+        )
+        assert computed["expected_loss"] == {"amount": "538.46", "currency": "CNY"}
+        recorded = (await http.get(f"/provisions/{computed['matrix_id']}", headers=bearer("viewer"))).json()
+        assert recorded == computed
+
+        # A payment of 25 May posted on 5 June: May's matrix as known on 1 June is the same to the byte;
+        # as known now it is not.
+        await on("2026-06-05")
+        await post(
+            http, "/erp/payments", payment("P-4", "100.00", "2026-05-25", remittance=[{"invoice_number": "I-3"}])
+        )
+        again = await post(http, "/provisions", request, headers=manager)
+        kept = ("bands", "expected_loss", "history", "known_on", "month_end", "method")
+        assert json.dumps({k: again[k] for k in kept}) == json.dumps({k: computed[k] for k in kept})
+        now = await post(http, "/provisions", {**request, "known_on": None}, headers=manager)
+        assert now["history"]["rolled"][1] == "1200.00"  # I-3 rolled 200, not 300
+        with_overlay = {**request, "overlay_percent": "10"}
+        refused = await http.post("/provisions", json=with_overlay, headers=manager)
+        assert refused.status_code == 422, refused.text
+        assert "rationale" in refused.text
+        not_an_end = await http.post("/provisions", json={**request, "month_end": "2026-05-30"}, headers=manager)
+        assert not_an_end.status_code == 422, not_an_end.text
+        assert len((await http.get("/provisions", headers=bearer("viewer"))).json()) == 3

@@ -1,18 +1,26 @@
-"""The credit manager's KPIs of a period, as reported then and as known now, and the items behind them."""
+"""The credit manager's KPIs of a period, as reported then and as known now, and the items behind
+them; the provision matrix, computed from the book's history and recorded."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
+from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import Field
 
+from contracts.receivables import ProvisionMatrixComputed
 from libs.events.contracts import BusinessDate
 from libs.service.errors import Problem
+from libs.service.idempotency import idempotent
 from libs.service.kit import KitDep
-from libs.service.views import answer
-from services.receivables.api.base import Readers, parts_of, today_of
-from services.receivables.queries import kpis
+from libs.service.views import Body, answer
+from services.receivables import handlers
+from services.receivables.api.base import Managers, Readers, parts_of, today_of
+from services.receivables.queries import kpis, provisions
 
 router = APIRouter()
 
@@ -82,3 +90,85 @@ async def get_kpi_items(
         book = await kpis.load_book(kit.store, conn)
         ledger = await kpis.ledger_on(kit.store, conn, book, parts_of(kit).base_currency, to, known)
     return answer(kpis.items(ledger, from_, to, customer_id))
+
+
+# -- the provision matrix -----------------------------------------------------------------------------------
+
+
+class ProvisionRequest(Body):
+    month_end: BusinessDate = Field(description="the last day of a month, up to today: the matrix's date")
+    method: provisions.Method = Field(description="roll_rates: month-on-month migration; cohorts: payment cohorts")
+    look_back_months: int = Field(default=12, ge=1, le=36, description="months of history before the month end")
+    overlay_percent: Decimal = Field(
+        default=Decimal(0), ge=-100, le=1000, decimal_places=4, description="each rate raised by this share of itself"
+    )
+    rationale: str = Field(default="", max_length=2000, description="why the overlay: required with one")
+    known_on: BusinessDate | None = Field(
+        default=None, description="the history as the ledger knew it at the end of this day (default: today)"
+    )
+
+
+@router.post(
+    "/provisions",
+    status_code=201,
+    response_model=ProvisionMatrixComputed,
+    summary="Compute and record a provision matrix (坏账准备) from the book's history",
+)
+async def compute_provision(body: ProvisionRequest, request: Request, kit: KitDep, caller: Managers) -> Response:
+    """Loss rates per aging band from the history of the ``look_back_months`` to ``month_end``, as the
+    ledger knew it on ``known_on``, by roll rates or payment cohorts, with the overlay; applied to what
+    was open at the month end. Recorded as an event with its inputs: the same request gives the same
+    matrix however much history arrives later."""
+    today = today_of(kit)
+    known = body.known_on or today
+    if not provisions.is_month_end(body.month_end):
+        raise Problem(
+            422, "Invalid date", f"month_end {body.month_end} is not the last day of its month", kind="invalid-date"
+        )
+    if body.month_end > today or known > today:
+        raise Problem(
+            422, "Invalid date", f"month_end and known_on must be today ({today}) at the latest", kind="invalid-date"
+        )
+    if body.overlay_percent and not body.rationale.strip():
+        errors = [{"field": "body.rationale", "message": "required with an overlay"}]
+        raise Problem(422, "Rationale required", "an overlay needs its rationale", kind="validation", errors=errors)
+    async with idempotent(request, caller) as scope:
+        if scope.replay:
+            return scope.replay
+        book = await kpis.load_book(kit.store, scope.conn)
+        ledger = await kpis.ledger_on(kit.store, scope.conn, book, parts_of(kit).base_currency, body.month_end, known)
+        matrix = provisions.compute(
+            ledger,
+            matrix_id=f"PM-{uuid.uuid4().hex[:12].upper()}",
+            month_end=body.month_end,
+            method=body.method,
+            look_back_months=body.look_back_months,
+            overlay_percent=body.overlay_percent,
+            rationale=body.rationale,
+            by=caller.subject,
+            today=today,
+        )
+        await handlers.record_provision(parts_of(kit), scope.conn, matrix)
+        found = await provisions.matrix(scope.conn, matrix.matrix_id)
+        return scope.keep(JSONResponse(found, status_code=201))
+
+
+@router.get("/provisions", response_model=list[ProvisionMatrixComputed], summary="The provision matrices recorded")
+async def list_provisions(kit: KitDep, _: Readers) -> Response:
+    """Newest month end first, each exactly as it was recorded."""
+    async with kit.pool.acquire() as conn:
+        return JSONResponse(await provisions.matrices(conn))
+
+
+@router.get(
+    "/provisions/{matrix_id}",
+    response_model=ProvisionMatrixComputed,
+    responses={404: {"description": "no such matrix"}},
+    summary="A provision matrix, exactly as recorded",
+)
+async def get_provision(matrix_id: str, kit: KitDep, _: Readers) -> Response:
+    async with kit.pool.acquire() as conn:
+        found = await provisions.matrix(conn, matrix_id)
+    if found is None:
+        raise Problem(404, "Not found", f"no provision matrix {matrix_id}", kind="not-found")
+    return JSONResponse(found)

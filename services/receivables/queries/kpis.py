@@ -117,16 +117,17 @@ class Ledger:
                 if invoice.invoice_id in self.book.charges:
                     continue
                 if start <= invoice.issue_date <= end:
-                    sales += self._priced(invoice.total, invoice.currency)
+                    sales += self.priced(invoice.total, invoice.currency)
                 for due, amount in invoice.schedule:
                     if start <= due <= end:
-                        fell_due += self._priced(amount, invoice.currency)
+                        fell_due += self.priced(amount, invoice.currency)
             for payment in account.payments.values():
                 if not payment.reversed and start <= payment.value_date <= end:
-                    collected += self._priced(payment.amount, payment.currency)
+                    collected += self.priced(payment.amount, payment.currency)
         return sales, collected, fell_due
 
-    def _priced(self, amount: Decimal, currency: str) -> Decimal:
+    def priced(self, amount: Decimal, currency: str) -> Decimal:
+        """In the base currency; zero, and the currency noted as unpriced, when it has no rate."""
         found = _in_base(amount, currency, self.rates)
         if found is None:
             self.unpriced.add(currency)
