@@ -86,8 +86,9 @@ class Deliverer:
             " - now()) FROM deliveries d JOIN subscriptions s USING (subscription_id)"
             " WHERE d.status = 'pending' AND NOT s.paused AND NOT s.cancelled"
         )
-        # Deliveries are queued by the projection in other transactions: look again within a second.
-        return 1.0 if seconds is None else min(max(float(seconds), 0.05), 1.0)
+        # A delivery queued, or a receiver resumed, wakes the deliverer (the projection notifies on
+        # commit); until then only retries are waited for.
+        return 30.0 if seconds is None else min(max(float(seconds), 0.05), 30.0)
 
     async def deliver_due(self, client: httpx.AsyncClient, batch: int = 20) -> int:
         claimed = await self.pool.fetch(_DUE, batch, timedelta(seconds=self.settings.claim_seconds))

@@ -115,6 +115,7 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
                         " WHERE subscription_id = $1 AND status = 'pending'",
                         event.subscription_id,
                     )
+                    await conn.execute("SELECT pg_notify($1, $2)", CHANGED, str(recorded.position))
                 continue
             case AlertRaised():
                 await conn.execute(

@@ -437,6 +437,7 @@ async def test_kpis_of_a_quarter_as_reported_and_as_known_now_differ_by_exactly_
             "cash_collected": "8700.00",
             "fell_due": "14090.00",  # A, B and C fell due in the quarter
             "collected_to_fell_due": "61.75",
+            "at_risk_rate": None,  # 90 days after the quarter have not passed
         }
         # Known now, the late payment restates the quarter by exactly its amount.
         assert (now["receivables"], now["cash_collected"], now["dso_simple"]) == ("7500.00", "9590.00", "62.67")
@@ -554,3 +555,13 @@ async def test_a_provision_matrix_by_roll_rates_matches_the_hand_calculation_and
         not_an_end = await http.post("/provisions", json={**request, "month_end": "2026-05-30"}, headers=manager)
         assert not_an_end.status_code == 422, not_an_end.text
         assert len((await http.get("/provisions", headers=bearer("viewer"))).json()) == 3
+
+        # The at-risk rate: of January's billing (I-1) all is unpaid 90 days after January (1 May);
+        # of February's (I-2) nothing on 29 May; of both, 1,000 of 3,000.
+        kpis = (await http.get("/kpis?from=2026-01-01&to=2026-02-28&by=month", headers=bearer("viewer"))).json()
+        assert [(r["key"], r["as_known_now"]["at_risk_rate"]) for r in kpis["rows"]] == [
+            ("2026-01", "100.00"),
+            ("2026-02", "0.00"),
+        ]
+        assert kpis["total"]["as_known_now"]["at_risk_rate"] == "33.33"
+        assert kpis["total"]["as_reported"]["at_risk_rate"] is None  # as known on 28 February: not yet

@@ -150,6 +150,7 @@ class Period:
     monthly_sales: tuple[MonthSales, ...]  # latest first, for count-back
     collected: Decimal  # payments with a value date in the period
     fell_due: Decimal  # instalments due in the period, as scheduled
+    unpaid_later: Decimal | None = None  # of the period's billing, unpaid AT_RISK_DAYS after its end; None: not yet
 
     @property
     def days(self) -> int:
@@ -174,6 +175,10 @@ class Figures:
     collected: Decimal
     fell_due: Decimal
     collected_to_fell_due: Decimal | None
+    at_risk_rate: Decimal | None
+
+
+AT_RISK_DAYS = 90
 
 
 def figures(period: Period) -> Figures:
@@ -202,6 +207,7 @@ def figures(period: Period) -> Figures:
         collected=period.collected,
         fell_due=period.fell_due,
         collected_to_fell_due=share(period.collected, period.fell_due),
+        at_risk_rate=None if period.unpaid_later is None else share(period.unpaid_later, period.sales),
     )
 
 

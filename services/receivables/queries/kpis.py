@@ -21,6 +21,7 @@ from libs.events.store import EventStore
 from libs.service.views import View
 from services.receivables import domain
 from services.receivables.domain.kpis import (
+    AT_RISK_DAYS,
     ZERO,
     Figures,
     MonthSales,
@@ -146,7 +147,21 @@ class Ledger:
             monthly_sales=tuple(self._monthly(end, customers)),
             collected=collected,
             fell_due=fell_due,
+            unpaid_later=self._unpaid_later(start, end, customers),
         )
+
+    def _unpaid_later(self, start: date, end: date, customers: set[str] | None) -> Decimal | None:
+        """Of the invoices issued in the period, what was still unpaid (open or written off) at the end
+        of the day AT_RISK_DAYS after it; None while the ledger's knowledge date has not reached it."""
+        later = end + timedelta(days=AT_RISK_DAYS)
+        if later > self.known_on:
+            return None
+        unpaid = ZERO
+        for account in self.accounts(later, customers):
+            for invoice in account.invoices.values():
+                if invoice.invoice_id not in self.book.charges and start <= invoice.issue_date <= end:
+                    unpaid += self.priced(invoice.open + invoice.written_off - invoice.recovered, invoice.currency)
+        return unpaid
 
     def _monthly(self, end: date, customers: set[str] | None) -> Iterable[MonthSales]:
         """Count-back's months, latest first: the month of ``end`` up to it, then whole months."""
@@ -192,6 +207,9 @@ class FiguresView(View):
     cash_collected: Decimal = Field(description="payments with a value date in the period")
     fell_due: Decimal = Field(description="instalments due in the period, as scheduled")
     collected_to_fell_due: Decimal | None = Field(description="cash collected / fell due x 100")
+    at_risk_rate: Decimal | None = Field(
+        description="of the period's billing, the share unpaid 90 days after its end; null until that day"
+    )
 
 
 MONEY_FIELDS = ("receivables", "current", "credit_sales", "cash_collected", "fell_due")
@@ -218,6 +236,7 @@ def figures_view(found: Figures, base: str) -> FiguresView:
         cash_collected=money(found.collected),
         fell_due=money(found.fell_due),
         collected_to_fell_due=found.collected_to_fell_due,
+        at_risk_rate=found.at_risk_rate,
     )
 
 
