@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.profiles
 	$(BIN)/python -m bench.receivables
 	$(BIN)/python -m bench.scoring
+	$(BIN)/python -m bench.payment_dates
 	$(BIN)/python -m bench.collections
 	$(BIN)/python -m bench.alerts
 

@@ -4,7 +4,7 @@ credit checks the ERP asks for. The ERP subscribes to this topic for limit chang
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -191,8 +191,48 @@ class CreditCheckDecided(DomainEvent):
     checked_by: str
 
 
+class PaymentDateModelTrained(DomainEvent):
+    """A payment-date model trained on the book's invoices due ``data_from`` to ``data_to`` as
+    known on ``trained_on``, with the rolling-origin backtest that measured it beside the three
+    baselines. The model's bytes stay in scoring; ``model_digest`` names them."""
+
+    event_type = "scoring.PaymentDateModelTrained"
+    schema_version = 1
+
+    version: int
+    trained_on: date
+    data_from: date | None
+    data_to: date | None
+    samples: int
+    features: tuple[str, ...]
+    parameters: dict[str, int | float | str]
+    seed: int
+    backtest: dict[str, Any]  # origins: one row per origin; overall: model and baselines, each's metrics
+    model_digest: str
+    training_seconds: float
+    trained_by: str
+
+
+class PaymentLatenessPredicted(DomainEvent):
+    """What the latest predictions say of a customer's open invoices, weighted by what is open:
+    the days after the due dates it is expected to pay, and the probability of paying late.
+    Published when it changes by a day or by five points."""
+
+    event_type = "scoring.PaymentLatenessPredicted"
+    schema_version = 1
+
+    customer_id: str
+    predicted_on: date
+    model_version: int | None  # None: the median-delay baseline, before a model was trained
+    open_invoices: int
+    expected_days_late: int
+    late_probability: ExactDecimal  # 0 to 1
+
+
 PUBLISHED: list[type[DomainEvent]] = [
     CustomerScored,
+    PaymentDateModelTrained,
+    PaymentLatenessPredicted,
     CreditCheckDecided,
     CreditTermsRequested,
     CreditLimitRequested,

@@ -452,6 +452,7 @@ async def refresh_worklist(
         return
     standing = await conn.fetch(
         "SELECT c.customer_id, k.last_contact_on, coalesce(k.broken_promises, 0) AS broken_promises, s.grade,"
+        " s.expected_days_late,"
         " s.limit_amount, (SELECT sum(total - reduced) FROM items i WHERE i.customer_id = c.customer_id"
         "    AND i.currency = s.limit_currency) AS exposure"
         " FROM unnest($1::text[]) AS c(customer_id)"
@@ -471,6 +472,7 @@ async def refresh_worklist(
             row["broken_promises"],
             exposure / limit if limit and exposure is not None else None,
             row["last_contact_on"],
+            row["expected_days_late"],
         )
         found = parts(situation, day)
         placed.append(

@@ -26,7 +26,13 @@ from contracts.receivables import (
     PaymentReceived,
     PaymentReversed,
 )
-from contracts.scoring import CreditHoldPlaced, CreditHoldReleased, CreditLimitSet, CustomerScored
+from contracts.scoring import (
+    CreditHoldPlaced,
+    CreditHoldReleased,
+    CreditLimitSet,
+    CustomerScored,
+    PaymentLatenessPredicted,
+)
 from libs.events.consumer import BatchHandler, Delivery
 from libs.events.database import Connection
 from libs.events.store import EventContext
@@ -201,6 +207,8 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                 )
             case CreditHoldReleased():
                 await _standing(conn, customer_id, "holds = array_remove(standing.holds, $2)", event.hold_id)
+            case PaymentLatenessPredicted():
+                await _standing(conn, customer_id, "expected_days_late = $2", event.expected_days_late)
             case CreditLimitSet():
                 await conn.execute(
                     "INSERT INTO standing (customer_id, limit_amount, limit_currency) VALUES ($1, $2, $3)"

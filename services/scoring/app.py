@@ -10,7 +10,7 @@ from libs.events.contracts import EventRegistry
 from libs.service.directory import READ_MODEL as DIRECTORY_READ_MODEL
 from libs.service.directory import DirectoryCustomers
 from libs.service.kit import ConsumerSpec, Kit, ServiceSpec
-from services.scoring import api, handlers, projections, reactions, sweeps
+from services.scoring import api, handlers, payment_dates_api, projections, reactions, sweeps
 from services.scoring.settings import ScoringSettings, policies_from
 
 
@@ -36,7 +36,7 @@ spec = ServiceSpec(
     default_port=8103,
     read_model=[*DIRECTORY_READ_MODEL, *projections.READ_MODEL],
     own_projection=projections.project,
-    routers=[api.router],
+    routers=[api.router, payment_dates_api.router],
     hot_routes=api.HOT_ROUTES,
     assemble=assemble,
     consumers=[

@@ -22,6 +22,8 @@ from contracts.scoring import (
     CreditTermsRequested,
     CreditTermsSet,
     CustomerScored,
+    PaymentDateModelTrained,
+    PaymentLatenessPredicted,
 )
 from libs.events.database import Connection, migrations_in
 from libs.events.store import RecordedEvent
@@ -48,7 +50,7 @@ async def ensure_accounts(conn: Connection, customer_ids: Sequence[str]) -> None
 
 
 async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
-    await ensure_accounts(conn, sorted({r.customer_id for r in events if not isinstance(r.event, CreditCheckDecided)}))
+    await ensure_accounts(conn, sorted({r.customer_id for r in events if not isinstance(r.event, _NO_ACCOUNT)}))
     checked = [_check_row(r.event, r.occurred_at) for r in events if isinstance(r.event, CreditCheckDecided)]
     if checked:  # many at once, as the credit-check desk appends them
         await conn.executemany(_CHECKED, checked)
@@ -69,9 +71,33 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
             )
 
 
+_NO_ACCOUNT = (CreditCheckDecided, PaymentDateModelTrained)  # a check has its own table; a model is the book's
+
+
 async def _apply(conn: Connection, recorded: RecordedEvent) -> None:
     event, at = recorded.event, recorded.occurred_at
     match event:
+        case PaymentDateModelTrained():
+            await conn.execute(
+                "INSERT INTO payment_date_models (version, trained_on, trained, recorded_at)"
+                " VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING",
+                event.version,
+                event.trained_on,
+                json.dumps(recorded.data, ensure_ascii=False),
+                at,
+            )
+        case PaymentLatenessPredicted():
+            await conn.execute(
+                "INSERT INTO predicted_lateness (customer_id, version, predicted_on, expected_days_late,"
+                " late_probability) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id) DO UPDATE SET"
+                " version = excluded.version, predicted_on = excluded.predicted_on,"
+                " expected_days_late = excluded.expected_days_late, late_probability = excluded.late_probability",
+                event.customer_id,
+                recorded.version,
+                event.predicted_on,
+                event.expected_days_late,
+                event.late_probability,
+            )
         case CustomerScored():
             await conn.execute(
                 "INSERT INTO score_history (customer_id, version, score, grade, previous_grade, reasons, components,"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from contracts.collections import PromiseValued
+from contracts.collections import PlanAgreed, PlanChanged, PromiseMade, PromiseValued
 from contracts.profiles import (
     BureauReportRecorded,
     CustomerRegistered,
@@ -30,6 +30,7 @@ from contracts.receivables import (
     AllocationsWithdrawn,
     CreditBalanceRefunded,
     CreditNoteApplied,
+    DisputeOpened,
     FxRateRecorded,
     InvoiceAdjusted,
     InvoiceFellOverdue,
@@ -137,9 +138,9 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
             case InvoiceIssued(charge=None):  # a dunning fee or interest counts in exposure, not in payment history
                 schedule, final_due = _schedule(event)
                 total = event.total
-                batch.invoices.append(
-                    (customer_id, event.invoice_id, total.currency, total.amount, event.issue_date, schedule, final_due)
-                )
+                discount = event.terms.discount is not None
+                row = (customer_id, event.invoice_id, total.currency, total.amount, event.issue_date, schedule)
+                batch.invoices.append((*row, final_due, discount))
                 if event.order_ref:
                     batch.invoiced_orders.append((customer_id, event.order_ref, event.number, event.recorded_on))
                 first = batch.first_invoice.get(customer_id)
@@ -177,6 +178,27 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                 await _statement(conn, event)
             case BureauReportRecorded():
                 await _bureau(conn, event)
+            case DisputeOpened():
+                await conn.execute(
+                    "UPDATE invoices SET disputed_on = least(coalesce(disputed_on, $3), $3)"
+                    " WHERE customer_id = $1 AND invoice_id = $2",
+                    customer_id,
+                    event.invoice_id,
+                    event.opened_on,
+                )
+            case PaymentReceived():
+                await conn.execute(
+                    "INSERT INTO cash_received (customer_id, payment_id, received_on, amount, currency)"
+                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, payment_id) DO UPDATE"
+                    " SET received_on = excluded.received_on, amount = excluded.amount, currency = excluded.currency",
+                    customer_id,
+                    event.payment_id,
+                    event.value_date,
+                    event.amount.amount,
+                    event.amount.currency,
+                )
+            case PromiseMade() | PlanAgreed() | PlanChanged():
+                await _expected_receipts(conn, event)
             case PromiseValued(outcome="broken"):
                 await conn.execute(
                     "INSERT INTO broken_promises (customer_id, promise_id, broken_on) VALUES ($1, $2, $3)"
@@ -202,6 +224,7 @@ async def project_facts(conn: Connection, deliveries: Sequence[Delivery], base_c
                     insured_currency=cover.currency,
                     insured_until=event.expires_on,
                 )
+        await _cash_and_promises(conn, event, customer_id)
         if isinstance(event, RESCORING):
             again.scores[customer_id] = event.event_type
         if isinstance(event, RESCORING + REHOLDING):
@@ -227,8 +250,8 @@ UPDATE credit_accounts SET reservations = coalesce(
 async def _write(conn: Connection, batch: _Batch) -> None:
     if batch.invoices:
         await conn.executemany(
-            "INSERT INTO invoices (customer_id, invoice_id, currency, total, open, issue_date, schedule, final_due)"
-            " VALUES ($1, $2, $3, $4, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING",
+            "INSERT INTO invoices (customer_id, invoice_id, currency, total, open, issue_date, schedule, final_due,"
+            " cash_discount) VALUES ($1, $2, $3, $4, $4, $5, $6::jsonb, $7, $8) ON CONFLICT DO NOTHING",
             batch.invoices,
         )
     if batch.adjusted:
@@ -252,6 +275,11 @@ async def _write(conn: Connection, batch: _Batch) -> None:
             changes[customer_id][currency] = str(change)
         await ensure_accounts(conn, sorted(changes))
         await conn.executemany(_ADD_TO_BALANCES, [(c, json.dumps(d)) for c, d in changes.items()])
+    if batch.settled:
+        await conn.executemany(
+            "UPDATE invoices SET settled_on = $3 WHERE customer_id = $1 AND invoice_id = $2",
+            [(*key, on) for key, on in batch.settled.items()],
+        )
     reopened = [key for key, on in batch.settled.items() if on is None]
     if reopened:
         await conn.executemany("DELETE FROM payment_experiences WHERE customer_id = $1 AND invoice_id = $2", reopened)
@@ -289,6 +317,63 @@ async def _write(conn: Connection, batch: _Batch) -> None:
             " ON CONFLICT (currency, rate_date) DO UPDATE SET rate = excluded.rate",
             [(*key, rate) for key, rate in batch.rates.items()],
         )
+
+
+async def _cash_and_promises(conn: Connection, event: object, customer_id: str) -> None:
+    """What the payment-date model and the cash-in forecast read besides the facts scores use: a
+    reversed payment is no cash; a valued promise counts in the customer's reliability and is no
+    longer expected."""
+    match event:
+        case PaymentReversed():
+            await conn.execute(
+                "UPDATE cash_received SET reversed = true WHERE customer_id = $1 AND payment_id = $2",
+                customer_id,
+                event.payment_id,
+            )
+        case PromiseValued(outcome="reopened"):
+            await conn.execute(
+                "DELETE FROM promise_outcomes WHERE customer_id = $1 AND promise_id = $2",
+                customer_id,
+                event.promise_id,
+            )
+        case PromiseValued():
+            await conn.execute(
+                "INSERT INTO promise_outcomes (customer_id, promise_id, kept, valued_on) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (customer_id, promise_id) DO UPDATE SET kept = excluded.kept,"
+                " valued_on = excluded.valued_on",
+                customer_id,
+                event.promise_id,
+                event.outcome == "kept",
+                event.valued_on,
+            )
+            await conn.execute(
+                "DELETE FROM expected_receipts WHERE source = 'promise' AND reference = $1", event.promise_id
+            )
+
+
+async def _expected_receipts(conn: Connection, event: PromiseMade | PlanAgreed | PlanChanged) -> None:
+    """A promise or a plan's instalments are expected until valued, completed or defaulted."""
+    match event:
+        case PromiseMade():
+            rows = [(event.promise_id, 0, event.due_date, event.amount, event.invoices, "promise")]
+        case PlanAgreed():
+            rows = [
+                (event.plan_id, n, i.due_date, i.amount, event.invoices, "plan")
+                for n, i in enumerate(event.instalments, start=1)
+            ]
+        case PlanChanged(change="completed" | "defaulted"):
+            await conn.execute("DELETE FROM expected_receipts WHERE source = 'plan' AND reference = $1", event.plan_id)
+            return
+        case _:
+            return
+    await conn.executemany(
+        "INSERT INTO expected_receipts (source, reference, seq, customer_id, due_date, amount, currency, invoices)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) ON CONFLICT DO NOTHING",
+        [
+            (source, ref, n, event.customer_id, due, money.amount, money.currency, json.dumps(list(invoices)))
+            for ref, n, due, money, invoices, source in rows
+        ],
+    )
 
 
 async def _upsert_facts(conn: Connection, customer_id: str, **values: object) -> None:

@@ -1,5 +1,6 @@
-"""The daily sweep of scoring: temporary limits expire, and the policy's holds are looked at
-again where time alone changed the facts (days past due grow, reservations lapse)."""
+"""The daily sweep of scoring: temporary limits expire, the policy's holds are looked at again
+where time alone changed the facts (days past due grow, reservations lapse), and every open
+invoice's payment date is predicted (the model trained again each month)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import date
 from libs.events.sweeps import Sweep
 from libs.service.kit import Kit
 from services.scoring import handlers
+from services.scoring.handlers import payment_dates as predictions
 
 _EXPIRING = "SELECT customer_id FROM credit_accounts WHERE limit_expires_on <= $1 ORDER BY 1"
 # Customers with an instalment past the policy's days (a schedule's first due date is its
@@ -50,7 +52,11 @@ def sweeps(kit: Kit) -> list[Sweep]:
                 changed += len(await handlers.reconsider(parts, conn, again))
         return changed
 
+    async def payment_dates(business_date: date) -> int:
+        return await predictions.on_schedule(parts, kit.pool, business_date)
+
     return [
         Sweep("scoring.temporary-limits-expire", temporary_limits_expire),
         Sweep("scoring.policy-holds", policy_holds),
+        Sweep("scoring.payment-dates", payment_dates),
     ]

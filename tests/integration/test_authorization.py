@@ -118,6 +118,10 @@ MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("GET", "/credit-checks/{decision_id}"): (*READERS, "erp"),
         ("GET", "/policy"): READERS,
         ("POST", "/policy/what-if"): MANAGERS,
+        ("GET", "/models/payment-date"): READERS,
+        ("POST", "/models/payment-date/trainings"): MANAGERS,
+        ("GET", "/customers/{customer_id}/payment-predictions"): READERS,
+        ("GET", "/cash-forecast"): READERS,
     },
     "collections": {
         **OPERATIONS,

@@ -272,7 +272,7 @@ def test_a_plan_misses_is_cured_completes_and_defaults() -> None:
 
 
 def test_the_priority_is_the_sum_of_its_named_parts() -> None:
-    found = parts(Situation(Decimal("99000"), 45, "D", 1, Decimal("1.05"), D("2026-04-20")), D("2026-05-01"))
+    found = parts(Situation(Decimal("99000"), 45, "D", 1, Decimal("1.05"), D("2026-04-20"), 20), D("2026-05-01"))
     assert found == {
         "amount": Decimal("20.00"),  # 10 x log10(1 + 99)
         "age": Decimal("12.50"),
@@ -280,12 +280,15 @@ def test_the_priority_is_the_sum_of_its_named_parts() -> None:
         "promises": Decimal("10.00"),
         "limit_use": Decimal("10.00"),
         "contact": Decimal("3.67"),
+        "lateness": Decimal("6.67"),  # 20 days late predicted, ÷ 3
     }
-    assert priority(found) == Decimal("66.17")
+    assert priority(found) == Decimal("72.84")
     never = parts(Situation(Decimal(0), 400, "unrated", 5, None, None), D("2026-05-01"))
     assert never["age"] == Decimal("25.00")
     assert never["promises"] == Decimal("20.00")
     assert never["contact"] == Decimal("10.00")
+    assert never["lateness"] == Decimal("0.00")  # no prediction yet
+    assert parts(Situation(Decimal(0), 1, "A", 0, None, None, 45), D("2026-05-01"))["lateness"] == Decimal("10.00")
 
 
 def test_the_first_portfolio_rule_the_customer_meets_assigns_it() -> None:

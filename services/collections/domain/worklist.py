@@ -6,6 +6,8 @@
     promises      10 for each broken promise, at most 20
     limit use     10 at or above the limit, 5 at or above 80 % of it
     contact       days since the last contact ÷ 3, at most 10 (10 when never contacted)
+    lateness      the days late scoring predicts its open invoices will be paid ÷ 3, at most 10
+                  (0 without a prediction)
 
 Each part is rounded to two decimals; the priority is their sum. Ties rank by the larger overdue
 amount, then by customer id."""
@@ -38,6 +40,7 @@ class Situation:
     broken_promises: int
     limit_use: Decimal | None  # exposure ÷ limit; None without a limit
     last_contact_on: date | None
+    expected_days_late: int | None = None  # from scoring's payment-date predictions
 
 
 def parts(situation: Situation, day: date) -> dict[str, Decimal]:
@@ -60,6 +63,7 @@ def parts(situation: Situation, day: date) -> dict[str, Decimal]:
         "promises": min(Decimal(20), Decimal(10 * situation.broken_promises)),
         "limit_use": limit,
         "contact": contact,
+        "lateness": min(Decimal(10), Decimal(max(situation.expected_days_late or 0, 0)) / 3),
     }
     return {name: value.quantize(CENT, ROUND_HALF_UP) for name, value in found.items()}
 
