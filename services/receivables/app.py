@@ -6,6 +6,7 @@ from contracts import collections as collections_events
 from contracts import erp
 from contracts import profiles as profiles_events
 from contracts import receivables as events
+from contracts import scoring as scoring_events
 from contracts.receivables import Issuer
 from libs.events.contracts import EventRegistry
 from libs.service.directory import READ_MODEL as DIRECTORY_READ_MODEL
@@ -48,7 +49,7 @@ spec = ServiceSpec(
     name="receivables",
     description="The receivables ledger: invoices, payments, credit notes, disputes, aging, statements.",
     registry=EventRegistry.combine(
-        events.registry, erp.documents, profiles_events.registry, collections_events.registry
+        events.registry, erp.documents, profiles_events.registry, collections_events.registry, scoring_events.registry
     ),
     default_port=8102,
     read_model=[*DIRECTORY_READ_MODEL, *projections.READ_MODEL],
@@ -63,6 +64,7 @@ spec = ServiceSpec(
                 kit.parts, Directory(profiles_events.directory_entry)
             ),
         ),
+        ConsumerSpec("grades", ["scoring.events"], make_batch_handler=lambda kit: reactions.grades(), batch_size=1000),
         ConsumerSpec(
             reactions.ERP_DOCUMENTS,
             list(erp.DOCUMENTS),

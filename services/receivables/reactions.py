@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from contracts import erp
-from contracts.collections import ChargesPosted, DisputeRequested
+from contracts.collections import ChargesPosted, CollectorAssigned, DisputeRequested
+from contracts.scoring import CustomerScored
 from libs.events.consumer import BatchHandler, Delivery
 from libs.events.database import Connection
 from libs.events.dead_letters import request_redrive
@@ -38,6 +39,27 @@ def _document(delivery: Delivery) -> erp.ErpDocument:
     return event
 
 
+async def record_segment(conn: Connection, delivery: Delivery, kind: str, value: str) -> None:
+    """A customer's grade or collector from the business date of the event that gave it."""
+    await conn.execute(
+        "INSERT INTO customer_segments (customer_id, kind, value, since) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (customer_id, kind, since) DO UPDATE SET value = excluded.value",
+        delivery.customer_id,
+        kind,
+        value,
+        delivery.envelope.time.date(),
+    )
+
+
+def grades() -> BatchHandler:
+    async def react(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            if isinstance(delivery.event, CustomerScored):
+                await record_segment(conn, delivery, "grade", delivery.event.grade)
+
+    return react
+
+
 def customers_and_collections(parts: handlers.Parts, directory: Directory) -> BatchHandler:
     async def react(conn: Connection, deliveries: Sequence[Delivery]) -> None:
         """The customer directory (an ERP document that waited for its customer is re-driven when it
@@ -50,6 +72,9 @@ def customers_and_collections(parts: handlers.Parts, directory: Directory) -> Ba
             event = delivery.event
             command: handlers.AccountCommand
             match event:
+                case CollectorAssigned():
+                    await record_segment(conn, delivery, "collector", event.collector)
+                    continue
                 case DisputeRequested():
                     amount = event.amount.amount
                     command = handlers.OpenDispute(

@@ -7,8 +7,9 @@ import contextlib
 import hashlib
 import io
 import json
+import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ import pypdf
 
 from libs.events.clock import SettableClock
 from libs.events.database import create_pool
+from libs.events.envelope import Envelope, to_kafka
 from libs.infra.provision import BrokerHandle
 from libs.service.kit import Kit
 from services.receivables import domain
@@ -24,7 +26,7 @@ from services.receivables.app import spec as receivables
 from services.receivables.queries import aging
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
-from tests.support.ledger import customer_registered, invoice_data, money, send
+from tests.support.ledger import Record, customer_registered, invoice_data, money, send
 from tests.support.serving import ERP_KEY, bearer, serving_kit, settings_for
 
 NAME = "福州华信贸易有限公司"
@@ -454,6 +456,31 @@ async def test_kpis_of_a_quarter_as_reported_and_as_known_now_differ_by_exactly_
         ).json()
         names = {r["key"]: (r["legal_name"], r["as_reported"]["receivables"]) for r in by_customer["rows"]}
         assert names == {"C-1": (NAME, "4500.00"), "C-2": ("厦门鹭岛电子有限公司", "3890.00")}
+        # By grade and by collector: what each customer had at the period's end.
+        scored = {"score": "70", "components": {}, "weights": {}, "policy_version": "1", "cause": "test"}
+        inputs = {"as_of": "2026-06-20"}
+        await send(
+            settings,
+            "scoring.events",
+            _dated("scoring.CustomerScored", "C-1", "2026-06-20", {**scored, "grade": "B", "inputs": inputs}),
+            _dated("scoring.CustomerScored", "C-1", "2026-07-02", {**scored, "grade": "D", "inputs": inputs}),
+        )
+        await send(
+            settings,
+            "collections.events",
+            _dated(
+                "collections.CollectorAssigned", "C-2", "2026-06-01", {"collector": "mei", "by": "wang", "rule": ""}
+            ),
+        )
+
+        async def segments(by: str, expected: dict[str, str]) -> bool:
+            found = (await http.get(f"/kpis?from=2026-04-01&to=2026-06-30&by={by}", headers=bearer("viewer"))).json()
+            return {r["key"]: r["as_reported"]["receivables"] for r in found["rows"]} == expected
+
+        await eventually(lambda: segments("grade", {"B": "4500.00", "unrated": "3890.00"}), what="the rows by grade")
+        await eventually(
+            lambda: segments("collector", {"mei": "3890.00", "unassigned": "4500.00"}), what="by collector"
+        )
         # Behind the figures: the documents, as reported and as known now, the late payment among them.
         then = (
             await http.get("/kpis/invoices?from=2026-04-01&to=2026-06-30&known_on=2026-06-30", headers=bearer("viewer"))
@@ -565,3 +592,21 @@ async def test_a_provision_matrix_by_roll_rates_matches_the_hand_calculation_and
         ]
         assert kpis["total"]["as_known_now"]["at_risk_rate"] == "33.33"
         assert kpis["total"]["as_reported"]["at_risk_rate"] is None  # as known on 28 February: not yet
+
+
+def _dated(type_: str, customer_id: str, on: str, data: dict[str, Any]) -> Record:
+    """Another service's event, published on the business date ``on``."""
+    source = type_.split(".")[0]
+    return to_kafka(
+        Envelope(
+            id=uuid.uuid4(),
+            source=source,
+            type=type_,
+            time=datetime.fromisoformat(f"{on}T09:00:00+00:00"),
+            subject=f"{source}-{customer_id}",
+            stream_version=1,
+            schema_version=1,
+            customer_id=customer_id,
+            data={"customer_id": customer_id, **data},
+        )
+    )

@@ -56,7 +56,8 @@ async def get_kpis(
 ) -> Response:
     """Each figure of the period twice, as the ledger knew it at the end of ``reported_on`` and as it
     knows it today, with the difference later postings made; ``by=month`` adds a row per calendar
-    month, ``by=customer`` one per customer. Definitions and rounding are in the README."""
+    month, ``by=customer`` one per customer, ``by=grade`` and ``by=collector`` one per grade or
+    collector the customers had at the period's end. Definitions and rounding are in the README."""
     today = today_of(kit)
     reported = reported_on or to
     _check(from_, to, ("reported_on", reported), today)
@@ -66,7 +67,15 @@ async def get_kpis(
         then = await kpis.ledger_on(kit.store, conn, book, base, to, reported)
         now = await kpis.ledger_on(kit.store, conn, book, base, to, today)
         names = {r["customer_id"]: r["legal_name"] for r in await conn.fetch("SELECT * FROM customers")}
-    return answer(kpis.report(then, now, from_, to, by, names))
+        segments = {r["customer_id"]: r["value"] for r in await conn.fetch(_SEGMENTS, by, to)}
+    return answer(kpis.report(then, now, from_, to, by, names, segments))
+
+
+# Each customer's grade or collector last recorded on or before the period's end.
+_SEGMENTS = (
+    "SELECT DISTINCT ON (customer_id) customer_id, value FROM customer_segments"
+    " WHERE kind = $1 AND since <= $2 ORDER BY customer_id, since DESC"
+)
 
 
 @router.get("/kpis/invoices", response_model=kpis.KpiItems, summary="The documents behind a period's KPIs")

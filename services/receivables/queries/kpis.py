@@ -33,7 +33,8 @@ from services.receivables.domain.kpis import (
 )
 from services.receivables.queries.aging import Rates, rates_as_of
 
-By = Literal["total", "month", "customer"]
+By = Literal["total", "month", "customer", "grade", "collector"]
+SEGMENTS = {"grade": "unrated", "collector": "unassigned"}  # the row of customers without one
 COUNT_BACK_MONTHS = 12
 
 
@@ -252,7 +253,7 @@ def difference(now: FiguresView, then: FiguresView) -> dict[str, Decimal | None]
 
 
 class KpiRow(View):
-    key: str = Field(description="the month (yyyy-mm), the customer's id, or total")
+    key: str = Field(description="the month (yyyy-mm), the customer's id, the grade, the collector, or total")
     legal_name: str | None = None
     start: date
     end: date
@@ -290,13 +291,28 @@ def row(
     )
 
 
-def report(then: Ledger, now: Ledger, start: date, end: date, by: By, names: Mapping[str, str]) -> KpiReport:
+def report(
+    then: Ledger,
+    now: Ledger,
+    start: date,
+    end: date,
+    by: By,
+    names: Mapping[str, str],
+    segments: Mapping[str, str] | None = None,
+) -> KpiReport:
+    """The total and the rows ``by`` asks for; ``segments`` gives each customer's grade or
+    collector for ``by=grade|collector`` (a customer without one is in SEGMENTS' row)."""
     rows: list[KpiRow] = []
     if by == "month":
         rows = [row(f"{a:%Y-%m}", then, now, a, b, None) for a, b in month_ranges(start, end)]
     elif by == "customer":
         customers = sorted(set(now.book.events))
         rows = [row(c, then, now, start, end, {c}, names.get(c)) for c in customers]
+    elif by in SEGMENTS:
+        groups: dict[str, set[str]] = {}
+        for c in set(now.book.events):
+            groups.setdefault((segments or {}).get(c, SEGMENTS[by]), set()).add(c)
+        rows = [row(key, then, now, start, end, members) for key, members in sorted(groups.items())]
     total = row("total", then, now, start, end, None)
     return KpiReport.model_validate(
         {
