@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from contracts import erp
-from contracts.collections import ChargesPosted, CollectorAssigned, DisputeRequested
+from contracts.collections import ChargesPosted, CollectorAssigned, DisputeRequested, PromiseMade
 from contracts.scoring import CustomerScored
 from libs.events.consumer import BatchHandler, Delivery
 from libs.events.database import Connection
@@ -74,6 +74,18 @@ def customers_and_collections(parts: handlers.Parts, directory: Directory) -> Ba
             match event:
                 case CollectorAssigned():
                     await record_segment(conn, delivery, "collector", event.collector)
+                    continue
+                case PromiseMade():
+                    await conn.execute(
+                        "INSERT INTO promises_made (customer_id, promise_id, amount, currency, made_on, recorded_on)"
+                        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                        event.customer_id,
+                        event.promise_id,
+                        event.amount.amount,
+                        event.amount.currency,
+                        event.made_on,
+                        delivery.envelope.time.date(),
+                    )
                     continue
                 case DisputeRequested():
                     amount = event.amount.amount

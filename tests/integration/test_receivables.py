@@ -440,6 +440,8 @@ async def test_kpis_of_a_quarter_as_reported_and_as_known_now_differ_by_exactly_
             "fell_due": "14090.00",  # A, B and C fell due in the quarter
             "collected_to_fell_due": "61.75",
             "at_risk_rate": None,  # 90 days after the quarter have not passed
+            "promised": "0.00",
+            "collection_progress": "0.00",
         }
         # Known now, the late payment restates the quarter by exactly its amount.
         assert (now["receivables"], now["cash_collected"], now["dso_simple"]) == ("7500.00", "9590.00", "62.67")
@@ -481,6 +483,21 @@ async def test_kpis_of_a_quarter_as_reported_and_as_known_now_differ_by_exactly_
         await eventually(
             lambda: segments("collector", {"mei": "3890.00", "unassigned": "4500.00"}), what="by collector"
         )
+        # A promise made on 10 June reaches receivables on 1 July: known now, not as reported.
+        promise = {"promise_id": "PR-1", "amount": money("1000.00"), "due_date": "2026-07-10", "tolerance_days": 3}
+        promise |= {"by": "mei", "made_on": "2026-06-10"}
+        await send(settings, "collections.events", _dated("collections.PromiseMade", "C-2", "2026-07-01", promise))
+
+        async def promised() -> bool:
+            found = (await http.get("/kpis?from=2026-04-01&to=2026-06-30", headers=bearer("viewer"))).json()["total"]
+            return bool(found["as_known_now"]["promised"] == "1000.00")
+
+        await eventually(promised, what="the promise among the KPIs")
+        total = (await http.get("/kpis?from=2026-04-01&to=2026-06-30", headers=bearer("viewer"))).json()["total"]
+        assert total["as_reported"]["promised"] == "0.00"
+        # Past due at the quarter's end, known now: B 1,500 and C 3,000.
+        assert total["as_known_now"]["collection_progress"] == "22.22"
+        assert total["difference"]["promised"] == "1000.00"
         # Behind the figures: the documents, as reported and as known now, the late payment among them.
         then = (
             await http.get("/kpis/invoices?from=2026-04-01&to=2026-06-30&known_on=2026-06-30", headers=bearer("viewer"))
@@ -603,7 +620,7 @@ def _dated(type_: str, customer_id: str, on: str, data: dict[str, Any]) -> Recor
             source=source,
             type=type_,
             time=datetime.fromisoformat(f"{on}T09:00:00+00:00"),
-            subject=f"{source}-{customer_id}",
+            subject=f"{type_}-{customer_id}-{on}",  # a stream of its own: each is applied once
             stream_version=1,
             schema_version=1,
             customer_id=customer_id,

@@ -79,6 +79,7 @@ def test_a_period_s_figures_from_its_snapshots() -> None:
         monthly_sales=(MonthSales(D(4000), 30), MonthSales(D(3890), 31), MonthSales(D(3000), 30)),
         collected=D(10750),
         fell_due=D(12000),
+        promised=D(1100),
     )
     found = figures(period)
     assert period.days == 91
@@ -92,3 +93,4 @@ def test_a_period_s_figures_from_its_snapshots() -> None:
     assert found.weighted_days_past_due == D("67.73")  # (1,000 x 20 + 1,750 x 95) / 2,750
     assert (found.percent_current, found.percent_over_90) == (D("56.62"), D("27.60"))
     assert found.collected_to_fell_due == D("89.58")
+    assert found.collection_progress == D("40.00")  # 1,100 promised / 2,750 past due

@@ -151,6 +151,7 @@ class Period:
     collected: Decimal  # payments with a value date in the period
     fell_due: Decimal  # instalments due in the period, as scheduled
     unpaid_later: Decimal | None = None  # of the period's billing, unpaid AT_RISK_DAYS after its end; None: not yet
+    promised: Decimal = ZERO  # promises to pay made in the period
 
     @property
     def days(self) -> int:
@@ -176,6 +177,8 @@ class Figures:
     fell_due: Decimal
     collected_to_fell_due: Decimal | None
     at_risk_rate: Decimal | None
+    promised: Decimal
+    collection_progress: Decimal | None
 
 
 AT_RISK_DAYS = 90
@@ -208,6 +211,8 @@ def figures(period: Period) -> Figures:
         fell_due=period.fell_due,
         collected_to_fell_due=share(period.collected, period.fell_due),
         at_risk_rate=None if period.unpaid_later is None else share(period.unpaid_later, period.sales),
+        promised=period.promised,
+        collection_progress=share(period.promised, end.total - end.current),
     )
 
 

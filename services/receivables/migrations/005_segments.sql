@@ -7,3 +7,15 @@ CREATE TABLE customer_segments (
     since       date NOT NULL,
     PRIMARY KEY (customer_id, kind, since)
 );
+
+-- Collections' promises to pay (PromiseMade), for the KPIs' collection progress: when made, and
+-- the business date receivables learnt of each.
+CREATE TABLE promises_made (
+    customer_id text    NOT NULL,
+    promise_id  text    NOT NULL,
+    amount      numeric NOT NULL,
+    currency    text    NOT NULL,
+    made_on     date    NOT NULL,
+    recorded_on date    NOT NULL,
+    PRIMARY KEY (customer_id, promise_id)
+);

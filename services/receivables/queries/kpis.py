@@ -38,12 +38,24 @@ SEGMENTS = {"grade": "unrated", "collector": "unassigned"}  # the row of custome
 COUNT_BACK_MONTHS = 12
 
 
+@dataclass(frozen=True, slots=True)
+class Promised:
+    """A promise to pay collections recorded: its amount, the day made and the day receivables learnt of it."""
+
+    customer_id: str
+    amount: Decimal
+    currency: str
+    made_on: date
+    recorded_on: date
+
+
 @dataclass(frozen=True)
 class Book:
     """Every account's events, in the order recorded, and the invoices that are charges."""
 
     events: Mapping[str, Sequence[DomainEvent]]  # by customer
     charges: frozenset[str]
+    promises: tuple[Promised, ...] = ()
 
     def accounts(self, as_of: date, known_on: date) -> dict[str, domain.Account]:
         return {c: domain.account_as_of(e, c, as_of, known_on) for c, e in self.events.items()}
@@ -60,7 +72,11 @@ async def load_book(store: EventStore, conn: Connection) -> Book:
             events[row["customer_id"]].append(event)
             if isinstance(event, InvoiceIssued) and event.charge is not None:
                 charges.add(event.invoice_id)
-    return Book(events, frozenset(charges))
+    promises = tuple(
+        Promised(r["customer_id"], r["amount"], r["currency"], r["made_on"], r["recorded_on"])
+        for r in await conn.fetch("SELECT * FROM promises_made ORDER BY customer_id, promise_id")
+    )
+    return Book(events, frozenset(charges), promises)
 
 
 def _in_base(amount: Decimal, currency: str, rates: Rates) -> Decimal | None:
@@ -149,6 +165,16 @@ class Ledger:
             collected=collected,
             fell_due=fell_due,
             unpaid_later=self._unpaid_later(start, end, customers),
+            promised=sum(
+                (
+                    self.priced(p.amount, p.currency)
+                    for p in self.book.promises
+                    if start <= p.made_on <= end
+                    and p.recorded_on <= self.known_on
+                    and (customers is None or p.customer_id in customers)
+                ),
+                ZERO,
+            ),
         )
 
     def _unpaid_later(self, start: date, end: date, customers: set[str] | None) -> Decimal | None:
@@ -211,9 +237,11 @@ class FiguresView(View):
     at_risk_rate: Decimal | None = Field(
         description="of the period's billing, the share unpaid 90 days after its end; null until that day"
     )
+    promised: Decimal = Field(description="promises to pay made in the period")
+    collection_progress: Decimal | None = Field(description="promised / past due at the period's end x 100")
 
 
-MONEY_FIELDS = ("receivables", "current", "credit_sales", "cash_collected", "fell_due")
+MONEY_FIELDS = ("receivables", "current", "credit_sales", "cash_collected", "fell_due", "promised")
 
 
 def figures_view(found: Figures, base: str) -> FiguresView:
@@ -238,6 +266,8 @@ def figures_view(found: Figures, base: str) -> FiguresView:
         fell_due=money(found.fell_due),
         collected_to_fell_due=found.collected_to_fell_due,
         at_risk_rate=found.at_risk_rate,
+        promised=money(found.promised),
+        collection_progress=found.collection_progress,
     )
 
 
