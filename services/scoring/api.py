@@ -42,13 +42,13 @@ Checkers = Annotated[Principal, Depends(require(*CHECKERS))]
 Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
 
 
-def _parts(kit: Kit) -> handlers.Parts:
+def parts_of(kit: Kit) -> handlers.Parts:
     parts: handlers.Parts = kit.parts
     return parts
 
 
 async def _summary(conn: Connection, kit: Kit, customer_id: str) -> v.CreditSummary:
-    parts = _parts(kit)
+    parts = parts_of(kit)
     return await accounts.credit_summary(conn, customer_id, kit.clock.today(), parts.policies, parts.base_currency)
 
 
@@ -103,7 +103,7 @@ async def waiting_requests(
     kit: KitDep, _: Readers, waiting_for: Annotated[str | None, Query(description="a role of the matrix")] = None
 ) -> Response:
     """The approver's queue: pending requests, oldest first, optionally those waiting for one tier."""
-    tiers = [name for name, _ in _parts(kit).policies.limits.authority]
+    tiers = [name for name, _ in parts_of(kit).policies.limits.authority]
     if waiting_for is not None and waiting_for not in tiers:
         raise Problem(422, "Unknown tier", f"waiting_for must be one of {', '.join(tiers)}", kind="invalid-query")
     async with kit.pool.acquire() as conn:
@@ -117,7 +117,7 @@ async def _command(request: Request, kit: Kit, caller: Principal, command: handl
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
-        ran = await handlers.on_account(_parts(kit), scope.conn, command)
+        ran = await handlers.on_account(parts_of(kit), scope.conn, command)
         summary = await _summary(scope.conn, kit, command.customer_id)
         body = v.CommandAnswer(**summary.model_dump(), recorded=[e.event_type for e in ran.events])
         return scope.keep(answer(body, 201, {"ETag": etag(body.version)}))
@@ -147,7 +147,7 @@ async def request_limit(
 ) -> Response:
     """A new, increased, decreased or temporary limit (with its expiry), in the base currency; it starts at
     the first tier of the authority matrix."""
-    base = _parts(kit).base_currency
+    base = parts_of(kit).base_currency
     if body.currency != base:
         raise Problem(422, "Wrong currency", f"limits are set in the base currency {base}", kind="invalid-currency")
     command = handlers.RequestLimit(
@@ -266,7 +266,7 @@ async def rescore(customer_id: str, request: Request, kit: KitDep, caller: Credi
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
-        events = await handlers.rescore(_parts(kit), scope.conn, customer_id, caller.subject)
+        events = await handlers.rescore(parts_of(kit), scope.conn, customer_id, caller.subject)
         summary = await _summary(scope.conn, kit, customer_id)
         body = v.CommandAnswer(**summary.model_dump(), recorded=[e.event_type for e in events])
         return scope.keep(answer(body, 201))
@@ -320,7 +320,7 @@ async def _checked(request: Request, body: CreditCheck, caller: Principal) -> Re
         claim=await idempotency.claim_of(request, caller),
         context=EventContext.current(),
     )
-    return await _parts(kit).desk.check(check)
+    return await parts_of(kit).desk.check(check)
 
 
 HOT_ROUTES = [HotRoute("POST", "/credit-checks", hot_credit_check)]
@@ -334,7 +334,7 @@ HOT_ROUTES = [HotRoute("POST", "/credit-checks", hot_credit_check)]
 async def get_check(decision_id: str, kit: KitDep, _: ReadersAndErp) -> Response:
     """A credit check's decision, and whether its reservation still stands."""
     async with kit.pool.acquire() as conn:
-        return answer(await accounts.credit_check(conn, decision_id, kit.clock.today(), _parts(kit).base_currency))
+        return answer(await accounts.credit_check(conn, decision_id, kit.clock.today(), parts_of(kit).base_currency))
 
 
 # -- policy ----------------------------------------------------------------------------------------------------------
@@ -348,7 +348,7 @@ async def get_check(decision_id: str, kit: KitDep, _: ReadersAndErp) -> Response
 async def get_policy(kit: KitDep, _: Readers) -> Response:
     """The policy in force: the scorecard's weights, grade floors, band and evidence rule, bureau scales,
     the limit rules and authority matrix, the check and the holds."""
-    parts = _parts(kit)
+    parts = parts_of(kit)
     return answer(v.PolicyView(**describe(parts.policies, parts.base_currency)))
 
 
@@ -373,7 +373,7 @@ class WhatIf(Body):
 async def what_if(body: WhatIf, kit: KitDep, _: Managers) -> Response:
     """Replay every recorded score under a changed policy and report how grades, recommended limits and
     overdue holds would differ; nothing live changes (credit managers)."""
-    parts = _parts(kit)
+    parts = parts_of(kit)
     try:
         proposed = changed(parts.policies, **body.model_dump(exclude_none=True))
     except ValueError as invalid:

@@ -6,25 +6,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from contracts.scoring import PaymentDateModelTrained
 from libs.events.contracts import BusinessDate, Money
-from libs.service.auth import Principal, require
 from libs.service.errors import Problem
 from libs.service.idempotency import idempotent
-from libs.service.kit import Kit, KitDep
-from services.scoring import handlers
+from libs.service.kit import KitDep
+from services.scoring.api import Managers, Readers, parts_of
 from services.scoring.handlers import payment_dates as run
 from services.scoring.queries import payment_dates as q
 
 router = APIRouter(tags=["payment dates"])
-
-PEOPLE = ("viewer", "credit_analyst", "collector", "credit_manager", "finance_director")
-Readers = Annotated[Principal, Depends(require(*PEOPLE))]
-Managers = Annotated[Principal, Depends(require("credit_manager", "finance_director"))]
 
 
 class LiveAccuracy(BaseModel):
@@ -94,11 +89,6 @@ class CashForecast(BaseModel):
     past_weeks: list[PastWeek]
 
 
-def _parts(kit: Kit) -> handlers.Parts:
-    parts: handlers.Parts = kit.parts
-    return parts
-
-
 @router.get(
     "/models/payment-date",
     response_model=ModelReport,
@@ -127,7 +117,7 @@ async def get_model(kit: KitDep, _: Readers) -> Response:
 async def train_model(request: Request, kit: KitDep, caller: Managers) -> Response:
     """What the monthly schedule does, on demand: the backtest, the model on all history known at
     the close of today, recorded as ``PaymentDateModelTrained``; then today's predictions."""
-    parts = _parts(kit)
+    parts = parts_of(kit)
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
@@ -176,7 +166,7 @@ async def get_cash_forecast(
     if day > today:
         raise Problem(422, "Invalid date", f"on {day} is after today's business date {today}", kind="invalid-date")
     async with kit.pool.acquire() as conn:
-        found: dict[str, Any] | None = await q.cash_forecast(conn, day, _parts(kit).base_currency, weeks)
+        found: dict[str, Any] | None = await q.cash_forecast(conn, day, parts_of(kit).base_currency, weeks)
     if found is None:
         raise Problem(404, "Not found", f"no prediction run on or before {day}", kind="not-found")
     return JSONResponse(found)
