@@ -432,6 +432,17 @@ class ProvisionBand(_Part):
     expected_loss: Money
 
 
+class ProvisionSegment(_Part):
+    """One segment of a segmented matrix: its rates from its own customers' history, applied to their
+    balances."""
+
+    segment: str  # a grade or "unrated"; "insured" or "uninsured"
+    customers: int  # with a balance at the month end or history in the window
+    bands: tuple[ProvisionBand, ...]
+    expected_loss: Money
+    history: dict[str, tuple[ExactDecimal, ...]]
+
+
 class ProvisionMatrixComputed(DomainEvent):
     """A provision matrix (坏账准备) derived from the book's history by ``method`` over the
     ``look_back_months`` to ``month_end`` as the ledger knew them on ``known_on``, with the overlay,
@@ -454,6 +465,10 @@ class ProvisionMatrixComputed(DomainEvent):
     history: dict[str, tuple[ExactDecimal, ...]]  # per band: balances and rolled, or reached and lost
     computed_by: str
     computed_on: date
+    # Segmented: each segment's matrix; ``bands`` then hold the segments' sums, their rates the
+    # effective ones (expected loss ÷ balance), and ``history`` the sums of the segments' histories.
+    segment_by: Literal["none", "grade", "insurance"] = "none"
+    segments: tuple[ProvisionSegment, ...] = ()
 
 
 PUBLISHED: list[type[DomainEvent]] = [*ACCOUNT_EVENTS, FxRateRecorded, FxRateProposed, ProvisionMatrixComputed]

@@ -1,6 +1,7 @@
 """What receivables does when others' events arrive: the ERP's documents become ledger events, a
 customer registered in profiles lets the documents that waited for it be applied, a dispute a
-collector recorded is opened on its invoice, and the fees and interest of a notice are booked."""
+collector recorded is opened on its invoice, credit-insurance covers are kept for the provision's
+segments, and the fees and interest of a notice are booked."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 
 from contracts import erp
 from contracts.collections import ChargesPosted, CollectorAssigned, DisputeRequested, PromiseMade
+from contracts.profiles import InsuranceCoverCancelled, InsuranceCoverRecorded
 from contracts.scoring import CustomerScored
 from libs.events.consumer import BatchHandler, Delivery
 from libs.events.database import Connection
@@ -51,6 +53,27 @@ async def record_segment(conn: Connection, delivery: Delivery, kind: str, value:
     )
 
 
+async def record_cover(
+    conn: Connection, delivery: Delivery, event: InsuranceCoverRecorded | InsuranceCoverCancelled
+) -> None:
+    """A cover recorded (or renewed) or cancelled, from the business date of the event (the latest
+    of a day under a policy stands)."""
+    recorded = isinstance(event, InsuranceCoverRecorded)
+    expires_on = event.expires_on if isinstance(event, InsuranceCoverRecorded) else None
+    cancelled_on = event.cancelled_on if isinstance(event, InsuranceCoverCancelled) else None
+    await conn.execute(
+        "INSERT INTO insurance_covers (customer_id, policy_number, recorded_on, kind, expires_on, cancelled_on)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id, policy_number, recorded_on, kind)"
+        " DO UPDATE SET expires_on = excluded.expires_on, cancelled_on = excluded.cancelled_on",
+        event.customer_id,
+        event.policy_number,
+        delivery.envelope.time.date(),
+        "recorded" if recorded else "cancelled",
+        expires_on,
+        cancelled_on,
+    )
+
+
 def grades() -> BatchHandler:
     async def react(conn: Connection, deliveries: Sequence[Delivery]) -> None:
         for delivery in deliveries:
@@ -74,6 +97,9 @@ def customers_and_collections(parts: handlers.Parts, directory: Directory) -> Ba
             match event:
                 case CollectorAssigned():
                     await record_segment(conn, delivery, "collector", event.collector)
+                    continue
+                case InsuranceCoverRecorded() | InsuranceCoverCancelled():
+                    await record_cover(conn, delivery, event)
                     continue
                 case PromiseMade():
                     await conn.execute(

@@ -518,7 +518,7 @@ async def test_kpis_of_a_quarter_as_reported_and_as_known_now_differ_by_exactly_
         assert "to 2026-07-04 is after today's business date 2026-07-03" in ahead.json()["detail"]
 
 
-async def test_a_provision_matrix_by_roll_rates_matches_the_hand_calculation_and_is_reproduced_after_late_postings(
+async def test_a_provision_matrix_by_roll_rates_matches_the_hand_calculation_is_reproduced_and_segmented(
     new_database: NewDatabase, broker: BrokerHandle
 ) -> None:
     manager = bearer("credit_manager", subject="wang")
@@ -609,6 +609,93 @@ async def test_a_provision_matrix_by_roll_rates_matches_the_hand_calculation_and
         ]
         assert kpis["total"]["as_known_now"]["at_risk_rate"] == "33.33"
         assert kpis["total"]["as_reported"]["at_risk_rate"] is None  # as known on 28 February: not yet
+
+        # Segmented: C-1 insured (its cover cancelled only from June) and graded B; C-2, whose cover
+        # expired in April, uninsured and unrated, with I-8 (300, due 31 Dec) and I-9 (800, due 31 Mar)
+        # recorded late. Each segment's rates come from its own history.
+        settings = kit.settings
+        cover = {"insurer": "中国出口信用保险公司", "insured_limit": money("5000.00")}
+        scored = {"score": "70", "components": {}, "weights": {}, "policy_version": "1", "cause": "test"}
+        await send(
+            settings,
+            "profiles.events",
+            customer_registered("C-2", "K-2", "厦门鹭岛电子有限公司"),
+            _dated(
+                "profiles.InsuranceCoverRecorded",
+                "C-1",
+                "2026-03-01",
+                {**cover, "policy_number": "SC-1", "expires_on": "2026-12-31"},
+            ),
+            _dated(
+                "profiles.InsuranceCoverCancelled",
+                "C-1",
+                "2026-06-05",
+                {
+                    "insurer": cover["insurer"],
+                    "policy_number": "SC-1",
+                    "cancelled_on": "2026-06-01",
+                    "reason": "未续保",
+                },
+            ),
+            _dated(
+                "profiles.InsuranceCoverRecorded",
+                "C-2",
+                "2026-03-01",
+                {**cover, "policy_number": "SC-2", "expires_on": "2026-04-30"},
+            ),
+        )
+        await send(
+            settings,
+            "scoring.events",
+            _dated(
+                "scoring.CustomerScored",
+                "C-1",
+                "2026-05-01",
+                {**scored, "grade": "B", "inputs": {"as_of": "2026-05-01"}},
+            ),
+        )
+        pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+
+        async def projected() -> bool:
+            counts = await pool.fetchrow(
+                "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM insurance_covers),"
+                " (SELECT count(*) FROM customer_segments)"
+            )
+            return counts is not None and tuple(counts) == (2, 3, 1)
+
+        await eventually(projected, what="the second customer, the covers and the grade")
+        await pool.close()
+        for doc, net, issued in (("I-8", "300.00", "2025-12-01"), ("I-9", "800.00", "2026-03-01")):
+            await post(http, "/erp/invoices", {**invoice(doc, doc, net, issued), "customer_erp_id": "K-2"})
+        by_insurance = await post(
+            http, "/provisions", {**request, "known_on": None, "segment_by": "insurance"}, headers=manager
+        )
+        segments = {s["segment"]: s for s in by_insurance["segments"]}
+        assert [(s["segment"], s["customers"]) for s in by_insurance["segments"]] == [("insured", 1), ("uninsured", 1)]
+        # The insured segment is C-1 alone: the matrix of the whole book before C-2's invoices.
+        assert (segments["insured"]["bands"], segments["insured"]["history"]) == (now["bands"], now["history"])
+        # C-2: current I-9 800 (Mar); 1-30 I-9 800 (Apr); 31-60 I-8 300 (Feb); 61-90 I-8 300 (Mar); over 90
+        # I-8 300 (Apr), of which nothing written off in May: every loss rate 0.
+        assert segments["uninsured"]["history"] == {
+            "balances": ["800.00", "800.00", "300.00", "300.00", "300.00"],
+            "rolled": ["800.00", "800.00", "300.00", "300.00", "0.00"],
+        }
+        assert {b["loss_rate"] for b in segments["uninsured"]["bands"]} == {"0.0000"}
+        assert segments["uninsured"]["expected_loss"]["amount"] == "0.00"
+        totals = {b["band"]: b for b in by_insurance["bands"]}
+        # The book's bands: both segments' balances, the insured segment's loss, the effective rate.
+        assert totals["61-90"]["balance"]["amount"] == "800.00"  # I-9
+        assert totals["over 90"]["balance"]["amount"] == "900.00"  # I-1 600 and I-8 300
+        assert totals["over 90"]["expected_loss"] == segments["insured"]["bands"][4]["expected_loss"]
+        over_90 = Decimal(totals["over 90"]["expected_loss"]["amount"]) / Decimal("900.00") * 100
+        assert Decimal(totals["over 90"]["rate"]) == over_90.quantize(Decimal("0.0001"))
+        assert by_insurance["expected_loss"] == segments["insured"]["expected_loss"]
+        assert by_insurance["history"]["balances"][2] == "1300.00"  # I-1 1,000 and I-8 300 in 31-60
+        by_grade = await post(
+            http, "/provisions", {**request, "known_on": None, "segment_by": "grade"}, headers=manager
+        )
+        assert [s["segment"] for s in by_grade["segments"]] == ["B", "unrated"]
+        assert by_grade["segments"][0]["bands"] == segments["insured"]["bands"]
 
 
 def _dated(type_: str, customer_id: str, on: str, data: dict[str, Any]) -> Record:

@@ -3,9 +3,19 @@ against the hand calculation in each test's comments; the overlay; the bands."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
-from services.receivables.domain.provision import Open, band_of, cohorts, roll_rates, with_overlay
+from services.receivables.domain.provision import (
+    CoverChange,
+    Open,
+    band_of,
+    cohorts,
+    insured,
+    restrict,
+    roll_rates,
+    with_overlay,
+)
 
 D = Decimal
 
@@ -44,3 +54,29 @@ def test_payment_cohorts_the_never_paid_share_of_what_reached_each_band() -> Non
 def test_the_overlay_raises_each_rate_by_its_share_and_never_past_100() -> None:
     assert with_overlay([D("10.6667"), D("60"), D("95")], D(10)) == (D("11.7334"), D("66.0000"), D("100.0000"))
     assert with_overlay([D("10")], D(-20)) == (D("8.0000"),)
+
+
+def test_insured_at_a_month_end_as_known_on_a_day() -> None:
+    d = date.fromisoformat
+    changes = [
+        CoverChange("A", "P-1", d("2026-01-10"), expires_on=d("2026-12-31")),
+        CoverChange("B", "P-2", d("2026-01-10"), expires_on=d("2026-04-30")),  # expires before May's end
+        CoverChange("C", "P-3", d("2026-06-03"), expires_on=d("2026-12-31")),  # learnt of after May's end
+        CoverChange("D", "P-4", d("2026-01-10"), expires_on=d("2026-12-31")),
+        CoverChange("D", "P-4", d("2026-06-02"), cancelled_on=d("2026-05-15")),  # cancelled back to 15 May
+        CoverChange("E", "P-5", d("2026-01-10"), expires_on=d("2026-12-31")),
+        CoverChange("E", "P-5", d("2026-02-01"), cancelled_on=d("2026-02-01")),
+        CoverChange("E", "P-5", d("2026-03-01"), expires_on=d("2026-09-30")),  # renewed after the cancellation
+        CoverChange("F", "P-6", d("2026-01-10"), expires_on=d("2026-12-31")),
+        CoverChange("F", "P-6", d("2026-01-10"), cancelled_on=d("2026-01-10")),  # same day: cancelled
+    ]
+    may = d("2026-05-31")
+    assert insured(changes, may, known_on=may) == {"A", "D", "E"}
+    # Known later, D's cancellation reaches back into May; C's cover, recorded in June, does not.
+    assert insured(changes, may, known_on=d("2026-06-30")) == {"A", "E"}
+    assert insured(changes, d("2026-04-30"), known_on=may) == {"A", "B", "D", "E"}
+
+
+def test_a_segment_keeps_only_its_own_invoices() -> None:
+    held = {"A": Open(1, D(10)), "B": Open(2, D(20))}
+    assert restrict(held, frozenset({"B", "Z"})) == {"B": Open(2, D(20))}

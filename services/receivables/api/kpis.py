@@ -20,6 +20,7 @@ from libs.service.kit import KitDep
 from libs.service.views import Body, answer
 from services.receivables import handlers
 from services.receivables.api.base import Managers, Readers, parts_of, today_of
+from services.receivables.domain.provision import SegmentBy
 from services.receivables.queries import kpis, provisions
 
 router = APIRouter()
@@ -115,6 +116,11 @@ class ProvisionRequest(Body):
     known_on: BusinessDate | None = Field(
         default=None, description="the history as the ledger knew it at the end of this day (default: today)"
     )
+    segment_by: SegmentBy = Field(
+        default="none",
+        description="grade: a matrix per grade (unrated without one); insurance: insured and uninsured;"
+        " each customer in the segment it had at the month end",
+    )
 
 
 @router.post(
@@ -126,8 +132,9 @@ class ProvisionRequest(Body):
 async def compute_provision(body: ProvisionRequest, request: Request, kit: KitDep, caller: Managers) -> Response:
     """Loss rates per aging band from the history of the ``look_back_months`` to ``month_end``, as the
     ledger knew it on ``known_on``, by roll rates or payment cohorts, with the overlay; applied to what
-    was open at the month end. Recorded as an event with its inputs: the same request gives the same
-    matrix however much history arrives later."""
+    was open at the month end; with ``segment_by``, a matrix per segment from its own customers.
+    Recorded as an event with its inputs: the same request gives the same matrix however much history
+    arrives later."""
     today = today_of(kit)
     known = body.known_on or today
     if not provisions.is_month_end(body.month_end):
@@ -146,6 +153,7 @@ async def compute_provision(body: ProvisionRequest, request: Request, kit: KitDe
             return scope.replay
         book = await kpis.load_book(kit.store, scope.conn)
         ledger = await kpis.ledger_on(kit.store, scope.conn, book, parts_of(kit).base_currency, body.month_end, known)
+        segment_of = await provisions.segments_at(scope.conn, body.segment_by, body.month_end, known)
         matrix = provisions.compute(
             ledger,
             matrix_id=f"PM-{uuid.uuid4().hex[:12].upper()}",
@@ -156,6 +164,8 @@ async def compute_provision(body: ProvisionRequest, request: Request, kit: KitDe
             rationale=body.rationale,
             by=caller.subject,
             today=today,
+            segment_by=body.segment_by,
+            segment_of=segment_of,
         )
         await handlers.record_provision(parts_of(kit), scope.conn, matrix)
         found = await provisions.matrix(scope.conn, matrix.matrix_id)

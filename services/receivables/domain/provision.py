@@ -9,9 +9,11 @@ base currency, in the band of its oldest open instalment by due date, and what w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal, TypeVar
 
 BANDS = ("current", "1-30", "31-60", "61-90", "over 90")
 LAST = len(BANDS) - 1
@@ -111,3 +113,43 @@ def with_overlay(loss_rates: Sequence[Decimal], overlay_percent: Decimal) -> tup
     most 100 %, at least 0 %."""
     factor = (HUNDRED + overlay_percent) / HUNDRED
     return tuple(min(max(r * factor, ZERO), HUNDRED).quantize(RATE_PLACES, ROUND_HALF_UP) for r in loss_rates)
+
+
+# -- segments ------------------------------------------------------------------------------------------
+# A segmented matrix derives each segment's rates from the history of its own customers and applies
+# them to its own balances: each customer in the segment it had at the matrix's month end.
+
+SegmentBy = Literal["none", "grade", "insurance"]
+UNRATED, INSURED, UNINSURED = "unrated", "insured", "uninsured"
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class CoverChange:
+    """Profiles' credit-insurance cover of a customer under a policy: recorded until ``expires_on``,
+    or cancelled from ``cancelled_on``; ``recorded_on`` is the day receivables learnt of it."""
+
+    customer_id: str
+    policy_number: str
+    recorded_on: date
+    expires_on: date | None = None  # a cover recorded (or renewed)
+    cancelled_on: date | None = None  # a cancellation
+
+
+def insured(changes: Iterable[CoverChange], day: date, known_on: date) -> frozenset[str]:
+    """The customers with a cover in force at the end of ``day`` as known at the end of ``known_on``:
+    the latest cover recorded under a policy by both days, expiring on ``day`` or later, and not
+    cancelled on or before ``day`` by a cancellation recorded by ``known_on`` after it (on the same
+    day, the cancellation comes after the cover)."""
+    in_force: dict[tuple[str, str], date | None] = {}
+    for change in sorted(changes, key=lambda c: (c.recorded_on, c.cancelled_on is not None)):
+        policy = (change.customer_id, change.policy_number)
+        if change.expires_on is not None and change.recorded_on <= min(day, known_on):
+            in_force[policy] = change.expires_on
+        elif change.cancelled_on is not None and change.recorded_on <= known_on and change.cancelled_on <= day:
+            in_force[policy] = None
+    return frozenset(c for (c, _), expires in in_force.items() if expires is not None and expires >= day)
+
+
+def restrict(by_invoice: Mapping[str, V], invoices: frozenset[str]) -> dict[str, V]:
+    return {invoice: value for invoice, value in by_invoice.items() if invoice in invoices}

@@ -8,11 +8,19 @@ import calendar
 import itertools
 import json
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from contracts.receivables import InvoiceWrittenOff, ProvisionBand, ProvisionMatrixComputed, WriteOffRecovered
+from contracts.receivables import (
+    InvoiceWrittenOff,
+    ProvisionBand,
+    ProvisionMatrixComputed,
+    ProvisionSegment,
+    WriteOffRecovered,
+)
 from libs.events.contracts import Money, to_minor_unit
 from libs.events.database import Connection
 from services.receivables.domain import provision
@@ -76,6 +84,82 @@ def billed_in(ledger: Ledger, after: date, through: date) -> dict[str, Decimal]:
     return billed
 
 
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    """One matrix (of the whole book or of a segment): its rates, history and what they give."""
+
+    loss_rates: tuple[Decimal, ...]
+    rates: tuple[Decimal, ...]
+    history: dict[str, tuple[Decimal, ...]]
+    balances: dict[str, Decimal]  # per band, to the minor unit
+    expected: dict[str, Decimal]  # per band, to the minor unit
+    total: Decimal
+
+
+def _derive(
+    method: Method,
+    held: Sequence[MonthEnd],
+    lost: Sequence[WrittenOff],
+    billed: Mapping[str, Decimal],
+    overlay_percent: Decimal,
+    base: str,
+) -> _Derived:
+    history: dict[str, tuple[Decimal, ...]]
+    if method == "roll_rates":
+        rolls = provision.roll_rates(held, lost)
+        loss_rates, history = rolls.loss_rates, {"balances": rolls.balances, "rolled": rolls.rolled}
+    else:
+        found = provision.cohorts(billed, held[1:], lost)
+        loss_rates, history = found.loss_rates, {"reached": found.reached, "lost": found.lost}
+    rates = provision.with_overlay(loss_rates, overlay_percent)
+    balances = {band: Decimal(0) for band in BANDS}
+    for item in held[-1].values():
+        balances[BANDS[item.band]] += item.amount
+    balances = {band: to_minor_unit(amount, base) for band, amount in balances.items()}
+    per_band, total = expected_losses(balances, dict(zip(BANDS, rates, strict=True)))
+    return _Derived(
+        loss_rates,
+        rates,
+        {k: tuple(to_minor_unit(v, base) for v in values) for k, values in history.items()},
+        balances,
+        {band: to_minor_unit(amount, base) for band, amount in per_band.items()},
+        to_minor_unit(total, base),
+    )
+
+
+def _bands(derived: _Derived, base: str) -> tuple[ProvisionBand, ...]:
+    return tuple(
+        ProvisionBand(
+            band=band,
+            loss_rate=loss_rate,
+            rate=applied,
+            balance=Money(amount=derived.balances[band], currency=base),
+            expected_loss=Money(amount=derived.expected[band], currency=base),
+        )
+        for band, loss_rate, applied in zip(BANDS, derived.loss_rates, derived.rates, strict=True)
+    )
+
+
+def _summed(parts: Sequence[_Derived], base: str) -> _Derived:
+    """The segments' sums per band; the rates the effective ones, expected loss ÷ balance."""
+    balances = {band: sum((p.balances[band] for p in parts), Decimal(0)) for band in BANDS}
+    expected = {band: sum((p.expected[band] for p in parts), Decimal(0)) for band in BANDS}
+    effective = tuple(provision.rate(expected[band], balances[band]) for band in BANDS)
+    keys = parts[0].history.keys() if parts else ()
+    history = {k: tuple(sum(values) for values in zip(*(p.history[k] for p in parts), strict=True)) for k in keys}
+    return _Derived(effective, effective, history, balances, expected, sum(expected.values(), Decimal(0)))
+
+
+def customers_of(ledger: Ledger, days: Sequence[date]) -> dict[str, str]:
+    """Each invoice's customer, of the accounts at the window's month ends."""
+    return {
+        invoice_id: account.customer_id
+        for day in days
+        for account in ledger.accounts(day)
+        for invoice_id in account.invoices
+    }
+
+
 def compute(
     ledger: Ledger,
     *,
@@ -87,24 +171,48 @@ def compute(
     rationale: str,
     by: str,
     today: date,
+    segment_by: provision.SegmentBy = "none",
+    segment_of: Mapping[str, str] | None = None,
 ) -> ProvisionMatrixComputed:
+    """The matrix of the whole book, or with ``segment_by`` one per segment (``segment_of``: each
+    customer's segment at the month end; a customer without one is SEGMENT_DEFAULT's)."""
     days = month_ends(month_end, look_back_months)
     held = [open_at(ledger, d) for d in days]
     lost = [written_off_between(ledger, a, b) for a, b in itertools.pairwise(days)]
-    history: dict[str, tuple[Decimal, ...]]
-    if method == "roll_rates":
-        rolls = provision.roll_rates(held, lost)
-        loss_rates, history = rolls.loss_rates, {"balances": rolls.balances, "rolled": rolls.rolled}
-    else:
-        found = provision.cohorts(billed_in(ledger, days[0], days[-1]), held[1:], lost)
-        loss_rates, history = found.loss_rates, {"reached": found.reached, "lost": found.lost}
-    rates = provision.with_overlay(loss_rates, overlay_percent)
+    billed = billed_in(ledger, days[0], days[-1]) if method == "cohorts" else {}
     base = ledger.rates.base
-    balances = {band: Decimal(0) for band in BANDS}
-    for item in held[-1].values():
-        balances[BANDS[item.band]] += item.amount
-    balances = {band: to_minor_unit(amount, base) for band, amount in balances.items()}
-    per_band, total = expected_losses(balances, dict(zip(BANDS, rates, strict=True)))
+    segments: list[ProvisionSegment] = []
+    if segment_by == "none":
+        whole = _derive(method, held, lost, billed, overlay_percent, base)
+    else:
+        owner = customers_of(ledger, days)
+        seen = set().union(*held, *lost, billed)
+        members: dict[str, set[str]] = defaultdict(set)
+        for invoice in seen:
+            customer = owner[invoice]
+            members[(segment_of or {}).get(customer, SEGMENT_DEFAULT[segment_by])].add(invoice)
+        derived = []
+        for name in sorted(members):
+            invoices = frozenset(members[name])
+            part = _derive(
+                method,
+                [provision.restrict(h, invoices) for h in held],
+                [provision.restrict(w, invoices) for w in lost],
+                provision.restrict(billed, invoices),
+                overlay_percent,
+                base,
+            )
+            derived.append(part)
+            segments.append(
+                ProvisionSegment(
+                    segment=name,
+                    customers=len({owner[i] for i in invoices}),
+                    bands=_bands(part, base),
+                    expected_loss=Money(amount=part.total, currency=base),
+                    history=part.history,
+                )
+            )
+        whole = _summed(derived, base)
     return ProvisionMatrixComputed(
         matrix_id=matrix_id,
         month_end=month_end,
@@ -114,21 +222,38 @@ def compute(
         overlay_percent=overlay_percent,
         rationale=rationale,
         base_currency=base,
-        bands=tuple(
-            ProvisionBand(
-                band=band,
-                loss_rate=loss_rate,
-                rate=applied,
-                balance=Money(amount=balances[band], currency=base),
-                expected_loss=Money(amount=to_minor_unit(per_band[band], base), currency=base),
-            )
-            for band, loss_rate, applied in zip(BANDS, loss_rates, rates, strict=True)
-        ),
-        expected_loss=Money(amount=to_minor_unit(total, base), currency=base),
-        history={k: tuple(to_minor_unit(v, base) for v in values) for k, values in history.items()},
+        bands=_bands(whole, base),
+        expected_loss=Money(amount=whole.total, currency=base),
+        history=whole.history,
         computed_by=by,
         computed_on=today,
+        segment_by=segment_by,
+        segments=tuple(segments),
     )
+
+
+SEGMENT_DEFAULT = {"grade": provision.UNRATED, "insurance": provision.UNINSURED}
+
+
+async def segments_at(conn: Connection, segment_by: provision.SegmentBy, day: date, known_on: date) -> dict[str, str]:
+    """Each customer's segment at the end of ``day`` as receivables knew it at the end of
+    ``known_on``: its grade then, or whether a cover was in force."""
+    if segment_by == "grade":
+        rows = await conn.fetch(
+            "SELECT DISTINCT ON (customer_id) customer_id, value FROM customer_segments"
+            " WHERE kind = 'grade' AND since <= $1 ORDER BY customer_id, since DESC",
+            min(day, known_on),
+        )
+        return {r["customer_id"]: r["value"] for r in rows}
+    if segment_by == "insurance":
+        changes = [
+            provision.CoverChange(
+                r["customer_id"], r["policy_number"], r["recorded_on"], r["expires_on"], r["cancelled_on"]
+            )
+            for r in await conn.fetch("SELECT * FROM insurance_covers WHERE recorded_on <= $1", known_on)
+        ]
+        return dict.fromkeys(provision.insured(changes, day, known_on), provision.INSURED)
+    return {}
 
 
 async def matrix(conn: Connection, matrix_id: str) -> dict[str, Any] | None:
