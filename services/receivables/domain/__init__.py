@@ -38,6 +38,7 @@ from services.receivables.domain.account import (
     stream_id,
 )
 from services.receivables.domain.aging import (
+    AccountHistory,
     OpenItem,
     account_as_of,
     age,
@@ -86,6 +87,7 @@ __all__ = [
     "INTERNAL",
     "ZERO",
     "Account",
+    "AccountHistory",
     "CreditNote",
     "CreditNoteDocument",
     "Dispute",

@@ -10,6 +10,7 @@ day. Aging at 31 October as known today is ``as_of=2026-10-31``; as reported on 
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -170,12 +171,78 @@ def in_effect(events: Iterable[DomainEvent], as_of: date) -> Iterator[DomainEven
             yield event
 
 
+def _apply(account: Account, event: DomainEvent) -> Account:
+    try:
+        return evolve(account, event)
+    except KeyError:
+        return account  # an effect dated before what it acts on existed (a document dated ahead of its day)
+
+
 def account_as_of(events: Iterable[DomainEvent], customer_id: str, as_of: date, known_on: date) -> Account:
     """The account at the end of ``as_of`` from what had been recorded by the end of ``known_on``."""
     account = Account(customer_id=customer_id)
     for event in in_effect(recorded_by(events, known_on), as_of):
-        try:
-            account = evolve(account, event)
-        except KeyError:
-            continue  # an effect dated before what it acts on existed (a document dated ahead of its day)
+        account = _apply(account, event)
     return account
+
+
+def _counted(event: DomainEvent) -> tuple[date, date]:
+    """The first business date from which any of an event's effect counts, and the first from which
+    all of it does (they differ only for withdrawn allocations of several dates)."""
+    if isinstance(event, AllocationsWithdrawn):
+        dates = [a.entry_date for a in event.allocations]
+        return (min(dates), max(dates)) if dates else (date.min, date.min)
+    day = counts_from(event)
+    return day, day
+
+
+CHECKPOINT_EVERY = 32  # events between two kept folds of an account's history
+
+
+class AccountHistory:
+    """An account's events recorded by a knowledge date, folded at any business date, each fold the
+    same as ``account_as_of``'s. The events from the first up to the first that does not wholly count
+    by a date all count at every later date too, so the fold of that run is kept (at checkpoints) and
+    continued from one date to another; after it, only the events that count earlier than one
+    recorded before them (a back-dated posting) can count, and they are applied one by one."""
+
+    def __init__(self, events: Iterable[DomainEvent], customer_id: str, known_on: date) -> None:
+        self._events = [e for e in recorded_by(events, known_on) if not isinstance(e, InvoiceFellOverdue)]
+        self._reach: list[date] = []  # by event: the latest date from which an event up to it wholly counts
+        self._late: list[int] = []  # events that may count before the reach of those recorded before them
+        self._first: list[date] = []
+        reach = date.min
+        for position, event in enumerate(self._events):
+            first, whole = _counted(event)
+            reach = max(reach, whole)
+            self._reach.append(reach)
+            self._first.append(first)
+            if first < reach:
+                self._late.append(position)
+        self._checkpoints: dict[int, Account] = {0: Account(customer_id=customer_id)}
+        self._positions = [0]
+
+    def at(self, as_of: date) -> Account:
+        end = bisect.bisect_right(self._reach, as_of)
+        account = self._run(end)
+        for position in self._late[bisect.bisect_left(self._late, end) :]:
+            if self._first[position] <= as_of:
+                for event in in_effect((self._events[position],), as_of):
+                    account = _apply(account, event)
+        return account
+
+    def _run(self, end: int) -> Account:
+        """The fold of the first ``end`` events, every one wholly counting."""
+        start = self._positions[bisect.bisect_right(self._positions, end) - 1]
+        account = self._checkpoints[start]
+        for position in range(start, end):
+            for event in in_effect((self._events[position],), date.max):
+                account = _apply(account, event)
+            if (position + 1) % CHECKPOINT_EVERY == 0 or position + 1 == end:
+                self._keep(position + 1, account)
+        return account
+
+    def _keep(self, position: int, account: Account) -> None:
+        if position not in self._checkpoints:
+            self._checkpoints[position] = account
+            bisect.insort(self._positions, position)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -57,9 +57,6 @@ class Book:
     charges: frozenset[str]
     promises: tuple[Promised, ...] = ()
 
-    def accounts(self, as_of: date, known_on: date) -> dict[str, domain.Account]:
-        return {c: domain.account_as_of(e, c, as_of, known_on) for c, e in self.events.items()}
-
 
 async def load_book(store: EventStore, conn: Connection) -> Book:
     events: dict[str, list[DomainEvent]] = defaultdict(list)
@@ -95,11 +92,14 @@ class Ledger:
     rates: Rates
     _folded: dict[date, dict[str, domain.Account]]
     unpriced: set[str]
+    _histories: dict[str, domain.AccountHistory] = field(default_factory=dict)
 
     def accounts(self, day: date, customers: set[str] | None = None) -> Iterable[domain.Account]:
         """The accounts at the end of ``day`` (only ``customers``', if given)."""
         if day not in self._folded:
-            self._folded[day] = self.book.accounts(day, self.known_on)
+            if not self._histories:
+                self._histories = {c: domain.AccountHistory(e, c, self.known_on) for c, e in self.book.events.items()}
+            self._folded[day] = {c: history.at(day) for c, history in self._histories.items()}
         folded = self._folded[day]
         return folded.values() if customers is None else (folded[c] for c in sorted(customers) if c in folded)
 

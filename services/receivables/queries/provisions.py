@@ -4,8 +4,8 @@ oldest open instalment, and what was written off (net of recoveries) in each mon
 
 from __future__ import annotations
 
+import bisect
 import calendar
-import itertools
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -61,18 +61,19 @@ def open_at(ledger: Ledger, day: date) -> MonthEnd:
     return held
 
 
-def written_off_between(ledger: Ledger, after: date, through: date) -> WrittenOff:
-    """Written off less recovered, by invoice, with an entry date in (after, through], as recorded by
-    the ledger's knowledge date."""
-    lost: dict[str, Decimal] = defaultdict(Decimal)
+def written_off_by_month(ledger: Ledger, days: Sequence[date]) -> list[WrittenOff]:
+    """Written off less recovered, by invoice, with an entry date in each (days[k], days[k + 1]], as
+    recorded by the ledger's knowledge date."""
+    lost: list[dict[str, Decimal]] = [defaultdict(Decimal) for _ in days[1:]]
     for events in ledger.book.events.values():
         for event in events:
             if not isinstance(event, InvoiceWrittenOff | WriteOffRecovered) or event.recorded_on > ledger.known_on:
                 continue
-            if after < event.entry_date <= through:
+            month = bisect.bisect_left(days, event.entry_date) - 1
+            if 0 <= month < len(lost):
                 sign = 1 if isinstance(event, InvoiceWrittenOff) else -1
-                lost[event.invoice_id] += sign * ledger.priced(event.amount.amount, event.amount.currency)
-    return dict(lost)
+                lost[month][event.invoice_id] += sign * ledger.priced(event.amount.amount, event.amount.currency)
+    return [dict(month) for month in lost]
 
 
 def billed_in(ledger: Ledger, after: date, through: date) -> dict[str, Decimal]:
@@ -150,14 +151,9 @@ def _summed(parts: Sequence[_Derived], base: str) -> _Derived:
     return _Derived(effective, effective, history, balances, expected, sum(expected.values(), Decimal(0)))
 
 
-def customers_of(ledger: Ledger, days: Sequence[date]) -> dict[str, str]:
-    """Each invoice's customer, of the accounts at the window's month ends."""
-    return {
-        invoice_id: account.customer_id
-        for day in days
-        for account in ledger.accounts(day)
-        for invoice_id in account.invoices
-    }
+def customers_of(ledger: Ledger, day: date) -> dict[str, str]:
+    """Each invoice's customer, of the accounts at ``day`` (every invoice of the window is there)."""
+    return {invoice_id: account.customer_id for account in ledger.accounts(day) for invoice_id in account.invoices}
 
 
 def compute(
@@ -178,14 +174,14 @@ def compute(
     customer's segment at the month end; a customer without one is SEGMENT_DEFAULT's)."""
     days = month_ends(month_end, look_back_months)
     held = [open_at(ledger, d) for d in days]
-    lost = [written_off_between(ledger, a, b) for a, b in itertools.pairwise(days)]
+    lost = written_off_by_month(ledger, days)
     billed = billed_in(ledger, days[0], days[-1]) if method == "cohorts" else {}
     base = ledger.rates.base
     segments: list[ProvisionSegment] = []
     if segment_by == "none":
         whole = _derive(method, held, lost, billed, overlay_percent, base)
     else:
-        owner = customers_of(ledger, days)
+        owner = customers_of(ledger, days[-1])
         seen = set().union(*held, *lost, billed)
         members: dict[str, set[str]] = defaultdict(set)
         for invoice in seen:
