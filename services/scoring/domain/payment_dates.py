@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import roc_auc_score
 
@@ -104,13 +105,27 @@ def _ord(day: date | None) -> int:
     return day.toordinal() if day is not None else NO_DAY
 
 
+def _medians_of_last(values: Floats, window: int) -> Floats:
+    """For every k from 0: the median of the last ``window`` of the first k values (none for k = 0)."""
+    head = [median(values[:k].tolist()) for k in range(1, min(window, len(values) + 1))]
+    tail: Floats = np.median(sliding_window_view(values, window), axis=1) if len(values) >= window else np.empty(0)
+    return np.concatenate([[np.nan], head, tail])
+
+
 class _Customer:
     """One customer's history arranged so that its features at many days are a few binary searches."""
 
-    def __init__(self, items: Sequence[Item], conduct: Conduct) -> None:
+    def __init__(self, items: Sequence[Item], conduct: Conduct, before: date | None = None) -> None:
+        """``before``: the items as they stood at the start of that day (as ``_history_at`` gives them)."""
+        if before is not None:
+            items = [i for i in items if i.issue_date < before]
+
+        def then(day: date | None) -> date | None:
+            return day if before is None or (day is not None and day < before) else None
+
         issue = np.array([_ord(i.issue_date) for i in items], dtype=np.int64)
         due = np.array([_ord(i.due_date) for i in items], dtype=np.int64)
-        closed = np.array([_ord(i.closed_on or i.paid_on) for i in items], dtype=np.int64)
+        closed = np.array([_ord(then(i.closed_on) or then(i.paid_on)) for i in items], dtype=np.int64)
         self.issued_sorted = np.sort(issue)
         self.due_sorted = np.sort(due)
         self.closed_sorted = np.sort(closed)
@@ -126,18 +141,17 @@ class _Customer:
             medians.append(running[n // 2] if n % 2 else (running[n // 2 - 1] + running[n // 2]) / 2)
         self.amount_medians = np.array(medians)
         # Paid invoices by payment date, with the statistics of every prefix.
-        paid = sorted((i for i in items if i.paid_on is not None), key=lambda i: (i.paid_on, i.invoice_id))
-        self.paid_days = np.array([_ord(i.paid_on) for i in paid], dtype=np.int64)
-        delays = np.array([(i.paid_on - i.due_date).days for i in paid if i.paid_on], dtype=np.float64)
+        paid = sorted((paid_on, i.invoice_id, i.due_date) for i in items if (paid_on := then(i.paid_on)) is not None)
+        self.paid_days = np.array([_ord(paid_on) for paid_on, _, _ in paid], dtype=np.int64)
+        delays = np.array([(paid_on - due).days for paid_on, _, due in paid], dtype=np.float64)
         self.delays = delays
         self.delay_sum = np.concatenate([[0.0], np.cumsum(delays)])
         self.delay_squares = np.concatenate([[0.0], np.cumsum(delays**2)])
         self.late_sum = np.concatenate([[0.0], np.cumsum(delays > 0)])
-        listed = delays.tolist()
-        self.median_last = np.array(
-            [float("nan")] + [median(listed[max(0, k - LAST_PAID) : k]) for k in range(1, len(listed) + 1)]
+        self.median_last = _medians_of_last(delays, LAST_PAID)
+        self.disputes = np.sort(
+            np.array([_ord(d) for i in items if (d := then(i.disputed_on)) is not None], dtype=np.int64)
         )
-        self.disputes = np.sort(np.array([_ord(i.disputed_on) for i in items if i.disputed_on], dtype=np.int64))
         self.grade_days = np.array([_ord(d) for d, _ in conduct.grades], dtype=np.int64)
         self.grades = np.array([float("nan"), *(GRADES.get(g, float("nan")) for _, g in conduct.grades)])
         promises = sorted(conduct.promises)
@@ -291,7 +305,7 @@ def open_at(items: Iterable[Item], conduct: dict[str, Conduct], day: date) -> li
     keeps the item whole, so that what happened later can judge the prediction)."""
     samples: list[Sample] = []
     for customer_id, own in _by_customer(items).items():
-        history = _Customer(_history_at(own, day), conduct.get(customer_id, Conduct()))
+        history = _Customer(own, conduct.get(customer_id, Conduct()), before=day)
         k = history.paid_before(day.toordinal())
         last = tuple(float(d) for d in history.delays[max(0, k - LAST_PAID) : k])
         samples += _samples(history, [(i, day) for i in own if is_open(i, day)], last)
@@ -371,11 +385,16 @@ def predict(model: Model, samples: Sequence[Sample]) -> list[Prediction]:
     x = np.array([s.features for s in samples], dtype=np.float64)
     delays = [model.median.predict(x), model.low.predict(x), model.high.predict(x)]
     late = model.late.predict_proba(x)[:, 1] if model.late is not None else np.where(delays[0] > 0, 1.0, 0.0)
-    found = []
-    for n, s in enumerate(samples):
-        mid, low, high = (max(s.at, s.item.due_date + timedelta(days=round(float(d[n])))) for d in delays)
-        found.append(Prediction(s.item, s.at, mid, min(low, mid), max(high, mid), round(float(late[n]), 4)))
-    return found
+    # Whole days, half to even (as round() does), from the due date, and never before the day.
+    due = np.array([s.item.due_date.toordinal() for s in samples], dtype=np.int64)
+    at = np.array([s.at.toordinal() for s in samples], dtype=np.int64)
+    mid, low, high = (np.maximum(at, due + np.rint(d).astype(np.int64)) for d in delays)
+    low, high = np.minimum(low, mid), np.maximum(high, mid)
+    day = date.fromordinal
+    return [
+        Prediction(s.item, s.at, day(m), day(lo), day(hi), round(p, 4))
+        for s, m, lo, hi, p in zip(samples, mid.tolist(), low.tolist(), high.tolist(), late.tolist(), strict=True)
+    ]
 
 
 def predict_by_median(samples: Sequence[Sample]) -> list[Prediction]:
