@@ -123,8 +123,8 @@ class _Customer:
         def then(day: date | None) -> date | None:
             return day if before is None or (day is not None and day < before) else None
 
-        issue = np.array([_ord(i.issue_date) for i in items], dtype=np.int64)
-        due = np.array([_ord(i.due_date) for i in items], dtype=np.int64)
+        issue = np.array([i.issue_date.toordinal() for i in items], dtype=np.int64)
+        due = np.array([i.due_date.toordinal() for i in items], dtype=np.int64)
         closed = np.array([_ord(then(i.closed_on) or then(i.paid_on)) for i in items], dtype=np.int64)
         self.issued_sorted = np.sort(issue)
         self.due_sorted = np.sort(due)
