@@ -152,7 +152,8 @@ def _summed(parts: Sequence[_Derived], base: str) -> _Derived:
 
 
 def customers_of(ledger: Ledger, day: date) -> dict[str, str]:
-    """Each invoice's customer, of the accounts at ``day`` (every invoice of the window is there)."""
+    """Each invoice's customer, of the accounts at ``day``: an account never loses an invoice, so
+    every invoice of a window ending on ``day`` is there."""
     return {invoice_id: account.customer_id for account in ledger.accounts(day) for invoice_id in account.invoices}
 
 
@@ -181,8 +182,8 @@ def compute(
     if segment_by == "none":
         whole = _derive(method, held, lost, billed, overlay_percent, base)
     else:
-        owner = customers_of(ledger, days[-1])
         seen = set().union(*held, *lost, billed)
+        owner = customers_of(ledger, days[-1])
         members: dict[str, set[str]] = defaultdict(set)
         for invoice in seen:
             customer = owner[invoice]
@@ -208,7 +209,7 @@ def compute(
                     history=part.history,
                 )
             )
-        whole = _summed(derived, base)
+        whole = _summed(derived, base) if derived else _derive(method, held, lost, billed, overlay_percent, base)
     return ProvisionMatrixComputed(
         matrix_id=matrix_id,
         month_end=month_end,
