@@ -140,7 +140,7 @@ async def main(customers: int, invoices: int, rate: int, seconds: float, replica
     async with (
         service.running("receivables", topics, replicas, CREDO_BUSINESS_DATE=TODAY) as receivables,
         httpx.AsyncClient(
-            base_url=receivables.url, headers={"Authorization": f"Bearer {receivables.token('viewer')}"}, timeout=600
+            base_url=receivables.url, headers={"Authorization": f"Bearer {receivables.token('viewer')}"}, timeout=3600
         ) as http,
     ):
         bootstrap, dsn = receivables.bootstrap_servers, receivables.dsn
