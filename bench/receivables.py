@@ -28,7 +28,12 @@ from contracts import erp
 from libs.service.logging import configure_logging
 from tools import erp_simulator
 
-TODAY = "2026-01-01"  # the simulated book covers 2025
+
+def last_day(*books: erp_simulator.Book) -> str:
+    """The latest date of any document: the bench's business date, so that nothing counts from
+    later than today and today's aging comes from the read model (the book covers 2025; its last
+    payments reach into 2026)."""
+    return max(str(d.data.get("issue_date") or d.data["value_date"]) for book in books for d in book.documents)
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -138,7 +143,7 @@ async def main(customers: int, invoices: int, rate: int, seconds: float, replica
     )
     topics = [*erp.DOCUMENTS, "profiles.events"]
     async with (
-        service.running("receivables", topics, replicas, CREDO_BUSINESS_DATE=TODAY) as receivables,
+        service.running("receivables", topics, replicas, CREDO_BUSINESS_DATE=last_day(book, later)) as receivables,
         httpx.AsyncClient(
             base_url=receivables.url, headers={"Authorization": f"Bearer {receivables.token('viewer')}"}, timeout=3600
         ) as http,
