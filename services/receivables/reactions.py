@@ -58,9 +58,10 @@ async def record_cover(
 ) -> None:
     """A cover recorded (or renewed) or cancelled, from the business date of the event (the latest
     of a day under a policy stands)."""
-    recorded = isinstance(event, InsuranceCoverRecorded)
-    expires_on = event.expires_on if isinstance(event, InsuranceCoverRecorded) else None
-    cancelled_on = event.cancelled_on if isinstance(event, InsuranceCoverCancelled) else None
+    if isinstance(event, InsuranceCoverRecorded):
+        kind, expires_on, cancelled_on = "recorded", event.expires_on, None
+    else:
+        kind, expires_on, cancelled_on = "cancelled", None, event.cancelled_on
     await conn.execute(
         "INSERT INTO insurance_covers (customer_id, policy_number, recorded_on, kind, expires_on, cancelled_on)"
         " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id, policy_number, recorded_on, kind)"
@@ -68,7 +69,7 @@ async def record_cover(
         event.customer_id,
         event.policy_number,
         delivery.envelope.time.date(),
-        "recorded" if recorded else "cancelled",
+        kind,
         expires_on,
         cancelled_on,
     )

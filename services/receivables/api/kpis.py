@@ -68,15 +68,8 @@ async def get_kpis(
         then = await kpis.ledger_on(kit.store, conn, book, base, to, reported)
         now = await kpis.ledger_on(kit.store, conn, book, base, to, today)
         names = {r["customer_id"]: r["legal_name"] for r in await conn.fetch("SELECT * FROM customers")}
-        segments = {r["customer_id"]: r["value"] for r in await conn.fetch(_SEGMENTS, by, to)}
+        segments = await kpis.segments_on(conn, by, to)
     return answer(kpis.report(then, now, from_, to, by, names, segments))
-
-
-# Each customer's grade or collector last recorded on or before the period's end.
-_SEGMENTS = (
-    "SELECT DISTINCT ON (customer_id) customer_id, value FROM customer_segments"
-    " WHERE kind = $1 AND since <= $2 ORDER BY customer_id, since DESC"
-)
 
 
 @router.get("/kpis/invoices", response_model=kpis.KpiItems, summary="The documents behind a period's KPIs")

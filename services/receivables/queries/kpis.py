@@ -31,10 +31,11 @@ from services.receivables.domain.kpis import (
     figures,
     months_spanned,
 )
+from services.receivables.domain.provision import UNRATED
 from services.receivables.queries.aging import Rates, rates_as_of
 
 By = Literal["total", "month", "customer", "grade", "collector"]
-SEGMENTS = {"grade": "unrated", "collector": "unassigned"}  # the row of customers without one
+SEGMENTS = {"grade": UNRATED, "collector": "unassigned"}  # the row of customers without one
 COUNT_BACK_MONTHS = 12
 
 
@@ -198,6 +199,17 @@ class Ledger:
             sales, _, _ = self.flows(first, last, customers, at=end)
             yield MonthSales(sales, (last - first).days + 1)
             last = first - timedelta(days=1)
+
+
+async def segments_on(conn: Connection, kind: str, day: date) -> dict[str, str]:
+    """Each customer's grade or collector (``kind``) last recorded on or before ``day``."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (customer_id) customer_id, value FROM customer_segments"
+        " WHERE kind = $1 AND since <= $2 ORDER BY customer_id, since DESC",
+        kind,
+        day,
+    )
+    return {r["customer_id"]: r["value"] for r in rows}
 
 
 async def ledger_on(store: EventStore, conn: Connection, book: Book, base: str, end: date, known_on: date) -> Ledger:

@@ -26,7 +26,7 @@ from libs.events.database import Connection
 from services.receivables.domain import provision
 from services.receivables.domain.kpis import provision as expected_losses
 from services.receivables.domain.provision import BANDS, MonthEnd, Open, WrittenOff
-from services.receivables.queries.kpis import Ledger
+from services.receivables.queries.kpis import Ledger, segments_on
 
 Method = Literal["roll_rates", "cohorts"]
 
@@ -236,12 +236,7 @@ async def segments_at(conn: Connection, segment_by: provision.SegmentBy, day: da
     """Each customer's segment at the end of ``day`` as receivables knew it at the end of
     ``known_on``: its grade then, or whether a cover was in force."""
     if segment_by == "grade":
-        rows = await conn.fetch(
-            "SELECT DISTINCT ON (customer_id) customer_id, value FROM customer_segments"
-            " WHERE kind = 'grade' AND since <= $1 ORDER BY customer_id, since DESC",
-            min(day, known_on),
-        )
-        return {r["customer_id"]: r["value"] for r in rows}
+        return await segments_on(conn, "grade", min(day, known_on))
     if segment_by == "insurance":
         changes = [
             provision.CoverChange(
