@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.events.consumer import ConsumerRunner
 from libs.infra.provision import BrokerHandle
@@ -18,7 +21,7 @@ async def test_replicas_share_partitions_and_hand_them_over(
     first = await open_reader(
         await new_database(), broker.bootstrap_servers, topic, name=f"{topic_prefix}.balances", group=True
     )
-    second = ConsumerRunner(
+    second = _SlowToSeek(
         first.pool,
         broker.bootstrap_servers,
         name=f"{topic_prefix}.balances",
@@ -52,6 +55,15 @@ async def test_replicas_share_partitions_and_hand_them_over(
 
     assert await tally.balances(first.pool) == await tally.expected_from_events(producer.pool)
     await first.pool.close()
+
+
+class _SlowToSeek(ConsumerRunner):
+    """A replica whose database answers slowly while it is handed partitions: the fetcher asks
+    Kafka for a committed offset (Credo keeps none there) before the stored one is sought."""
+
+    async def _seek_stored(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+        await asyncio.sleep(1.5)
+        await super()._seek_stored(consumer, partitions)
 
 
 async def _both_assigned(a: ConsumerRunner, b: ConsumerRunner) -> bool:

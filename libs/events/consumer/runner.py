@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 
 from libs.events import metrics
 from libs.events.consumer import dead_lettering, tracking
@@ -179,13 +179,19 @@ class ConsumerRunner:
         if not partitions:
             self.ready.set()
             return
+        self._log.clear()
+        await self._seek_stored(consumer, partitions)
+        self._blocked = await dead_lettering.blocked_customers(self.pool, self.name)
+        self.ready.set()
+        log.info("consumer.assigned", consumer=self.name, partitions=len(partitions), blocked=len(self._blocked))
+
+    async def _seek_stored(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
         rows = await self.pool.fetch(
             "SELECT topic, partition, next_offset, last_event_id FROM consumer_positions WHERE consumer = $1",
             self.name,
         )
         stored = {TopicPartition(r["topic"], r["partition"]): r for r in rows}
         begins = await consumer.beginning_offsets(list(partitions))
-        self._log.clear()
         for tp in partitions:
             row = stored.get(tp)
             if row is None or row["next_offset"] <= begins[tp]:
@@ -195,9 +201,6 @@ class ConsumerRunner:
                 # the log the stored offset refers to.
                 consumer.seek(tp, row["next_offset"] - 1)
                 self._log.expect(tp, row["next_offset"] - 1, row["last_event_id"])
-        self._blocked = await dead_lettering.blocked_customers(self.pool, self.name)
-        self.ready.set()
-        log.info("consumer.assigned", consumer=self.name, partitions=len(partitions), blocked=len(self._blocked))
 
     async def _reset(self, tp: TopicPartition, why: str, begin: int) -> None:
         log.error(
@@ -232,6 +235,16 @@ class ConsumerRunner:
             begins = await consumer.beginning_offsets(list(positions))
             for tp, offset in positions.items():
                 await self._reset(tp, f"offset {offset} is out of range", begins[tp])
+            return 0
+        except NoOffsetForPartitionError as exc:
+            # The fetcher looked for a committed offset (Credo keeps none in Kafka) while the
+            # rebalance listener was still reading the stored one: seek again and go on, since a
+            # new session would only start another rebalance with the same race.
+            tp = exc.args[0]
+            if tp not in self.assigned:
+                return 0
+            self._log.forget(tp)
+            await self._seek_stored(consumer, [tp])
             return 0
         self._pace(consumer, bool(batches))
         await self._log.check_unverified(consumer, batches)
