@@ -13,7 +13,7 @@ from libs.service.directory import READ_MODEL as DIRECTORY_READ_MODEL
 from libs.service.directory import Directory, DirectoryCustomers
 from libs.service.kit import ConsumerSpec, Kit, ServiceSpec
 from libs.service.settings import ServiceSettings
-from services.receivables import api, handlers, projections, reactions, sweeps
+from services.receivables import api, handlers, positions, projections, reactions, sweeps
 from services.receivables.settings import ReceivablesSettings
 
 
@@ -74,4 +74,5 @@ spec = ServiceSpec(
         ),
     ],
     sweeps=sweeps.sweeps,
+    reactors=lambda kit: [positions.keeper(kit.pool, kit.store, kit.clock)],
 )

@@ -44,6 +44,7 @@ from libs.events.contracts import DomainEvent
 from libs.events.database import Connection, migrations_in
 from libs.events.store import RecordedEvent
 from services.receivables.domain import bucket_index, counts_from, movements, recorded_on
+from services.receivables.domain.positions import stale_since
 
 READ_MODEL = migrations_in(Path(__file__).parent / "migrations")
 
@@ -69,6 +70,7 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
     schedules: dict[str, InvoiceIssued | InvoiceAdjusted] = {}
     accounts: dict[str, RecordedEvent] = {}
     latest: dict[str, date] = {}
+    stale: dict[tuple[str, date], date] = {}  # (customer, recorded on): the month-end positions from then on
     for recorded in events:
         event = recorded.event
         if isinstance(event, ProvisionMatrixComputed):
@@ -107,6 +109,10 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
         ]
         if not isinstance(recorded.event, FxRateRecorded | FxRateProposed):
             accounts[recorded.customer_id] = recorded
+            known_on = recorded_on(event)
+            if (since := stale_since(event, known_on)) is not None:
+                at = (recorded.customer_id, known_on)
+                stale[at] = min(since, stale.get(at, since))
             if not isinstance(event, AllocationsWithdrawn | InvoiceFellOverdue):
                 day = counts_from(event)
                 latest[recorded.customer_id] = max(day, latest.get(recorded.customer_id, day))
@@ -123,6 +129,13 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
             " ON CONFLICT (customer_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,"
             " latest_entry = greatest(accounts.latest_entry, excluded.latest_entry)",
             [(r.customer_id, r.version, r.occurred_at, latest.get(r.customer_id)) for r in accounts.values()],
+        )
+    if stale:
+        await conn.executemany(
+            "INSERT INTO kpi_marks (customer_id, known_on, since, until) VALUES ($1, $2::date, $3, $2::date - 1)"
+            " ON CONFLICT (customer_id, known_on) DO UPDATE SET since = least(kpi_marks.since, excluded.since),"
+            " until = greatest(kpi_marks.until, excluded.until), seq = excluded.seq",
+            [(c, known_on, since) for (c, known_on), since in sorted(stale.items())],
         )
     await conn.execute(
         "DELETE FROM allocations WHERE amount = 0 AND discount = 0 AND customer_id = ANY($1::text[])", list(accounts)

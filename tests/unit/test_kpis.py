@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from services.receivables.domain.kpis import (
@@ -18,7 +18,6 @@ from services.receivables.domain.kpis import (
     months_spanned,
     provision,
     simple_dso,
-    weighted_days_past_due,
 )
 
 D = Decimal
@@ -44,8 +43,11 @@ def test_best_possible_dso_12_and_add_33() -> None:
     assert best == D("12.00")
     assert average_days_delinquent(dso, best) == D("33.00")
     # The invoice-weighted variant: (1,000 x 10 + 3,000 x 40) / 4,000 = 32.5 days.
-    assert weighted_days_past_due([(D(1000), 10), (D(3000), 40)]) == D("32.50")
-    assert weighted_days_past_due([]) is None
+    day = date(2026, 6, 30)
+    late = [OpenAmount("C-1", f"I-{n}", f"N-{n}", D(a), day - timedelta(days=d), d) for n, (a, d) in enumerate(
+        [(1000, 10), (3000, 40), (500, 0)])]  # fmt: skip
+    assert Snapshot.of(day, late).weighted_days_past_due == D("32.50")  # the current 500 has no weight
+    assert Snapshot.of(day, late[2:]).weighted_days_past_due is None
 
 
 def test_cei_55_93_percent_with_s_divided_by_n_and_79_63_without() -> None:
@@ -73,8 +75,8 @@ def test_a_period_s_figures_from_its_snapshots() -> None:
         start=start,
         end=end,
         months=months_spanned(start, end),
-        beginning=Snapshot(date(2026, 3, 31), (item("6200", 5),)),
-        ending=Snapshot(end, (item("3590", 0), item("1000", 20), item("1750", 95))),
+        beginning=Snapshot.of(date(2026, 3, 31), (item("6200", 5),)),
+        ending=Snapshot.of(end, (item("3590", 0), item("1000", 20), item("1750", 95))),
         sales=D(10890),
         monthly_sales=(MonthSales(D(4000), 30), MonthSales(D(3890), 31), MonthSales(D(3000), 30)),
         collected=D(10750),

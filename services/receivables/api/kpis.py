@@ -21,7 +21,7 @@ from libs.service.views import Body, answer
 from services.receivables import handlers
 from services.receivables.api.base import Managers, Readers, parts_of, today_of
 from services.receivables.domain.provision import SegmentBy
-from services.receivables.queries import kpis, provisions
+from services.receivables.queries import kpis, positions, provisions
 
 router = APIRouter()
 
@@ -64,12 +64,19 @@ async def get_kpis(
     _check(from_, to, ("reported_on", reported), today)
     base = parts_of(kit).base_currency
     async with kit.pool.acquire() as conn:
-        book = await kpis.load_book(kit.store, conn)
-        then = await kpis.ledger_on(kit.store, conn, book, base, to, reported)
-        now = await kpis.ledger_on(kit.store, conn, book, base, to, today)
         names = {r["customer_id"]: r["legal_name"] for r in await conn.fetch("SELECT * FROM customers")}
         segments = await kpis.segments_on(conn, by, to)
-    return answer(kpis.report(then, now, from_, to, by, names, segments))
+        if await positions.readable(conn, from_, to, by, today, (reported, today)):
+            customers = [r["customer_id"] for r in await conn.fetch("SELECT customer_id FROM accounts")]
+            rows = kpis.rows_of(from_, to, by, customers, names, segments)
+            then = await positions.positions_on(kit.store, conn, base, from_, to, by, rows, reported)
+            now = await positions.positions_on(kit.store, conn, base, from_, to, by, rows, today)
+            return answer(kpis.report(then, now, from_, to, by, rows, "month_end_positions"))
+        book = await kpis.load_book(kit.store, conn)
+        rows = kpis.rows_of(from_, to, by, book.events, names, segments)
+        as_reported = await kpis.ledger_on(kit.store, conn, book, base, to, reported)
+        as_now = await kpis.ledger_on(kit.store, conn, book, base, to, today)
+    return answer(kpis.report(as_reported, as_now, from_, to, by, rows, "ledger"))
 
 
 @router.get("/kpis/invoices", response_model=kpis.KpiItems, summary="The documents behind a period's KPIs")

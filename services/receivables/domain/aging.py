@@ -208,6 +208,10 @@ class AccountHistory:
 
     def __init__(self, events: Iterable[DomainEvent], customer_id: str, known_on: date) -> None:
         self._events = [e for e in recorded_by(events, known_on) if not isinstance(e, InvoiceFellOverdue)]
+        self._customer_id = customer_id
+        self._recorded = [recorded_on(e) for e in self._events]
+        self._in_order = all(a <= b for a, b in itertools.pairwise(self._recorded))
+        self._earlier: dict[date, AccountHistory] = {}
         self._reach: list[date] = []  # by event: the latest date from which an event up to it wholly counts
         self._late: list[int] = []  # events that may count before the reach of those recorded before them
         self._first: list[date] = []
@@ -222,10 +226,19 @@ class AccountHistory:
         self._checkpoints: dict[int, Account] = {0: Account(customer_id=customer_id)}
         self._positions = [0]
 
-    def at(self, as_of: date) -> Account:
-        end = bisect.bisect_right(self._reach, as_of)
+    def at(self, as_of: date, known_on: date | None = None) -> Account:
+        """The account at the end of ``as_of``; with ``known_on``, from what had been recorded by the
+        end of that day (recorded in day order, those events are the first of the history)."""
+        if known_on is not None and not self._in_order and known_on < max(self._recorded):
+            if known_on not in self._earlier:
+                self._earlier[known_on] = AccountHistory(self._events, self._customer_id, known_on)
+            return self._earlier[known_on].at(as_of)
+        known = len(self._events) if known_on is None else bisect.bisect_right(self._recorded, known_on)
+        end = min(bisect.bisect_right(self._reach, as_of), known)
         account = self._run(end)
         for position in self._late[bisect.bisect_left(self._late, end) :]:
+            if position >= known:
+                break
             if self._first[position] <= as_of:
                 for event in in_effect((self._events[position],), as_of):
                     account = _apply(account, event)

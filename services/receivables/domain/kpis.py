@@ -60,15 +60,6 @@ def average_days_delinquent(dso: Decimal | None, best: Decimal | None) -> Decima
     return None if dso is None or best is None else rounded(dso - best)
 
 
-def weighted_days_past_due(past_due: Iterable[tuple[Decimal, int]]) -> Decimal | None:
-    """ADD, the invoice-weighted variant: Σ past-due amount x days past due / Σ past-due amount."""
-    weight = total = ZERO
-    for amount, days in past_due:
-        weight += amount * days
-        total += amount
-    return None if total <= 0 else rounded(weight / total)
-
-
 def cei(
     beginning: Decimal,
     sales: Decimal,
@@ -117,24 +108,33 @@ class OpenAmount:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What was open at the end of a day."""
+    """What was open at the end of a day, in the base currency."""
 
     day: date
-    items: tuple[OpenAmount, ...]
+    total: Decimal = ZERO
+    current: Decimal = ZERO  # not yet due
+    over_90: Decimal = ZERO  # more than 90 days past due
+    past_due: Decimal = ZERO
+    past_due_days: Decimal = ZERO  # Σ past-due amount x days past due
+
+    @classmethod
+    def of(cls, day: date, items: Iterable[OpenAmount]) -> Snapshot:
+        total = current = over_90 = past_due = past_due_days = ZERO
+        for item in items:
+            total += item.amount
+            if item.days_past_due <= 0:
+                current += item.amount
+                continue
+            past_due += item.amount
+            past_due_days += item.amount * item.days_past_due
+            if item.days_past_due > 90:
+                over_90 += item.amount
+        return cls(day, total, current, over_90, past_due, past_due_days)
 
     @property
-    def total(self) -> Decimal:
-        return sum((i.amount for i in self.items), ZERO)
-
-    @property
-    def current(self) -> Decimal:
-        return sum((i.amount for i in self.items if i.days_past_due <= 0), ZERO)
-
-    def past_due_over(self, days: int) -> Decimal:
-        return sum((i.amount for i in self.items if i.days_past_due > days), ZERO)
-
-    def past_due(self) -> list[tuple[Decimal, int]]:
-        return [(i.amount, i.days_past_due) for i in self.items if i.days_past_due > 0]
+    def weighted_days_past_due(self) -> Decimal | None:
+        """ADD, the invoice-weighted variant: Σ past-due amount x days past due / Σ past-due amount."""
+        return None if self.past_due <= 0 else rounded(self.past_due_days / self.past_due)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,17 +202,17 @@ def figures(period: Period) -> Figures:
         count_back_exhausted=exhausted,
         best_possible_dso=best,
         add=average_days_delinquent(dso, best),
-        weighted_days_past_due=weighted_days_past_due(end.past_due()),
+        weighted_days_past_due=end.weighted_days_past_due,
         cei=index(True),
         cei_undivided=index(False),
         percent_current=share(end.current, end.total),
-        percent_over_90=share(end.past_due_over(90), end.total),
+        percent_over_90=share(end.over_90, end.total),
         collected=period.collected,
         fell_due=period.fell_due,
         collected_to_fell_due=share(period.collected, period.fell_due),
         at_risk_rate=None if period.unpaid_later is None else share(period.unpaid_later, period.sales),
         promised=period.promised,
-        collection_progress=share(period.promised, end.total - end.current),
+        collection_progress=share(period.promised, end.past_due),
     )
 
 

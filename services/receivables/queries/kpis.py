@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import Field
 
@@ -35,6 +35,7 @@ from services.receivables.domain.provision import UNRATED
 from services.receivables.queries.aging import Rates, rates_as_of
 
 By = Literal["total", "month", "customer", "grade", "collector"]
+Source = Literal["month_end_positions", "ledger"]
 SEGMENTS = {"grade": UNRATED, "collector": "unassigned"}  # the row of customers without one
 COUNT_BACK_MONTHS = 12
 
@@ -70,11 +71,14 @@ async def load_book(store: EventStore, conn: Connection) -> Book:
             events[row["customer_id"]].append(event)
             if isinstance(event, InvoiceIssued) and event.charge is not None:
                 charges.add(event.invoice_id)
-    promises = tuple(
+    return Book(events, frozenset(charges), await promises_made(conn))
+
+
+async def promises_made(conn: Connection) -> tuple[Promised, ...]:
+    return tuple(
         Promised(r["customer_id"], r["amount"], r["currency"], r["made_on"], r["recorded_on"])
         for r in await conn.fetch("SELECT * FROM promises_made ORDER BY customer_id, promise_id")
     )
-    return Book(events, frozenset(charges), promises)
 
 
 def _in_base(amount: Decimal, currency: str, rates: Rates) -> Decimal | None:
@@ -82,6 +86,27 @@ def _in_base(amount: Decimal, currency: str, rates: Rates) -> Decimal | None:
         return amount
     rate = rates.rates.get(currency)
     return None if rate is None else amount * rate
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """A row of a report: its key, its period and its customers (None: the whole book)."""
+
+    key: str
+    start: date
+    end: date
+    customers: frozenset[str] | None = None
+    name: str | None = None
+
+
+class PeriodSource(Protocol):
+    """Where a report's periods come from: the book folded (``Ledger``) or its month-end positions."""
+
+    known_on: date
+    rates: Rates
+    unpriced: set[str]
+
+    def period_of(self, row: RowSpec) -> Period: ...
 
 
 @dataclass
@@ -122,7 +147,7 @@ class Ledger:
                         (day - item.due_date).days,
                     )
                 )
-        return Snapshot(day, tuple(items))
+        return Snapshot.of(day, items)
 
     def flows(
         self, start: date, end: date, customers: set[str] | None, at: date | None = None
@@ -152,6 +177,9 @@ class Ledger:
             self.unpriced.add(currency)
             return ZERO
         return found
+
+    def period_of(self, row: RowSpec) -> Period:
+        return self.period(row.start, row.end, None if row.customers is None else set(row.customers))
 
     def period(self, start: date, end: date, customers: set[str] | None = None) -> Period:
         sales, collected, fell_due = self.flows(start, end, customers)
@@ -312,50 +340,55 @@ class KpiReport(View):
     known_now_on: date = Field(description="today: the figures as the ledger knows them now")
     base_currency: str
     unpriced_currencies: list[str] = Field(description="open or billed in these, without a rate: left out")
+    computed_from: Source = Field(
+        description="month_end_positions: read from the positions kept for month ends;"
+        " ledger: the book folded at the period's dates (any other period, or positions still being kept)"
+    )
     total: KpiRow
     rows: list[KpiRow]
 
 
-def row(
-    key: str, then: Ledger, now: Ledger, start: date, end: date, customers: set[str] | None, name: str | None = None
-) -> KpiRow:
+def row(spec: RowSpec, then: PeriodSource, now: PeriodSource) -> KpiRow:
     base = then.rates.base
-    reported = figures_view(figures(then.period(start, end, customers)), base)
-    known = figures_view(figures(now.period(start, end, customers)), base)
+    reported = figures_view(figures(then.period_of(spec)), base)
+    known = figures_view(figures(now.period_of(spec)), base)
     return KpiRow(
-        key=key,
-        legal_name=name,
-        start=start,
-        end=end,
+        key=spec.key,
+        legal_name=spec.name,
+        start=spec.start,
+        end=spec.end,
         as_reported=reported,
         as_known_now=known,
         difference=difference(known, reported),
     )
 
 
-def report(
-    then: Ledger,
-    now: Ledger,
+def rows_of(
     start: date,
     end: date,
     by: By,
+    customers: Iterable[str],
     names: Mapping[str, str],
     segments: Mapping[str, str] | None = None,
-) -> KpiReport:
-    """The total and the rows ``by`` asks for; ``segments`` gives each customer's grade or
-    collector for ``by=grade|collector`` (a customer without one is in SEGMENTS' row)."""
-    rows: list[KpiRow] = []
+) -> list[RowSpec]:
+    """The rows ``by`` asks for; ``segments`` gives each customer's grade or collector for
+    ``by=grade|collector`` (a customer without one is in SEGMENTS' row)."""
     if by == "month":
-        rows = [row(f"{a:%Y-%m}", then, now, a, b, None) for a, b in month_ranges(start, end)]
-    elif by == "customer":
-        customers = sorted(set(now.book.events))
-        rows = [row(c, then, now, start, end, {c}, names.get(c)) for c in customers]
-    elif by in SEGMENTS:
+        return [RowSpec(f"{a:%Y-%m}", a, b) for a, b in month_ranges(start, end)]
+    if by == "customer":
+        return [RowSpec(c, start, end, frozenset({c}), names.get(c)) for c in sorted(set(customers))]
+    if by in SEGMENTS:
         groups: dict[str, set[str]] = {}
-        for c in set(now.book.events):
+        for c in set(customers):
             groups.setdefault((segments or {}).get(c, SEGMENTS[by]), set()).add(c)
-        rows = [row(key, then, now, start, end, members) for key, members in sorted(groups.items())]
-    total = row("total", then, now, start, end, None)
+        return [RowSpec(key, start, end, frozenset(members)) for key, members in sorted(groups.items())]
+    return []
+
+
+def report(
+    then: PeriodSource, now: PeriodSource, start: date, end: date, by: By, rows: Sequence[RowSpec], source: Source
+) -> KpiReport:
+    total = row(RowSpec("total", start, end), then, now)
     return KpiReport.model_validate(
         {
             "from": start,
@@ -365,8 +398,9 @@ def report(
             "known_now_on": now.known_on,
             "base_currency": then.rates.base,
             "unpriced_currencies": sorted(then.unpriced | now.unpriced),
+            "computed_from": source,
             "total": total,
-            "rows": rows,
+            "rows": [row(spec, then, now) for spec in rows],
         }
     )
 

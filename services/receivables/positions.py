@@ -1,0 +1,152 @@
+"""The month-end positions' keeper: the projection's deferred half.
+
+The projection marks, in the transaction of each event, the positions the event changes: the
+account's position days from the first its effect counts on up to the day before it was recorded,
+as known on that day (one mark per account and day recorded, widened to cover every event of it).
+Once a position day has passed, every account is marked for it as known at the end of that day.
+The keeper folds what is marked, each account from its own events as known on the mark's day, and
+writes the versions; a mark renewed while it was being folded stays for the next round. Nothing
+here decides anything: a read model, rebuilt like the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+
+from libs.events.clock import BusinessClock
+from libs.events.database import advisory_key
+from libs.events.store import EventStore
+from services.receivables import domain
+from services.receivables.domain.positions import Position, charges_of, position, position_days
+
+log = structlog.get_logger(__name__)
+
+CUSTOMERS_PER_ROUND = 100
+IDLE_SECONDS = 5.0
+
+
+async def mark_passed_days(pool: asyncpg.Pool, today: date) -> int:
+    """Mark every account for each position day before today not yet marked; answers the days."""
+    first = await pool.fetchval("SELECT min(entry_date) FROM movements")
+    if first is None:
+        return 0
+    done = {r["day"] for r in await pool.fetch("SELECT day FROM kpi_position_days")}
+    days = [d for d in position_days(first, today - timedelta(days=1)) if d not in done]
+    for day in days:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO kpi_marks (customer_id, known_on, since, until) SELECT customer_id, $1, $1, $1"
+                " FROM accounts ON CONFLICT (customer_id, known_on) DO UPDATE SET"
+                " since = least(kpi_marks.since, $1), until = greatest(kpi_marks.until, $1), seq = excluded.seq",
+                day,
+            )
+            await conn.execute("INSERT INTO kpi_position_days VALUES ($1) ON CONFLICT DO NOTHING", day)
+    return len(days)
+
+
+async def fold_marked(pool: asyncpg.Pool, store: EventStore, customers: int = CUSTOMERS_PER_ROUND) -> int:
+    """Fold the marks of the next ``customers`` accounts marked; answers the marks folded."""
+    async with pool.acquire() as conn, conn.transaction():
+        marks = await conn.fetch(
+            "SELECT customer_id, known_on, since, until, seq FROM kpi_marks"
+            " WHERE customer_id IN (SELECT DISTINCT customer_id FROM kpi_marks ORDER BY 1 LIMIT $1)",
+            customers,
+        )
+        if not marks:
+            return 0
+        by_customer: dict[str, list[asyncpg.Record]] = defaultdict(list)
+        for mark in marks:
+            by_customer[mark["customer_id"]].append(mark)
+        events = defaultdict(list)
+        for row in await conn.fetch(
+            "SELECT * FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version",
+            [domain.stream_id(c) for c in by_customer],
+        ):
+            events[row["customer_id"]].append(store.decode_row(row).event)
+        versions, opened, flows = [], [], []
+        for customer, its in by_customer.items():
+            history = domain.AccountHistory(events[customer], customer, date.max)
+            charges = charges_of(events[customer])
+            for mark in its:
+                known = mark["known_on"]
+                for day in position_days(mark["since"], mark["until"]):
+                    found = position(history.at(day, known), day, charges)
+                    versions.append((customer, day, known))
+                    opened += _open_rows(customer, known, found)
+                    flows += _flow_rows(customer, known, found)
+        if versions:
+            keys = list(zip(*versions, strict=True))
+            for table in ("kpi_versions", "kpi_open", "kpi_flows"):
+                await conn.execute(
+                    f"DELETE FROM {table} t USING unnest($1::text[], $2::date[], $3::date[]) AS m(c, d, k)"
+                    " WHERE t.customer_id = m.c AND t.day = m.d AND t.known_from = m.k",
+                    *keys,
+                )
+            await conn.copy_records_to_table("kpi_versions", records=versions)
+            await conn.copy_records_to_table("kpi_open", records=opened)
+            await conn.copy_records_to_table("kpi_flows", records=flows)
+        await conn.execute(
+            "DELETE FROM kpi_marks m USING unnest($1::text[], $2::date[], $3::bigint[]) AS t(c, k, s)"
+            " WHERE m.customer_id = t.c AND m.known_on = t.k AND m.seq = t.s",
+            *zip(*[(m["customer_id"], m["known_on"], m["seq"]) for m in marks], strict=True),
+        )
+    return len(marks)
+
+
+def _open_rows(customer: str, known: date, found: Position) -> list[tuple[object, ...]]:
+    return [
+        (customer, found.day, known, currency, o.receivables, o.current, o.over_90, o.past_due, o.past_due_days)
+        for currency, o in sorted(found.open.items())
+    ]
+
+
+def _flow_rows(customer: str, known: date, found: Position) -> list[tuple[object, ...]]:
+    return [
+        (customer, found.day, known, currency, month, f.sales, f.collected, f.fell_due, f.unpaid)
+        for (currency, month), f in sorted(found.flows.items())
+    ]
+
+
+async def catch_up(pool: asyncpg.Pool, store: EventStore, today: date) -> int:
+    """Mark the days passed, then fold until nothing is marked; answers the marks folded."""
+    days = await mark_passed_days(pool, today)
+    folded = 0
+    pending = await pool.fetchval("SELECT count(*) FROM kpi_marks")
+    while found := await fold_marked(pool, store):
+        folded += found
+        if pending >= 10_000 and folded % 10_000 < found:  # show progress on a long catch-up
+            log.info("kpi_positions.folding", folded=folded, pending=max(pending - folded, 0))
+    if folded or days:
+        log.info("kpi_positions.caught_up", position_days=days, folded=folded)
+    return folded
+
+
+def keeper(
+    pool: asyncpg.Pool, store: EventStore, clock: BusinessClock
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    """The loop kept beside the relay: one replica at a time catches up, then rests a while."""
+
+    async def run(stop: asyncio.Event) -> None:
+        key = advisory_key("kpi-positions")
+        while not stop.is_set():
+            try:
+                async with pool.acquire() as conn:
+                    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                        try:
+                            await catch_up(pool, store, clock.today())
+                        finally:
+                            await conn.execute("SELECT pg_advisory_unlock($1)", key)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("kpi_positions.unavailable", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), IDLE_SECONDS)
+
+    return run

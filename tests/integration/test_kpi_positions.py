@@ -1,0 +1,105 @@
+"""The KPIs read from the month-end positions are the KPIs of the folded book, figure for figure, as
+reported on any day after the period and as known now, on a simulated book whose documents were
+recorded days and months late; and the positions are kept as the book grows, not only built once."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from libs.events.clock import SettableClock
+from libs.events.database import Connection, create_pool, prepare_service_database
+from libs.events.store import EventStore
+from services.receivables import domain, positions, projections
+from services.receivables.app import spec as receivables
+from services.receivables.queries import kpis
+from services.receivables.queries import positions as read
+from tests.conftest import NewDatabase
+from tests.support.late_book import late_book
+from tools import erp_simulator
+
+BOOK = erp_simulator.generate(5, 8, 480, start=date(2025, 1, 1))
+BASE = "CNY"
+
+
+async def _both(
+    store: EventStore, conn: Connection, start: date, end: date, by: kpis.By, reported: date, today: date
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report folded from the book, and read from the positions (which must be readable)."""
+    names: dict[str, str] = {}
+    book = await kpis.load_book(store, conn)
+    rows = kpis.rows_of(start, end, by, book.events, names)
+    folded = kpis.report(
+        await kpis.ledger_on(store, conn, book, BASE, end, reported),
+        await kpis.ledger_on(store, conn, book, BASE, end, today),
+        start,
+        end,
+        by,
+        rows,
+        "ledger",
+    )
+    assert await read.readable(conn, start, end, by, today, (reported, today)), (start, end, reported)
+    kept = kpis.report(
+        await read.positions_on(store, conn, BASE, start, end, by, rows, reported),
+        await read.positions_on(store, conn, BASE, start, end, by, rows, today),
+        start,
+        end,
+        by,
+        rows,
+        "month_end_positions",
+    )
+    return (
+        folded.model_dump(mode="json", exclude={"computed_from"}),
+        kept.model_dump(mode="json", exclude={"computed_from"}),
+    )
+
+
+async def test_the_positions_give_the_folded_books_kpis_as_reported_and_as_known_now(new_database: NewDatabase) -> None:
+    dsn = await new_database()
+    pool = await create_pool(dsn)
+    async with pool.acquire() as conn:
+        await prepare_service_database(conn, receivables.read_model)
+    store = EventStore(
+        pool,
+        source="receivables",
+        topic="receivables.events",
+        registry=receivables.registry,
+        clock=SettableClock(date(2026, 1, 10)),
+        projection=projections.project,
+    )
+    book = late_book(BOOK)
+    cut = date(2025, 7, 15)
+    for customer, events in book.items():  # what was recorded by mid-July
+        first = [e for e in events if domain.recorded_on(e) <= cut]
+        await store.append(domain.stream_id(customer), 0, first, customer_id=customer)
+    assert await positions.catch_up(pool, store, date(2025, 7, 16)) > 0
+    async with pool.acquire() as conn:
+        folded, kept = await _both(store, conn, date(2025, 4, 1), date(2025, 6, 30), "month", date(2025, 7, 1), cut)
+        assert kept == folded
+
+    for customer, events in book.items():  # the rest, months of it, some of it back-dated
+        first = [e for e in events if domain.recorded_on(e) <= cut]
+        rest = events[len(first) :]
+        await store.append(domain.stream_id(customer), len(first), rest, customer_id=customer)
+    assert await positions.catch_up(pool, store, date(2026, 1, 10)) > 0
+    today = date(2026, 1, 10)
+    restated = at_risk = 0
+    async with pool.acquire() as conn:
+        for start, end, by, reported in [
+            (date(2025, 1, 1), date(2025, 12, 31), "month", date(2025, 12, 31)),
+            (date(2025, 4, 1), date(2025, 6, 30), "month", date(2025, 7, 1)),
+            (date(2025, 4, 1), date(2025, 6, 30), "total", date(2025, 10, 15)),
+            (date(2025, 7, 1), date(2025, 9, 30), "customer", date(2025, 9, 30)),
+            (date(2025, 2, 1), date(2025, 2, 28), "total", date(2025, 3, 3)),
+        ]:
+            folded, kept = await _both(store, conn, start, end, by, reported, today)  # type: ignore[arg-type]
+            assert kept == folded, (start, end, by, reported)
+            for found in [folded["total"], *folded["rows"]]:
+                restated += any(v not in (None, "0.00") for v in found["difference"].values())
+                at_risk += found["as_known_now"]["at_risk_rate"] is not None
+        # Periods the positions do not hold are answered by folding.
+        assert not await read.readable(conn, date(2025, 4, 2), date(2025, 6, 30), "total", today, (today,))
+        assert not await read.readable(conn, date(2025, 4, 1), date(2025, 6, 30), "total", today, (date(2025, 6, 1),))
+    assert restated >= 5  # the late postings restate the figures: the comparison has something to find
+    assert at_risk >= 5
+    await pool.close()
