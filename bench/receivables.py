@@ -6,7 +6,9 @@ Prints: ERP documents per second end to end (from the first sent until the last 
 read model), with the whole book sent at once; the lag from sending a document to its
 events being stored, p50 and p99, at a steady rate afterwards; and the time of a whole-book
 aging report today, of an as-of aging report for one customer, and of a whole-book as-of
-report folded from the events, of the year's KPIs by month and of a provision matrix by each method.
+report folded from the events; the time the keeper takes to fold the month-end positions the load
+marked, the year's KPIs by month read from them and the same year folded from the events (from
+2 January); and a provision matrix by each method.
 Assertions: none; these are figures.
 """
 
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import random
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -26,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench import service
 from contracts import erp
 from libs.service.logging import configure_logging
+from services.receivables.domain.positions import position_days
 from tools import erp_simulator
 
 
@@ -130,6 +134,21 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+async def positions_kept(dsn: str, today: str) -> float:
+    """Seconds until the keeper has folded every month-end position the load marked."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": "read_model,public"})
+    first = await conn.fetchval("SELECT min(entry_date) FROM movements")
+    days = len(position_days(first, date.fromisoformat(today) - timedelta(days=1)))
+    while (  # noqa: ASYNC110
+        await conn.fetchval("SELECT count(*) FROM kpi_position_days") < days
+        or await conn.fetchval("SELECT count(*) FROM kpi_marks") > 0
+    ):
+        await asyncio.sleep(0.5)
+    await conn.close()
+    return time.perf_counter() - started
+
+
 async def main(customers: int, invoices: int, rate: int, seconds: float, replicas: int) -> None:
     started = time.perf_counter()
     book = erp_simulator.generate(seed=7, customers=customers, invoices=invoices)
@@ -186,9 +205,17 @@ async def main(customers: int, invoices: int, rate: int, seconds: float, replica
         )
         whole = await timed_get(http, "/aging", 1, as_of="2025-09-30")
         print(f"whole-book as-of aging (folded from events):   {whole[0] / 1000:6.1f} s", flush=True)
+        kept = await positions_kept(dsn, last_day(book, later))
+        print(f"month-end positions kept, from the load:       {kept:6.1f} s", flush=True)
         year = {"from": "2025-01-01", "to": "2025-12-31", "by": "month"}
-        kpis = await timed_get(http, "/kpis", 1, **year)
-        print(f"KPIs of 2025 by month, as reported and now:    {kpis[0] / 1000:6.1f} s   (goal < 1 s)", flush=True)
+        kpis = await timed_get(http, "/kpis", 5, **year)
+        print(
+            f"KPIs of 2025 by month, as reported and now:    {_percentile(kpis, 0.5) / 1000:6.3f} s"
+            f"   (goal < 1 s; from the month-end positions)",
+            flush=True,
+        )
+        folded = await timed_get(http, "/kpis", 1, **{**year, "from": "2025-01-02"})
+        print(f"  ... from 2 January, folded from the events:  {folded[0] / 1000:6.1f} s", flush=True)
         manager = {"Authorization": f"Bearer {receivables.token('credit_manager')}"}
         for method in ("roll_rates", "cohorts"):
             body = {"month_end": "2025-12-31", "method": method, "look_back_months": 12}

@@ -5,7 +5,8 @@ account's position days from the first its effect counts on up to the day before
 as known on that day (one mark per account and day recorded, widened to cover every event of it).
 Once a position day has passed, every account is marked for it as known at the end of that day.
 The keeper folds what is marked, each account from its own events as known on the mark's day, and
-writes the versions; a mark renewed while it was being folded stays for the next round. Nothing
+writes the versions, once an account's marks have settled (a load is folded when it ends, not after
+each batch); a mark renewed while it was being folded stays for the next round. Nothing
 here decides anything: a read model, rebuilt like the others.
 """
 
@@ -31,6 +32,8 @@ log = structlog.get_logger(__name__)
 
 CUSTOMERS_PER_ROUND = 100
 IDLE_SECONDS = 5.0
+# An account still receiving events (a load, a day's feed) is folded once they stop, not after each batch.
+SETTLE_SECONDS = 10.0
 
 
 async def mark_passed_days(pool: asyncpg.Pool, today: date) -> int:
@@ -45,20 +48,26 @@ async def mark_passed_days(pool: asyncpg.Pool, today: date) -> int:
             await conn.execute(
                 "INSERT INTO kpi_marks (customer_id, known_on, since, until) SELECT customer_id, $1, $1, $1"
                 " FROM accounts ON CONFLICT (customer_id, known_on) DO UPDATE SET"
-                " since = least(kpi_marks.since, $1), until = greatest(kpi_marks.until, $1), seq = excluded.seq",
+                " since = least(kpi_marks.since, $1), until = greatest(kpi_marks.until, $1), seq = excluded.seq,"
+                " marked_at = excluded.marked_at",
                 day,
             )
             await conn.execute("INSERT INTO kpi_position_days VALUES ($1) ON CONFLICT DO NOTHING", day)
     return len(days)
 
 
-async def fold_marked(pool: asyncpg.Pool, store: EventStore, customers: int = CUSTOMERS_PER_ROUND) -> int:
-    """Fold the marks of the next ``customers`` accounts marked; answers the marks folded."""
+async def fold_marked(
+    pool: asyncpg.Pool, store: EventStore, settled: float = SETTLE_SECONDS, customers: int = CUSTOMERS_PER_ROUND
+) -> int:
+    """Fold the marks of the next ``customers`` accounts whose marks have not been renewed for
+    ``settled`` seconds; answers the marks folded."""
     async with pool.acquire() as conn, conn.transaction():
         marks = await conn.fetch(
-            "SELECT customer_id, known_on, since, until, seq FROM kpi_marks"
-            " WHERE customer_id IN (SELECT DISTINCT customer_id FROM kpi_marks ORDER BY 1 LIMIT $1)",
+            "SELECT customer_id, known_on, since, until, seq FROM kpi_marks WHERE customer_id IN"
+            " (SELECT customer_id FROM kpi_marks GROUP BY 1"
+            "  HAVING max(marked_at) < clock_timestamp() - make_interval(secs => $2) ORDER BY 1 LIMIT $1)",
             customers,
+            settled,
         )
         if not marks:
             return 0
@@ -115,12 +124,12 @@ def _flow_rows(customer: str, known: date, found: Position) -> list[tuple[object
     ]
 
 
-async def catch_up(pool: asyncpg.Pool, store: EventStore, today: date) -> int:
-    """Mark the days passed, then fold until nothing is marked; answers the marks folded."""
+async def catch_up(pool: asyncpg.Pool, store: EventStore, today: date, settled: float = SETTLE_SECONDS) -> int:
+    """Mark the days passed, then fold until nothing settled is marked; answers the marks folded."""
     days = await mark_passed_days(pool, today)
     folded = 0
     pending = await pool.fetchval("SELECT count(*) FROM kpi_marks")
-    while found := await fold_marked(pool, store):
+    while found := await fold_marked(pool, store, settled):
         folded += found
         if pending >= 10_000 and folded % 10_000 < found:  # show progress on a long catch-up
             log.info("kpi_positions.folding", folded=folded, pending=max(pending - folded, 0))

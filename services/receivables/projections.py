@@ -134,7 +134,8 @@ async def project(conn: Connection, events: Sequence[RecordedEvent]) -> None:
         await conn.executemany(
             "INSERT INTO kpi_marks (customer_id, known_on, since, until) VALUES ($1, $2::date, $3, $2::date - 1)"
             " ON CONFLICT (customer_id, known_on) DO UPDATE SET since = least(kpi_marks.since, excluded.since),"
-            " until = greatest(kpi_marks.until, excluded.until), seq = excluded.seq",
+            " until = greatest(kpi_marks.until, excluded.until), seq = excluded.seq,"
+            " marked_at = excluded.marked_at",
             [(c, known_on, since) for (c, known_on), since in sorted(stale.items())],
         )
     await conn.execute(

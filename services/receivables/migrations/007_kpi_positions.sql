@@ -44,6 +44,7 @@ CREATE TABLE kpi_marks (
     since       date NOT NULL,
     until       date NOT NULL,
     seq         bigint NOT NULL DEFAULT nextval('kpi_mark_seq'),
+    marked_at   timestamptz NOT NULL DEFAULT clock_timestamp(),  -- last renewed: folded once settled
     PRIMARY KEY (customer_id, known_on)
 );
 
