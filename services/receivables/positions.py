@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
+from dataclasses import astuple
 from datetime import date, timedelta
 from typing import Any
 
@@ -80,7 +81,7 @@ async def fold_marked(
             [domain.stream_id(c) for c in by_customer],
         ):
             events[row["customer_id"]].append(store.decode_row(row).event)
-        versions, opened, flows = [], [], []
+        versions, opened, flows, items = [], [], [], []
         for customer, its in by_customer.items():
             history = domain.AccountHistory(events[customer], customer, date.max)
             charges = charges_of(events[customer])
@@ -91,9 +92,10 @@ async def fold_marked(
                     versions.append((customer, day, known))
                     opened += _open_rows(customer, known, found)
                     flows += _flow_rows(customer, known, found)
+                    items += [(customer, day, known, *astuple(i)) for i in found.items]
         if versions:
             keys = list(zip(*versions, strict=True))
-            for table in ("kpi_versions", "kpi_open", "kpi_flows"):
+            for table in ("kpi_versions", "kpi_open", "kpi_flows", "kpi_items"):
                 await conn.execute(
                     f"DELETE FROM {table} t USING unnest($1::text[], $2::date[], $3::date[]) AS m(c, d, k)"
                     " WHERE t.customer_id = m.c AND t.day = m.d AND t.known_from = m.k",
@@ -102,6 +104,7 @@ async def fold_marked(
             await conn.copy_records_to_table("kpi_versions", records=versions)
             await conn.copy_records_to_table("kpi_open", records=opened)
             await conn.copy_records_to_table("kpi_flows", records=flows)
+            await conn.copy_records_to_table("kpi_items", records=items)
         await conn.execute(
             "DELETE FROM kpi_marks m USING unnest($1::text[], $2::date[], $3::bigint[]) AS t(c, k, s)"
             " WHERE m.customer_id = t.c AND m.known_on = t.k AND m.seq = t.s",

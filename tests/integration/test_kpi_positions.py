@@ -1,10 +1,12 @@
 """The KPIs read from the month-end positions are the KPIs of the folded book, figure for figure, as
 reported on any day after the period and as known now, on a simulated book whose documents were
-recorded days and months late; and the positions are kept as the book grows, not only built once."""
+recorded days and months late and some of its invoices written off; so is the provision matrix's
+history; and the positions are kept as the book grows, not only built once."""
 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from libs.events.clock import SettableClock
@@ -12,7 +14,7 @@ from libs.events.database import Connection, create_pool, prepare_service_databa
 from libs.events.store import EventStore
 from services.receivables import domain, positions, projections
 from services.receivables.app import spec as receivables
-from services.receivables.queries import kpis
+from services.receivables.queries import kpis, provisions
 from services.receivables.queries import positions as read
 from tests.conftest import NewDatabase
 from tests.support.late_book import late_book
@@ -54,6 +56,12 @@ async def _both(
     )
 
 
+def _nonzero(history: provisions.History) -> tuple[object, ...]:
+    """The history without the entries that count nothing (an invoice written off and recovered in full)."""
+    lost = [{i: v for i, v in month.items() if v} for month in history.lost]
+    return history.known_on, history.base, list(history.held), lost, dict(history.billed)
+
+
 async def test_the_positions_give_the_folded_books_kpis_as_reported_and_as_known_now(new_database: NewDatabase) -> None:
     dsn = await new_database()
     pool = await create_pool(dsn)
@@ -67,7 +75,7 @@ async def test_the_positions_give_the_folded_books_kpis_as_reported_and_as_known
         clock=SettableClock(date(2026, 1, 10)),
         projection=projections.project,
     )
-    book = late_book(BOOK)
+    book = late_book(BOOK, write_offs=True)
     cut = date(2025, 7, 15)
     for customer, events in book.items():  # what was recorded by mid-July
         first = [e for e in events if domain.recorded_on(e) <= cut]
@@ -100,6 +108,39 @@ async def test_the_positions_give_the_folded_books_kpis_as_reported_and_as_known
         # Periods the positions do not hold are answered by folding.
         assert not await read.readable(conn, date(2025, 4, 2), date(2025, 6, 30), "total", today, (today,))
         assert not await read.readable(conn, date(2025, 4, 1), date(2025, 6, 30), "total", today, (date(2025, 6, 1),))
+        # The provision matrix's history, read from the positions, is the folded book's.
+        written_off = 0
+        for month_end, months, known_on in [
+            (date(2025, 12, 31), 12, today),
+            (date(2025, 9, 30), 6, date(2025, 10, 20)),
+        ]:
+            days = provisions.month_ends(month_end, months)
+            assert await read.month_ends_readable(conn, days, today, known_on)
+            ledger = await kpis.ledger_on(store, conn, await kpis.load_book(store, conn), BASE, month_end, known_on)
+            for method in ("roll_rates", "cohorts"):
+                from_book = provisions.folded(ledger, days, method)
+                from_positions = await provisions.kept(store, conn, BASE, days, method, known_on)
+                assert _nonzero(from_positions) == _nonzero(from_book), (month_end, method)
+                written_off += sum(bool(w) for w in from_book.lost)
+                for segment_by in ("none", "grade"):
+                    matrices = [
+                        provisions.compute(
+                            history,
+                            matrix_id="PM-1",
+                            month_end=month_end,
+                            method=method,
+                            look_back_months=months,
+                            overlay_percent=Decimal(0),
+                            rationale="",
+                            by="wang",
+                            today=today,
+                            segment_by=segment_by,
+                            segment_of={c: "A" if n % 2 else "B" for n, c in enumerate(sorted(book))},
+                        ).model_dump(mode="json")
+                        for history in (from_book, from_positions)
+                    ]
+                    assert matrices[0] == matrices[1], (month_end, method, segment_by)
     assert restated >= 5  # the late postings restate the figures: the comparison has something to find
     assert at_risk >= 5
+    assert written_off >= 3  # months with write-offs, so the comparison covers them
     await pool.close()

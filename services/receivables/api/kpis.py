@@ -151,11 +151,16 @@ async def compute_provision(body: ProvisionRequest, request: Request, kit: KitDe
     async with idempotent(request, caller) as scope:
         if scope.replay:
             return scope.replay
-        book = await kpis.load_book(kit.store, scope.conn)
-        ledger = await kpis.ledger_on(kit.store, scope.conn, book, parts_of(kit).base_currency, body.month_end, known)
+        base, days = parts_of(kit).base_currency, provisions.month_ends(body.month_end, body.look_back_months)
+        if await positions.month_ends_readable(scope.conn, days, today, known):
+            history = await provisions.kept(kit.store, scope.conn, base, days, body.method, known)
+        else:
+            book = await kpis.load_book(kit.store, scope.conn)
+            ledger = await kpis.ledger_on(kit.store, scope.conn, book, base, body.month_end, known)
+            history = provisions.folded(ledger, days, body.method)
         segment_of = await provisions.segments_at(scope.conn, body.segment_by, body.month_end, known)
         matrix = provisions.compute(
-            ledger,
+            history,
             matrix_id=f"PM-{uuid.uuid4().hex[:12].upper()}",
             month_end=body.month_end,
             method=body.method,

@@ -1,12 +1,14 @@
-"""Month-end positions: what the KPIs read of an account at a month end, kept so a report need not
-fold the book. Pure: an account folded at a position day in, its figures per currency out.
+"""Month-end positions: what the KPIs and the provision matrix read of an account at a month end,
+kept so that a report need not fold the book. Pure: an account folded at a position day in, its
+figures per currency out.
 
 A position day is a month end, or the day AT_RISK_DAYS after one (where the at-risk rate looks).
 At a month end a position holds, per currency, what was open (all of it, not yet due, more than 90
-days past due, past due, and Σ past-due amount x days past due) and, by calendar month for the
+days past due, past due, and Σ past-due amount x days past due); by calendar month for the
 FLOW_MONTHS months up to it, the credit sales, cash collected and instalments due, each by the
-rules of the KPIs; AT_RISK_DAYS after a month end it holds, by the month the invoices were issued
-in, what of them was unpaid (open or written off less recovered) that day.
+rules of the KPIs; and the invoices the provision matrix reads (``Item``). AT_RISK_DAYS after a
+month end it holds, by the month the invoices were issued in, what of them was unpaid (open or
+written off less recovered) that day.
 """
 
 from __future__ import annotations
@@ -89,11 +91,26 @@ class Flow:
     unpaid: Decimal = ZERO
 
 
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An invoice at a month end, for the provision matrix: what was open (the sum of its open
+    instalments) and since when the oldest was due, what was written off less recovered by then,
+    and, issued in that month, its total."""
+
+    invoice_id: str
+    currency: str
+    open: Decimal
+    oldest_due: date | None
+    lost: Decimal
+    billed: Decimal | None
+
+
 @dataclass
 class Position:
     day: date
     open: dict[str, Open] = field(default_factory=dict)  # by currency
     flows: dict[tuple[str, date], Flow] = field(default_factory=dict)  # by currency and month (its first day)
+    items: list[Item] = field(default_factory=list)  # month ends: the invoices the provision reads
 
     def flow(self, currency: str, day: date) -> Flow:
         return self.flows.setdefault((currency, first_of(day)), Flow())
@@ -121,10 +138,24 @@ def position(account: Account, day: date, charges: frozenset[str]) -> Position:
 
 
 def _flows(found: Position, account: Account, charges: frozenset[str]) -> None:
-    since = months_back(found.day, FLOW_MONTHS - 1)
+    since, month = months_back(found.day, FLOW_MONTHS - 1), first_of(found.day)
     for invoice in account.invoices.values():
         if invoice.invoice_id in charges:
             continue
+        instalments = invoice.open_instalments()
+        lost = invoice.written_off - invoice.recovered
+        billed = invoice.total if invoice.issue_date >= month else None
+        if instalments or lost or billed is not None:
+            found.items.append(
+                Item(
+                    invoice.invoice_id,
+                    invoice.currency,
+                    sum((a for _, _, a in instalments), ZERO),
+                    min((due for _, due, _ in instalments), default=None),
+                    lost,
+                    billed,
+                )
+            )
         if since <= invoice.issue_date <= found.day:
             found.flow(invoice.currency, invoice.issue_date).sales += invoice.total
         for due, amount in invoice.schedule:

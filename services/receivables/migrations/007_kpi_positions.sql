@@ -34,6 +34,19 @@ CREATE TABLE kpi_flows (
     PRIMARY KEY (day, customer_id, known_from, currency, month)
 );
 
+CREATE TABLE kpi_items (
+    customer_id text NOT NULL,
+    day         date NOT NULL,      -- a month end
+    known_from  date NOT NULL,
+    invoice_id  text NOT NULL,      -- charges excluded
+    currency    text NOT NULL,
+    open        numeric NOT NULL,   -- its open instalments
+    oldest_due  date,               -- the oldest of them
+    lost        numeric NOT NULL,   -- written off less recovered by the day
+    billed      numeric,            -- issued in the day's month: its total
+    PRIMARY KEY (day, customer_id, known_from, invoice_id)
+);
+
 -- What is still to fold: the position days from since to until of an account, as known at the end
 -- of known_on. Marked in the transaction of the event that changes them; seq tells a mark renewed
 -- while it was being folded.

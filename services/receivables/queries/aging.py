@@ -42,6 +42,10 @@ class Rates:
     on: date
     rates: Mapping[str, Decimal]
 
+    def rate_of(self, currency: str) -> Decimal | None:
+        """What one unit of ``currency`` is in the base currency; None without a rate."""
+        return Decimal(1) if currency == self.base else self.rates.get(currency)
+
     def priced(self, amounts: Mapping[str, Decimal]) -> tuple[Decimal, dict[str, Decimal]]:
         """The amounts that have a rate, in the base currency (rounded once), and those that have none."""
         total, unpriced = ZERO, dict[str, Decimal]()

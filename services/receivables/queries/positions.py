@@ -27,7 +27,7 @@ from services.receivables.queries.kpis import COUNT_BACK_MONTHS, By, Promised, R
 T = TypeVar("T")
 EVERYONE = "*"  # the one group of a report without rows of customers
 
-_VERSIONS = """
+VERSIONS = """
     SELECT DISTINCT ON (day, customer_id) day, customer_id, known_from
       FROM kpi_versions WHERE day = ANY($1::date[]) AND known_from <= $2
      ORDER BY day, customer_id, known_from DESC
@@ -63,6 +63,12 @@ async def readable(conn: Connection, start: date, end: date, by: By, today: date
         return False
     opened, unpaid = days_read(start, end, by == "month")
     return all([await ready(conn, opened | unpaid, k) for k in sorted(set(known))])
+
+
+async def month_ends_readable(conn: Connection, days: Sequence[date], today: date, known_on: date) -> bool:
+    """Whether the provision's month ends (the last before today, ``known_on`` not before it) can be
+    read from the positions."""
+    return days[-1] < today and known_on >= days[-1] and await ready(conn, set(days), known_on)
 
 
 async def positions_on(
@@ -122,7 +128,7 @@ async def sums(conn: Connection, known_on: date, days: set[date], group_of: Mapp
     for r in await conn.fetch(
         f"SELECT {key} AS key, o.day, o.currency, sum(o.receivables) AS receivables, sum(o.current) AS current,"
         " sum(o.over_90) AS over_90, sum(o.past_due) AS past_due, sum(o.past_due_days) AS past_due_days"
-        f" FROM ({_VERSIONS}) v JOIN kpi_open o USING (day, customer_id, known_from){join} GROUP BY 1, 2, 3",
+        f" FROM ({VERSIONS}) v JOIN kpi_open o USING (day, customer_id, known_from){join} GROUP BY 1, 2, 3",
         *args,
     ):
         found.open.setdefault(r["day"], defaultdict(dict))[r["key"]][r["currency"]] = Open(
@@ -132,7 +138,7 @@ async def sums(conn: Connection, known_on: date, days: set[date], group_of: Mapp
     for r in await conn.fetch(
         f"SELECT {key} AS key, f.day, f.currency, f.month, sum(f.sales) AS sales, sum(f.collected) AS collected,"
         " sum(f.fell_due) AS fell_due, sum(f.unpaid) AS unpaid"
-        f" FROM ({_VERSIONS}) v JOIN kpi_flows f USING (day, customer_id, known_from){join}"
+        f" FROM ({VERSIONS}) v JOIN kpi_flows f USING (day, customer_id, known_from){join}"
         f" WHERE f.month >= ${since_at} GROUP BY 1, 2, 3, 4",
         *args,
         since,
@@ -219,9 +225,7 @@ class Positions:
         return Snapshot(day, total, current, over_90, past_due, past_due_days)
 
     def _rate(self, currency: str) -> Decimal | None:
-        if currency == self.rates.base:
-            return Decimal(1)
-        rate = self.rates.rates.get(currency)
+        rate = self.rates.rate_of(currency)
         if rate is None:
             self.unpriced.add(currency)
         return rate

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -23,10 +24,13 @@ from contracts.receivables import (
 )
 from libs.events.contracts import Money, to_minor_unit
 from libs.events.database import Connection
+from libs.events.store import EventStore
 from services.receivables.domain import provision
 from services.receivables.domain.kpis import provision as expected_losses
-from services.receivables.domain.provision import BANDS, MonthEnd, Open, WrittenOff
+from services.receivables.domain.provision import BANDS, ZERO, MonthEnd, Open, WrittenOff
+from services.receivables.queries.aging import rates_as_of
 from services.receivables.queries.kpis import Ledger, segments_on
+from services.receivables.queries.positions import VERSIONS
 
 Method = Literal["roll_rates", "cohorts"]
 
@@ -42,6 +46,21 @@ def month_ends(last: date, months: int) -> list[date]:
 
 def is_month_end(day: date) -> bool:
     return day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+@dataclass(frozen=True)
+class History:
+    """What a matrix is derived from, in the base currency, as the ledger knew it on ``known_on``:
+    what was open at each month end of the window, invoice by invoice in the band of its oldest open
+    instalment; what was written off less recovered in each month between; for cohorts, the invoices
+    issued in the window at their totals at the end of their month; and each invoice's customer."""
+
+    known_on: date
+    base: str
+    held: Sequence[MonthEnd]
+    lost: Sequence[WrittenOff]
+    billed: Mapping[str, Decimal]
+    owner: Mapping[str, str]
 
 
 def open_at(ledger: Ledger, day: date) -> MonthEnd:
@@ -62,12 +81,14 @@ def open_at(ledger: Ledger, day: date) -> MonthEnd:
 
 
 def written_off_by_month(ledger: Ledger, days: Sequence[date]) -> list[WrittenOff]:
-    """Written off less recovered, by invoice, with an entry date in each (days[k], days[k + 1]], as
-    recorded by the ledger's knowledge date."""
+    """Written off less recovered, by invoice (charges excluded), with an entry date in each
+    (days[k], days[k + 1]], as recorded by the ledger's knowledge date."""
     lost: list[dict[str, Decimal]] = [defaultdict(Decimal) for _ in days[1:]]
     for events in ledger.book.events.values():
         for event in events:
             if not isinstance(event, InvoiceWrittenOff | WriteOffRecovered) or event.recorded_on > ledger.known_on:
+                continue
+            if event.invoice_id in ledger.book.charges:
                 continue
             month = bisect.bisect_left(days, event.entry_date) - 1
             if 0 <= month < len(lost):
@@ -76,13 +97,59 @@ def written_off_by_month(ledger: Ledger, days: Sequence[date]) -> list[WrittenOf
     return [dict(month) for month in lost]
 
 
-def billed_in(ledger: Ledger, after: date, through: date) -> dict[str, Decimal]:
+def billed_in(ledger: Ledger, days: Sequence[date]) -> dict[str, Decimal]:
+    """The invoices issued after the first month end and by the last, each at its total at the end of
+    the month it was issued in."""
     billed: dict[str, Decimal] = {}
-    for account in ledger.accounts(through):
-        for invoice in account.invoices.values():
-            if invoice.invoice_id not in ledger.book.charges and after < invoice.issue_date <= through:
-                billed[invoice.invoice_id] = ledger.priced(invoice.total, invoice.currency)
+    for after, through in itertools.pairwise(days):
+        for account in ledger.accounts(through):
+            for invoice in account.invoices.values():
+                if invoice.invoice_id not in ledger.book.charges and after < invoice.issue_date <= through:
+                    billed[invoice.invoice_id] = ledger.priced(invoice.total, invoice.currency)
     return billed
+
+
+def folded(ledger: Ledger, days: Sequence[date], method: Method) -> History:
+    """The history folded from the book."""
+    return History(
+        ledger.known_on,
+        ledger.rates.base,
+        [open_at(ledger, d) for d in days],
+        written_off_by_month(ledger, days),
+        billed_in(ledger, days) if method == "cohorts" else {},
+        {invoice_id: account.customer_id for account in ledger.accounts(days[-1]) for invoice_id in account.invoices},
+    )
+
+
+async def kept(
+    store: EventStore, conn: Connection, base: str, days: Sequence[date], method: Method, known_on: date
+) -> History:
+    """The same history read from the month-end positions in force on ``known_on``."""
+    rates = await rates_as_of(store, conn, base, days[-1], known_on)
+    held: dict[date, dict[str, Open]] = {d: {} for d in days}
+    to_date: dict[date, dict[str, Decimal]] = {d: {} for d in days}  # written off less recovered by then
+    billed: dict[str, Decimal] = {}
+    owner: dict[str, str] = {}
+    for r in await conn.fetch(
+        "SELECT i.day, i.customer_id, i.invoice_id, i.currency, i.open, i.oldest_due, i.lost, i.billed"
+        f" FROM ({VERSIONS}) v JOIN kpi_items i USING (day, customer_id, known_from)",
+        list(days),
+        known_on,
+    ):
+        day, invoice = r["day"], r["invoice_id"]
+        rate = rates.rate_of(r["currency"]) or ZERO  # without a rate it counts zero, as when folded
+        owner[invoice] = r["customer_id"]
+        if r["oldest_due"] is not None:
+            held[day][invoice] = Open(provision.band_of((day - r["oldest_due"]).days), r["open"] * rate)
+        if r["lost"]:
+            to_date[day][invoice] = r["lost"] * rate
+        if method == "cohorts" and r["billed"] is not None and day != days[0]:
+            billed[invoice] = r["billed"] * rate
+    lost = []
+    for before, after in itertools.pairwise(days):
+        then, now = to_date[before], to_date[after]
+        lost.append({i: now.get(i, ZERO) - then.get(i, ZERO) for i in now.keys() | then.keys()})
+    return History(known_on, base, [held[d] for d in days], lost, billed, owner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +218,8 @@ def _summed(parts: Sequence[_Derived], base: str) -> _Derived:
     return _Derived(effective, effective, history, balances, expected, sum(expected.values(), Decimal(0)))
 
 
-def customers_of(ledger: Ledger, day: date) -> dict[str, str]:
-    """Each invoice's customer, of the accounts at ``day``: an account never loses an invoice, so
-    every invoice of a window ending on ``day`` is there."""
-    return {invoice_id: account.customer_id for account in ledger.accounts(day) for invoice_id in account.invoices}
-
-
 def compute(
-    ledger: Ledger,
+    history: History,
     *,
     matrix_id: str,
     month_end: date,
@@ -173,17 +234,13 @@ def compute(
 ) -> ProvisionMatrixComputed:
     """The matrix of the whole book, or with ``segment_by`` one per segment (``segment_of``: each
     customer's segment at the month end; a customer without one is SEGMENT_DEFAULT's)."""
-    days = month_ends(month_end, look_back_months)
-    held = [open_at(ledger, d) for d in days]
-    lost = written_off_by_month(ledger, days)
-    billed = billed_in(ledger, days[0], days[-1]) if method == "cohorts" else {}
-    base = ledger.rates.base
+    held, lost, billed, base = history.held, history.lost, history.billed, history.base
     segments: list[ProvisionSegment] = []
     if segment_by == "none":
         whole = _derive(method, held, lost, billed, overlay_percent, base)
     else:
         seen = set().union(*held, *lost, billed)
-        owner = customers_of(ledger, days[-1])
+        owner = history.owner
         members: dict[str, set[str]] = defaultdict(set)
         for invoice in seen:
             customer = owner[invoice]
@@ -213,7 +270,7 @@ def compute(
     return ProvisionMatrixComputed(
         matrix_id=matrix_id,
         month_end=month_end,
-        known_on=ledger.known_on,
+        known_on=history.known_on,
         method=method,
         look_back_months=look_back_months,
         overlay_percent=overlay_percent,
