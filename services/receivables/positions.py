@@ -31,7 +31,7 @@ from services.receivables.domain.positions import Position, charges_of, position
 
 log = structlog.get_logger(__name__)
 
-CUSTOMERS_PER_ROUND = 100
+CUSTOMERS_PER_ROUND = 20
 IDLE_SECONDS = 5.0
 # An account still receiving events (a load, a day's feed) is folded once they stop, not after each batch.
 SETTLE_SECONDS = 10.0
@@ -61,38 +61,40 @@ async def fold_marked(
     pool: asyncpg.Pool, store: EventStore, settled: float = SETTLE_SECONDS, customers: int = CUSTOMERS_PER_ROUND
 ) -> int:
     """Fold the marks of the next ``customers`` accounts whose marks have not been renewed for
-    ``settled`` seconds; answers the marks folded."""
+    ``settled`` seconds; answers the marks folded. The events are read after the marks, so a mark
+    renewed by an event this round did not see keeps its new seq and stays."""
+    marks = await pool.fetch(
+        "SELECT customer_id, known_on, since, until, seq FROM kpi_marks WHERE customer_id IN"
+        " (SELECT customer_id FROM kpi_marks GROUP BY 1"
+        "  HAVING max(marked_at) < clock_timestamp() - make_interval(secs => $2) ORDER BY 1 LIMIT $1)",
+        customers,
+        settled,
+    )
+    if not marks:
+        return 0
+    by_customer: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    for mark in marks:
+        by_customer[mark["customer_id"]].append(mark)
+    events = defaultdict(list)
+    for row in await pool.fetch(
+        "SELECT * FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version",
+        [domain.stream_id(c) for c in by_customer],
+    ):
+        events[row["customer_id"]].append(store.decode_row(row).event)
+    versions, opened, flows, items = [], [], [], []
+    for customer, its in by_customer.items():
+        history = domain.AccountHistory(events[customer], customer, date.max)
+        charges = charges_of(events[customer])
+        for mark in its:
+            known = mark["known_on"]
+            for day in position_days(mark["since"], mark["until"]):
+                found = position(history.at(day, known), day, charges)
+                versions.append((customer, day, known))
+                opened += _open_rows(customer, known, found)
+                flows += _flow_rows(customer, known, found)
+                items += [(customer, day, known, *astuple(i)) for i in found.items]
+        await asyncio.sleep(0)  # one account at a time: requests and consumers go on between them
     async with pool.acquire() as conn, conn.transaction():
-        marks = await conn.fetch(
-            "SELECT customer_id, known_on, since, until, seq FROM kpi_marks WHERE customer_id IN"
-            " (SELECT customer_id FROM kpi_marks GROUP BY 1"
-            "  HAVING max(marked_at) < clock_timestamp() - make_interval(secs => $2) ORDER BY 1 LIMIT $1)",
-            customers,
-            settled,
-        )
-        if not marks:
-            return 0
-        by_customer: dict[str, list[asyncpg.Record]] = defaultdict(list)
-        for mark in marks:
-            by_customer[mark["customer_id"]].append(mark)
-        events = defaultdict(list)
-        for row in await conn.fetch(
-            "SELECT * FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version",
-            [domain.stream_id(c) for c in by_customer],
-        ):
-            events[row["customer_id"]].append(store.decode_row(row).event)
-        versions, opened, flows, items = [], [], [], []
-        for customer, its in by_customer.items():
-            history = domain.AccountHistory(events[customer], customer, date.max)
-            charges = charges_of(events[customer])
-            for mark in its:
-                known = mark["known_on"]
-                for day in position_days(mark["since"], mark["until"]):
-                    found = position(history.at(day, known), day, charges)
-                    versions.append((customer, day, known))
-                    opened += _open_rows(customer, known, found)
-                    flows += _flow_rows(customer, known, found)
-                    items += [(customer, day, known, *astuple(i)) for i in found.items]
         if versions:
             keys = list(zip(*versions, strict=True))
             for table in ("kpi_versions", "kpi_open", "kpi_flows", "kpi_items"):

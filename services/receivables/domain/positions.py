@@ -180,4 +180,6 @@ def stale_since(event: DomainEvent, recorded: date) -> date | None:
     """The first business date of the position days, before the day ``recorded`` an event was,
     whose positions it changes; None when it changes none."""
     first = first_counted(event)
-    return first if first is not None and first < recorded else None
+    if first is None or first >= recorded or not position_days(first, recorded - timedelta(days=1)):
+        return None  # a posting a few days late within a month changes no position
+    return first
