@@ -152,15 +152,20 @@ async def compute_provision(body: ProvisionRequest, request: Request, kit: KitDe
         if scope.replay:
             return scope.replay
         base, days = parts_of(kit).base_currency, provisions.month_ends(body.month_end, body.look_back_months)
+        segment_of = await provisions.segments_at(scope.conn, body.segment_by, body.month_end, known)
         if await positions.month_ends_readable(scope.conn, days, today, known):
-            history = await provisions.kept(kit.store, scope.conn, base, days, body.method, known)
+            evidence = await provisions.evidence_kept(
+                kit.store, scope.conn, base, days, body.method, known, body.segment_by, segment_of
+            )
         else:
             book = await kpis.load_book(kit.store, scope.conn)
             ledger = await kpis.ledger_on(kit.store, scope.conn, book, base, body.month_end, known)
             history = provisions.folded(ledger, days, body.method)
-        segment_of = await provisions.segments_at(scope.conn, body.segment_by, body.month_end, known)
+            evidence = provisions.evidence_folded(history, body.method, body.segment_by, segment_of)
         matrix = provisions.compute(
-            history,
+            evidence,
+            known_on=known,
+            base=base,
             matrix_id=f"PM-{uuid.uuid4().hex[:12].upper()}",
             month_end=body.month_end,
             method=body.method,
@@ -170,7 +175,6 @@ async def compute_provision(body: ProvisionRequest, request: Request, kit: KitDe
             by=caller.subject,
             today=today,
             segment_by=body.segment_by,
-            segment_of=segment_of,
         )
         await handlers.record_provision(parts_of(kit), scope.conn, matrix)
         found = await provisions.matrix(scope.conn, matrix.matrix_id)

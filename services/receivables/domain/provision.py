@@ -66,6 +66,11 @@ def roll_rates(month_ends: Sequence[MonthEnd], written_off: Sequence[WrittenOff]
                 rolled[LAST] += min(lost.get(invoice, ZERO), held.amount)
             elif (moved := later.get(invoice)) is not None and moved.band > held.band:
                 rolled[held.band] += min(moved.amount, held.amount)
+    return roll_rates_of(balances, rolled)
+
+
+def roll_rates_of(balances: Sequence[Decimal], rolled: Sequence[Decimal]) -> RollRates:
+    """The roll rates of what was in each band and what of it rolled on, multiplied to write-off."""
     rates = [rate(r, b) for r, b in zip(rolled, balances, strict=True)]
     losses = []
     for band in range(len(BANDS)):
@@ -105,6 +110,11 @@ def cohorts(
         for band, open_then in first_seen.items():
             reached[band] += open_then
             lost[band] += min(never_paid, open_then)
+    return cohorts_of(reached, lost)
+
+
+def cohorts_of(reached: Sequence[Decimal], lost: Sequence[Decimal]) -> Cohorts:
+    """Each band's loss rate: the never-paid share of what reached it."""
     return Cohorts(tuple(reached), tuple(lost), tuple(rate(x, r) for x, r in zip(lost, reached, strict=True)))
 
 

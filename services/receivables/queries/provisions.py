@@ -121,35 +121,178 @@ def folded(ledger: Ledger, days: Sequence[date], method: Method) -> History:
     )
 
 
-async def kept(
-    store: EventStore, conn: Connection, base: str, days: Sequence[date], method: Method, known_on: date
-) -> History:
-    """The same history read from the month-end positions in force on ``known_on``."""
+@dataclass(frozen=True)
+class Evidence:
+    """One matrix's history summed (the whole book's or a segment's): its loss rates, the history
+    they came from, what was open at the month end per band, and how many customers it covers."""
+
+    loss_rates: tuple[Decimal, ...]
+    history: dict[str, tuple[Decimal, ...]]
+    balances: tuple[Decimal, ...]
+    customers: int
+
+
+def _evidence(method: Method, held: Sequence[MonthEnd], lost: Sequence[WrittenOff], billed: Mapping[str, Decimal],
+              customers: int) -> Evidence:  # fmt: skip
+    if method == "roll_rates":
+        rolls = provision.roll_rates(held, lost)
+        loss_rates, history = rolls.loss_rates, {"balances": rolls.balances, "rolled": rolls.rolled}
+    else:
+        found = provision.cohorts(billed, held[1:], lost)
+        loss_rates, history = found.loss_rates, {"reached": found.reached, "lost": found.lost}
+    balances = [ZERO] * len(BANDS)
+    for item in held[-1].values():
+        balances[item.band] += item.amount
+    return Evidence(loss_rates, history, tuple(balances), customers)
+
+
+def evidence_folded(
+    history: History, method: Method, segment_by: provision.SegmentBy, segment_of: Mapping[str, str]
+) -> dict[str, Evidence]:
+    """The evidence of the whole book (under "") or of each segment, from the history folded."""
+    held, lost, billed = history.held, history.lost, history.billed
+    seen = set().union(*held, *({i for i, v in w.items() if v} for w in lost), billed)
+    if segment_by == "none":
+        return {"": _evidence(method, held, lost, billed, len({history.owner[i] for i in seen}))}
+    members: dict[str, set[str]] = defaultdict(set)
+    for invoice in seen:
+        members[segment_of.get(history.owner[invoice], SEGMENT_DEFAULT[segment_by])].add(invoice)
+    found = {}
+    for name, invoices in sorted(members.items()):
+        only = frozenset(invoices)
+        found[name] = _evidence(
+            method,
+            [provision.restrict(h, only) for h in held],
+            [provision.restrict(w, only) for w in lost],
+            provision.restrict(billed, only),
+            len({history.owner[i] for i in invoices}),
+        )
+    return found
+
+
+# The invoices of the window's month ends (k from 0), from the positions in force, in the base
+# currency (no rate: zero, as folded), each with its customer's segment and its band when open.
+_ITEMS = f"""
+    WITH v AS ({VERSIONS}),
+    d AS (SELECT day, k - 1 AS k FROM unnest($1::date[]) WITH ORDINALITY AS d(day, k)),
+    i AS (
+        SELECT d.k, i.invoice_id, i.customer_id, coalesce(g.segment, $7) AS segment,
+               CASE WHEN i.oldest_due IS NOT NULL THEN i.open * coalesce(r.rate, 0) END AS amount,
+               CASE WHEN i.oldest_due IS NULL THEN NULL WHEN i.day - i.oldest_due <= 0 THEN 0
+                    ELSE least((i.day - i.oldest_due - 1) / 30 + 1, 4) END AS band,
+               i.lost * coalesce(r.rate, 0) AS lost,
+               i.billed * coalesce(r.rate, 0) AS billed
+          FROM v JOIN kpi_items i USING (day, customer_id, known_from) JOIN d ON d.day = i.day
+          LEFT JOIN unnest($3::text[], $4::numeric[]) AS r(currency, rate) ON r.currency = i.currency
+          LEFT JOIN unnest($5::text[], $6::text[]) AS g(customer_id, segment) ON g.customer_id = i.customer_id
+    ),
+    -- what was written off less recovered in the month after month end k, by invoice
+    lost AS (
+        SELECT coalesce(c.k, n.k - 1) AS k, coalesce(c.invoice_id, n.invoice_id) AS invoice_id,
+               coalesce(c.customer_id, n.customer_id) AS customer_id, coalesce(c.segment, n.segment) AS segment,
+               coalesce(n.lost, 0) - coalesce(c.lost, 0) AS lost
+          FROM (SELECT * FROM i WHERE k < $8) c
+          FULL JOIN (SELECT * FROM i WHERE k > 0) n ON n.invoice_id = c.invoice_id AND n.k = c.k + 1
+    )
+"""
+# Each query answers rows (what, segment, band, a, b): "history" rows of the method's two sums per
+# band (roll rates: balance, rolled; cohorts: reached, lost), "final" rows of what was open at the
+# month end, and a "customers" row per segment.
+_ROLLED = """
+    SELECT 'history' AS what, c.segment, c.band, sum(c.amount) AS a,
+           sum(CASE WHEN c.band = 4 THEN least(coalesce(w.lost, 0), c.amount)
+                    WHEN n.band > c.band THEN least(n.amount, c.amount) ELSE 0 END) AS b
+      FROM i c
+      LEFT JOIN i n ON n.invoice_id = c.invoice_id AND n.k = c.k + 1 AND n.amount IS NOT NULL
+      LEFT JOIN lost w ON w.invoice_id = c.invoice_id AND w.k = c.k
+     WHERE c.amount IS NOT NULL AND c.k < $8
+     GROUP BY 2, 3
+"""
+_COHORTS = """
+    , billed AS (SELECT invoice_id, segment, billed FROM i WHERE billed IS NOT NULL AND k > 0),
+    never AS (
+        SELECT b.invoice_id, coalesce((SELECT sum(w.lost) FROM lost w WHERE w.invoice_id = b.invoice_id), 0)
+               + coalesce((SELECT f.amount FROM i f WHERE f.invoice_id = b.invoice_id AND f.k = $8 AND f.band = 4), 0)
+               AS never_paid
+          FROM billed b
+    ),
+    seen AS (
+        SELECT DISTINCT ON (invoice_id, band) invoice_id, band, amount FROM i
+         WHERE k > 0 AND band > 0 ORDER BY invoice_id, band, k
+    )
+    SELECT 'history' AS what, b.segment, 0 AS band, sum(b.billed) AS a, sum(least(n.never_paid, b.billed)) AS b
+      FROM billed b JOIN never n USING (invoice_id) GROUP BY 2
+    UNION ALL
+    SELECT 'history', b.segment, s.band, sum(s.amount), sum(least(n.never_paid, s.amount))
+      FROM billed b JOIN seen s USING (invoice_id) JOIN never n USING (invoice_id) GROUP BY 2, 3
+"""
+_FINAL_AND_CUSTOMERS = """
+    UNION ALL
+    SELECT 'final', segment, band, sum(amount), NULL FROM i WHERE k = $8 AND amount IS NOT NULL GROUP BY 2, 3
+    UNION ALL
+    SELECT 'customers', segment, 0, count(DISTINCT customer_id), NULL FROM (
+        SELECT segment, customer_id FROM i WHERE amount IS NOT NULL OR (billed IS NOT NULL AND k > 0 AND $9)
+        UNION ALL SELECT segment, customer_id FROM lost WHERE lost <> 0
+    ) seen GROUP BY 2
+"""
+
+
+async def evidence_kept(
+    store: EventStore,
+    conn: Connection,
+    base: str,
+    days: Sequence[date],
+    method: Method,
+    known_on: date,
+    segment_by: provision.SegmentBy,
+    segment_of: Mapping[str, str],
+) -> dict[str, Evidence]:
+    """The same evidence summed in the database from the month-end positions in force on ``known_on``."""
     rates = await rates_as_of(store, conn, base, days[-1], known_on)
-    held: dict[date, dict[str, Open]] = {d: {} for d in days}
-    to_date: dict[date, dict[str, Decimal]] = {d: {} for d in days}  # written off less recovered by then
-    billed: dict[str, Decimal] = {}
-    owner: dict[str, str] = {}
-    for r in await conn.fetch(
-        "SELECT i.day, i.customer_id, i.invoice_id, i.currency, i.open, i.oldest_due, i.lost, i.billed"
-        f" FROM ({VERSIONS}) v JOIN kpi_items i USING (day, customer_id, known_from)",
+    priced = {base: Decimal(1), **rates.rates}
+    grouped = segment_of if segment_by != "none" else {}
+    args = (
         list(days),
         known_on,
-    ):
-        day, invoice = r["day"], r["invoice_id"]
-        rate = rates.rate_of(r["currency"]) or ZERO  # without a rate it counts zero, as when folded
-        owner[invoice] = r["customer_id"]
-        if r["oldest_due"] is not None:
-            held[day][invoice] = Open(provision.band_of((day - r["oldest_due"]).days), r["open"] * rate)
-        if r["lost"]:
-            to_date[day][invoice] = r["lost"] * rate
-        if method == "cohorts" and r["billed"] is not None and day != days[0]:
-            billed[invoice] = r["billed"] * rate
-    lost = []
-    for before, after in itertools.pairwise(days):
-        then, now = to_date[before], to_date[after]
-        lost.append({i: now.get(i, ZERO) - then.get(i, ZERO) for i in now.keys() | then.keys()})
-    return History(known_on, base, [held[d] for d in days], lost, billed, owner)
+        list(priced),
+        list(priced.values()),
+        list(grouped),
+        list(grouped.values()),
+        SEGMENT_DEFAULT.get(segment_by, ""),
+        len(days) - 1,
+        method == "cohorts",  # the billing counts among what a segment has seen
+    )
+
+    def zeros() -> list[Decimal]:
+        return [ZERO] * len(BANDS)
+
+    first: dict[str, list[Decimal]] = defaultdict(zeros)  # the method's two sums, per band
+    second: dict[str, list[Decimal]] = defaultdict(zeros)
+    final: dict[str, list[Decimal]] = defaultdict(zeros)
+    customers: dict[str, int] = {}
+    query = _ITEMS + (_ROLLED if method == "roll_rates" else _COHORTS) + _FINAL_AND_CUSTOMERS
+    for r in await conn.fetch(query, *args):
+        segment, band = r["segment"], r["band"]
+        if r["what"] == "customers":
+            customers[segment] = int(r["a"])
+        elif r["what"] == "final":
+            final[segment][band] += r["a"] or ZERO
+        else:
+            first[segment][band] += r["a"] or ZERO
+            second[segment][band] += r["b"] or ZERO
+    evidence = {}
+    for name, count in customers.items():
+        balances = tuple(final[name])
+        if method == "roll_rates":
+            rolls = provision.roll_rates_of(first[name], second[name])
+            history = {"balances": rolls.balances, "rolled": rolls.rolled}
+            evidence[name] = Evidence(rolls.loss_rates, history, balances, count)
+        else:
+            found = provision.cohorts_of(first[name], second[name])
+            evidence[name] = Evidence(found.loss_rates, {"reached": found.reached, "lost": found.lost}, balances, count)
+    if segment_by == "none" and "" not in evidence:
+        return {"": _nothing(method)}
+    return dict(sorted(evidence.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,31 +307,14 @@ class _Derived:
     total: Decimal
 
 
-def _derive(
-    method: Method,
-    held: Sequence[MonthEnd],
-    lost: Sequence[WrittenOff],
-    billed: Mapping[str, Decimal],
-    overlay_percent: Decimal,
-    base: str,
-) -> _Derived:
-    history: dict[str, tuple[Decimal, ...]]
-    if method == "roll_rates":
-        rolls = provision.roll_rates(held, lost)
-        loss_rates, history = rolls.loss_rates, {"balances": rolls.balances, "rolled": rolls.rolled}
-    else:
-        found = provision.cohorts(billed, held[1:], lost)
-        loss_rates, history = found.loss_rates, {"reached": found.reached, "lost": found.lost}
-    rates = provision.with_overlay(loss_rates, overlay_percent)
-    balances = {band: Decimal(0) for band in BANDS}
-    for item in held[-1].values():
-        balances[BANDS[item.band]] += item.amount
-    balances = {band: to_minor_unit(amount, base) for band, amount in balances.items()}
+def _derive(evidence: Evidence, overlay_percent: Decimal, base: str) -> _Derived:
+    rates = provision.with_overlay(evidence.loss_rates, overlay_percent)
+    balances = {band: to_minor_unit(amount, base) for band, amount in zip(BANDS, evidence.balances, strict=True)}
     per_band, total = expected_losses(balances, dict(zip(BANDS, rates, strict=True)))
     return _Derived(
-        loss_rates,
+        evidence.loss_rates,
         rates,
-        {k: tuple(to_minor_unit(v, base) for v in values) for k, values in history.items()},
+        {k: tuple(to_minor_unit(v, base) for v in values) for k, values in evidence.history.items()},
         balances,
         {band: to_minor_unit(amount, base) for band, amount in per_band.items()},
         to_minor_unit(total, base),
@@ -219,8 +345,10 @@ def _summed(parts: Sequence[_Derived], base: str) -> _Derived:
 
 
 def compute(
-    history: History,
+    evidence: Mapping[str, Evidence],
     *,
+    known_on: date,
+    base: str,
     matrix_id: str,
     month_end: date,
     method: Method,
@@ -230,47 +358,30 @@ def compute(
     by: str,
     today: date,
     segment_by: provision.SegmentBy = "none",
-    segment_of: Mapping[str, str] | None = None,
 ) -> ProvisionMatrixComputed:
-    """The matrix of the whole book, or with ``segment_by`` one per segment (``segment_of``: each
-    customer's segment at the month end; a customer without one is SEGMENT_DEFAULT's)."""
-    held, lost, billed, base = history.held, history.lost, history.billed, history.base
+    """The matrix of the whole book (``evidence[""]``), or with ``segment_by`` one per segment."""
     segments: list[ProvisionSegment] = []
     if segment_by == "none":
-        whole = _derive(method, held, lost, billed, overlay_percent, base)
+        whole = _derive(evidence[""], overlay_percent, base)
     else:
-        seen = set().union(*held, *lost, billed)
-        owner = history.owner
-        members: dict[str, set[str]] = defaultdict(set)
-        for invoice in seen:
-            customer = owner[invoice]
-            members[(segment_of or {}).get(customer, SEGMENT_DEFAULT[segment_by])].add(invoice)
         derived = []
-        for name in sorted(members):
-            invoices = frozenset(members[name])
-            part = _derive(
-                method,
-                [provision.restrict(h, invoices) for h in held],
-                [provision.restrict(w, invoices) for w in lost],
-                provision.restrict(billed, invoices),
-                overlay_percent,
-                base,
-            )
-            derived.append(part)
+        for name, part in evidence.items():
+            found = _derive(part, overlay_percent, base)
+            derived.append(found)
             segments.append(
                 ProvisionSegment(
                     segment=name,
-                    customers=len({owner[i] for i in invoices}),
-                    bands=_bands(part, base),
-                    expected_loss=Money(amount=part.total, currency=base),
-                    history=part.history,
+                    customers=part.customers,
+                    bands=_bands(found, base),
+                    expected_loss=Money(amount=found.total, currency=base),
+                    history=found.history,
                 )
             )
-        whole = _summed(derived, base) if derived else _derive(method, held, lost, billed, overlay_percent, base)
+        whole = _summed(derived, base) if derived else _derive(_nothing(method), overlay_percent, base)
     return ProvisionMatrixComputed(
         matrix_id=matrix_id,
         month_end=month_end,
-        known_on=history.known_on,
+        known_on=known_on,
         method=method,
         look_back_months=look_back_months,
         overlay_percent=overlay_percent,
@@ -284,6 +395,11 @@ def compute(
         segment_by=segment_by,
         segments=tuple(segments),
     )
+
+
+def _nothing(method: Method) -> Evidence:
+    """The evidence of a book without history."""
+    return _evidence(method, [{}, {}], [{}], {}, 0)
 
 
 SEGMENT_DEFAULT = {"grade": provision.UNRATED, "insurance": provision.UNINSURED}
