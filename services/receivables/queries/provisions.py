@@ -171,53 +171,60 @@ def evidence_folded(
 
 
 # The invoices of the window's month ends (k from 0), from the positions in force, in the base
-# currency (no rate: zero, as folded), each with its customer's segment and its band when open.
+# currency (no rate: zero, as folded), each with its customer's segment and its band when open; and
+# what was written off less recovered in the month after month end k, by invoice. Kept in temporary
+# tables with their statistics, so that the queries on them join by hash, not by nested loops.
+_TABLES = [
+    "DROP TABLE IF EXISTS provision_items, provision_lost",
+    "CREATE TEMP TABLE provision_items (k int, invoice_id text, customer_id text, segment text, amount numeric,"
+    " band int, lost numeric, billed numeric) ON COMMIT DROP",
+    "CREATE TEMP TABLE provision_lost (k int, invoice_id text, customer_id text, segment text, lost numeric)"
+    " ON COMMIT DROP",
+]
 _ITEMS = f"""
+    INSERT INTO provision_items
     WITH v AS ({VERSIONS}),
-    d AS (SELECT day, k - 1 AS k FROM unnest($1::date[]) WITH ORDINALITY AS d(day, k)),
-    i AS (
-        SELECT d.k, i.invoice_id, i.customer_id, coalesce(g.segment, $7) AS segment,
-               CASE WHEN i.oldest_due IS NOT NULL THEN i.open * coalesce(r.rate, 0) END AS amount,
-               CASE WHEN i.oldest_due IS NULL THEN NULL WHEN i.day - i.oldest_due <= 0 THEN 0
-                    ELSE least((i.day - i.oldest_due - 1) / 30 + 1, 4) END AS band,
-               i.lost * coalesce(r.rate, 0) AS lost,
-               i.billed * coalesce(r.rate, 0) AS billed
-          FROM v JOIN kpi_items i USING (day, customer_id, known_from) JOIN d ON d.day = i.day
-          LEFT JOIN unnest($3::text[], $4::numeric[]) AS r(currency, rate) ON r.currency = i.currency
-          LEFT JOIN unnest($5::text[], $6::text[]) AS g(customer_id, segment) ON g.customer_id = i.customer_id
-    ),
-    -- what was written off less recovered in the month after month end k, by invoice
-    lost AS (
-        SELECT coalesce(c.k, n.k - 1) AS k, coalesce(c.invoice_id, n.invoice_id) AS invoice_id,
-               coalesce(c.customer_id, n.customer_id) AS customer_id, coalesce(c.segment, n.segment) AS segment,
-               coalesce(n.lost, 0) - coalesce(c.lost, 0) AS lost
-          FROM (SELECT * FROM i WHERE k < $8) c
-          FULL JOIN (SELECT * FROM i WHERE k > 0) n ON n.invoice_id = c.invoice_id AND n.k = c.k + 1
-    )
+    d AS (SELECT day, k - 1 AS k FROM unnest($1::date[]) WITH ORDINALITY AS d(day, k))
+    SELECT d.k, i.invoice_id, i.customer_id, coalesce(g.segment, $7),
+           CASE WHEN i.oldest_due IS NOT NULL THEN i.open * coalesce(r.rate, 0) END,
+           CASE WHEN i.oldest_due IS NULL THEN NULL WHEN i.day - i.oldest_due <= 0 THEN 0
+                ELSE least((i.day - i.oldest_due - 1) / 30 + 1, 4) END,
+           i.lost * coalesce(r.rate, 0),
+           i.billed * coalesce(r.rate, 0)
+      FROM v JOIN kpi_items i USING (day, customer_id, known_from) JOIN d ON d.day = i.day
+      LEFT JOIN unnest($3::text[], $4::numeric[]) AS r(currency, rate) ON r.currency = i.currency
+      LEFT JOIN unnest($5::text[], $6::text[]) AS g(customer_id, segment) ON g.customer_id = i.customer_id
+"""
+_LOST = """
+    INSERT INTO provision_lost
+    SELECT coalesce(c.k, n.k - 1), coalesce(c.invoice_id, n.invoice_id), coalesce(c.customer_id, n.customer_id),
+           coalesce(c.segment, n.segment), coalesce(n.lost, 0) - coalesce(c.lost, 0)
+      FROM (SELECT * FROM provision_items WHERE k < $1) c
+      FULL JOIN (SELECT * FROM provision_items WHERE k > 0) n ON n.invoice_id = c.invoice_id AND n.k = c.k + 1
 """
 # Each query answers rows (what, segment, band, a, b): "history" rows of the method's two sums per
 # band (roll rates: balance, rolled; cohorts: reached, lost), "final" rows of what was open at the
-# month end, and a "customers" row per segment.
+# month end, and a "customers" row per segment. $1: the last month end's k; $2: cohorts.
 _ROLLED = """
     SELECT 'history' AS what, c.segment, c.band, sum(c.amount) AS a,
            sum(CASE WHEN c.band = 4 THEN least(coalesce(w.lost, 0), c.amount)
                     WHEN n.band > c.band THEN least(n.amount, c.amount) ELSE 0 END) AS b
-      FROM i c
-      LEFT JOIN i n ON n.invoice_id = c.invoice_id AND n.k = c.k + 1 AND n.amount IS NOT NULL
-      LEFT JOIN lost w ON w.invoice_id = c.invoice_id AND w.k = c.k
-     WHERE c.amount IS NOT NULL AND c.k < $8
+      FROM provision_items c
+      LEFT JOIN provision_items n ON n.invoice_id = c.invoice_id AND n.k = c.k + 1 AND n.amount IS NOT NULL
+      LEFT JOIN provision_lost w ON w.invoice_id = c.invoice_id AND w.k = c.k
+     WHERE c.amount IS NOT NULL AND c.k < $1
      GROUP BY 2, 3
 """
 _COHORTS = """
-    , billed AS (SELECT invoice_id, segment, billed FROM i WHERE billed IS NOT NULL AND k > 0),
+    WITH billed AS (SELECT invoice_id, segment, billed FROM provision_items WHERE billed IS NOT NULL AND k > 0),
     never AS (
-        SELECT b.invoice_id, coalesce((SELECT sum(w.lost) FROM lost w WHERE w.invoice_id = b.invoice_id), 0)
-               + coalesce((SELECT f.amount FROM i f WHERE f.invoice_id = b.invoice_id AND f.k = $8 AND f.band = 4), 0)
-               AS never_paid
+        SELECT b.invoice_id, coalesce(w.lost, 0) + coalesce(f.amount, 0) AS never_paid
           FROM billed b
+          LEFT JOIN (SELECT invoice_id, sum(lost) AS lost FROM provision_lost GROUP BY 1) w USING (invoice_id)
+          LEFT JOIN provision_items f ON f.invoice_id = b.invoice_id AND f.k = $1 AND f.band = 4
     ),
     seen AS (
-        SELECT DISTINCT ON (invoice_id, band) invoice_id, band, amount FROM i
+        SELECT DISTINCT ON (invoice_id, band) invoice_id, band, amount FROM provision_items
          WHERE k > 0 AND band > 0 ORDER BY invoice_id, band, k
     )
     SELECT 'history' AS what, b.segment, 0 AS band, sum(b.billed) AS a, sum(least(n.never_paid, b.billed)) AS b
@@ -228,11 +235,13 @@ _COHORTS = """
 """
 _FINAL_AND_CUSTOMERS = """
     UNION ALL
-    SELECT 'final', segment, band, sum(amount), NULL FROM i WHERE k = $8 AND amount IS NOT NULL GROUP BY 2, 3
+    SELECT 'final', segment, band, sum(amount), NULL FROM provision_items
+     WHERE k = $1 AND amount IS NOT NULL GROUP BY 2, 3
     UNION ALL
     SELECT 'customers', segment, 0, count(DISTINCT customer_id), NULL FROM (
-        SELECT segment, customer_id FROM i WHERE amount IS NOT NULL OR (billed IS NOT NULL AND k > 0 AND $9)
-        UNION ALL SELECT segment, customer_id FROM lost WHERE lost <> 0
+        SELECT segment, customer_id FROM provision_items
+         WHERE amount IS NOT NULL OR (billed IS NOT NULL AND k > 0 AND $2)
+        UNION ALL SELECT segment, customer_id FROM provision_lost WHERE lost <> 0
     ) seen GROUP BY 2
 """
 
@@ -251,17 +260,26 @@ async def evidence_kept(
     rates = await rates_as_of(store, conn, base, days[-1], known_on)
     priced = {base: Decimal(1), **rates.rates}
     grouped = segment_of if segment_by != "none" else {}
-    args = (
-        list(days),
-        known_on,
-        list(priced),
-        list(priced.values()),
-        list(grouped),
-        list(grouped.values()),
-        SEGMENT_DEFAULT.get(segment_by, ""),
-        len(days) - 1,
-        method == "cohorts",  # the billing counts among what a segment has seen
-    )
+    last = len(days) - 1
+    rows: list[Any] = []
+    async with conn.transaction():
+        for statement in _TABLES:
+            await conn.execute(statement)
+        await conn.execute(
+            _ITEMS,
+            list(days),
+            known_on,
+            list(priced),
+            list(priced.values()),
+            list(grouped),
+            list(grouped.values()),
+            SEGMENT_DEFAULT.get(segment_by, ""),
+        )
+        await conn.execute("CREATE INDEX ON provision_items (invoice_id, k); ANALYZE provision_items")
+        await conn.execute(_LOST, last)
+        await conn.execute("CREATE INDEX ON provision_lost (invoice_id, k); ANALYZE provision_lost")
+        query = (_ROLLED if method == "roll_rates" else _COHORTS) + _FINAL_AND_CUSTOMERS
+        rows = await conn.fetch(query, last, method == "cohorts")  # the billing counts for cohorts
 
     def zeros() -> list[Decimal]:
         return [ZERO] * len(BANDS)
@@ -270,8 +288,7 @@ async def evidence_kept(
     second: dict[str, list[Decimal]] = defaultdict(zeros)
     final: dict[str, list[Decimal]] = defaultdict(zeros)
     customers: dict[str, int] = {}
-    query = _ITEMS + (_ROLLED if method == "roll_rates" else _COHORTS) + _FINAL_AND_CUSTOMERS
-    for r in await conn.fetch(query, *args):
+    for r in rows:
         segment, band = r["segment"], r["band"]
         if r["what"] == "customers":
             customers[segment] = int(r["a"])
