@@ -390,10 +390,12 @@ def predict(model: Model, samples: Sequence[Sample]) -> list[Prediction]:
     at = np.array([s.at.toordinal() for s in samples], dtype=np.int64)
     mid, low, high = (np.maximum(at, due + np.rint(d).astype(np.int64)) for d in delays)
     low, high = np.minimum(low, mid), np.maximum(high, mid)
-    day = date.fromordinal
+    # A few hundred distinct days among many predictions: each made once.
+    day = {o: date.fromordinal(o) for o in np.unique(np.concatenate([mid, low, high])).tolist()}
+    probability = np.round(late, 4).tolist()  # to four places (round() per value costs more than the model)
     return [
-        Prediction(s.item, s.at, day(m), day(lo), day(hi), round(p, 4))
-        for s, m, lo, hi, p in zip(samples, mid.tolist(), low.tolist(), high.tolist(), late.tolist(), strict=True)
+        Prediction(s.item, s.at, day[m], day[lo], day[hi], p)
+        for s, m, lo, hi, p in zip(samples, mid.tolist(), low.tolist(), high.tolist(), probability, strict=True)
     ]
 
 
