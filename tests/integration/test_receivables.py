@@ -423,7 +423,7 @@ async def test_kpis_of_a_quarter_as_reported_and_as_known_now_differ_by_exactly_
             found = (await http.get(quarter, headers=bearer("credit_manager"))).json()
             return bool(found["computed_from"] == "month_end_positions")
 
-        await eventually(kept, what="the quarter read from the month-end positions")
+        await eventually(kept, within=60, what="the quarter read from the month-end positions")
         found = await http.get(quarter, headers=bearer("credit_manager"))
         kpis = found.json()
         assert {k: v for k, v in kpis.items() if k != "computed_from"} == {
