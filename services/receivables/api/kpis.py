@@ -20,6 +20,7 @@ from libs.service.kit import KitDep
 from libs.service.views import Body, answer
 from services.receivables import handlers
 from services.receivables.api.base import Managers, Readers, parts_of, today_of
+from services.receivables.domain.positions import is_month_end
 from services.receivables.domain.provision import SegmentBy
 from services.receivables.queries import kpis, positions, provisions
 
@@ -137,7 +138,7 @@ async def compute_provision(body: ProvisionRequest, request: Request, kit: KitDe
     arrives later."""
     today = today_of(kit)
     known = body.known_on or today
-    if not provisions.is_month_end(body.month_end):
+    if not is_month_end(body.month_end):
         raise Problem(
             422, "Invalid date", f"month_end {body.month_end} is not the last day of its month", kind="invalid-date"
         )

@@ -5,7 +5,6 @@ oldest open instalment, and what was written off (net of recoveries) in each mon
 from __future__ import annotations
 
 import bisect
-import calendar
 import itertools
 import json
 from collections import defaultdict
@@ -42,10 +41,6 @@ def month_ends(last: date, months: int) -> list[date]:
         first = found[-1].replace(day=1)
         found.append(first - timedelta(days=1))
     return found[::-1]
-
-
-def is_month_end(day: date) -> bool:
-    return day.day == calendar.monthrange(day.year, day.month)[1]
 
 
 @dataclass(frozen=True)
