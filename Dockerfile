@@ -7,6 +7,12 @@ WORKDIR /src
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
 
+# The console's front-end packages, from the npm lock file (the test-only ones left out).
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY services/console/package.json services/console/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim
 # The CJK font that statements of account embed (Chinese names must render in the PDF).
 RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei \
@@ -16,7 +22,9 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY libs ./libs
 COPY services ./services
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 CREDO_HOST=0.0.0.0 CREDO_PORT=8000
+COPY --from=assets /assets/node_modules ./services/console/node_modules
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 CREDO_HOST=0.0.0.0 CREDO_PORT=8000 \
+    CREDO_CONSOLE_HOST=0.0.0.0 CREDO_CONSOLE_PORT=8000
 USER credo
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

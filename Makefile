@@ -22,7 +22,13 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-install: $(STAMP)
+# The console's front-end packages (htmx, ECharts; axe-core for its tests), from the npm lock file.
+CONSOLE_ASSETS := services/console/node_modules/.package-lock.json
+$(CONSOLE_ASSETS): services/console/package.json services/console/package-lock.json
+	npm ci --prefix services/console --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(STAMP) $(CONSOLE_ASSETS)
 
 # The CJK font statements of account embed (Debian's fonts-wqy-microhei).
 STATEMENT_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
@@ -31,8 +37,14 @@ $(STATEMENT_FONT):
 	$(SUDO) apt-get install -y -q fonts-wqy-microhei > /dev/null || \
 		($(SUDO) apt-get update -q > /dev/null && $(SUDO) apt-get install -y -q fonts-wqy-microhei > /dev/null)
 
+# The browser the console's tests drive (Debian's chromium; Playwright downloads none).
+BROWSER := /usr/bin/chromium
+$(BROWSER):
+	$(SUDO) apt-get install -y -q chromium > /dev/null || \
+		($(SUDO) apt-get update -q > /dev/null && $(SUDO) apt-get install -y -q chromium > /dev/null)
+
 ## Every test: lint and types, contract drift, unit, integration and system tests.
-test: lint $(STATEMENT_FONT)
+test: lint $(STATEMENT_FONT) $(CONSOLE_ASSETS) $(BROWSER)
 	$(BIN)/python -m contracts.catalogue --check
 	$(BIN)/pytest
 
@@ -58,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.payment_dates
 	$(BIN)/python -m bench.collections
 	$(BIN)/python -m bench.alerts
+	$(BIN)/python -m bench.console
 
 ## The chaos trial at scale: a 200-customer, 20,000-invoice book loaded through 20 kills.
 chaos: $(STAMP)
@@ -71,7 +84,7 @@ asyncapi: $(STAMP)
 ## Run the system on this machine (see README).
 # DEMO=1 (or DEMO=customers,invoices) loads the ERP simulator's book once everything is ready.
 DEMO ?=
-dev: $(STAMP) $(STATEMENT_FONT)
+dev: $(STAMP) $(STATEMENT_FONT) $(CONSOLE_ASSETS)
 	CREDO_DEV_DEMO=$(DEMO) $(BIN)/python -m tools.dev
 
 ## Send the running make dev's demo book to the ERP's topics again (after the broker lost its log).
@@ -86,4 +99,4 @@ token: $(STAMP)
 	@$(BIN)/python -m tools.token --role $(ROLE) --subject "$(SUBJECT)"
 
 clean:
-	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache services/console/node_modules

@@ -10,11 +10,11 @@ sends its mails to a local SMTP server that keeps them in .dev/mail and lists th
 The embedded broker forgets its log when it stops, so on each start the services re-publish
 their history and the consumers, noticing the new log, re-read it and skip what they have.
 
-Settings: ``CREDO_DEV_DIR`` (default .dev), ``CREDO_DEV_BASE_PORT`` (default 8100; the
-services listen on the next five ports, the mailbox's SMTP server and its listing on the two
-after), ``CREDO_DEV_DEMO`` (``customers,invoices``, e.g. ``50,2000``, or ``1`` for that size):
-load the ERP simulator's book once everything is ready.
-Loading is idempotent: the same documents sent again are applied once.
+Settings: ``CREDO_DEV_DIR`` (default .dev), ``CREDO_DEV_BASE_PORT`` (default 8100, where the
+console listens; the services listen on the next five ports, the mailbox's SMTP server and its
+listing on the two after, the development OpenID provider on the one after those),
+``CREDO_DEV_DEMO`` (``customers,invoices``, e.g. ``50,2000``, or ``1`` for that size): load the ERP
+simulator's book once everything is ready. Loading is idempotent: the same documents sent again are applied once.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +37,7 @@ from typing import IO, Any
 
 import asyncpg
 import httpx
+import uvicorn
 from aiohttp import web
 
 from libs.infra.embedded import EmbeddedPostgres, TansuBroker, end_with_parent, private_log
@@ -42,6 +45,7 @@ from libs.infra.mailbox import listing, smtp_server
 from libs.infra.provision import BrokerHandle, PostgresHandle, kafka_broker, postgres_server
 from libs.service.auth import mint_token
 from tools import erp_simulator
+from tools.dev_identity import DEV_USERS, identity_provider
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
@@ -54,8 +58,26 @@ DEMO_COMPANY = {
     "CREDO_COMPANY_BANK_ACCOUNT": "1402 0211 0900 1234 567",
     "CREDO_COMPANY_TAX_ID": "91350100M000100Y43",
 }
+CONSOLE_CLIENT = "credo-console"
+DEV_SIGN_INS = ", ".join(f"{u.subject} ({', '.join(u.roles)})" for u in DEV_USERS)
 # The demo's FX rates to CNY, from the first day of its book.
 DEMO_RATES = {"USD": "7.1200", "EUR": "7.7800"}
+
+
+def free_base_port() -> int:
+    # Below the ephemeral range, so that the stack's own outgoing connections cannot take the
+    # ports between its stop and its restart.
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(50):
+        base = random.randint(ephemeral_low // 2, ephemeral_low - 10)
+        try:
+            for port in range(base, base + 9):  # the console, five services, SMTP, the mailbox, sign-in
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free ports")
 
 
 def dev_dir() -> Path:
@@ -77,6 +99,7 @@ def ensure_dev_secrets(directory: Path) -> dict[str, str]:
         "jwt_secret": secrets.token_urlsafe(48),
         "erp_api_key": secrets.token_urlsafe(32),
         "postgres_password": secrets.token_urlsafe(24),
+        "console_client_secret": secrets.token_urlsafe(32),
     }
     if kept.keys() >= made.keys():
         return kept
@@ -336,7 +359,23 @@ async def run(stop: asyncio.Event) -> None:
             )
             for i, name in enumerate(SERVICES)
         ]
-        supervisor = Supervisor(services, pg, broker)
+        console_url, issuer = f"http://127.0.0.1:{base_port}", f"http://127.0.0.1:{base_port + len(SERVICES) + 3}"
+        identity = await serve_identity_provider(issuer, dev_secrets, console_url)
+        console = ServiceProcess(
+            "console",
+            base_port,
+            {
+                **os.environ,
+                "CREDO_CONSOLE_PORT": str(base_port),
+                "CREDO_CONSOLE_PUBLIC_URL": console_url,
+                "CREDO_CONSOLE_OIDC_ISSUER": issuer,
+                "CREDO_CONSOLE_OIDC_CLIENT_ID": CONSOLE_CLIENT,
+                "CREDO_CONSOLE_OIDC_CLIENT_SECRET": dev_secrets["console_client_secret"],
+                **{f"CREDO_CONSOLE_{s.name.upper()}_URL": s.url for s in services},
+            },
+            directory / "logs" / "console.log",
+        )
+        supervisor = Supervisor([*services, console], pg, broker)
         await supervisor.start()
         watcher = asyncio.create_task(supervisor.watch())
         try:
@@ -346,12 +385,14 @@ async def run(stop: asyncio.Event) -> None:
                 waiting.cancel()
                 return
             say(f"ready in {time.monotonic() - started:.1f} s")
+            say(f"{'console':<12} {console.url}/   sign in as one of: {DEV_SIGN_INS}   log {console.log_path}")
             for service in services:
                 say(f"{service.name:<12} {service.url}   docs {service.url}/docs   log {service.log_path}")
             say(
                 f"{'mailbox':<12} {mailbox_url}   the mails collections and alerts sent "
                 f"(SMTP on {mail_port}, .eml in {directory / 'mail'})"
             )
+            say(f"{'sign-in':<12} {issuer}/.well-known/openid-configuration   the development OpenID provider")
             say(f"token (admin, 8 h): {mint_token(dev_secrets['jwt_secret'], 'developer', ['admin'])}")
             say(f"ERP API key (X-API-Key): {dev_secrets['erp_api_key']}")
             say("Ctrl-C stops everything.")
@@ -372,6 +413,7 @@ async def run(stop: asyncio.Event) -> None:
             await supervisor.stop()
             watcher.cancel()
             await mailbox.cleanup()
+            identity.should_exit = True
     say("stopped")
 
 
@@ -383,6 +425,20 @@ async def open_mailbox(stack: ExitStack, folder: Path, smtp_port: int, http_port
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", http_port).start()
     return runner
+
+
+async def serve_identity_provider(issuer: str, dev_secrets: dict[str, str], console_url: str) -> uvicorn.Server:
+    """The development OpenID provider, in this process, for as long as make dev runs."""
+    clients = {CONSOLE_CLIENT: (dev_secrets["console_client_secret"], [f"{console_url}/signin/callback"])}
+    app = identity_provider(issuer, dev_secrets["jwt_secret"], clients)
+    port = int(issuer.rsplit(":", 1)[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped it
+        await asyncio.sleep(0.02)
+    return server
 
 
 def demo_size(setting: str) -> tuple[int, int] | None:

@@ -26,6 +26,7 @@ from services.scoring.domain.policy import changed, describe
 from services.scoring.queries import accounts
 from services.scoring.queries import views as v
 from services.scoring.queries import what_if as replay
+from services.scoring.queries.portfolio import portfolio_view
 
 router = APIRouter(tags=["scoring"])
 
@@ -108,6 +109,19 @@ async def waiting_requests(
         raise Problem(422, "Unknown tier", f"waiting_for must be one of {', '.join(tiers)}", kind="invalid-query")
     async with kit.pool.acquire() as conn:
         return answer(await accounts.waiting_requests(conn, waiting_for))
+
+
+@router.get(
+    "/portfolio",
+    response_model=v.PortfolioView,
+    summary="The book by grade and against its limits, today, in the base currency",
+)
+async def get_portfolio(kit: KitDep, _: Readers) -> Response:
+    """Per grade (A to E, then not rated) the customers, their exposure and their limits in force; and
+    against the limits: how many have one, how many are over it (and by how much in all), how many use
+    80 % of it or more, and how many are exposed without one. Exposure is what the credit check counts."""
+    async with kit.pool.acquire() as conn:
+        return answer(await portfolio_view(conn, kit.clock.today(), parts_of(kit).base_currency))
 
 
 # -- commands on the credit account --------------------------------------------------------------------------

@@ -107,6 +107,7 @@ MATRIX: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("GET", "/customers/{customer_id}/scores"): READERS,
         ("GET", "/customers/{customer_id}/requests"): READERS,
         ("GET", "/requests"): READERS,
+        ("GET", "/portfolio"): READERS,
         ("POST", "/customers/{customer_id}/limit-requests"): DECIDERS,
         ("POST", "/customers/{customer_id}/terms-requests"): DECIDERS,
         ("POST", "/customers/{customer_id}/requests/{request_id}/approval"): DECIDERS,

@@ -6,17 +6,17 @@ from __future__ import annotations
 import json
 import os
 import queue
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-SERVICES = ("profiles", "receivables", "scoring", "collections", "alerts")
+from tools.dev import SERVICES, free_base_port
+
+__all__ = ["SERVICES", "DevStack", "free_base_port", "with_password"]
 
 
 class DevStack:
@@ -70,22 +70,6 @@ class DevStack:
         self.process.send_signal(signal.SIGINT)
         self.wait_for(r"credo dev \| stopped", within=60)
         assert self.process.wait(30) == 0
-
-
-def free_base_port() -> int:
-    # Below the ephemeral range, so that the stack's own outgoing connections cannot take the
-    # ports between its stop and its restart.
-    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for _ in range(50):
-        base = random.randint(ephemeral_low // 2, ephemeral_low - 10)
-        try:
-            for port in range(base + 1, base + 8):  # five services, SMTP and the mailbox
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free ports")
 
 
 def with_password(shown: str, directory: Path) -> str:

@@ -58,6 +58,12 @@ async def test_dev_stack_ready_within_a_minute_and_keeps_its_data(tmp_path: Path
     try:
         ready = stack.wait_for(r"ready in ([\d.]+) s", within=60)
         assert float(ready.group(1)) < 60
+        console = stack.wait_for(r"console +(http://\S+)/ ", within=5).group(1)  # the first address printed
+        assert console == f"http://127.0.0.1:{stack.base_port}"
+        async with httpx.AsyncClient(follow_redirects=True, timeout=10) as browser:
+            sign_in = await browser.get(f"{console}/")  # to the development provider's page
+            assert sign_in.status_code == 200
+            assert "development sign-in" in sign_in.text, sign_in.text[:300]
         token = stack.wait_for(r"token \(admin, 8 h\): (\S+)", within=5).group(1)
         found = re.search(r"PostgreSQL (\S+) ", "".join(stack.output))
         assert found is not None

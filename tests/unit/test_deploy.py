@@ -42,6 +42,9 @@ def test_compose_runs_every_service_with_its_own_database_and_topics() -> None:
         assert f"CREATE DATABASE credo_{name};" in init_sql
         assert f"{name}.events" in topics_job
         assert f"{name}.dlq" in topics_job
+    console = compose["services"]["console"]
+    assert console["command"] == ["services.console"]
+    assert console["environment"]["CREDO_CONSOLE_SCORING_URL"] == "http://scoring:8000"
     for contract in catalogue.topics():  # every published topic, the ERP's included
         assert contract.topic in topics_job
     assert "retention.ms=-1" in topics_job
@@ -56,6 +59,7 @@ def test_the_image_is_small_runs_as_a_user_and_checks_its_health() -> None:
     assert users[-1] not in ("root", "0")
     assert "HEALTHCHECK" in dockerfile
     assert "fonts-wqy-microhei" in dockerfile  # statements' PDFs embed it
+    assert "npm ci --omit=dev" in dockerfile  # the console's front-end packages, from the lock file
     assert "/health/live" in dockerfile
     assert "--no-dev" in dockerfile, "the image must not carry the test and embedded-server dependencies"
     ignored = (ROOT / ".dockerignore").read_text().split()
@@ -92,6 +96,11 @@ def test_kubernetes_manifests_are_valid_and_run_every_service(tmp_path: Path) ->
         assert pod["securityContext"]["runAsNonRoot"] is True
         secrets = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]}
         assert f"database-url-{name}" in secrets
+    (console,) = [d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "console"]
+    (container,) = console["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["services.console"]  # no database: its one secret is its client's
+    assert {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]} == {"console-client-secret"}
+    assert ("Service", "console") in kinds
 
     broken = tmp_path / "broken.yaml"
     broken.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: two}\n")

@@ -194,3 +194,32 @@ class WhatIfReport(View):
     overdue_holds: dict[str, int]
     changed: list[dict[str, Any]]
     changed_listed: str
+
+
+class GradeLineView(View):
+    grade: Grade | None  # None: customers not rated yet
+    customers: int
+    exposure: MoneyView
+    limits: MoneyView
+
+
+class AgainstLimitsView(View):
+    with_limit: int
+    limits: MoneyView
+    exposure_with_limit: MoneyView
+    over_limit: int
+    over_limit_excess: MoneyView
+    near_limit: int
+    without_limit: int
+    exposure_without_limit: MoneyView
+
+
+class PortfolioView(View):
+    """The book by grade and against its limits, today, in the base currency."""
+
+    as_of: date
+    currency: str
+    customers: int
+    by_grade: list[GradeLineView]
+    against_limits: AgainstLimitsView
+    unpriced_currencies: list[str]
