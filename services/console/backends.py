@@ -65,6 +65,19 @@ class Backends:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return await self._send(session, service, "POST", path, json=dict(body), headers=headers)
 
+    async def document(self, session: Session, service: str, path: str) -> tuple[bytes, str]:
+        """A file a service serves (a PDF), with its content type."""
+        try:
+            with upstream():
+                response = await self.clients[service].get(path, headers=self._auth(session))
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"{service}: {exc.__class__.__name__}") from None
+        if response.status_code >= 500:
+            raise Unavailable(f"{service} answered {response.status_code}")
+        if response.status_code >= 400:
+            raise Refused(response.status_code, _problem(response))
+        return response.content, response.headers.get("content-type", "application/octet-stream")
+
     def stream(self, session: Session, path: str, last_event_id: str | None) -> Any:
         """The alerts service's event stream, opened with the user's token (an async context manager)."""
         headers = self._auth(session) | {"Accept": "text/event-stream"}
@@ -87,11 +100,15 @@ class Backends:
         if response.status_code >= 500:
             raise Unavailable(f"{service} answered {response.status_code}")
         if response.status_code >= 400:
-            try:
-                problem = response.json()
-            except ValueError:
-                problem = {"title": response.reason_phrase, "detail": response.text[:300]}
-            raise Refused(response.status_code, problem if isinstance(problem, dict) else {"detail": str(problem)})
+            raise Refused(response.status_code, _problem(response))
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        problem = response.json()
+    except ValueError:
+        return {"title": response.reason_phrase, "detail": response.text[:300]}
+    return problem if isinstance(problem, dict) else {"detail": str(problem)}

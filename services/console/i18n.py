@@ -184,6 +184,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "customers_contacted": ("联系客户数", "Customers contacted"),
     "alerts_count": ("预警数", "Alerts"),
     "recorded": ("已记录", "Recorded"),
+    "level": ("级别", "Level"),
+    "statement_issued": ("已发出，待确认", "issued, awaiting confirmation"),
+    "statement_confirmed": ("客户已确认", "confirmed by the customer"),
+    "statement_disputed": ("客户有异议", "disputed by the customer"),
+    "agree_plan": ("约定还款计划", "Agree a payment plan"),
+    "plan_invoices": ("发票号（逗号分隔）", "Invoice numbers (commas between)"),
+    "plan_instalments": ("分期：每行一个“日期 金额”", 'Instalments: one "date amount" a line'),
+    "grade_floor": ("等级下限", "Floor of grade"),
+    "overdue_days": ("逾期预警天数", "Days overdue that raise an alert"),
 }
 
 CHOICES: dict[str, dict[str, tuple[str, str]]] = {

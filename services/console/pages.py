@@ -16,7 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.exceptions import HTTPException
 
 from services.console.backends import Refused
-from services.console.deps import ConsoleDep, PostedSession, SessionDep, new_form_key
+from services.console.deps import Console, ConsoleDep, PostedSession, SessionDep, new_form_key
 from services.console.i18n import helpers
 from services.console.sessions import Session
 
@@ -216,6 +216,15 @@ async def request_limit(
     return console.render(request, "_done.html", session, message="recorded")
 
 
+@router.get("/customers/{customer_id}/statements/{statement_id}.pdf")
+async def statement_pdf(customer_id: str, statement_id: str, console: ConsoleDep, session: SessionDep) -> Response:
+    """The statement of account's PDF, as receivables renders it for this user."""
+    path = f"/customers/{customer_id}/statements/{statement_id}.pdf"
+    content, media_type = await console.backends.document(session, "receivables", path)
+    disposition = f'inline; filename="{statement_id}.pdf"'
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+
+
 # -- worklist ---------------------------------------------------------------------------------------------
 
 
@@ -253,6 +262,13 @@ async def worklist(
     )
 
 
+async def invoice_ids(console: Console, session: Session, customer_id: str, named: list[str]) -> list[str]:
+    """Invoices as the collector names them, by number (as printed) or by id, as their ids."""
+    case = await console.backends.maybe(session, "collections", f"/cases/{customer_id}")
+    by_number = {i["number"]: i["invoice_id"] for i in (case or {}).get("items", [])}
+    return [by_number.get(name, name) for name in named]
+
+
 @router.post("/worklist/{customer_id}/contacts", response_class=HTMLResponse)
 async def log_contact(
     request: Request,
@@ -270,6 +286,8 @@ async def log_contact(
     dispute_amount: Annotated[str, Form(max_length=30)] = "",
 ) -> Response:
     body: dict[str, Any] = {"channel": channel, "outcome": outcome, "note": note.strip() or None}
+    if outcome == "disputes_it" and dispute_invoice.strip():
+        (dispute_invoice,) = await invoice_ids(console, session, customer_id, [dispute_invoice.strip()])
     if outcome == "promises_to_pay":
         body["promise"] = {"amount": {"amount": promise_amount.strip(), "currency": currency}, "due_date": promise_date}
     if outcome == "disputes_it":
@@ -279,6 +297,31 @@ async def log_contact(
             "reason": note.strip() or "disputed in a call",
         }
     case = await console.backends.post(session, "collections", f"/cases/{customer_id}/contacts", body, form_key)
+    return console.render(request, "_contact_logged.html", session, case=case)
+
+
+@router.post("/worklist/{customer_id}/plans", response_class=HTMLResponse)
+async def agree_plan(
+    request: Request,
+    customer_id: str,
+    console: ConsoleDep,
+    session: PostedSession,
+    form_key: Annotated[str, Form(max_length=64)],
+    invoices: Annotated[str, Form(min_length=1, max_length=2000)],
+    instalments: Annotated[str, Form(min_length=1, max_length=4000)],
+    currency: Annotated[str, Form(max_length=3)] = "CNY",
+) -> Response:
+    """A payment plan: invoice ids separated by commas or spaces, one instalment a line as
+    ``YYYY-MM-DD amount``; collections checks that they add up to what is open."""
+    lines = [line.split() for line in instalments.splitlines() if line.strip()]
+    if any(len(parts) != 2 for parts in lines):
+        raise HTTPException(422, "each instalment is one line: a date and an amount, e.g. 2026-05-31 5000.00")
+    named = [i for i in invoices.replace(",", " ").split() if i]
+    body = {
+        "invoices": await invoice_ids(console, session, customer_id, named),
+        "instalments": [{"due_date": d, "amount": {"amount": a, "currency": currency}} for d, a in lines],
+    }
+    case = await console.backends.post(session, "collections", f"/cases/{customer_id}/plans", body, form_key)
     return console.render(request, "_contact_logged.html", session, case=case)
 
 
@@ -449,6 +492,40 @@ async def dunning_what_if(
         api.post(session, "collections", "/policy/what-if", {**period, "policy": changed}),
     )
     return console.render(request, "_what_if.html", session, before=before, after=after)
+
+
+@router.post("/policy/scoring/what-if", response_class=HTMLResponse)
+async def scoring_what_if(
+    request: Request,
+    console: ConsoleDep,
+    session: PostedSession,
+    floor_a: Annotated[Decimal, Form(ge=0, le=100)],
+    floor_b: Annotated[Decimal, Form(ge=0, le=100)],
+    floor_c: Annotated[Decimal, Form(ge=0, le=100)],
+    floor_d: Annotated[Decimal, Form(ge=0, le=100)],
+) -> Response:
+    """Every recorded score replayed with other grade floors: grades now beside what they would be."""
+    floors = {"A": str(floor_a), "B": str(floor_b), "C": str(floor_c), "D": str(floor_d)}
+    report = await console.backends.post(session, "scoring", "/policy/what-if", {"grade_floors": floors})
+    return console.render(request, "_scoring_what_if.html", session, report=report)
+
+
+@router.post("/policy/rules/what-if", response_class=HTMLResponse)
+async def rules_what_if(
+    request: Request,
+    console: ConsoleDep,
+    session: PostedSession,
+    start: Annotated[date, Form(alias="from")],
+    end: Annotated[date, Form(alias="to")],
+    overdue_days: Annotated[int, Form(ge=1, le=3650)],
+) -> Response:
+    """The alert rules in force with another threshold for the overdue item rule, replayed over the
+    period: what each rule would have raised beside what it raised."""
+    rules = (await console.backends.get(session, "alerts", "/rules"))["rules"]
+    changed = [{**r, "days": overdue_days} if r["kind"] == "item_overdue" else r for r in rules]
+    body = {"from": start.isoformat(), "to": end.isoformat(), "rules": changed}
+    report = await console.backends.post(session, "alerts", "/rules/what-if", body)
+    return console.render(request, "_rules_what_if.html", session, report=report)
 
 
 @router.get("/signed-out", response_class=HTMLResponse)

@@ -50,6 +50,8 @@ async def test_the_credit_team_works_the_book_in_the_console(
         await erp_invoice(services["receivables"], "D-1", "INV-1", "10000.00", "2026-03-01")  # due 03-31
         await items_known(services["collections"], 1)
         await all_at(services, "2026-04-10")  # ten days overdue: on the worklist
+        march = {"period_start": "2026-03-01", "period_end": "2026-03-31"}
+        await services["receivables"].post(f"/customers/{customer}/statements", march, ("ana", "credit_analyst"))
 
         async def on_worklist() -> bool:
             rows = await services["collections"].get("/worklist")
@@ -71,8 +73,9 @@ async def collector_promises(console: Console, services: dict[str, Service], cus
     await expect(row).to_contain_text(CUSTOMER)
     await expect(row).to_contain_text("¥10,000.00")
     await checked(page, "worklist-zh")
-    form = page.locator("details", has_text=CUSTOMER)
-    await form.locator("summary").click()
+    details = page.locator("details", has_text=CUSTOMER)
+    await details.locator("summary").click()
+    form = details.locator("form.contact")
     await form.locator("select[name=outcome]").select_option("promises_to_pay")
     await form.locator("input[name=promise_amount]").fill("6000.00")
     await form.locator("input[name=promise_date]").fill("2026-04-17")
@@ -80,9 +83,19 @@ async def collector_promises(console: Console, services: dict[str, Service], cus
     await form.get_by_role("button", name="保存").click()
     await expect(form.locator(".result")).to_contain_text("已保存")
     await expect(form.locator(".result")).to_contain_text("¥6,000.00")
-    assert page.url == f"{console.url}/worklist"  # the contact was logged without leaving the page
+    plan = details.locator("form.plan")
+    await plan.locator("input[name=invoices]").fill("INV-1")
+    await plan.locator("textarea[name=instalments]").fill("2026-04-30 5000.00\n2026-05-31 5000.00")
+    await plan.get_by_role("button", name="保存").click()
+    await expect(plan.locator(".result")).to_contain_text("还款计划")
+    assert page.url == f"{console.url}/worklist"  # logged and agreed without leaving the page
 
     await page.goto(f"{console.url}/customers/{customer}")
+    await expect(page.locator("ul.statements")).to_contain_text("(PDF)")
+    link = await page.locator("ul.statements a").first.get_attribute("href")
+    pdf = await page.request.get(f"{console.url}{link}")  # as the signed-in collector, through the console
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert (await pdf.body()).startswith(b"%PDF")
     promises = page.locator("#case .promises")
     await expect(promises).to_contain_text("¥6,000.00")
     await expect(promises).to_contain_text("2026年4月17日")
@@ -166,6 +179,12 @@ async def alert_arrives_live(console: Console, services: dict[str, Service]) -> 
     await expect(page.locator("tr", has_text="item-overdue")).to_be_visible()
     await checked(page, "alerts-zh")
     await page.goto(f"{console.url}/policy")
+    what_if = page.locator("form", has_text="等级下限 A")
+    await what_if.locator("input[name=floor_d]").fill("30")  # the customer's 31.39 would be a D, not an E
+    await what_if.get_by_role("button", name="运行").click()
+    grade_d = page.locator("#scoring-what-if tr", has_text=re.compile(r"^\s*D"))
+    await expect(grade_d.locator("td").nth(1)).to_have_text("0")
+    await expect(grade_d.locator("td").nth(2)).to_have_text("1")
     await checked(page, "policy-zh")
     await page.goto(f"{console.url}/customers")
     await checked(page, "customers-zh")
