@@ -55,6 +55,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "band": ("账龄段", "Band"),
     "balance": ("余额", "Balance"),
     "loss_rate": ("损失率", "Loss rate"),
+    "months": ("个月", "months"),
+    "overlay": ("前瞻调整", "overlay"),
     "top_debtors": ("前十大欠款客户", "Top debtors"),
     "share_of_book": ("占比", "Share"),
     "concentration": ("前十大集中度", "Top-ten concentration"),

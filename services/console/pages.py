@@ -62,9 +62,12 @@ async def portfolio(request: Request, console: ConsoleDep, session: SessionDep) 
     api, say = console.backends, helpers(console.locale_of(request))
     t = say["t"]
     aging = await api.get(session, "receivables", "/aging", by_customer="true")
-    today = date.fromisoformat(aging["as_of"])
+    # The trend is of the twelve months ended: what month ends answer comes from receivables'
+    # month-end positions, while a period ending today is folded from the ledger.
+    last_month_end = month_start(date.fromisoformat(aging["as_of"]), 0) - timedelta(days=1)
+    twelve = {"from": month_start(last_month_end, 11), "to": last_month_end}
     kpis, provisions, alerts, forecast, credit = await asyncio.gather(
-        api.get(session, "receivables", "/kpis", by="month", **{"from": month_start(today, 11), "to": today}),
+        api.get(session, "receivables", "/kpis", by="month", **twelve),
         api.get(session, "receivables", "/provisions"),
         api.get(session, "alerts", "/alerts", status="open", limit=10),
         api.maybe(session, "scoring", "/cash-forecast"),
@@ -77,7 +80,7 @@ async def portfolio(request: Request, console: ConsoleDep, session: SessionDep) 
         yAxis={"type": "value"},
         series=[{"name": t("exposure"), "type": "bar", "data": [g["exposure"]["amount"] for g in grades]}],
     )
-    bands = [b for b in aging["buckets"]]
+    bands = list(aging["buckets"])
     aging_chart = _chart(
         xAxis={"type": "category", "data": [say["band"](b) for b in bands]},
         yAxis={"type": "value"},
@@ -107,9 +110,7 @@ async def portfolio(request: Request, console: ConsoleDep, session: SessionDep) 
     book = Decimal(aging["total"]) or Decimal(1)
     top = customers[:10]
     top_share = sum((Decimal(c["total"]) for c in top), Decimal(0)) / book * 100
-    latest = provisions[0] if isinstance(provisions, list) and provisions else None
-    if isinstance(provisions, dict):
-        latest = (provisions.get("matrices") or [None])[0]
+    latest = provisions[0] if provisions else None  # newest month end first
     return console.render(
         request,
         "portfolio.html",

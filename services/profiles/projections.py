@@ -82,8 +82,9 @@ async def apply(conn: Connection, recorded: RecordedEvent) -> None:
     elif isinstance(event, ContactAdded | ContactChanged):
         await conn.execute(
             "INSERT INTO contacts (contact_id, customer_id, name, role, email, phone, billing)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (contact_id) DO UPDATE SET name = excluded.name,"
-            " role = excluded.role, email = excluded.email, phone = excluded.phone, billing = excluded.billing",
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_id, contact_id)"
+            " DO UPDATE SET name = excluded.name, role = excluded.role, email = excluded.email,"
+            " phone = excluded.phone, billing = excluded.billing",
             event.contact_id,
             event.customer_id,
             event.name,
@@ -94,10 +95,11 @@ async def apply(conn: Connection, recorded: RecordedEvent) -> None:
         )
     elif isinstance(event, ContactRetired):
         await conn.execute(
-            "UPDATE contacts SET retired_at = $2, retired_reason = $3 WHERE contact_id = $1",
+            "UPDATE contacts SET retired_at = $2, retired_reason = $3 WHERE customer_id = $4 AND contact_id = $1",
             event.contact_id,
             at,
             event.reason,
+            event.customer_id,
         )
     elif isinstance(event, CustomerStatusChanged):
         await conn.execute(

@@ -160,3 +160,33 @@ async def test_the_masters_billing_contact_is_the_files_billing_contact(
         await eventually(moved_on, what="the contact of revision 2")
         (only,) = await contacts()
         assert (only["contact_id"], only["billing"], only["phone"]) == ("P-ERP-BILLING", True, "+86 591 1234 5678")
+
+
+async def test_every_file_keeps_its_own_billing_contact_of_the_same_id(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    """Every master's billing contact is P-ERP-BILLING in its own file; one file's never replaces another's."""
+    dsn = await new_database()
+    settings = settings_for(profiles, dsn, broker.bootstrap_servers)
+    async with serving(profiles, settings) as url, httpx.AsyncClient(base_url=url, headers=bearer("viewer")) as http:
+        masters = [
+            master(
+                f"K-{n}",
+                1,
+                billing_contact={"name": f"财务部 {n}", "email": f"ap@k{n}.example", "phone": f"+86 591 0000 000{n}"},
+            )
+            for n in (1, 2, 3)
+        ]
+        await _send(settings.kafka_bootstrap_servers, settings.topic_name(erp_documents.CUSTOMERS), *masters)
+
+        async def emails() -> list[list[str]]:
+            found = []
+            for n in (1, 2, 3):
+                answer = await http.get(f"/customers/{customer_id_for(f'K-{n}')}")
+                found.append([c["email"] for c in answer.json()["contacts"]] if answer.status_code == 200 else [])
+            return found
+
+        async def each_its_own() -> bool:
+            return await emails() == [["ap@k1.example"], ["ap@k2.example"], ["ap@k3.example"]]
+
+        await eventually(each_its_own, what="each file with its own billing contact")

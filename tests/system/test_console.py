@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 from playwright.async_api import Page, expect
@@ -62,7 +63,7 @@ async def test_the_credit_team_works_the_book_in_the_console(
             await collector_promises(console, services, customer)
             await analyst_asks_and_manager_approves(console, customer)
             await viewer_cannot(console, services, customer)
-            await alert_arrives_live(console, services)
+            await alert_arrives_live(console, services, customer)
 
 
 async def collector_promises(console: Console, services: dict[str, Service], customer: str) -> None:
@@ -160,7 +161,7 @@ async def viewer_cannot(console: Console, services: dict[str, Service], customer
     await context.close()
 
 
-async def alert_arrives_live(console: Console, services: dict[str, Service]) -> None:
+async def alert_arrives_live(console: Console, services: dict[str, Service], customer: str) -> None:
     context, page = await console.signed_in("wang")
     await expect(page.get_by_role("heading", name=re.compile("组合概览"))).to_be_visible()
     await expect(page.locator("#live-alerts")).not_to_contain_text("item-overdue")
@@ -180,7 +181,10 @@ async def alert_arrives_live(console: Console, services: dict[str, Service]) -> 
     await checked(page, "alerts-zh")
     await page.goto(f"{console.url}/policy")
     what_if = page.locator("form", has_text="等级下限 A")
-    await what_if.locator("input[name=floor_d]").fill("30")  # the customer's 31.39 would be a D, not an E
+    score = Decimal((await services["scoring"].get(f"/customers/{customer}/credit"))["score"])
+    assert score < 35  # an E under the floors in force
+    floor = str(score.to_integral_value(ROUND_FLOOR) - 3)  # up a grade at the floor plus its band of 2
+    await what_if.locator("input[name=floor_d]").fill(floor)  # the customer would be a D, not an E
     await what_if.get_by_role("button", name="运行").click()
     grade_d = page.locator("#scoring-what-if tr", has_text=re.compile(r"^\s*D"))
     await expect(grade_d.locator("td").nth(1)).to_have_text("0")
