@@ -23,14 +23,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
 
+from bench.receivables import positions_kept
 from libs.service.auth import mint_token
 from tools.dev import free_base_port
 
-PAGES = ("/", "/customers", "/customers/{id}", "/worklist", "/approvals", "/alerts", "/policy")
+PAGES = ("/", "/portfolio/kpis", "/customers", "/customers/{id}", "/worklist", "/approvals", "/alerts", "/policy")
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -104,13 +106,19 @@ async def main(customers: int, invoices: int, requests: int) -> None:
     with tempfile.TemporaryDirectory(prefix="credo-bench-console-") as tmp:
         stack = Stack(Path(tmp), free_base_port(), f"{customers},{invoices}")
         try:
+            server = stack.wait_for(r"PostgreSQL (\S+) ").group(1)
             ready = float(stack.wait_for(r"ready in ([\d.]+) s").group(1))
             stack.wait_for(r"demo: sent")
             secrets = json.loads((Path(tmp) / "secrets.json").read_text())
             token = mint_token(secrets["jwt_secret"], "bench", ["credit_manager"])
             took = await settled(stack, token, customers)
+            receivables_db = (
+                server.replace("***", secrets["postgres_password"]).rsplit("/", 1)[0] + "/credo_receivables"
+            )
+            kept = await positions_kept(receivables_db, date.today().isoformat())
             print(f"make dev ready in {ready:.1f} s; the book of {customers:,} customers, {invoices:,} invoices"
-                  f" settled in every service {took:.0f} s after it was sent", flush=True)  # fmt: skip
+                  f" settled in every service {took:.0f} s after it was sent, its month-end positions"
+                  f" {kept:.0f} s later", flush=True)  # fmt: skip
             console = stack.url(0)
             async with httpx.AsyncClient(timeout=120) as browser:
                 await sign_in(browser, console, "wang")

@@ -67,7 +67,8 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     async def unavailable(request: Request, exc: Unavailable) -> Response:
         log.warning("service unavailable", detail=str(exc))
         session = console.sessions.get(request.cookies.get(SESSION_COOKIE))
-        return console.render(request, "error.html", session, 503, kind="unavailable", detail=str(exc))
+        template = "_refused.html" if request.headers.get("HX-Request") else "error.html"
+        return console.render(request, template, session, 503, kind="unavailable", detail=str(exc))
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> Response:

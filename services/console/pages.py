@@ -62,12 +62,7 @@ async def portfolio(request: Request, console: ConsoleDep, session: SessionDep) 
     api, say = console.backends, helpers(console.locale_of(request))
     t = say["t"]
     aging = await api.get(session, "receivables", "/aging", by_customer="true")
-    # The trend is of the twelve months ended: what month ends answer comes from receivables'
-    # month-end positions, while a period ending today is folded from the ledger.
-    last_month_end = month_start(date.fromisoformat(aging["as_of"]), 0) - timedelta(days=1)
-    twelve = {"from": month_start(last_month_end, 11), "to": last_month_end}
-    kpis, provisions, alerts, forecast, credit = await asyncio.gather(
-        api.get(session, "receivables", "/kpis", by="month", **twelve),
+    provisions, alerts, forecast, credit = await asyncio.gather(
         api.get(session, "receivables", "/provisions"),
         api.get(session, "alerts", "/alerts", status="open", limit=10),
         api.maybe(session, "scoring", "/cash-forecast"),
@@ -86,14 +81,6 @@ async def portfolio(request: Request, console: ConsoleDep, session: SessionDep) 
         yAxis={"type": "value"},
         series=[{"type": "bar", "data": [aging["buckets"][b] for b in bands]}],
         tooltip={},
-    )
-    rows = kpis["rows"]
-    kpi_chart = _chart(
-        legend={"data": [t(f) for f in KPI_FIGURES]},
-        tooltip={"trigger": "axis"},
-        xAxis={"type": "category", "data": [r["key"] for r in rows]},
-        yAxis={"type": "value"},
-        series=[{"name": t(f), "type": "line", "data": [r["as_known_now"][f] for r in rows]} for f in KPI_FIGURES],
     )
     weeks = (forecast or {}).get("weeks", [])
     forecast_chart = _chart(
@@ -117,8 +104,6 @@ async def portfolio(request: Request, console: ConsoleDep, session: SessionDep) 
         session,
         aging=aging,
         aging_chart=aging_chart,
-        kpis=kpis,
-        kpi_chart=kpi_chart,
         top=top,
         book=book,
         top_share=top_share,
@@ -130,6 +115,27 @@ async def portfolio(request: Request, console: ConsoleDep, session: SessionDep) 
         grade_chart=grade_chart,
         actions=actions_of(session),
     )
+
+
+@router.get("/portfolio/kpis", response_class=HTMLResponse)
+async def portfolio_kpis(request: Request, console: ConsoleDep, session: SessionDep) -> Response:
+    """The KPI trend of the twelve months ended at the last month end, a card the portfolio page loads
+    after it shows: receivables answers month ends from its month-end positions at once, but folds
+    the ledger while those positions are still being kept (after a large load)."""
+    t = helpers(console.locale_of(request))["t"]
+    aging = await console.backends.get(session, "receivables", "/aging")
+    last_month_end = month_start(date.fromisoformat(aging["as_of"]), 0) - timedelta(days=1)
+    twelve = {"from": month_start(last_month_end, 11), "to": last_month_end}
+    kpis = await console.backends.get(session, "receivables", "/kpis", by="month", **twelve)
+    rows = kpis["rows"]
+    kpi_chart = _chart(
+        legend={"data": [t(f) for f in KPI_FIGURES]},
+        tooltip={"trigger": "axis"},
+        xAxis={"type": "category", "data": [r["key"] for r in rows]},
+        yAxis={"type": "value"},
+        series=[{"name": t(f), "type": "line", "data": [r["as_known_now"][f] for r in rows]} for f in KPI_FIGURES],
+    )
+    return console.render(request, "_kpi_card.html", session, kpis=kpis, kpi_chart=kpi_chart)
 
 
 # -- customers --------------------------------------------------------------------------------------------

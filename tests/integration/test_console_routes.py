@@ -29,6 +29,7 @@ ROUTES = {
     ("POST", "/signout"): POSTED,
     ("POST", "/locale"): POSTED,
     ("GET", "/"): SIGNED_IN,
+    ("GET", "/portfolio/kpis"): SIGNED_IN,
     ("GET", "/customers"): SIGNED_IN,
     ("GET", "/customers/{customer_id}"): SIGNED_IN,
     ("POST", "/customers/{customer_id}/limit-requests"): POSTED,

@@ -165,6 +165,7 @@ async def alert_arrives_live(console: Console, services: dict[str, Service], cus
     context, page = await console.signed_in("wang")
     await expect(page.get_by_role("heading", name=re.compile("组合概览"))).to_be_visible()
     await expect(page.locator("#live-alerts")).not_to_contain_text("item-overdue")
+    await expect(page.locator("#kpis table")).to_contain_text("2026-03")  # loaded after the page, by htmx
     grade_e = page.locator("table.grades tr", has_text=re.compile(r"^\s*E"))
     await expect(grade_e).to_contain_text("¥10,000.00")  # the customer's exposure, under its grade
     await expect(page.locator("dl.against")).to_contain_text("¥80,000.00")  # the limit just approved

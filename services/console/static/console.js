@@ -22,10 +22,11 @@ document.addEventListener("DOMContentLoaded", function () {
   });
 });
 document.addEventListener("htmx:afterSwap", function (event) { drawCharts(event.target); });
-// A refusal from a service comes back as 4xx with its explanation: show it where the answer goes.
+// A refusal (4xx) or an unavailable service (5xx) comes back with its explanation: show it where
+// the answer goes. A 401 carries HX-Redirect to the sign-in instead.
 document.addEventListener("htmx:beforeSwap", function (event) {
   var status = event.detail.xhr.status;
-  if (status >= 400 && status < 500 && status !== 401) {
+  if (status >= 400 && status !== 401) {
     event.detail.shouldSwap = true;
     event.detail.isError = false;
   }
