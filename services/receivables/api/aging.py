@@ -57,8 +57,8 @@ async def book_aging(
     day, known = dates_of(kit, as_of, known_on)
     today, boundaries, base = today_of(kit), _boundaries(buckets, by), parts_of(kit).base_currency
     async with kit.pool.acquire() as conn:
-        if day == known == today and await aging.read_model_is_current(conn, today):
-            aged = await aging.aged_today(conn, today, by, boundaries, per_customer=by_customer)
+        if day == known == today:
+            aged = await aging.aged_book_today(kit.store, conn, today, by, boundaries, per_customer=by_customer)
             rates = await aging.rates_today(conn, base, today)
         else:
             accounts = await aging.book_as_of(kit.store, conn, day, known)

@@ -105,16 +105,17 @@ def parse_boundaries(text: str | None, basis: AgingBasis) -> tuple[int, ...]:
     return boundaries
 
 
-def _aging_sql(*, per_customer: bool, one_customer: bool) -> str:
+def _aging_sql(*, per_customer: bool, one_customer: bool, excluding: bool = False) -> str:
     """Open instalments summed by currency and bucket (and customer); the bucket of an item is
     how many boundaries lie below its days past due (or since the invoice date)."""
     customer = "customer_id" if per_customer else "NULL::text"
+    which = "AND customer_id = $4" if one_customer else "AND customer_id <> ALL($4::text[])" if excluding else ""
     return f"""
         SELECT {customer} AS customer_id, currency,
                width_bucket(($1::date - (CASE WHEN $2 THEN due_date ELSE issue_date END)) - 1, $3::int[]) AS bucket,
                sum(open) AS amount
           FROM instalments
-         WHERE open > 0 {"AND customer_id = $4" if one_customer else ""}
+         WHERE open > 0 {which}
          GROUP BY 1, 2, 3
     """
 
@@ -148,6 +149,30 @@ async def aged_today(
     args: list[Any] = [today, basis == "due_date", list(boundaries)]
     rows = await conn.fetch(query, *args, *([customer_id] if customer_id is not None else []))
     return [AgedAmount(r["customer_id"], r["currency"], r["bucket"], r["amount"]) for r in rows]
+
+
+async def aged_book_today(
+    store: EventStore,
+    conn: Connection,
+    today: date,
+    basis: AgingBasis,
+    boundaries: Sequence[int],
+    *,
+    per_customer: bool,
+) -> list[AgedAmount]:
+    """The book's aging today: from the read model, but for the accounts whose ledger holds entries
+    dated after today (the read model counts them), which alone are folded from their events."""
+    ahead = [
+        r["customer_id"] for r in await conn.fetch("SELECT customer_id FROM accounts WHERE latest_entry > $1", today)
+    ]
+    query = _aging_sql(per_customer=per_customer, one_customer=False, excluding=True)
+    rows = await conn.fetch(query, today, basis == "due_date", list(boundaries), ahead)
+    aged = [AgedAmount(r["customer_id"], r["currency"], r["bucket"], r["amount"]) for r in rows]
+    for customer_id in ahead:
+        account = await account_as_of(store, conn, customer_id, today, today)
+        folded = aged_from_accounts([account], today, basis, boundaries)
+        aged += folded if per_customer else [AgedAmount(None, a.currency, a.bucket, a.amount) for a in folded]
+    return aged
 
 
 def aged_from_accounts(
