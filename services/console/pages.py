@@ -61,8 +61,8 @@ def month_start(day: date, back: int) -> date:
 async def portfolio(request: Request, console: ConsoleDep, session: SessionDep) -> Response:
     api, say = console.backends, helpers(console.locale_of(request))
     t = say["t"]
-    aging = await api.get(session, "receivables", "/aging", by_customer="true")
-    provisions, alerts, forecast, credit = await asyncio.gather(
+    aging, provisions, alerts, forecast, credit = await asyncio.gather(
+        api.get(session, "receivables", "/aging", by_customer="true", top=10),
         api.get(session, "receivables", "/provisions"),
         api.get(session, "alerts", "/alerts", status="open", limit=10),
         api.maybe(session, "scoring", "/cash-forecast"),
@@ -93,9 +93,8 @@ async def portfolio(request: Request, console: ConsoleDep, session: SessionDep) 
             {"name": t("promised"), "type": "bar", "stack": "in", "data": [w["promised"] for w in weeks]},
         ],
     )
-    customers = sorted(aging["customers"] or [], key=lambda c: Decimal(c["total"]), reverse=True)
+    top = aging["customers"] or []  # the ten largest, largest first
     book = Decimal(aging["total"]) or Decimal(1)
-    top = customers[:10]
     top_share = sum((Decimal(c["total"]) for c in top), Decimal(0)) / book * 100
     latest = provisions[0] if provisions else None  # newest month end first
     return console.render(

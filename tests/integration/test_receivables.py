@@ -334,6 +334,11 @@ async def test_aging_as_of_a_past_date_fx_and_the_overdue_sweep(
             before["buckets"],
             before["customers"],
         )
+        top = (await http.get("/aging", params={"by_customer": "true", "top": "1"}, headers=viewer)).json()
+        assert top["customers"] == after["customers"][:1]  # the one customer, the largest
+        assert top["total"] == after["total"]  # the book's figures are the whole book's still
+        alone = await http.get("/aging", params={"top": "1"}, headers=viewer)
+        assert alone.status_code == 422
         clock(kit).set(date(2026, 3, 20))
         on_its_day = (await http.get("/aging", headers=viewer)).json()
         assert Decimal(on_its_day["total"]) == Decimal(before["total"]) - Decimal("100.00")

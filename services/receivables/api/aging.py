@@ -51,9 +51,15 @@ async def book_aging(
     by: Basis = "due_date",
     buckets: Buckets = None,
     by_customer: bool = False,
+    top: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="with by_customer: only the customers of the largest totals, largest first"),
+    ] = None,
 ) -> Response:
     """What is open at the end of `as_of`, by the documents' own dates, as the ledger had it on `known_on`:
     per bucket in the base currency (the priced part; unpriced currencies are listed) and per currency."""
+    if top is not None and not by_customer:
+        raise Problem(422, "Invalid query", "top lists customers: it needs by_customer=true", kind="invalid-query")
     day, known = dates_of(kit, as_of, known_on)
     today, boundaries, base = today_of(kit), _boundaries(buckets, by), parts_of(kit).base_currency
     async with kit.pool.acquire() as conn:
@@ -78,6 +84,7 @@ async def book_aging(
         rates=rates,
         by_customer=by_customer,
         names=names,
+        top=top,
     )
     return answer(report)
 

@@ -228,7 +228,10 @@ def aging_report(
     rates: Rates,
     by_customer: bool,
     names: Mapping[str, str] | None = None,
+    top: int | None = None,
 ) -> AgingReport:
+    """The book's aging; with ``by_customer`` a line per customer by id, or with ``top`` only the
+    ``top`` customers of the largest totals (their priced part), largest first, ties by id."""
     labels = domain.bucket_labels(boundaries)
 
     def table(amounts: Iterable[AgedAmount]) -> dict[str, Any]:
@@ -260,10 +263,21 @@ def aging_report(
         groups: dict[str, list[AgedAmount]] = {}
         for a in aged:
             groups.setdefault(a.customer_id or "", []).append(a)
+        chosen = sorted(groups)
+        if top is not None:  # ranked exactly before the lines are made: only the chosen ones are
+
+            def rate(currency: str) -> Decimal:
+                return Decimal(1) if currency == rates.base else rates.rates.get(currency, ZERO)
+
+            def exact(c: str) -> Decimal:
+                return sum((a.amount * rate(a.currency) for a in groups[c]), ZERO)
+
+            chosen = sorted(chosen, key=lambda c: (-exact(c), c))[:top]
         customers = [
-            CustomerAgingLine(customer_id=c, legal_name=(names or {}).get(c), **table(groups[c]))
-            for c in sorted(groups)
+            CustomerAgingLine(customer_id=c, legal_name=(names or {}).get(c), **table(groups[c])) for c in chosen
         ]
+        if top is not None:
+            customers.sort(key=lambda line: (-line.total, line.customer_id))
     return AgingReport(
         as_of=as_of,
         known_on=known_on,
