@@ -67,15 +67,7 @@ class Backends:
 
     async def document(self, session: Session, service: str, path: str) -> tuple[bytes, str]:
         """A file a service serves (a PDF), with its content type."""
-        try:
-            with upstream():
-                response = await self.clients[service].get(path, headers=self._auth(session))
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"{service}: {exc.__class__.__name__}") from None
-        if response.status_code >= 500:
-            raise Unavailable(f"{service} answered {response.status_code}")
-        if response.status_code >= 400:
-            raise Refused(response.status_code, _problem(response))
+        response = await self._answered(session, service, "GET", path)
         return response.content, response.headers.get("content-type", "application/octet-stream")
 
     def stream(self, session: Session, path: str, last_event_id: str | None) -> Any:
@@ -91,6 +83,13 @@ class Backends:
         return {"Authorization": f"Bearer {session.access_token}"}
 
     async def _send(self, session: Session, service: str, method: str, path: str, **kw: Any) -> Any:
+        response = await self._answered(session, service, method, path, **kw)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def _answered(self, session: Session, service: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        """The service's 2xx answer; its refusal as :class:`Refused`, its silence or 5xx as :class:`Unavailable`."""
         headers = self._auth(session) | kw.pop("headers", {})
         try:
             with upstream():
@@ -101,9 +100,7 @@ class Backends:
             raise Unavailable(f"{service} answered {response.status_code}")
         if response.status_code >= 400:
             raise Refused(response.status_code, _problem(response))
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return response
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:
