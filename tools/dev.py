@@ -20,7 +20,6 @@ simulator's book once everything is ready. Loading is idempotent: the same docum
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import random
@@ -473,13 +472,6 @@ def write_state(directory: Path, state: dict[str, Any]) -> None:
     path.write_text(json.dumps(state, indent=2))
 
 
-def demo_book(customers: int, invoices: int, start: date) -> erp_simulator.Book:
-    """The simulator's book from ``start`` for a year as the ERP has it today: the documents it dates
-    later (payments the simulator foresees for the last invoices) are not sent before their day."""
-    book = erp_simulator.generate(7, customers, invoices, start=start)
-    return dataclasses.replace(book, documents=[d for d in book.documents if d.day <= date.today()])
-
-
 async def resend(directory: Path) -> None:
     """Send the demo book to the ERP's topics again: what a broker that lost its log needs."""
     state = json.loads((directory / "state.json").read_text())
@@ -487,7 +479,7 @@ async def resend(directory: Path) -> None:
     if demo is None:
         say("make dev ran without DEMO: there is no demo book to send again; re-send your ERP's documents")
         return
-    book = demo_book(demo["customers"], demo["invoices"], date.fromisoformat(demo["start"]))
+    book = erp_simulator.generate(7, demo["customers"], demo["invoices"], start=date.fromisoformat(demo["start"]))
     say(f"re-sending {len(book.customers):,} customers and {len(book.documents):,} ERP documents")
     await erp_simulator.publish(state["bootstrap_servers"], erp_simulator.customer_records(book, False))
     await erp_simulator.publish(state["bootstrap_servers"], erp_simulator.document_records(book))
@@ -513,7 +505,7 @@ async def load_demo(
 ) -> None:
     """The ERP simulator's book from ``start`` for a year: customers to profiles, then their
     documents, and the FX rates its invoices in other currencies need."""
-    book = demo_book(customers, invoices, start)
+    book = erp_simulator.generate(7, customers, invoices, start=start)
     async with httpx.AsyncClient(base_url=receivables_url, timeout=10) as http:
         for currency, rate in DEMO_RATES.items():
             body = {"currency": currency, "rate": rate, "rate_date": start.isoformat()}

@@ -214,6 +214,16 @@ CHOICES: dict[str, dict[str, tuple[str, str]]] = {
         "unreachable": ("联系不上", "Unreachable"),
         "refuses": ("拒绝付款", "Refuses"),
     },
+    "alert_status": {
+        "raised": ("新预警", "raised"),
+        "acknowledged": ("已确认", "acknowledged"),
+        "assigned": ("已指派", "assigned"),
+        "resolved": ("已解决", "resolved"),
+        "suppressed": ("已忽略", "suppressed"),
+        "open": ("未结", "open"),
+        "closed": ("已结", "closed"),
+        "all": ("全部", "all"),
+    },
     "severity": {
         "critical": ("严重", "Critical"),
         "warning": ("警告", "Warning"),
