@@ -266,11 +266,8 @@ def aging_report(
         chosen = sorted(groups)
         if top is not None:  # ranked exactly before the lines are made: only the chosen ones are
 
-            def rate(currency: str) -> Decimal:
-                return Decimal(1) if currency == rates.base else rates.rates.get(currency, ZERO)
-
             def exact(c: str) -> Decimal:
-                return sum((a.amount * rate(a.currency) for a in groups[c]), ZERO)
+                return sum((a.amount * (rates.rate_of(a.currency) or ZERO) for a in groups[c]), ZERO)
 
             chosen = sorted(chosen, key=lambda c: (-exact(c), c))[:top]
         customers = [
