@@ -234,6 +234,15 @@ class NoticeView(View):
     error: str | None
 
 
+class ContactView(View):
+    contact_id: str
+    channel: str
+    outcome: str
+    note: str | None
+    by: str
+    contacted_on: date
+
+
 class TaskView(View):
     task_id: str
     kind: str
@@ -264,6 +273,7 @@ class CaseView(View):
     last_contact_on: date | None
     broken_promises: int
     items: list[ItemView]
+    contacts: list[ContactView]  # the latest day first; on one day, the latest logged first
     promises: list[PromiseView]
     plans: list[PlanView]
     blocks: list[BlockView]
@@ -336,6 +346,10 @@ async def case_view(conn: Connection, case: CollectionCase, version: int, facts:
                 paused=i.paused,
             )
             for i in items
+        ],
+        contacts=[
+            ContactView.model_validate(c, from_attributes=True)
+            for c in sorted(reversed(case.contact_log), key=lambda c: c.contacted_on, reverse=True)
         ],
         promises=[
             PromiseView(

@@ -19,6 +19,7 @@ from services.console.backends import Refused
 from services.console.deps import Console, ConsoleDep, PostedSession, SessionDep, new_form_key
 from services.console.i18n import helpers
 from services.console.sessions import Session
+from services.console.timeline import whole_timeline
 
 router = APIRouter()
 
@@ -184,7 +185,7 @@ async def customer(
         yAxis={"type": "value", "min": 0, "max": 100},
         series=[{"name": t("score"), "type": "line", "data": [s["score"] for s in history]}],
     )
-    lines = (movements or {}).get("movements", [])[-20:]
+    lines = (movements or {}).get("movements", [])
     return console.render(
         request,
         "customer.html",
@@ -195,11 +196,11 @@ async def customer(
         score_chart=score_chart,
         account=account,
         invoices=invoices or [],
-        movements=list(reversed(lines)),
+        movements=list(reversed(lines[-20:])),
         statements=statements or [],
         case=case,
         alerts=alerts,
-        timeline=list(reversed(timeline))[:30],
+        timeline=whole_timeline(timeline, lines, history, case, alerts, helpers(console.locale_of(request))),
         as_of=as_of,
         actions=actions_of(session),
         form_key=new_form_key(),

@@ -307,6 +307,13 @@ async def test_a_dispute_pauses_only_its_item_and_a_promise_is_kept_then_reopene
             },
             MEI,
         )
+        [contact] = promised["contacts"]
+        assert (contact["channel"], contact["outcome"], contact["note"], contact["by"]) == (
+            "call",
+            "promises_to_pay",
+            "财务说周五付款",
+            "mei",
+        )
         promise = promised["promises"][0]
         assert promise["outcome"] == "open"
         assert promise["deadline"] == "2026-04-23"

@@ -24,7 +24,7 @@ from services.scoring.domain import scorecard
 from services.scoring.handlers import CheckDesk, CheckRequest
 from tests.conftest import NewDatabase
 from tests.support.backbone import eventually
-from tests.support.ledger import customer_registered, send
+from tests.support.ledger import customer_registered, invoice_data, send
 from tests.support.serving import ERP_KEY, bearer, serving_kit, settings_for
 from tests.support.stack import Service, all_at, cny, erp_invoice, erp_payment, known_everywhere, stack, topic_events
 from tests.support.statements import HEALTHY
@@ -526,6 +526,70 @@ async def test_what_a_credit_team_expects_of_the_file_status_cash_and_credit(
         assert "only a credit manager may release it by hand" in analyst.json()["detail"]
         await files.post(f"/customers/{customer}/status", {"status": "active", "reason": "review done"}, WANG)
         await eventually(lambda: checked("approve"), what="the hold released with the file")
+
+
+async def test_the_portfolio_counts_every_currency_each_reservation_in_force_and_the_limit_in_force(
+    new_database: NewDatabase, broker: BrokerHandle
+) -> None:
+    async with stack(new_database, broker, receivables, scoring, day="2026-03-02") as services:
+        ledger, credit = services["receivables"], services["scoring"]
+        await registered(services)
+        await with_limit(credit, "100000")
+        rate = {"currency": "USD", "rate": "7.10", "rate_date": "2026-03-01"}
+        await ledger.post("/fx-rates", rate, ZHOU)
+        await erp_invoice(ledger, "D-1", "INV-1", "50000.00", "2026-03-02")
+        for doc, net, currency in (("D-2", "1000.05", "USD"), ("D-3", "10.00", "EUR")):
+            invoice = invoice_data(f"INV-{doc}", net, "2026-03-02", currency=currency)
+            await ledger.post("/erp/invoices", {"document_id": doc, "revision": 1, "customer_erp_id": "K-1", **invoice})
+        check = {"customer_id": "C-1", "amount": "30000.00", "currency": "CNY", "order_ref": "SO-1"}
+        assert (await credit.post("/credit-checks", check))["reserved_until"] == "2026-04-01"
+
+        async def book() -> dict[str, Any]:
+            return dict(await credit.get("/portfolio"))
+
+        async def priced() -> bool:
+            found = await book()
+            return bool(found["unpriced_currencies"] == ["EUR"] and found["against_limits"]["near_limit"])
+
+        await eventually(priced, what="the three invoices known to scoring")
+        # 50,000 + 1,000.05 × 7.10 = 57,100.355, rounded once to 57,100.36; with the 30,000 reserved
+        # the limit of 100,000 is used to 87 %: near it.
+        found = await book()
+        assert (found["customers"], found["currency"]) == (1, "CNY")
+        assert found["against_limits"] == {
+            "with_limit": 1,
+            "limits": cny("100000.00"),
+            "exposure_with_limit": cny("87100.36"),
+            "over_limit": 0,
+            "over_limit_excess": cny("0.00"),
+            "near_limit": 1,
+            "without_limit": 0,
+            "exposure_without_limit": cny("0.00"),
+        }
+        assert sum(Decimal(g["exposure"]["amount"]) for g in found["by_grade"]) == Decimal("87100.36")
+
+        # A temporary limit of 80,000 is in force until 1 April, below the exposure.
+        asked = await credit.post(
+            "/customers/C-1/limit-requests",
+            {"kind": "temporary", "amount": "80000", "currency": "CNY", "expires_on": "2026-04-01", "reason": "x"},
+            ANA,
+        )
+        await credit.post(f"/customers/C-1/requests/{asked['pending_requests'][0]['request_id']}/approval", {}, LI)
+        over = (await book())["against_limits"]
+        assert (over["limits"], over["over_limit"], over["over_limit_excess"]) == (
+            cny("80000.00"),
+            1,
+            cny("7100.36"),
+        )
+        # The temporary limit ends on 1 April and the reservation, held through 1 April, the day after:
+        # the portfolio counts neither on 2 April, even before a sweep runs.
+        credit.set_clock("2026-04-02")
+        after = (await book())["against_limits"]
+        assert (after["limits"], after["exposure_with_limit"], after["near_limit"]) == (
+            cny("100000.00"),
+            cny("57100.36"),
+            0,
+        )
 
 
 def _payment(doc: str, amount: str, on: str, invoice: str) -> dict[str, Any]:

@@ -100,6 +100,12 @@ async def collector_promises(console: Console, services: dict[str, Service], cus
     promises = page.locator("#case .promises")
     await expect(promises).to_contain_text("¥6,000.00")
     await expect(promises).to_contain_text("2026年4月17日")
+    await expect(page.locator("#case .contacts")).to_contain_text("承诺付款")
+    await expect(page.locator("#case .contacts")).to_contain_text("财务说周五付款")
+    timeline = page.locator("ol.timeline")
+    await expect(timeline).to_contain_text("催收")  # the contact, on one list with the ledger and the file
+    await expect(timeline).to_contain_text("发票 INV-1")
+    await expect(timeline).to_contain_text("客户建档")
     await checked(page, "customer-zh")
     assert len(await contacts_of(services["collections"], customer)) == 1
     await context.close()

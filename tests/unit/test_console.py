@@ -10,10 +10,11 @@ from datetime import date
 import pytest
 
 from services.console.deps import safe_next
-from services.console.i18n import WORDS, day, money, number, percent
+from services.console.i18n import WORDS, day, helpers, money, number, percent
 from services.console.pages import _sse_messages, month_start
 from services.console.sessions import Identity, Sessions
 from services.console.signin import SignInFailed, code_challenge, identity_of
+from services.console.timeline import whole_timeline
 from services.console.timing import covered
 
 
@@ -103,3 +104,48 @@ def test_month_start_walks_back_across_years() -> None:
 def test_upstream_time_counts_calls_made_at_once_once() -> None:
     assert covered([(0.0, 1.0), (0.5, 1.5), (3.0, 4.0), (3.2, 3.4)]) == 2.5
     assert covered([]) == 0.0
+
+
+def test_the_whole_timeline_puts_every_service_on_one_list_the_latest_day_first() -> None:
+    file_events = [
+        {"type": "credo.profiles.CustomerRegistered", "occurred_at": "2026-03-01T09:00:00+00:00", "by": "li"},
+        {"type": "credo.profiles.ContactAdded", "occurred_at": "2026-03-05T10:00:00+00:00", "by": "li"},
+    ]
+    movements = [
+        {"entry_date": "2026-03-02", "kind": "invoice", "reference": "INV-1", "amount": "1000.00", "currency": "CNY"},
+        {"entry_date": "2026-03-05", "kind": "payment", "reference": "PAY-1", "amount": "-400.00", "currency": "CNY"},
+    ]
+    scores = [{"scored_at": "2026-03-05T11:00:00+00:00", "score": 71, "grade": "B"}]
+    case = {
+        "contacts": [  # as collections lists them, the latest first
+            {"contacted_on": "2026-03-06", "channel": "call", "outcome": "promises_to_pay", "by": "mei"},
+            {"contacted_on": "2026-03-04", "channel": "email", "outcome": "no_answer", "by": "mei"},
+        ],
+        "promises": [
+            {"made_on": "2026-03-06", "amount": {"amount": "600.00", "currency": "CNY"}, "due_date": "2026-03-13"}
+        ],
+        "plans": [],
+        "notices": [{"business_date": "2026-03-04", "channel": "email"}],
+    }
+    alerts = [{"raised_on": "2026-03-05", "severity": "warning", "rule_id": "overdue"}]
+    found = whole_timeline(file_events, movements, scores, case, alerts, helpers("en"))
+    assert [(e.day.isoformat(), e.source) for e in found] == [
+        ("2026-03-06", "collections"),  # a case lists its contacts, then promises, plans, notices
+        ("2026-03-06", "collections"),
+        ("2026-03-05", "profiles"),
+        ("2026-03-05", "receivables"),
+        ("2026-03-05", "scoring"),
+        ("2026-03-05", "alerts"),
+        ("2026-03-04", "collections"),
+        ("2026-03-04", "collections"),
+        ("2026-03-02", "receivables"),
+        ("2026-03-01", "profiles"),
+    ]
+    assert found[0].by == "mei"
+    assert "Call" in found[0].what
+    assert found[1].what.startswith("Promise")
+    assert "600.00" in found[1].what
+    assert "PAY-1" in found[3].what
+    assert "400.00" in found[3].what
+    assert found[4].what == "Score 71 · Grade B"
+    assert len(whole_timeline(file_events, movements, scores, case, alerts, helpers("en"), limit=3)) == 3

@@ -92,6 +92,18 @@ class Escalation:
 
 
 @dataclass(frozen=True, slots=True)
+class Contact:
+    """A call, email, visit, letter or text someone logged, with what came of it."""
+
+    contact_id: str
+    channel: str
+    outcome: str
+    note: str | None
+    by: str
+    contacted_on: date
+
+
+@dataclass(frozen=True, slots=True)
 class CollectionCase:
     customer_id: str
     levels: Map[str, int] = field(default_factory=Map)  # invoice -> its dunning level
@@ -99,8 +111,7 @@ class CollectionCase:
     last_contact_on: date | None = None
     steps: int = 0
     notices_sent: int = 0
-    contacts: int = 0
-    contact_days: tuple[date, ...] = ()  # the days people logged a contact, for the backtest
+    contact_log: tuple[Contact, ...] = ()  # in the order logged
     proposed: Map[str, DunningStepTaken] = field(default_factory=Map)  # steps awaiting review
     promises: Map[str, Promise] = field(default_factory=Map)
     plans: Map[str, Plan] = field(default_factory=Map)
@@ -109,6 +120,15 @@ class CollectionCase:
     collector: str | None = None
     assigned_by: str | None = None  # a person, or "portfolio"
     broken_promises: int = 0
+
+    @property
+    def contacts(self) -> int:
+        return len(self.contact_log)
+
+    @property
+    def contact_days(self) -> tuple[date, ...]:
+        """The days people logged a contact, for the backtest."""
+        return tuple(c.contacted_on for c in self.contact_log)
 
     def recorded_pauses(self) -> list[Pause]:
         """The promises, plans and blocks this case has held, each from its first day: what the
@@ -171,8 +191,8 @@ def evolve(case: CollectionCase, event: DomainEvent) -> CollectionCase:
             return replace(case, notices_sent=case.notices_sent + 1)
         case ContactLogged():
             last = max(case.last_contact_on or event.contacted_on, event.contacted_on)
-            days = (*case.contact_days, event.contacted_on)
-            return replace(case, contacts=case.contacts + 1, last_contact_on=last, contact_days=days)
+            contact = Contact(event.contact_id, event.channel, event.outcome, event.note, event.by, event.contacted_on)
+            return replace(case, contact_log=(*case.contact_log, contact), last_contact_on=last)
         case PromiseMade():
             promise = Promise(
                 event.promise_id,
