@@ -31,6 +31,7 @@ MANAGERS = ("credit_manager", "finance_director")
 ACTIONS = {
     "log_contact": COLLECTORS,
     "request_limit": DECIDERS,
+    "request_terms": DECIDERS,
     "decide_request": DECIDERS,
     "acknowledge_alert": TEAM,
     "resolve_alert": TEAM,
@@ -203,7 +204,7 @@ async def customer(
         timeline=whole_timeline(timeline, lines, history, case, alerts, helpers(console.locale_of(request))),
         as_of=as_of,
         actions=actions_of(session),
-        form_key=new_form_key(),
+        form_key=new_form_key,
     )
 
 
@@ -220,6 +221,30 @@ async def request_limit(
 ) -> Response:
     body = {"kind": "new", "amount": amount.strip(), "currency": currency, "reason": reason}
     await console.backends.post(session, "scoring", f"/customers/{customer_id}/limit-requests", body, form_key)
+    return console.render(request, "_done.html", session, message="recorded")
+
+
+@router.post("/customers/{customer_id}/terms-requests", response_class=HTMLResponse)
+async def request_terms(
+    request: Request,
+    customer_id: str,
+    console: ConsoleDep,
+    session: PostedSession,
+    credit_days: Annotated[str, Form(max_length=10)],
+    reason: Annotated[str, Form(min_length=1, max_length=1000)],
+    form_key: Annotated[str, Form(max_length=64)],
+    discount_percent: Annotated[str, Form(max_length=10)] = "",
+    discount_days: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Credit days and a cash discount, as scoring's approval chain decides them; what scoring refuses
+    (a discount above 10 %, days out of range) comes back with its reason."""
+    body = {
+        "credit_days": credit_days.strip(),
+        "discount_percent": discount_percent.strip() or None,
+        "discount_days": discount_days.strip() or None,
+        "reason": reason,
+    }
+    await console.backends.post(session, "scoring", f"/customers/{customer_id}/terms-requests", body, form_key)
     return console.render(request, "_done.html", session, message="recorded")
 
 

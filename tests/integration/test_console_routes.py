@@ -33,6 +33,7 @@ ROUTES = {
     ("GET", "/customers"): SIGNED_IN,
     ("GET", "/customers/{customer_id}"): SIGNED_IN,
     ("POST", "/customers/{customer_id}/limit-requests"): POSTED,
+    ("POST", "/customers/{customer_id}/terms-requests"): POSTED,
     ("GET", "/customers/{customer_id}/statements/{statement_id}.pdf"): SIGNED_IN,
     ("POST", "/worklist/{customer_id}/plans"): POSTED,
     ("POST", "/policy/scoring/what-if"): POSTED,
