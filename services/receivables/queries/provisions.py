@@ -166,78 +166,67 @@ def evidence_folded(
 
 
 # The invoices of the window's month ends (k from 0), from the positions in force, in the base
-# currency (no rate: zero, as folded), each with its customer's segment and its band when open; and
-# what was written off less recovered in the month after month end k, by invoice. Kept in temporary
-# tables with their statistics, so that the queries on them join by hash, not by nested loops.
-_TABLES = [
-    "DROP TABLE IF EXISTS provision_items, provision_lost",
-    "CREATE TEMP TABLE provision_items (k int, invoice_id text, customer_id text, segment text, amount numeric,"
-    " band int, lost numeric, billed numeric) ON COMMIT DROP",
-    "CREATE TEMP TABLE provision_lost (k int, invoice_id text, customer_id text, segment text, lost numeric)"
-    " ON COMMIT DROP",
-]
+# currency (no rate: zero, as folded), each with its customer and its band when open, next to the same
+# invoice at the next month end (when it is there) and what the invoice's whole window says: written
+# off less recovered in it (the month-on-month changes of what was lost, summed, with an invoice
+# missing at a month end counted as nothing lost), what it still held over 90 days at the last month
+# end, and whether what was lost changed in any month. One pass over the invoices sorted once, with no
+# self-join; summed per customer, whose segments are added up in Python (a join to thousands of
+# segments would be planned as a nested loop). $5: the last month end's k; $6: cohorts.
 _ITEMS = f"""
-    INSERT INTO provision_items
     WITH v AS ({VERSIONS}),
-    d AS (SELECT day, k - 1 AS k FROM unnest($1::date[]) WITH ORDINALITY AS d(day, k))
-    SELECT d.k, i.invoice_id, i.customer_id, coalesce(g.segment, $7),
-           CASE WHEN i.oldest_due IS NOT NULL THEN i.open * coalesce(r.rate, 0) END,
-           CASE WHEN i.oldest_due IS NULL THEN NULL WHEN i.day - i.oldest_due <= 0 THEN 0
-                ELSE least((i.day - i.oldest_due - 1) / 30 + 1, 4) END,
-           i.lost * coalesce(r.rate, 0),
-           i.billed * coalesce(r.rate, 0)
-      FROM v JOIN kpi_items i USING (day, customer_id, known_from) JOIN d ON d.day = i.day
-      LEFT JOIN unnest($3::text[], $4::numeric[]) AS r(currency, rate) ON r.currency = i.currency
-      LEFT JOIN unnest($5::text[], $6::text[]) AS g(customer_id, segment) ON g.customer_id = i.customer_id
+    d AS (SELECT day, k - 1 AS k FROM unnest($1::date[]) WITH ORDINALITY AS d(day, k)),
+    i AS (
+        SELECT d.k, i.invoice_id, i.customer_id,
+               CASE WHEN i.oldest_due IS NOT NULL THEN i.open * coalesce(r.rate, 0) END AS amount,
+               CASE WHEN i.oldest_due IS NULL THEN NULL WHEN i.day - i.oldest_due <= 0 THEN 0
+                    ELSE least((i.day - i.oldest_due - 1) / 30 + 1, 4) END AS band,
+               i.lost * coalesce(r.rate, 0) AS lost,
+               i.billed * coalesce(r.rate, 0) AS billed
+          FROM v JOIN kpi_items i USING (day, customer_id, known_from) JOIN d ON d.day = i.day
+          LEFT JOIN unnest($3::text[], $4::numeric[]) AS r(currency, rate) ON r.currency = i.currency
+    ),
+    w AS MATERIALIZED (
+        SELECT k, invoice_id, customer_id, amount, band, lost, billed,
+               CASE WHEN lead(k) OVER p = k + 1 THEN lead(amount) OVER p END AS next_amount,
+               CASE WHEN lead(k) OVER p = k + 1 THEN lead(band) OVER p END AS next_band,
+               CASE WHEN lead(k) OVER p = k + 1 THEN lead(lost) OVER p ELSE 0 END AS next_lost,
+               coalesce(sum(lost) FILTER (WHERE k = $5) OVER q, 0)
+                 - coalesce(sum(lost) FILTER (WHERE k = 0) OVER q, 0)
+                 + coalesce(sum(amount) FILTER (WHERE k = $5 AND band = 4) OVER q, 0) AS never_paid,
+               max(lost) OVER q <> min(lost) OVER q
+                 OR (count(*) OVER q <= $5 AND (max(lost) OVER q <> 0 OR min(lost) OVER q <> 0)) AS lost_moved,
+               bool_or(billed IS NOT NULL AND k > 0) OVER q AS billed_in_window
+          FROM i
+        WINDOW q AS (PARTITION BY invoice_id), p AS (q ORDER BY k)
+    )
 """
-_LOST = """
-    INSERT INTO provision_lost
-    SELECT coalesce(c.k, n.k - 1), coalesce(c.invoice_id, n.invoice_id), coalesce(c.customer_id, n.customer_id),
-           coalesce(c.segment, n.segment), coalesce(n.lost, 0) - coalesce(c.lost, 0)
-      FROM (SELECT * FROM provision_items WHERE k < $1) c
-      FULL JOIN (SELECT * FROM provision_items WHERE k > 0) n ON n.invoice_id = c.invoice_id AND n.k = c.k + 1
-"""
-# Each query answers rows (what, segment, band, a, b): "history" rows of the method's two sums per
-# band (roll rates: balance, rolled; cohorts: reached, lost), "final" rows of what was open at the
-# month end, and a "customers" row per segment. $1: the last month end's k; $2: cohorts.
+# Each query answers rows (what, customer_id, band, a, b): "history" rows of the method's two sums
+# per band (roll rates: balance, rolled; cohorts: reached, lost), "final" rows of what was open at the
+# month end, and a "customers" row for each customer the matrix covers.
 _ROLLED = """
-    SELECT 'history' AS what, c.segment, c.band, sum(c.amount) AS a,
-           sum(CASE WHEN c.band = 4 THEN least(coalesce(w.lost, 0), c.amount)
-                    WHEN n.band > c.band THEN least(n.amount, c.amount) ELSE 0 END) AS b
-      FROM provision_items c
-      LEFT JOIN provision_items n ON n.invoice_id = c.invoice_id AND n.k = c.k + 1 AND n.amount IS NOT NULL
-      LEFT JOIN provision_lost w ON w.invoice_id = c.invoice_id AND w.k = c.k
-     WHERE c.amount IS NOT NULL AND c.k < $1
+    SELECT 'history' AS what, customer_id, band, sum(amount) AS a,
+           sum(CASE WHEN band = 4 THEN least(next_lost - lost, amount)
+                    WHEN next_band > band THEN least(next_amount, amount) ELSE 0 END) AS b
+      FROM w WHERE amount IS NOT NULL AND k < $5
      GROUP BY 2, 3
 """
 _COHORTS = """
-    WITH billed AS (SELECT invoice_id, segment, billed FROM provision_items WHERE billed IS NOT NULL AND k > 0),
-    never AS (
-        SELECT b.invoice_id, coalesce(w.lost, 0) + coalesce(f.amount, 0) AS never_paid
-          FROM billed b
-          LEFT JOIN (SELECT invoice_id, sum(lost) AS lost FROM provision_lost GROUP BY 1) w USING (invoice_id)
-          LEFT JOIN provision_items f ON f.invoice_id = b.invoice_id AND f.k = $1 AND f.band = 4
-    ),
-    seen AS (
-        SELECT DISTINCT ON (invoice_id, band) invoice_id, band, amount FROM provision_items
-         WHERE k > 0 AND band > 0 ORDER BY invoice_id, band, k
+    , seen AS (
+        SELECT customer_id, band, amount, never_paid, k = min(k) OVER (PARTITION BY invoice_id, band) AS first FROM w
+         WHERE k > 0 AND band > 0 AND billed_in_window
     )
-    SELECT 'history' AS what, b.segment, 0 AS band, sum(b.billed) AS a, sum(least(n.never_paid, b.billed)) AS b
-      FROM billed b JOIN never n USING (invoice_id) GROUP BY 2
+    SELECT 'history' AS what, customer_id, 0 AS band, sum(billed) AS a, sum(least(never_paid, billed)) AS b
+      FROM w WHERE billed IS NOT NULL AND k > 0 GROUP BY 2
     UNION ALL
-    SELECT 'history', b.segment, s.band, sum(s.amount), sum(least(n.never_paid, s.amount))
-      FROM billed b JOIN seen s USING (invoice_id) JOIN never n USING (invoice_id) GROUP BY 2, 3
+    SELECT 'history', customer_id, band, sum(amount), sum(least(never_paid, amount)) FROM seen WHERE first GROUP BY 2, 3
 """
 _FINAL_AND_CUSTOMERS = """
     UNION ALL
-    SELECT 'final', segment, band, sum(amount), NULL FROM provision_items
-     WHERE k = $1 AND amount IS NOT NULL GROUP BY 2, 3
+    SELECT 'final', customer_id, band, sum(amount), NULL FROM w WHERE k = $5 AND amount IS NOT NULL GROUP BY 2, 3
     UNION ALL
-    SELECT 'customers', segment, 0, count(DISTINCT customer_id), NULL FROM (
-        SELECT segment, customer_id FROM provision_items
-         WHERE amount IS NOT NULL OR (billed IS NOT NULL AND k > 0 AND $2)
-        UNION ALL SELECT segment, customer_id FROM provision_lost WHERE lost <> 0
-    ) seen GROUP BY 2
+    SELECT DISTINCT 'customers', customer_id, 0, NULL::numeric, NULL::numeric FROM w
+     WHERE amount IS NOT NULL OR (billed IS NOT NULL AND k > 0 AND $6) OR lost_moved
 """
 
 
@@ -255,26 +244,16 @@ async def evidence_kept(
     rates = await rates_as_of(store, conn, base, days[-1], known_on)
     priced = {base: Decimal(1), **rates.rates}
     grouped = segment_of if segment_by != "none" else {}
-    last = len(days) - 1
-    rows: list[Any] = []
-    async with conn.transaction():
-        for statement in _TABLES:
-            await conn.execute(statement)
-        await conn.execute(
-            _ITEMS,
-            list(days),
-            known_on,
-            list(priced),
-            list(priced.values()),
-            list(grouped),
-            list(grouped.values()),
-            SEGMENT_DEFAULT.get(segment_by, ""),
-        )
-        await conn.execute("CREATE INDEX ON provision_items (invoice_id, k); ANALYZE provision_items")
-        await conn.execute(_LOST, last)
-        await conn.execute("CREATE INDEX ON provision_lost (invoice_id, k); ANALYZE provision_lost")
-        query = (_ROLLED if method == "roll_rates" else _COHORTS) + _FINAL_AND_CUSTOMERS
-        rows = await conn.fetch(query, last, method == "cohorts")  # the billing counts for cohorts
+    query = _ITEMS + (_ROLLED if method == "roll_rates" else _COHORTS) + _FINAL_AND_CUSTOMERS
+    rows = await conn.fetch(
+        query,
+        list(days),
+        known_on,
+        list(priced),
+        list(priced.values()),
+        len(days) - 1,
+        method == "cohorts",  # the billing counts for cohorts
+    )
 
     def zeros() -> list[Decimal]:
         return [ZERO] * len(BANDS)
@@ -282,11 +261,12 @@ async def evidence_kept(
     first: dict[str, list[Decimal]] = defaultdict(zeros)  # the method's two sums, per band
     second: dict[str, list[Decimal]] = defaultdict(zeros)
     final: dict[str, list[Decimal]] = defaultdict(zeros)
-    customers: dict[str, int] = {}
+    customers: dict[str, int] = defaultdict(int)
+    default = SEGMENT_DEFAULT.get(segment_by, "")
     for r in rows:
-        segment, band = r["segment"], r["band"]
+        segment, band = grouped.get(r["customer_id"], default), r["band"]
         if r["what"] == "customers":
-            customers[segment] = int(r["a"])
+            customers[segment] += 1
         elif r["what"] == "final":
             final[segment][band] += r["a"] or ZERO
         else:
