@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +34,7 @@ from libs.events.store import EventContext, Store
 from libs.service.directory import Customers
 from services.receivables import domain
 from services.receivables.domain import Account, FxBook
+from services.receivables.queries.aging import AheadAgings
 
 
 class UnknownCustomer(LookupError):
@@ -56,6 +57,7 @@ class Parts:
     base_currency: str
     issuer: Issuer | None  # None: the company is not configured
     statement_font: Path
+    ahead: AheadAgings = field(default_factory=AheadAgings)  # today's aging of accounts dated ahead
 
 
 def accounts(store: Store, capacity: int) -> FoldedStreams[Account]:

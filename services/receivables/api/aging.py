@@ -64,7 +64,9 @@ async def book_aging(
     today, boundaries, base = today_of(kit), _boundaries(buckets, by), parts_of(kit).base_currency
     async with kit.pool.acquire() as conn:
         if day == known == today:
-            aged = await aging.aged_book_today(kit.store, conn, today, by, boundaries, per_customer=by_customer)
+            aged = await aging.aged_book_today(
+                kit.store, conn, parts_of(kit).ahead, today, by, boundaries, per_customer=by_customer
+            )
             rates = await aging.rates_today(conn, base, today)
         else:
             accounts = await aging.book_as_of(kit.store, conn, day, known)

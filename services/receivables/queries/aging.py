@@ -13,6 +13,7 @@ from the events.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -154,6 +155,7 @@ async def aged_today(
 async def aged_book_today(
     store: EventStore,
     conn: Connection,
+    ahead: AheadAgings,
     today: date,
     basis: AgingBasis,
     boundaries: Sequence[int],
@@ -162,17 +164,48 @@ async def aged_book_today(
 ) -> list[AgedAmount]:
     """The book's aging today: from the read model, but for the accounts whose ledger holds entries
     dated after today (the read model counts them), which alone are folded from their events."""
-    ahead = [
+    ids = [
         r["customer_id"] for r in await conn.fetch("SELECT customer_id FROM accounts WHERE latest_entry > $1", today)
     ]
     query = _aging_sql(per_customer=per_customer, one_customer=False, excluding=True)
-    rows = await conn.fetch(query, today, basis == "due_date", list(boundaries), ahead)
+    rows = await conn.fetch(query, today, basis == "due_date", list(boundaries), ids)
     aged = [AgedAmount(r["customer_id"], r["currency"], r["bucket"], r["amount"]) for r in rows]
-    for customer_id in ahead:
-        account = await account_as_of(store, conn, customer_id, today, today)
-        folded = aged_from_accounts([account], today, basis, boundaries)
-        aged += folded if per_customer else [AgedAmount(None, a.currency, a.bucket, a.amount) for a in folded]
-    return aged
+    folded = await ahead.aged(store, conn, ids, today, basis, tuple(boundaries))
+    return aged + (folded if per_customer else [AgedAmount(None, a.currency, a.bucket, a.amount) for a in folded])
+
+
+class AheadAgings:
+    """Today's aging of each account holding entries dated after today, folded from its events and
+    remembered with its stream's head: folded again only when the stream moves or the day turns (the
+    fold decodes every event of the account, which a whole-book read would pay for each such account)."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self.capacity = capacity
+        self._memory: OrderedDict[tuple[str, date, str, tuple[int, ...]], tuple[Any, list[AgedAmount]]] = OrderedDict()
+
+    async def aged(
+        self,
+        store: EventStore,
+        conn: Connection,
+        customer_ids: Sequence[str],
+        today: date,
+        basis: AgingBasis,
+        boundaries: tuple[int, ...],
+    ) -> list[AgedAmount]:
+        # The heads are read before any stream: a fold newer than its head is only folded once more.
+        heads = await store.heads([domain.stream_id(c) for c in customer_ids], conn)
+        found: list[AgedAmount] = []
+        for customer_id in customer_ids:
+            key, head = (customer_id, today, basis, boundaries), heads.get(domain.stream_id(customer_id))
+            kept = self._memory.get(key)
+            if kept is None or kept[0] != head:
+                account = await account_as_of(store, conn, customer_id, today, today)
+                kept = self._memory[key] = (head, aged_from_accounts([account], today, basis, boundaries))
+                if len(self._memory) > self.capacity:
+                    self._memory.popitem(last=False)
+            self._memory.move_to_end(key)
+            found += kept[1]
+        return found
 
 
 def aged_from_accounts(
