@@ -34,7 +34,7 @@ from libs.events.store import EventContext, Store
 from libs.service.directory import Customers
 from services.receivables import domain
 from services.receivables.domain import Account, FxBook
-from services.receivables.queries.aging import AheadAgings
+from services.receivables.queries.aging import AheadAccounts
 
 
 class UnknownCustomer(LookupError):
@@ -57,7 +57,7 @@ class Parts:
     base_currency: str
     issuer: Issuer | None  # None: the company is not configured
     statement_font: Path
-    ahead: AheadAgings = field(default_factory=AheadAgings)  # today's aging of accounts dated ahead
+    ahead: AheadAccounts = field(default_factory=AheadAccounts)  # today's state of accounts dated ahead
 
 
 def accounts(store: Store, capacity: int) -> FoldedStreams[Account]:

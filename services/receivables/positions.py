@@ -15,19 +15,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import astuple
 from datetime import date, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, cast
 
 import asyncpg
 import structlog
 
 from libs.events.clock import BusinessClock
-from libs.events.database import advisory_key
+from libs.events.database import Connection, advisory_key
 from libs.events.store import EventStore
 from services.receivables import domain
-from services.receivables.domain.positions import Position, charges_of, position, position_days
+from services.receivables.domain.account import ZERO
+from services.receivables.domain.positions import (
+    Amounts,
+    Position,
+    book_changes,
+    charges_of,
+    position,
+    position_days,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -96,6 +105,7 @@ async def fold_marked(
         await asyncio.sleep(0)  # one account at a time: requests and consumers go on between them
     async with pool.acquire() as conn, conn.transaction():
         if versions:
+            await _keep_book(conn, versions, opened, flows)
             keys = list(zip(*versions, strict=True))
             for table in ("kpi_versions", "kpi_open", "kpi_flows", "kpi_items"):
                 await conn.execute(
@@ -113,6 +123,58 @@ async def fold_marked(
             *zip(*[(m["customer_id"], m["known_on"], m["seq"]) for m in marks], strict=True),
         )
     return len(marks)
+
+
+# (table, its key columns after customer_id, day and known_from, its amount columns)
+_BOOK = (
+    ("open", ("currency",), ("receivables", "current", "over_90", "past_due", "past_due_days")),
+    ("flows", ("currency", "month"), ("sales", "collected", "fell_due", "unpaid")),
+)
+
+
+async def _keep_book(
+    conn: Connection, versions: list[tuple[str, date, date]], *written: list[tuple[object, ...]]
+) -> None:
+    """Add to the whole book's rows what the versions about to be written change, read against the
+    accounts' versions of those days as kept so far (in the keeper's transaction, before they go)."""
+    pairs = sorted({(c, d) for c, d, _ in versions})
+    for (name, keys, amounts), rows in zip(_BOOK, written, strict=True):
+        width = len(keys)
+        old: dict[tuple[str, date], dict[date, dict[Hashable, Amounts]]] = defaultdict(dict)
+        for r in await conn.fetch(
+            f"SELECT v.customer_id, v.day, v.known_from, {', '.join(f't.{c}' for c in keys + amounts)}"
+            " FROM kpi_versions v JOIN unnest($1::text[], $2::date[]) AS p(customer_id, day) USING (customer_id, day)"
+            f" LEFT JOIN kpi_{name} t USING (customer_id, day, known_from)",
+            *zip(*pairs, strict=True),
+        ):
+            versions_of = old[(r["customer_id"], r["day"])].setdefault(r["known_from"], {})
+            if r[keys[0]] is not None:
+                versions_of[tuple(r[k] for k in keys)] = tuple(r[a] for a in amounts)
+        new = {pair: dict(chain) for pair, chain in old.items()}
+        for customer, day, known in versions:
+            new.setdefault((customer, day), {})[known] = {}
+        for row in rows:
+            new[(row[0], row[1])][row[2]][row[3 : 3 + width]] = cast(Amounts, row[3 + width :])  # type: ignore[index]
+        added: dict[tuple[object, ...], list[Decimal]] = {}
+        for pair, chain in new.items():
+            for (known, key), change in book_changes(old.get(pair, {}), chain).items():
+                into = added.setdefault((pair[1], known, *key), [ZERO] * len(amounts))  # type: ignore[misc]
+                for i, x in enumerate(change):
+                    into[i] += x
+        if added:
+            types = (
+                "date",
+                "date",
+                *("text" if k == "currency" else "date" for k in keys),
+                *("numeric",) * len(amounts),
+            )
+            await conn.execute(
+                f"INSERT INTO kpi_book_{name} AS b SELECT * FROM unnest("
+                + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
+                + f") ON CONFLICT (day, known_from, {', '.join(keys)}) DO UPDATE SET "
+                + ", ".join(f"{a} = b.{a} + excluded.{a}" for a in amounts),
+                *zip(*[(*at, *sums) for at, sums in added.items()], strict=True),
+            )
 
 
 def _open_rows(customer: str, known: date, found: Position) -> list[tuple[object, ...]]:

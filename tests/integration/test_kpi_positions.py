@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from libs.events.clock import SettableClock
@@ -14,6 +15,7 @@ from libs.events.database import Connection, create_pool, prepare_service_databa
 from libs.events.store import EventStore
 from services.receivables import domain, positions, projections
 from services.receivables.app import spec as receivables
+from services.receivables.domain.positions import position_days
 from services.receivables.queries import kpis, provisions
 from services.receivables.queries import positions as read
 from tests.conftest import NewDatabase
@@ -22,6 +24,7 @@ from tools import erp_simulator
 
 BOOK = erp_simulator.generate(5, 8, 480, start=date(2025, 1, 1))
 BASE = "CNY"
+BOOK_BUILT = Path(projections.__file__).parent / "migrations" / "008_kpi_book.sql"
 
 
 async def _both(
@@ -79,10 +82,21 @@ async def test_the_positions_give_the_folded_books_kpis_as_reported_and_as_known
         folded, kept = await _both(store, conn, date(2025, 4, 1), date(2025, 6, 30), "month", date(2025, 7, 1), cut)
         assert kept == folded
 
-    for customer, events in book.items():  # the rest, months of it, some of it back-dated
-        first = [e for e in events if domain.recorded_on(e) <= cut]
-        rest = events[len(first) :]
-        await store.append(domain.stream_id(customer), len(first), rest, customer_id=customer)
+    # The rest, months of it, some of it back-dated, in two halves folded as they come before the days
+    # since mid-July are marked as passed: so the positions of a day are written after later ones
+    # (folded first), and the half's last day is folded again when the other half brings more of it.
+    rest = {c: events[len([e for e in events if domain.recorded_on(e) <= cut]) :] for c, events in book.items()}
+    for half in (0, 1):
+        for customer, events in rest.items():
+            split = len(events) // 2
+            await store.append(
+                domain.stream_id(customer),
+                len(book[customer]) - len(events) + half * split,
+                events[split:] if half else events[:split],
+                customer_id=customer,
+            )
+        while await positions.fold_marked(pool, store, settled=0):
+            pass
     assert await positions.catch_up(pool, store, date(2026, 1, 10), settled=0) > 0
     today = date(2026, 1, 10)
     restated = at_risk = 0
@@ -139,6 +153,17 @@ async def test_the_positions_give_the_folded_books_kpis_as_reported_and_as_known
                         )
                     ]
                     assert matrices[0] == matrices[1], (month_end, method, segment_by)
+        # The whole book's rows, kept as the versions came (some inserted before later ones), sum to
+        # the accounts' versions in force on each knowledge date; so do the rows the migration
+        # builds from the versions already kept.
+        kept_days = set(position_days(date(2025, 1, 1), date(2025, 12, 31)))
+        everyone = {c: read.EVERYONE for c in book}
+        knowledge = [date(2025, 3, 3), date(2025, 7, 1), date(2025, 9, 30), date(2025, 12, 31), today]
+        wanted = [await read.sums(conn, k, kept_days, everyone, date(2024, 1, 1)) for k in knowledge]
+        assert [await read.book_sums(conn, k, kept_days, date(2024, 1, 1)) for k in knowledge] == wanted
+        await conn.execute("DROP TABLE kpi_book_open, kpi_book_flows")
+        await conn.execute(BOOK_BUILT.read_text(encoding="utf-8"), timeout=60)
+        assert [await read.book_sums(conn, k, kept_days, date(2024, 1, 1)) for k in knowledge] == wanted
     assert restated >= 5  # the late postings restate the figures: the comparison has something to find
     assert at_risk >= 5
     assert written_off >= 3  # months with write-offs, so the comparison covers them

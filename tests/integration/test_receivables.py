@@ -326,8 +326,14 @@ async def test_aging_as_of_a_past_date_fx_and_the_overdue_sweep(
 
         # A payment the ERP dates ten days ahead counts from its day: today's aging leaves it out, the
         # account folded from its events while the rest of the book still comes from the read model.
+        async def net() -> Decimal:  # what the customer owes, less their cash and credit, in the base currency
+            summary = await http.get("/customers/C-1/account", headers=viewer)
+            return Decimal(summary.json()["in_base_currency"]["net"])
+
         before = (await http.get("/aging", params={"by_customer": "true"}, headers=viewer)).json()
+        owed = await net()
         await post(http, "/erp/payments", payment("P-2", "100.00", "2026-03-20"))
+        assert await net() == owed
         after = (await http.get("/aging", params={"by_customer": "true"}, headers=viewer)).json()
         assert (after["total"], after["buckets"], after["customers"]) == (
             before["total"],
@@ -343,9 +349,11 @@ async def test_aging_as_of_a_past_date_fx_and_the_overdue_sweep(
         await post(http, "/erp/payments", payment("P-3", "50.00", "2026-03-10"))
         moved = (await http.get("/aging", headers=viewer)).json()
         assert Decimal(moved["total"]) == Decimal(before["total"]) - Decimal("50.00")
+        assert await net() == owed - Decimal("50.00")
         clock(kit).set(date(2026, 3, 20))
         on_its_day = (await http.get("/aging", headers=viewer)).json()
         assert Decimal(on_its_day["total"]) == Decimal(before["total"]) - Decimal("150.00")
+        assert await net() == owed - Decimal("150.00")
 
 
 async def test_what_the_ledger_answers_is_shaped_for_people_and_machines(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal as D
 
 from contracts.receivables import PaymentReceived
 from libs.events.contracts import Money
-from services.receivables.domain.positions import months_back, position_days, stale_since
+from services.receivables.domain.positions import book_changes, months_back, position_days, stale_since, version_changes
 
 
 def test_position_days_are_month_ends_and_the_90th_day_after_each() -> None:
@@ -45,3 +46,31 @@ def test_months_back_crosses_years() -> None:
     assert months_back(date(2026, 2, 17), 0) == date(2026, 2, 1)
     assert months_back(date(2026, 2, 17), 3) == date(2025, 11, 1)
     assert months_back(date(2026, 2, 17), 23) == date(2024, 3, 1)
+
+
+JAN, FEB, MAR = date(2026, 1, 5), date(2026, 2, 5), date(2026, 3, 5)
+
+
+def test_each_version_counts_what_it_changed_over_the_one_before() -> None:
+    chain = {FEB: {"CNY": (D(70), D(20))}, JAN: {"CNY": (D(100), D(0)), "USD": (D(5), D(5))}}
+    assert version_changes(chain) == {
+        (JAN, "CNY"): (D(100), D(0)),
+        (JAN, "USD"): (D(5), D(5)),
+        (FEB, "CNY"): (D(-30), D(20)),
+        (FEB, "USD"): (D(-5), D(-5)),  # a currency the later version lacks is gone from the book
+    }
+
+
+def test_the_book_rows_follow_a_version_written_between_two_and_one_rewritten() -> None:
+    kept = {JAN: {"CNY": (D(100),)}, MAR: {"CNY": (D(40),)}}
+    between = {**kept, FEB: {"CNY": (D(70),)}}
+    # February's version changes February by -30, and March now changes it by -30 instead of -60.
+    assert book_changes(kept, between) == {(FEB, "CNY"): (D(-30),), (MAR, "CNY"): (D(30),)}
+    # The sums of the book's rows up to each date are then the version in force on it.
+    book = version_changes(kept)
+    for at, change in book_changes(kept, between).items():
+        book[at] = tuple(a + b for a, b in zip(book.get(at, (D(0),)), change, strict=True))
+    assert [sum((v[0] for (k, _), v in book.items() if k <= on), D(0)) for on in (JAN, FEB, MAR)] == [100, 70, 40]
+    # Rewriting March's version to what it was changes nothing; to nothing at all, takes February's back.
+    assert book_changes(between, between) == {}
+    assert book_changes(between, {**between, MAR: {}}) == {(MAR, "CNY"): (D(-70) - D(-30),)}

@@ -73,7 +73,7 @@ async def account_command(request: Request, kit: Kit, caller: Principal, command
 def summary_of(kit: Kit, customer_id: str) -> Answer:
     today = today_of(kit)
     return lambda conn: ledger.account_summary(
-        conn, kit.store, customer_id, parts_of(kit).base_currency, today, today, today
+        conn, kit.store, parts_of(kit).ahead, customer_id, parts_of(kit).base_currency, today, today, today
     )
 
 

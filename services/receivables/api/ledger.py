@@ -39,7 +39,7 @@ async def get_account(
     day, known = dates_of(kit, as_of, known_on)
     async with kit.pool.acquire() as conn:
         summary = await ledger.account_summary(
-            conn, kit.store, customer_id, parts_of(kit).base_currency, day, known, today_of(kit)
+            conn, kit.store, parts_of(kit).ahead, customer_id, parts_of(kit).base_currency, day, known, today_of(kit)
         )
     return answer(summary, headers={"ETag": etag(summary.version)})
 

@@ -14,10 +14,11 @@ written off less recovered) that day.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from contracts.receivables import AllocationsWithdrawn, InvoiceFellOverdue, InvoiceIssued
 from libs.events.contracts import DomainEvent
@@ -183,3 +184,39 @@ def stale_since(event: DomainEvent, recorded: date) -> date | None:
     if first is None or first >= recorded or not position_days(first, recorded - timedelta(days=1)):
         return None  # a posting a few days late within a month changes no position
     return first
+
+
+# -- the whole book's positions, as what each knowledge date changed ----------------------------------
+
+Amounts = tuple[Decimal, ...]
+K = TypeVar("K", bound=Hashable)  # what a position's amounts are kept by: a currency, (currency, month)
+
+
+def version_changes(chain: Mapping[date, Mapping[K, Amounts]]) -> dict[tuple[date, K], Amounts]:
+    """Each version of an account's day (by known_from) as its change over the one before it, by key;
+    what a version lacks counts as zero."""
+    changes: dict[tuple[date, K], Amounts] = {}
+    before: Mapping[K, Amounts] = {}
+    for known in sorted(chain):
+        now = chain[known]
+        for key in now.keys() | before.keys():
+            changes[(known, key)] = _less(now.get(key), before.get(key))
+        before = now
+    return changes
+
+
+def book_changes(
+    old: Mapping[date, Mapping[K, Amounts]], new: Mapping[date, Mapping[K, Amounts]]
+) -> dict[tuple[date, K], Amounts]:
+    """What replacing an account's versions ``old`` by ``new`` adds to the book's rows, none zero."""
+    was, now = version_changes(old), version_changes(new)
+    added = {at: _less(now.get(at), was.get(at)) for at in now.keys() | was.keys()}
+    return {at: amounts for at, amounts in added.items() if any(amounts)}
+
+
+def _less(a: Amounts | None, b: Amounts | None) -> Amounts:
+    if b is None:
+        return a or ()
+    if a is None:
+        return tuple(-x for x in b)
+    return tuple(x - y for x, y in zip(a, b, strict=True))

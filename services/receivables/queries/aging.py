@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -155,7 +155,7 @@ async def aged_today(
 async def aged_book_today(
     store: EventStore,
     conn: Connection,
-    ahead: AheadAgings,
+    ahead: AheadAccounts,
     today: date,
     basis: AgingBasis,
     boundaries: Sequence[int],
@@ -174,37 +174,56 @@ async def aged_book_today(
     return aged + (folded if per_customer else [AgedAmount(None, a.currency, a.bucket, a.amount) for a in folded])
 
 
-class AheadAgings:
-    """Today's aging of each account holding entries dated after today, folded from its events and
-    remembered with its stream's head: folded again only when the stream moves or the day turns (the
-    fold decodes every event of the account, which a whole-book read would pay for each such account)."""
+@dataclass
+class _Ahead:
+    head: Any
+    account: domain.Account
+    aged: dict[tuple[str, tuple[int, ...]], list[AgedAmount]] = field(default_factory=dict)
 
-    def __init__(self, capacity: int = 20_000) -> None:
+
+class AheadAccounts:
+    """Today's state of each account holding entries dated after today (which the read model counts
+    already), folded from its events and remembered with its stream's head: folded again only when the
+    stream moves or the day turns. The fold decodes every event of the account, which the book's
+    aging would pay for each such account and the account's summary on every read; the last
+    ``capacity`` accounts asked for are kept."""
+
+    def __init__(self, capacity: int = 2_000) -> None:
         self.capacity = capacity
-        self._memory: OrderedDict[tuple[str, date, str, tuple[int, ...]], tuple[Any, list[AgedAmount]]] = OrderedDict()
+        self._memory: OrderedDict[tuple[str, date], _Ahead] = OrderedDict()
+
+    async def account(self, store: Store, conn: Connection, customer_id: str, today: date) -> domain.Account:
+        return (await self._kept(store, conn, [customer_id], today))[0].account
 
     async def aged(
         self,
-        store: EventStore,
+        store: Store,
         conn: Connection,
         customer_ids: Sequence[str],
         today: date,
         basis: AgingBasis,
         boundaries: tuple[int, ...],
     ) -> list[AgedAmount]:
+        found: list[AgedAmount] = []
+        for kept in await self._kept(store, conn, customer_ids, today):
+            if (basis, boundaries) not in kept.aged:
+                kept.aged[(basis, boundaries)] = aged_from_accounts([kept.account], today, basis, boundaries)
+            found += kept.aged[(basis, boundaries)]
+        return found
+
+    async def _kept(self, store: Store, conn: Connection, customer_ids: Sequence[str], today: date) -> list[_Ahead]:
         # The heads are read before any stream: a fold newer than its head is only folded once more.
         heads = await store.heads([domain.stream_id(c) for c in customer_ids], conn)
-        found: list[AgedAmount] = []
+        found = []
         for customer_id in customer_ids:
-            key, head = (customer_id, today, basis, boundaries), heads.get(domain.stream_id(customer_id))
+            key, head = (customer_id, today), heads.get(domain.stream_id(customer_id))
             kept = self._memory.get(key)
-            if kept is None or kept[0] != head:
-                account = await account_as_of(store, conn, customer_id, today, today)
-                kept = self._memory[key] = (head, aged_from_accounts([account], today, basis, boundaries))
+            if kept is None or kept.head != head:
+                kept = self._memory[key] = _Ahead(head, await account_as_of(store, conn, customer_id, today, today))
                 if len(self._memory) > self.capacity:
                     self._memory.popitem(last=False)
             self._memory.move_to_end(key)
-            found += kept[1]
+            found.append(kept)
         return found
 
 

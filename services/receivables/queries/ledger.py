@@ -118,17 +118,29 @@ def _complete(balances: Iterable[Row]) -> list[dict[str, Any]]:
 
 
 async def account_summary(
-    conn: Connection, store: Store, customer_id: str, base: str, as_of: date, known_on: date, today: date
+    conn: Connection,
+    store: Store,
+    ahead: aging.AheadAccounts,
+    customer_id: str,
+    base: str,
+    as_of: date,
+    known_on: date,
+    today: date,
 ) -> AccountSummary:
     """Per currency: balance, overdue, disputed, collectable, unapplied cash, credit balance and net;
     and in the base currency, the priced part with what is unpriced listed."""
     found = await customer(conn, customer_id)
     version = await conn.fetchval("SELECT version FROM accounts WHERE customer_id = $1", customer_id) or 0
-    if as_of == known_on == today and await aging.read_model_is_current(conn, today, customer_id):
+    now = as_of == known_on == today
+    if now and await aging.read_model_is_current(conn, today, customer_id):
         balances = _complete(await conn.fetch(_SUMMARY, customer_id, today))
         rates = await aging.rates_today(conn, base, today)
     else:
-        account = await aging.account_as_of(store, conn, customer_id, as_of, known_on)
+        account = (
+            await ahead.account(store, conn, customer_id, today)
+            if now
+            else await aging.account_as_of(store, conn, customer_id, as_of, known_on)
+        )
         balances = _complete(balances_of(account, as_of))
         rates = await aging.rates_as_of(store, conn, base, as_of, known_on)
     in_base: dict[str, Decimal] = {}

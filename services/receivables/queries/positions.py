@@ -116,34 +116,62 @@ class Sums:
 async def sums(conn: Connection, known_on: date, days: set[date], group_of: Mapping[str, str], since: date) -> Sums:
     """The positions of ``days`` in force on ``known_on``, summed by each customer's group (every
     customer in EVERYONE's when ``group_of`` is empty), with the flows of the months from ``since``."""
-    key = "coalesce(g.key, $5)" if group_of else "$3::text"
+    if not group_of:
+        return await book_sums(conn, known_on, days, since)
     found = Sums()
     wanted = sorted(d for d in days if d <= known_on)
-    args: tuple[object, ...] = (
-        (wanted, known_on, list(group_of), list(group_of.values()), EVERYONE)
-        if group_of
-        else (wanted, known_on, EVERYONE)
-    )
-    join = _GROUP if group_of else ""
+    args = (wanted, known_on, list(group_of), list(group_of.values()), EVERYONE)
     for r in await conn.fetch(
-        f"SELECT {key} AS key, o.day, o.currency, sum(o.receivables) AS receivables, sum(o.current) AS current,"
-        " sum(o.over_90) AS over_90, sum(o.past_due) AS past_due, sum(o.past_due_days) AS past_due_days"
-        f" FROM ({VERSIONS}) v JOIN kpi_open o USING (day, customer_id, known_from){join} GROUP BY 1, 2, 3",
+        "SELECT coalesce(g.key, $5) AS key, o.day, o.currency, sum(o.receivables) AS receivables,"
+        " sum(o.current) AS current, sum(o.over_90) AS over_90, sum(o.past_due) AS past_due,"
+        " sum(o.past_due_days) AS past_due_days"
+        f" FROM ({VERSIONS}) v JOIN kpi_open o USING (day, customer_id, known_from){_GROUP} GROUP BY 1, 2, 3",
         *args,
     ):
         found.open.setdefault(r["day"], defaultdict(dict))[r["key"]][r["currency"]] = Open(
             r["receivables"], r["current"], r["over_90"], r["past_due"], r["past_due_days"]
         )
-    since_at = len(args) + 1
     for r in await conn.fetch(
-        f"SELECT {key} AS key, f.day, f.currency, f.month, sum(f.sales) AS sales, sum(f.collected) AS collected,"
-        " sum(f.fell_due) AS fell_due, sum(f.unpaid) AS unpaid"
-        f" FROM ({VERSIONS}) v JOIN kpi_flows f USING (day, customer_id, known_from){join}"
-        f" WHERE f.month >= ${since_at} GROUP BY 1, 2, 3, 4",
+        "SELECT coalesce(g.key, $5) AS key, f.day, f.currency, f.month, sum(f.sales) AS sales,"
+        " sum(f.collected) AS collected, sum(f.fell_due) AS fell_due, sum(f.unpaid) AS unpaid"
+        f" FROM ({VERSIONS}) v JOIN kpi_flows f USING (day, customer_id, known_from){_GROUP}"
+        " WHERE f.month >= $6 GROUP BY 1, 2, 3, 4",
         *args,
         since,
     ):
         found.flows.setdefault(r["day"], defaultdict(dict))[r["key"]][(r["currency"], r["month"])] = Flow(
+            r["sales"], r["collected"], r["fell_due"], r["unpaid"]
+        )
+    return found
+
+
+async def book_sums(conn: Connection, known_on: date, days: set[date], since: date) -> Sums:
+    """The whole book's positions of ``days`` in force on ``known_on``, in EVERYONE's group: the sum
+    of what each knowledge date up to it changed (a currency or month summing to nothing is left out)."""
+    found = Sums()
+    wanted = sorted(d for d in days if d <= known_on)
+    for r in await conn.fetch(
+        "SELECT day, currency, sum(receivables) AS receivables, sum(current) AS current, sum(over_90) AS over_90,"
+        " sum(past_due) AS past_due, sum(past_due_days) AS past_due_days FROM kpi_book_open"
+        " WHERE day = ANY($1::date[]) AND known_from <= $2 GROUP BY 1, 2"
+        " HAVING sum(receivables) <> 0 OR sum(current) <> 0 OR sum(over_90) <> 0 OR sum(past_due) <> 0"
+        " OR sum(past_due_days) <> 0",
+        wanted,
+        known_on,
+    ):
+        found.open.setdefault(r["day"], defaultdict(dict))[EVERYONE][r["currency"]] = Open(
+            r["receivables"], r["current"], r["over_90"], r["past_due"], r["past_due_days"]
+        )
+    for r in await conn.fetch(
+        "SELECT day, currency, month, sum(sales) AS sales, sum(collected) AS collected, sum(fell_due) AS fell_due,"
+        " sum(unpaid) AS unpaid FROM kpi_book_flows"
+        " WHERE day = ANY($1::date[]) AND known_from <= $2 AND month >= $3 GROUP BY 1, 2, 3"
+        " HAVING sum(sales) <> 0 OR sum(collected) <> 0 OR sum(fell_due) <> 0 OR sum(unpaid) <> 0",
+        wanted,
+        known_on,
+        since,
+    ):
+        found.flows.setdefault(r["day"], defaultdict(dict))[EVERYONE][(r["currency"], r["month"])] = Flow(
             r["sales"], r["collected"], r["fell_due"], r["unpaid"]
         )
     return found
