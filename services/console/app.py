@@ -29,7 +29,7 @@ from services.console.deps import (
     SignInNeeded,
     safe_next,
 )
-from services.console.i18n import LOCALES
+from services.console.i18n import CHOICES, LOCALES
 from services.console.settings import ConsoleSettings
 from services.console.timing import ServerTiming
 
@@ -77,9 +77,9 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
             console.sessions.end(session.sid)
             return RedirectResponse("/signin", status_code=303)
         kind = "forbidden" if exc.status == 403 else "refused"
-        if request.headers.get("HX-Request"):
-            return console.render(request, "_refused.html", session, exc.status, kind=kind, detail=exc.detail)
-        return console.render(request, "error.html", session, exc.status, kind=kind, detail=exc.detail)
+        reason = exc.kind if exc.kind in CHOICES["problem"] else None
+        template = "_refused.html" if request.headers.get("HX-Request") else "error.html"
+        return console.render(request, template, session, exc.status, kind=kind, reason=reason, detail=exc.detail)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -29,6 +29,11 @@ class Refused(Exception):
     def detail(self) -> str:
         return str(self.problem.get("detail") or self.problem.get("title") or self.status)
 
+    @property
+    def kind(self) -> str:
+        """What the refusal is, by its problem type's last part ("refused", "not-found", ...)."""
+        return str(self.problem.get("type") or "").rstrip("/").rpartition("/")[2]
+
 
 class Unavailable(Exception):
     """A service did not answer, or answered 5xx."""

@@ -181,6 +181,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "working": ("处理中…", "Working…"),
     "forbidden": ("无权操作", "Not allowed"),
     "refused": ("服务拒绝了此操作", "The service refused this"),
+    "service_said": ("服务的说明：", "The service said:"),
     "unavailable": ("服务暂时不可用", "A service is unavailable"),
     "new_request": ("申请额度", "Request a limit"),
     "new_terms_request": ("申请付款条件", "Request terms"),
@@ -213,6 +214,48 @@ WORDS: dict[str, tuple[str, str]] = {
 }
 
 CHOICES: dict[str, dict[str, tuple[str, str]]] = {
+    # What a service's refusal means, by the kind its problem document names (its type's last part);
+    # the service's own words follow it, as it said them.
+    "problem": {
+        "refused": ("业务规则不允许此操作", "The business rules do not allow this"),
+        "forbidden": ("您的角色无权执行此操作", "Your role may not do this"),
+        "unauthorized": ("登录已失效，请重新登录", "Your sign-in is no longer valid: sign in again"),
+        "not-found": ("找不到所指的记录", "What this names does not exist"),
+        "duplicate": ("该记录已存在于另一份档案中", "This is already recorded elsewhere"),
+        "conflict": ("记录已被他人修改，请刷新后重试", "Someone changed this meanwhile: reload and try again"),
+        "precondition-required": ("需要先读取当前版本再修改", "Read the current version before changing it"),
+        "precondition-failed": (
+            "记录已被他人修改，请刷新后重试",
+            "Someone changed this meanwhile: reload and try again",
+        ),
+        "validation": ("填写的内容有误", "Something entered is not valid"),
+        "invalid-date": ("日期不符合要求", "A date is not allowed"),
+        "invalid-query": ("查询条件有误", "The query is not valid"),
+        "invalid-currency": ("币种有误", "The currency is not valid"),
+        "invalid-buckets": ("账龄区间有误", "The aging bands are not valid"),
+        "invalid-cursor": (
+            "分页位置已失效，请从第一页重新开始",
+            "The page position expired: start from the first page",
+        ),
+        "invalid-policy": ("政策设置有误", "The policy is not valid"),
+        "invalid-rules": ("预警规则有误", "The alert rules are not valid"),
+        "invalid-template": ("通知模板有误", "The notice template is not valid"),
+        "invalid-if-match": ("版本号有误", "The version given is not valid"),
+        "invalid-idempotency-key": ("请求标识有误", "The request's key is not valid"),
+        "idempotency-key-reused": ("同一请求标识已用于另一操作", "This request's key was used for another request"),
+        "not-the-assignee": ("此预警已分配给他人", "This alert is assigned to someone else"),
+        "not-enough-history": ("历史数据不足，无法计算", "There is not enough history to compute this"),
+        "no-fx-rate": ("缺少所需的汇率", "An exchange rate it needs is missing"),
+        "no-bureau-report": ("尚无征信报告", "There is no credit bureau report yet"),
+        "bureau-unavailable": ("征信机构暂时无法访问", "The credit bureau cannot be reached"),
+        "company-not-configured": (
+            "尚未配置本公司信息，无法出具对账单",
+            "The company's details are not set up for statements",
+        ),
+        "font-missing": ("缺少对账单所需的中文字体", "The font statements need is missing"),
+        "unavailable": ("服务暂时不可用", "A service is unavailable"),
+        "internal": ("服务内部错误，已记录", "The service failed; it has been logged"),
+    },
     "channel": {
         "call": ("电话", "Call"),
         "email": ("邮件", "Email"),

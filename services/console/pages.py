@@ -170,7 +170,7 @@ async def customer(
     profile = await api.get(session, "profiles", f"/customers/{customer_id}", **on)
     credit, scores, account, invoices, movements, statements, case, alerts, timeline = await asyncio.gather(
         api.maybe(session, "scoring", f"/customers/{customer_id}/credit"),
-        api.maybe(session, "scoring", f"/customers/{customer_id}/scores", limit=24),
+        api.maybe(session, "scoring", f"/customers/{customer_id}/scores", limit=24, inputs="false"),
         api.maybe(session, "receivables", f"/customers/{customer_id}/account", **on),
         api.maybe(session, "receivables", f"/customers/{customer_id}/invoices", status="open", limit=50),
         api.maybe(session, "receivables", f"/customers/{customer_id}/movements", limit=1000),

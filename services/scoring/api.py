@@ -76,12 +76,16 @@ async def get_credit(customer_id: str, kit: KitDep, _: ReadersAndErp) -> Respons
     summary="The customer's scores, newest first, each with its inputs",
 )
 async def get_scores(
-    customer_id: str, kit: KitDep, _: Readers, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    customer_id: str,
+    kit: KitDep,
+    _: Readers,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    inputs: Annotated[bool, Query(description="false: each score without its inputs (null)")] = True,
 ) -> Response:
     """Every score the customer was given, newest first, each with its inputs, the grade it replaced and
     the policy version: the same inputs, previous grade and policy give the same score again."""
     async with kit.pool.acquire() as conn:
-        return answer(await accounts.scores(conn, customer_id, limit))
+        return answer(await accounts.scores(conn, customer_id, limit, with_inputs=inputs))
 
 
 @router.get(

@@ -113,6 +113,8 @@ async def test_a_customer_that_starts_paying_late_drifts_down_a_grade(
         )
 
         history = (await credit.get(f"/customers/{customer}/scores"))["scores"]
+        charted = (await credit.get(f"/customers/{customer}/scores?inputs=false"))["scores"]
+        assert charted == [{**s, "inputs": None} for s in history]  # the same scores, without what they read
         oldest_first = list(reversed(history))
         grades = [s["grade"] for s in oldest_first]
         assert grades[-1] == "B"

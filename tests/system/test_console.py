@@ -169,7 +169,9 @@ async def viewer_cannot(console: Console, services: dict[str, Service], customer
         headers={"HX-Request": "true"},
     )
     assert forged.status == 403
-    assert "collector" in await forged.text()
+    said = await forged.text()
+    assert "Your role may not do this" in said  # what the refusal means, in the page's language
+    assert "collector" in said  # and the service's own words
     assert await contacts_of(services["collections"], customer) == before
 
     # Without the session's CSRF token, the console itself refuses.

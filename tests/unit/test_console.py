@@ -3,14 +3,17 @@ identity an ID token gives, where a sign-in may return to, and reading an event 
 
 from __future__ import annotations
 
+import ast
 import time
 from collections.abc import AsyncIterator
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from services.console.backends import Refused
 from services.console.deps import safe_next
-from services.console.i18n import WORDS, day, helpers, money, number, percent
+from services.console.i18n import CHOICES, WORDS, day, helpers, money, number, percent
 from services.console.pages import _sse_messages, month_start
 from services.console.sessions import Identity, Sessions
 from services.console.signin import SignInFailed, code_challenge, identity_of
@@ -36,6 +39,23 @@ def test_dates_numbers_and_percentages_are_formatted_for_the_locale() -> None:
 
 def test_every_word_has_both_languages() -> None:
     assert all(zh and en for zh, en in WORDS.values())
+    assert all(zh and en for words in CHOICES.values() for zh, en in words.values())
+
+
+def test_every_kind_of_refusal_a_service_answers_is_said_in_both_languages() -> None:
+    root = Path(__file__).resolve().parents[2]
+    named = {
+        keyword.value.value
+        for path in [*root.glob("services/*/**/*.py"), *root.glob("libs/**/*.py")]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("Problem", "problem_response")
+        for keyword in node.keywords
+        if keyword.arg == "kind" and isinstance(keyword.value, ast.Constant)
+    }
+    assert {"refused", "not-found", "invalid-date", "no-fx-rate"} <= named  # the scan finds them
+    assert named <= set(CHOICES["problem"]), named - set(CHOICES["problem"])
+    refused = Refused(403, {"type": "https://credo.example/problems/forbidden", "detail": "needs collector"})
+    assert (refused.kind, refused.detail) == ("forbidden", "needs collector")
 
 
 def test_pkce_challenge_is_rfc_7636s_s256() -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from contracts.receivables import FxRateRecorded
 from libs.events.contracts import to_minor_unit
@@ -121,8 +121,7 @@ def _aging_sql(*, per_customer: bool, one_customer: bool, excluding: bool = Fals
     """
 
 
-@dataclass(frozen=True)
-class AgedAmount:
+class AgedAmount(NamedTuple):  # a tuple: the book's aging makes one per customer, currency and bucket
     customer_id: str | None
     currency: str
     bucket: int
@@ -149,7 +148,7 @@ async def aged_today(
     query = _aging_sql(per_customer=per_customer or customer_id is not None, one_customer=customer_id is not None)
     args: list[Any] = [today, basis == "due_date", list(boundaries)]
     rows = await conn.fetch(query, *args, *([customer_id] if customer_id is not None else []))
-    return [AgedAmount(r["customer_id"], r["currency"], r["bucket"], r["amount"]) for r in rows]
+    return [AgedAmount._make(r) for r in rows]
 
 
 async def aged_book_today(
@@ -169,7 +168,7 @@ async def aged_book_today(
     ]
     query = _aging_sql(per_customer=per_customer, one_customer=False, excluding=True)
     rows = await conn.fetch(query, today, basis == "due_date", list(boundaries), ids)
-    aged = [AgedAmount(r["customer_id"], r["currency"], r["bucket"], r["amount"]) for r in rows]
+    aged = [AgedAmount._make(r) for r in rows]
     folded = await ahead.aged(store, conn, ids, today, basis, tuple(boundaries))
     return aged + (folded if per_customer else [AgedAmount(None, a.currency, a.bucket, a.amount) for a in folded])
 
@@ -317,9 +316,10 @@ def aging_report(
             groups.setdefault(a.customer_id or "", []).append(a)
         chosen = sorted(groups)
         if top is not None:  # ranked exactly before the lines are made: only the chosen ones are
+            rate = {c: rates.rate_of(c) or ZERO for c in {a.currency for a in aged}}
 
             def exact(c: str) -> Decimal:
-                return sum((a.amount * (rates.rate_of(a.currency) or ZERO) for a in groups[c]), ZERO)
+                return sum((a.amount * rate[a.currency] for a in groups[c]), ZERO)
 
             chosen = sorted(chosen, key=lambda c: (-exact(c), c))[:top]
         customers = [

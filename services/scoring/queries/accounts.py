@@ -122,11 +122,17 @@ def request_view(row: asyncpg.Record) -> RequestView:
     )
 
 
-async def scores(conn: Connection, customer_id: str, limit: int) -> ScoreHistory:
-    """Every score the customer was given, newest first, each with its inputs."""
+async def scores(conn: Connection, customer_id: str, limit: int, with_inputs: bool = True) -> ScoreHistory:
+    """Every score the customer was given, newest first, each with its inputs unless ``with_inputs``
+    is false (a customer's inputs hold every payment it made: a history chart needs none of them)."""
     await known(conn, customer_id)
+    inputs = "inputs" if with_inputs else "'null' AS inputs"
     rows = await conn.fetch(
-        "SELECT * FROM score_history WHERE customer_id = $1 ORDER BY version DESC LIMIT $2", customer_id, limit
+        "SELECT version, score, grade, previous_grade, policy_version, cause, reasons, components, weights,"
+        f" left_out, {inputs}, notes, scored_at FROM score_history WHERE customer_id = $1"
+        " ORDER BY version DESC LIMIT $2",
+        customer_id,
+        limit,
     )
     return ScoreHistory(
         customer_id=customer_id,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
+from pydantic import Field
+
 from contracts.scoring import Grade, RequestKind, ScoreInputs
 from libs.service.views import Amount, MoneyView, View
 
@@ -114,7 +116,7 @@ class ScoreView(View):
     components: dict[str, Amount]
     weights: dict[str, Amount]
     left_out: list[str]
-    inputs: ScoreInputs
+    inputs: ScoreInputs | None = Field(description="what it was computed from; null when asked without")
     notes: list[str]
     scored_at: datetime
 
