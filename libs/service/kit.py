@@ -69,6 +69,25 @@ class ConsumerSpec:
     revisions_supersede: bool = False  # streams are documents, versions whole revisions (the ERP's topics)
 
 
+Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]  # a loop run until the event is set
+
+
+@dataclass(frozen=True)
+class Serving:
+    """A reactor the HTTP API needs as well (a listener its routes read from): run in every role."""
+
+    run: Job
+
+
+def jobs_of(role: str, background: Sequence[Job], reactors: Sequence[Job | Serving]) -> list[Job]:
+    """What a process of ``role`` runs: the API role only the reactors its routes need; the worker
+    role (and ``all``) the relay, consumers and sweeps (``background``) and every reactor."""
+    serving = [r.run for r in reactors if isinstance(r, Serving)]
+    if role == "api":
+        return serving
+    return [*background, *(r.run if isinstance(r, Serving) else r for r in reactors)]
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
@@ -85,7 +104,7 @@ class ServiceSpec:
     hot_routes: Sequence[HotRoute] = ()  # answered before FastAPI's routing; see libs.service.hot
     # Reactors on the service's own events that perform side effects (sending notices): each a
     # loop run beside the relay and the consumers until the service stops.
-    reactors: Callable[[Kit], Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] | None = None
+    reactors: Callable[[Kit], Sequence[Job | Serving]] | None = None
     description: str = ""
 
 
@@ -114,12 +133,13 @@ class Kit:
             await migrate(conn, "public", [*event_store_migrations(), idempotency.migration()])
             await migrate(conn, READ_MODEL_SCHEMA, [read_model_tracking(), *spec.read_model])
         consumed = sorted({settings.topic_name(t) for c in spec.consumers for t in c.topics})
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            [settings.topic, settings.dead_letter_topic, *consumed],
-            partitions=settings.partitions,
-        )
-        if settings.republish_on_start:
+        if self.works:  # the API role writes to its outbox and never to the broker
+            await ensure_topics(
+                settings.kafka_bootstrap_servers,
+                [settings.topic, settings.dead_letter_topic, *consumed],
+                partitions=settings.partitions,
+            )
+        if settings.republish_on_start and self.works:
             queued = await republish_history(self.pool)
             log.warning(
                 "service.republishing_history",
@@ -153,29 +173,33 @@ class Kit:
                 revisions_supersede=c.revisions_supersede,
             )
             for c in spec.consumers
+            if self.works
         ]
-        if spec.sweeps is not None:
+        if spec.sweeps is not None and self.works:
             self.sweeper = SweepScheduler(self.pool, self.clock, spec.sweeps(self))
-        jobs: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = [
-            self.relay.run,
-            *(c.run for c in self.consumers),
-        ]
+        background: list[Job] = [self.relay.run, *(c.run for c in self.consumers)]
         if self.sweeper is not None:
-            jobs.append(self.sweeper.run)
-        if spec.reactors is not None:
-            jobs.extend(spec.reactors(self))
-        self._tasks = [asyncio.create_task(job(self._stop)) for job in jobs]
+            background.append(self.sweeper.run)
+        # Built in every role: a reactor may lend the API its parts (collections' letters).
+        reactors = spec.reactors(self) if spec.reactors is not None else ()
+        self._tasks = [asyncio.create_task(job(self._stop)) for job in jobs_of(settings.role, background, reactors)]
         log.info(
             "service.started",
             service=spec.name,
+            role=settings.role,
             version=settings.version,
             port=settings.port,
             topic=settings.topic,
-            consumes=consumed,
+            consumes=consumed if self.works else [],
         )
 
+    @property
+    def works(self) -> bool:
+        """Whether this process runs the relay, consumers, sweeps and reactors (roles worker and all)."""
+        return self.settings.role != "api"
+
     def relay_running(self) -> bool:
-        return bool(self._tasks) and not self._tasks[0].done()  # the relay is started first
+        return self.works and bool(self._tasks) and not self._tasks[0].done()  # the relay is started first
 
     async def stop(self) -> None:
         self._stop.set()
@@ -243,15 +267,17 @@ async def live() -> dict[str, str]:
 )
 async def ready(kit: KitDep) -> JSONResponse:
     """Readiness: the database and the broker answer, every consumer has its partitions and the relay
-    runs; 503 with what is not ready otherwise. Open, for the orchestrator."""
+    runs (in the API role, the database alone); 503 with what is not ready otherwise. Open, for the
+    orchestrator."""
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(kit.pool.fetchval("SELECT 1"), 2)
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    checks["broker"] = "ok" if await _reachable(kit.settings.kafka_bootstrap_servers) else "unreachable"
-    checks["relay"] = "ok" if kit.relay_running() else "stopped"
+    if kit.works:  # the API role needs its database alone
+        checks["broker"] = "ok" if await _reachable(kit.settings.kafka_bootstrap_servers) else "unreachable"
+        checks["relay"] = "ok" if kit.relay_running() else "stopped"
     for runner in kit.consumers:
         checks[f"consumer {runner.name}"] = "ok" if runner.ready.is_set() else "not assigned"
     healthy = all(v == "ok" for v in checks.values())

@@ -42,6 +42,11 @@ class ServiceSettings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
 
     business_date: str | None = Field(default=None, description="fixed YYYY-MM-DD or a shift like +30d")
+    role: Literal["api", "worker", "all"] = Field(
+        default="all",
+        description="api: the HTTP API alone, without the broker; worker: the relay, consumers, sweeps and"
+        " reactors besides (it answers HTTP too, for its probes); all: the same as worker, the default",
+    )
     consumer_group: bool = Field(default=False, description="share partitions with replicas via a Kafka group")
     republish_on_start: bool = Field(default=False, description="re-publish the whole history at start")
     partitions: int = 6

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from contracts import alerts as events
 from contracts import collections as collections_events
@@ -13,7 +11,7 @@ from contracts import receivables as receivables_events
 from contracts import scoring as scoring_events
 from libs.events.contracts import EventRegistry
 from libs.service.directory import READ_MODEL as DIRECTORY_READ_MODEL
-from libs.service.kit import ConsumerSpec, Kit, ServiceSpec
+from libs.service.kit import ConsumerSpec, Job, Kit, ServiceSpec, Serving
 from services.alerts import api, dead_letters, delivery, handlers, projections, reactions, sweeps
 from services.alerts.live import Hub
 from services.alerts.settings import AlertsSettings
@@ -30,13 +28,14 @@ def assemble(kit: Kit) -> handlers.Parts:
     )
 
 
-def reactors(kit: Kit) -> Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
-    """The deliverer, the live stream's listener (which wakes it), and the dead-letter watch."""
+def reactors(kit: Kit) -> Sequence[Job | Serving]:
+    """The deliverer, the live stream's listener (which wakes it, and which the API's live stream
+    reads in every role), and the dead-letter watch."""
     parts: handlers.Parts = kit.parts
     deliverer = delivery.Deliverer(parts, kit.pool, parts.settings)
     parts.hub = Hub(kit.settings.database_url, on_change=deliverer.wake)
     watch = dead_letters.Watch(parts, kit.settings)
-    return [deliverer.run, parts.hub.run, watch.run]
+    return [deliverer.run, Serving(parts.hub.run), watch.run]
 
 
 spec = ServiceSpec(

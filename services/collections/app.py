@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from contracts import collections as events
 from contracts import profiles as profiles_events
@@ -12,7 +10,7 @@ from contracts import receivables as receivables_events
 from contracts import scoring as scoring_events
 from libs.events.contracts import EventRegistry
 from libs.service.directory import READ_MODEL as DIRECTORY_READ_MODEL
-from libs.service.kit import ConsumerSpec, Kit, ServiceSpec
+from libs.service.kit import ConsumerSpec, Job, Kit, ServiceSpec, Serving
 from services.collections import api, handlers, notices, projections, queries, reactions, sweeps
 from services.collections.domain.notice import Letterhead
 from services.collections.settings import CollectionsSettings
@@ -29,7 +27,7 @@ def assemble(kit: Kit) -> handlers.Parts:
     )
 
 
-def reactors(kit: Kit) -> Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
+def reactors(kit: Kit) -> Sequence[Job | Serving]:
     own = CollectionsSettings()
     settings = kit.settings
     company = settings.company_name or "Credo"

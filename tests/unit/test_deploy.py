@@ -42,6 +42,11 @@ def test_compose_runs_every_service_with_its_own_database_and_topics() -> None:
         assert f"CREATE DATABASE credo_{name};" in init_sql
         assert f"{name}.events" in topics_job
         assert f"{name}.dlq" in topics_job
+        worker = compose["services"][f"{name}-worker"]  # the same database, the background work
+        assert (service["environment"]["CREDO_ROLE"], worker["environment"]["CREDO_ROLE"]) == ("api", "worker")
+        assert worker["environment"]["CREDO_DATABASE_URL"] == service["environment"]["CREDO_DATABASE_URL"]
+        assert worker["command"] == service["command"]
+        assert "ports" not in worker
     console = compose["services"]["console"]
     assert console["command"] == ["services.console"]
     assert console["environment"]["CREDO_CONSOLE_SCORING_URL"] == "http://scoring:8000"
@@ -85,17 +90,25 @@ def test_kubernetes_manifests_are_valid_and_run_every_service(tmp_path: Path) ->
 
     documents = [d for p in listed for d in YAML(typ="safe").load_all(p.read_text()) if d]
     kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
-    for name in SERVICES:
-        assert ("Service", name) in kinds
-        (deployment,) = [d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
-        pod = deployment["spec"]["template"]["spec"]
-        (container,) = pod["containers"]
-        assert container["args"] == [f"services.{name}"]
-        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
-        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
-        assert pod["securityContext"]["runAsNonRoot"] is True
-        secrets = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]}
-        assert f"database-url-{name}" in secrets
+    for name in SERVICES:  # an API Deployment behind the Service, scaled; a worker Deployment beside it
+        (service,) = [d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] == name]
+        assert service["spec"]["selector"] == {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "api"}
+        (scaler,) = [d for d in documents if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == name]
+        assert scaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        for deployed, role in ((name, "api"), (f"{name}-worker", "worker")):
+            (deployment,) = [d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == deployed]
+            pod = deployment["spec"]["template"]["spec"]
+            labels = deployment["spec"]["template"]["metadata"]["labels"]
+            assert labels["app.kubernetes.io/component"] == role
+            (container,) = pod["containers"]
+            assert container["args"] == [f"services.{name}"]
+            assert {"name": "CREDO_ROLE", "value": role} in container["env"]
+            assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+            assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+            assert container["resources"]["requests"]["cpu"]  # what the autoscaler measures against
+            assert pod["securityContext"]["runAsNonRoot"] is True
+            secrets = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
+            assert f"database-url-{name}" in secrets
     (console,) = [d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "console"]
     (container,) = console["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["services.console"]  # no database: its one secret is its client's

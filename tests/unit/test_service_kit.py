@@ -1,7 +1,8 @@
-"""Settings, tokens and preconditions of the service kit, without I/O."""
+"""Settings, tokens, preconditions and process roles of the service kit, without I/O."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jwt
@@ -15,6 +16,7 @@ from libs.events.refusals import StaleVersion, check_version
 from libs.service.auth import Authenticator, mint_token
 from libs.service.errors import Problem
 from libs.service.etag import etag, if_match_version
+from libs.service.kit import Job, Serving, jobs_of
 from libs.service.settings import ServiceSettings
 
 SECRET = "a-development-secret-of-enough-length!"
@@ -116,3 +118,25 @@ def test_answers_render_decimals_in_fixed_point_and_dates_in_iso() -> None:
     assert jsonable(
         {"limit": Decimal("8.0E+5"), "on": date(2026, 11, 23), "at": [datetime(2026, 11, 23, 9, 0, tzinfo=UTC)], "n": 3}
     ) == {"limit": "800000", "on": "2026-11-23", "at": ["2026-11-23T09:00:00+00:00"], "n": 3}
+
+
+async def _relay(stop: asyncio.Event) -> None:
+    await stop.wait()
+
+
+async def _deliverer(stop: asyncio.Event) -> None:
+    await stop.wait()
+
+
+async def _hub(stop: asyncio.Event) -> None:
+    await stop.wait()
+
+
+def test_each_process_role_runs_its_own_part() -> None:
+    background: list[Job] = [_relay]
+    reactors: list[Job | Serving] = [_deliverer, Serving(_hub)]
+    assert jobs_of("api", background, reactors) == [_hub]  # only what the API's routes read from
+    assert jobs_of("worker", background, reactors) == [_relay, _deliverer, _hub]
+    assert jobs_of("all", background, reactors) == [_relay, _deliverer, _hub]
+    with pytest.raises(ValidationError, match="role"):
+        settings(role="relay")
