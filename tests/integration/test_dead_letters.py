@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from libs.events.consumer import Delivery
 from libs.events.database import Connection
@@ -19,28 +19,14 @@ from libs.events.kafka import dead_letter_topic
 from libs.infra.provision import BrokerHandle
 from tests.conftest import NewDatabase
 from tests.support import tally
-from tests.support.backbone import eventually, open_producer, open_reader, running
+from tests.support.backbone import eventually, open_producer, open_reader, records_of, running
 
 
 async def _dead_letter_topic(bootstrap: str, service: str) -> list[dict[str, str]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
-    await consumer.start()
-    try:
-        topic = dead_letter_topic(service)
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer.topics()
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, 0)
-        found: list[dict[str, str]] = []
-        for _ in range(5):
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                found += [header_map(r.headers) | {"key": (r.key or b"").decode()} for r in records]
-        return found
-    finally:
-        await consumer.stop()
+    return [
+        header_map(r.headers) | {"key": (r.key or b"").decode()}
+        for r in await records_of(bootstrap, dead_letter_topic(service))
+    ]
 
 
 async def test_poison_message_waits_for_a_fix_and_a_redrive(

@@ -6,34 +6,19 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.events.envelope import from_kafka
 from libs.infra.provision import BrokerHandle
 from services.profiles.app import spec as profiles
 from tests.conftest import NewDatabase
 from tests.integration.test_profiles import FUJIAN
-from tests.support.backbone import eventually
+from tests.support.backbone import eventually, records_of
 from tests.support.serving import bearer, serving_kit, settings_for
 
 
 async def _published(bootstrap: str, topic: str) -> list[tuple[str, str]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, 0)
-        found = []
-        for records in (await consumer.getmany(timeout_ms=1000)).values():
-            for record in records:
-                envelope = from_kafka(record.key, record.value, record.headers)
-                found.append((envelope.customer_id, envelope.type))
-        return found
-    finally:
-        await consumer.stop()
+    envelopes = [from_kafka(r.key, r.value, r.headers) for r in await records_of(bootstrap, topic)]
+    return [(e.customer_id, e.type) for e in envelopes]
 
 
 async def test_the_api_role_answers_alone_and_the_worker_publishes_what_it_wrote(

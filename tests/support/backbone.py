@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from libs.events.consumer import ConsumerRunner, Delivery, Handler
 from libs.events.database import Connection, create_pool, prepare_service_database
@@ -101,3 +102,22 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30, w
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what} not reached within {within} s")
         await asyncio.sleep(0.05)
+
+
+async def records_of(bootstrap: str, topic: str, rounds: int = 5) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the start of each partition, read outside any consumer group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
+        found: list[ConsumerRecord[bytes, bytes]] = []
+        for _ in range(rounds):
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found += records
+        return found
+    finally:
+        await consumer.stop()
