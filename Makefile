@@ -62,6 +62,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	@command -v wrk > /dev/null || apt-get install -y -q wrk > /dev/null 2>&1 || \
 		echo "wrk is not installed: read latencies will come from the Python client"
+	$(BIN)/python -m bench.ratios
 	$(BIN)/python -m bench.idle
 	$(BIN)/python -m bench.backbone
 	$(BIN)/python -m bench.profiles
