@@ -165,37 +165,37 @@ def evidence_folded(
     return found
 
 
-# The invoices of the window's month ends (k from 0), from the positions in force, in the base
-# currency (no rate: zero, as folded), each with its customer and its band when open, next to the same
-# invoice at the next month end (when it is there) and what the invoice's whole window says: written
-# off less recovered in it (the month-on-month changes of what was lost, summed, with an invoice
-# missing at a month end counted as nothing lost), what it still held over 90 days at the last month
-# end, and whether what was lost changed in any month. One pass over the invoices sorted once, with no
-# self-join; summed per customer, whose segments are added up in Python (a join to thousands of
-# segments would be planned as a nested loop). $5: the last month end's k; $6: cohorts.
+# The invoices of the window's month ends (k from 0), from the positions in force, in their currency,
+# each with its customer and its band when open, next to the same invoice at the next month end (when
+# it is there) and what the invoice's whole window says: written off less recovered in it (the
+# month-on-month changes of what was lost, summed, with an invoice missing at a month end counted as
+# nothing lost), what it still held over 90 days at the last month end, and whether what was lost
+# changed in any month. One pass over the invoices sorted once, with no self-join; summed per customer
+# and currency, priced and added up into segments in Python: every figure of an invoice is in its one
+# currency, so pricing the sums is pricing each (no rate: zero, as folded), and a join to the rates or
+# to thousands of segments would be planned as a nested loop. $3: the last month end's k; $4: cohorts.
+PROVISION_WORK_MEM = "256MB"
 _ITEMS = f"""
     WITH v AS ({VERSIONS}),
     d AS (SELECT day, k - 1 AS k FROM unnest($1::date[]) WITH ORDINALITY AS d(day, k)),
     i AS (
-        SELECT d.k, i.invoice_id, i.customer_id,
-               CASE WHEN i.oldest_due IS NOT NULL THEN i.open * coalesce(r.rate, 0) END AS amount,
+        SELECT d.k, i.invoice_id, i.customer_id, i.currency,
+               CASE WHEN i.oldest_due IS NOT NULL THEN i.open END AS amount,
                CASE WHEN i.oldest_due IS NULL THEN NULL WHEN i.day - i.oldest_due <= 0 THEN 0
                     ELSE least((i.day - i.oldest_due - 1) / 30 + 1, 4) END AS band,
-               i.lost * coalesce(r.rate, 0) AS lost,
-               i.billed * coalesce(r.rate, 0) AS billed
+               i.lost, i.billed
           FROM v JOIN kpi_items i USING (day, customer_id, known_from) JOIN d ON d.day = i.day
-          LEFT JOIN unnest($3::text[], $4::numeric[]) AS r(currency, rate) ON r.currency = i.currency
     ),
     w AS MATERIALIZED (
-        SELECT k, invoice_id, customer_id, amount, band, lost, billed,
+        SELECT k, invoice_id, customer_id, currency, amount, band, lost, billed,
                CASE WHEN lead(k) OVER p = k + 1 THEN lead(amount) OVER p END AS next_amount,
                CASE WHEN lead(k) OVER p = k + 1 THEN lead(band) OVER p END AS next_band,
                CASE WHEN lead(k) OVER p = k + 1 THEN lead(lost) OVER p ELSE 0 END AS next_lost,
-               coalesce(sum(lost) FILTER (WHERE k = $5) OVER q, 0)
+               coalesce(sum(lost) FILTER (WHERE k = $3) OVER q, 0)
                  - coalesce(sum(lost) FILTER (WHERE k = 0) OVER q, 0)
-                 + coalesce(sum(amount) FILTER (WHERE k = $5 AND band = 4) OVER q, 0) AS never_paid,
+                 + coalesce(sum(amount) FILTER (WHERE k = $3 AND band = 4) OVER q, 0) AS never_paid,
                max(lost) OVER q <> min(lost) OVER q
-                 OR (count(*) OVER q <= $5 AND (max(lost) OVER q <> 0 OR min(lost) OVER q <> 0)) AS lost_moved,
+                 OR (count(*) OVER q <= $3 AND (max(lost) OVER q <> 0 OR min(lost) OVER q <> 0)) AS lost_moved,
                bool_or(billed IS NOT NULL AND k > 0) OVER q AS billed_in_window
           FROM i
         WINDOW q AS (PARTITION BY invoice_id), p AS (q ORDER BY k)
@@ -205,28 +205,31 @@ _ITEMS = f"""
 # per band (roll rates: balance, rolled; cohorts: reached, lost), "final" rows of what was open at the
 # month end, and a "customers" row for each customer the matrix covers.
 _ROLLED = """
-    SELECT 'history' AS what, customer_id, band, sum(amount) AS a,
+    SELECT 'history' AS what, customer_id, currency, band, sum(amount) AS a,
            sum(CASE WHEN band = 4 THEN least(next_lost - lost, amount)
                     WHEN next_band > band THEN least(next_amount, amount) ELSE 0 END) AS b
-      FROM w WHERE amount IS NOT NULL AND k < $5
-     GROUP BY 2, 3
+      FROM w WHERE amount IS NOT NULL AND k < $3
+     GROUP BY 2, 3, 4
 """
 _COHORTS = """
     , seen AS (
-        SELECT customer_id, band, amount, never_paid, k = min(k) OVER (PARTITION BY invoice_id, band) AS first FROM w
-         WHERE k > 0 AND band > 0 AND billed_in_window
+        SELECT customer_id, currency, band, amount, never_paid,
+               k = min(k) OVER (PARTITION BY invoice_id, band) AS first
+          FROM w WHERE k > 0 AND band > 0 AND billed_in_window
     )
-    SELECT 'history' AS what, customer_id, 0 AS band, sum(billed) AS a, sum(least(never_paid, billed)) AS b
-      FROM w WHERE billed IS NOT NULL AND k > 0 GROUP BY 2
+    SELECT 'history' AS what, customer_id, currency, 0 AS band, sum(billed) AS a, sum(least(never_paid, billed)) AS b
+      FROM w WHERE billed IS NOT NULL AND k > 0 GROUP BY 2, 3
     UNION ALL
-    SELECT 'history', customer_id, band, sum(amount), sum(least(never_paid, amount)) FROM seen WHERE first GROUP BY 2, 3
+    SELECT 'history', customer_id, currency, band, sum(amount), sum(least(never_paid, amount))
+      FROM seen WHERE first GROUP BY 2, 3, 4
 """
 _FINAL_AND_CUSTOMERS = """
     UNION ALL
-    SELECT 'final', customer_id, band, sum(amount), NULL FROM w WHERE k = $5 AND amount IS NOT NULL GROUP BY 2, 3
+    SELECT 'final', customer_id, currency, band, sum(amount), NULL FROM w WHERE k = $3 AND amount IS NOT NULL
+     GROUP BY 2, 3, 4
     UNION ALL
-    SELECT DISTINCT 'customers', customer_id, 0, NULL::numeric, NULL::numeric FROM w
-     WHERE amount IS NOT NULL OR (billed IS NOT NULL AND k > 0 AND $6) OR lost_moved
+    SELECT DISTINCT 'customers', customer_id, NULL, 0, NULL::numeric, NULL::numeric FROM w
+     WHERE amount IS NOT NULL OR (billed IS NOT NULL AND k > 0 AND $4) OR lost_moved
 """
 
 
@@ -245,15 +248,10 @@ async def evidence_kept(
     priced = {base: Decimal(1), **rates.rates}
     grouped = segment_of if segment_by != "none" else {}
     query = _ITEMS + (_ROLLED if method == "roll_rates" else _COHORTS) + _FINAL_AND_CUSTOMERS
-    rows = await conn.fetch(
-        query,
-        list(days),
-        known_on,
-        list(priced),
-        list(priced.values()),
-        len(days) - 1,
-        method == "cohorts",  # the billing counts for cohorts
-    )
+    async with conn.transaction():
+        # Its sorts and windows over every invoice of the window's month ends, in memory.
+        await conn.execute(f"SET LOCAL work_mem = '{PROVISION_WORK_MEM}'")
+        rows = await conn.fetch(query, list(days), known_on, len(days) - 1, method == "cohorts")
 
     def zeros() -> list[Decimal]:
         return [ZERO] * len(BANDS)
@@ -265,13 +263,14 @@ async def evidence_kept(
     default = SEGMENT_DEFAULT.get(segment_by, "")
     for r in rows:
         segment, band = grouped.get(r["customer_id"], default), r["band"]
+        rate = priced.get(r["currency"], ZERO)  # no rate: nothing, as folded
         if r["what"] == "customers":
             customers[segment] += 1
         elif r["what"] == "final":
-            final[segment][band] += r["a"] or ZERO
+            final[segment][band] += (r["a"] or ZERO) * rate
         else:
-            first[segment][band] += r["a"] or ZERO
-            second[segment][band] += r["b"] or ZERO
+            first[segment][band] += (r["a"] or ZERO) * rate
+            second[segment][band] += (r["b"] or ZERO) * rate
     evidence = {}
     for name, count in customers.items():
         balances = tuple(final[name])
