@@ -11,7 +11,9 @@ still declared on its router, for the OpenAPI document.
 from __future__ import annotations
 
 import email.message
+import functools
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,8 +34,22 @@ M = TypeVar("M", bound=BaseModel)
 @dataclass(frozen=True)
 class HotRoute:
     method: str
-    path: str
+    path: str  # as declared on the router: "/customers/{customer_id}" matches one path segment
     endpoint: Endpoint
+    plain: bool = False  # taken only without a query string (the others go to FastAPI's route)
+
+    def match(self, scope: Scope) -> dict[str, str] | None:
+        """The path parameters when ``scope`` is a request for this route, else None."""
+        if scope["method"] != self.method or (self.plain and scope.get("query_string")):
+            return None
+        found = _pattern(self.path).fullmatch(scope["path"])
+        return None if found is None else found.groupdict()
+
+
+@functools.cache
+def _pattern(path: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", path)  # literal, name, literal, name, ...
+    return re.compile("".join(re.escape(part) if n % 2 == 0 else f"(?P<{part}>[^/]+)" for n, part in enumerate(parts)))
 
 
 def caller(request: Request, *roles: str) -> Principal:
@@ -87,14 +103,17 @@ class HotRoutes:
 
     def __init__(self, app: ASGIApp, routes: Sequence[HotRoute]) -> None:
         self.app = app
-        self.routes = {(r.method, r.path): r for r in routes}
+        self.routes = tuple(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self.routes.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
-        if route is None:
+        route, params = None, None
+        if scope["type"] == "http":
+            route, params = next(((r, p) for r in self.routes if (p := r.match(scope)) is not None), (None, None))
+        if route is None or params is None:
             await self.app(scope, receive, send)
             return
         scope["route"] = route  # for the request log, as a routed request has it
+        scope["path_params"] = params
         request = Request(scope, receive)
         try:
             response = await route.endpoint(request)

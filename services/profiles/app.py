@@ -29,6 +29,7 @@ spec = ServiceSpec(
     read_model=projections.READ_MODEL,
     own_projection=projections.project,
     routers=[api.router],
+    hot_routes=api.HOT_ROUTES,
     assemble=assemble,
     consumers=[
         ConsumerSpec(

@@ -11,11 +11,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 from starlette.requests import Request
+from starlette.responses import Response
 
 from libs.events.refusals import StaleVersion, check_version
 from libs.service.auth import Authenticator, mint_token
 from libs.service.errors import Problem
 from libs.service.etag import etag, if_match_version
+from libs.service.hot import HotRoute
 from libs.service.kit import Job, Serving, jobs_of
 from libs.service.settings import ServiceSettings
 
@@ -140,3 +142,21 @@ def test_each_process_role_runs_its_own_part() -> None:
     assert jobs_of("all", background, reactors) == [_relay, _deliverer, _hub]
     with pytest.raises(ValidationError, match="role"):
         settings(role="relay")
+
+
+async def _answer(request: Request) -> Response:
+    return Response()
+
+
+def test_a_hot_route_matches_its_template_and_leaves_queries_to_fastapi_when_plain() -> None:
+    route = HotRoute("GET", "/customers/{customer_id}", _answer, plain=True)
+
+    def scope(path: str, query: bytes = b"", method: str = "GET") -> dict[str, object]:
+        return {"type": "http", "method": method, "path": path, "query_string": query}
+
+    assert route.match(scope("/customers/C-1")) == {"customer_id": "C-1"}
+    assert route.match(scope("/customers/C-1", b"as_of=2026-01-01")) is None  # FastAPI's route answers it
+    assert route.match(scope("/customers/C-1/timeline")) is None
+    assert route.match(scope("/customers/")) is None
+    assert route.match(scope("/customers/C-1", method="PATCH")) is None
+    assert HotRoute("POST", "/credit-checks", _answer).match(scope("/credit-checks", b"x=1", "POST")) == {}
