@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import re
 import shutil
-import subprocess
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -26,6 +22,7 @@ import httpx
 import uvloop
 
 from bench import service
+from bench.wrk import reads_script, wrk
 from contracts import erp as erp_contract
 from libs.events.envelope import Envelope, to_kafka
 from libs.events.kafka import partition_for
@@ -110,36 +107,6 @@ async def erp_documents(bootstrap: str, dsn: str, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def wrk_reads(url: str, token: str, ids: list[str], clients: int, seconds: float) -> tuple[float, float, float]:
-    """GET latency measured by wrk, a load generator that does not share the Python client's overhead."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(
-            "ids = {" + ",".join(f'"{i}"' for i in ids) + "}\n"
-            "request = function()\n"
-            f'  return wrk.format("GET", "/customers/" .. ids[math.random(#ids)], '
-            f'{{["Authorization"] = "Bearer {token}"}})\n'
-            "end\n"
-        )
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", script.name, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(script.name)
-    if "Non-2xx" in out:
-        raise RuntimeError(f"wrk saw failed requests:\n{out}")
-
-    def latency(share: str) -> float:
-        found = re.search(rf"^\s*{share}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
-        assert found, out
-        return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
-
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert rate, out
-    return latency("50"), latency("99"), float(rate.group(1))
-
-
 async def reads(url: str, token: str, ids: list[str], clients: int, seconds: float) -> tuple[float, float, float]:
     """GET latency measured from Python (when wrk is not installed; the client then competes for the CPU)."""
     latencies: list[float] = []
@@ -172,7 +139,10 @@ async def main(customers: int, documents: int, clients: int, seconds: float) -> 
         )
         ids = [r["customer_id"] for r in await _ids(profiles.dsn)]
         if shutil.which("wrk"):
-            p50, p99, throughput = await asyncio.to_thread(wrk_reads, url, token, ids, clients, seconds)
+            found = await asyncio.to_thread(wrk, url, profiles.pids[0], reads_script(ids, token), clients, seconds)
+            if found.errors:
+                raise RuntimeError(f"wrk saw {found.errors} failed requests")
+            p50, p99, throughput = found.p50_ms, found.p99_ms, found.ops_per_second
             tool = "wrk"
         else:
             p50, p99, throughput = await reads(url, token, ids, clients, seconds)

@@ -22,13 +22,11 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -41,21 +39,12 @@ import uvloop
 from bench import profiles as profiles_bench
 from bench import scoring as scoring_bench
 from bench import service
-from bench.idle import TICKS
+from bench.wrk import Figures, reads_script, wrk
 from libs.infra.embedded import free_port
 from libs.service.logging import configure_logging
 from tools import erp_simulator
 
 RESULTS = Path(__file__).parent / "results"
-
-
-@dataclass(frozen=True)
-class Figures:
-    ops_per_second: float
-    p50_ms: float
-    p99_ms: float
-    cpu_ms_per_op: float
-    errors: int
 
 
 @dataclass(frozen=True)
@@ -83,57 +72,6 @@ def _ratios(credo: Figures, raw: Figures) -> dict[str, float]:
         "p99": credo.p99_ms / raw.p99_ms,
         "cpu": credo.cpu_ms_per_op / raw.cpu_ms_per_op,
     }
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-
-def wrk(url: str, pid: int, script: str, clients: int, seconds: float) -> Figures:
-    """wrk's figures for ``script`` (a Lua request function) against ``url``, with the CPU that the
-    server process ``pid`` spent meanwhile."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(script)
-    try:
-        before = _cpu_seconds(pid)
-        out = subprocess.run(
-            ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", lua.name, url],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        spent = _cpu_seconds(pid) - before
-    finally:
-        os.unlink(lua.name)
-
-    def latency(share: str) -> float:
-        found = re.search(rf"^\s*{share}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
-        assert found, out
-        return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
-
-    total = re.search(r"^\s*(\d+) requests in", out, re.MULTILINE)
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    failed = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    assert total, out
-    assert rate, out
-    return Figures(
-        ops_per_second=float(rate.group(1)),
-        p50_ms=latency("50"),
-        p99_ms=latency("99"),
-        cpu_ms_per_op=spent * 1000 / max(int(total.group(1)), 1),
-        errors=int(failed.group(1)) if failed else 0,
-    )
-
-
-def _reads(ids: list[str], token: str | None) -> str:
-    headers = f'{{["Authorization"] = "Bearer {token}"}}' if token else "{}"
-    return (
-        "ids = {" + ",".join(f'"{i}"' for i in ids) + "}\n"
-        "request = function()\n"
-        f'  return wrk.format("GET", "/customers/" .. ids[math.random(#ids)], {headers})\n'
-        "end\n"
-    )
 
 
 def _checks(customers: int, token: str | None) -> str:
@@ -173,11 +111,11 @@ async def credit_file_reads(customers: int, clients: int, seconds: float) -> tup
         await profiles_bench.register(running.url, running.token("credit_analyst"), customers)
         ids = [r["customer_id"] for r in await profiles_bench._ids(running.dsn)]
         token = running.token("viewer")
-        wrk(running.url, running.pids[0], _reads(ids, token), clients, 2)  # warm both before measuring
-        credo = wrk(running.url, running.pids[0], _reads(ids, token), clients, seconds)
+        wrk(running.url, running.pids[0], reads_script(ids, token), clients, 2)  # warm both before measuring
+        credo = wrk(running.url, running.pids[0], reads_script(ids, token), clients, seconds)
         with raw("read", running.dsn) as (url, pid):
-            wrk(url, pid, _reads(ids, None), clients, 2)
-            baseline = wrk(url, pid, _reads(ids, None), clients, seconds)
+            wrk(url, pid, reads_script(ids, None), clients, 2)
+            baseline = wrk(url, pid, reads_script(ids, None), clients, seconds)
     return credo, baseline
 
 
