@@ -148,7 +148,7 @@ async def test_the_positions_give_the_folded_books_kpis_as_reported_and_as_known
                         for evidence in (
                             provisions.evidence_folded(history, method, segment_by, segment_of),
                             await provisions.evidence_kept(
-                                store, conn, BASE, days, method, known_on, segment_by, segment_of
+                                store, pool, BASE, days, method, known_on, segment_by, segment_of
                             ),
                         )
                     ]

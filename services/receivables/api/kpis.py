@@ -156,7 +156,7 @@ async def compute_provision(body: ProvisionRequest, request: Request, kit: KitDe
         segment_of = await provisions.segments_at(scope.conn, body.segment_by, body.month_end, known)
         if await positions.month_ends_readable(scope.conn, days, today, known):
             evidence = await provisions.evidence_kept(
-                kit.store, scope.conn, base, days, body.method, known, body.segment_by, segment_of
+                kit.store, kit.pool, base, days, body.method, known, body.segment_by, segment_of
             )
         else:
             book = await kpis.load_book(kit.store, scope.conn)

@@ -4,7 +4,9 @@ oldest open instalment, and what was written off (net of recoveries) in each mon
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
 import itertools
 import json
 from collections import defaultdict
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
+
+import asyncpg
 
 from contracts.receivables import (
     InvoiceWrittenOff,
@@ -173,10 +177,14 @@ def evidence_folded(
 # changed in any month. One pass over the invoices sorted once, with no self-join; summed per customer
 # and currency, priced and added up into segments in Python: every figure of an invoice is in its one
 # currency, so pricing the sums is pricing each (no rate: zero, as folded), and a join to the rates or
-# to thousands of segments would be planned as a nested loop. $3: the last month end's k; $4: cohorts.
+# to thousands of segments would be planned as a nested loop. $3: the last month end's k; $4: cohorts;
+# $5 and $6: the part of the customers read, those whose hash leaves $6 when divided by $5.
 PROVISION_WORK_MEM = "256MB"
+# An invoice's figures and the sums come from one customer's positions, so the customers can be read in
+# parts at once, each part one statement on its own connection, all of them in one snapshot.
+PROVISION_PARTS = 2
 _ITEMS = f"""
-    WITH v AS ({VERSIONS}),
+    WITH v AS (SELECT * FROM ({VERSIONS}) v WHERE mod(abs(hashtext(customer_id)::bigint), $5) = $6),
     d AS (SELECT day, k - 1 AS k FROM unnest($1::date[]) WITH ORDINALITY AS d(day, k)),
     i AS (
         SELECT d.k, i.invoice_id, i.customer_id, i.currency,
@@ -235,7 +243,7 @@ _FINAL_AND_CUSTOMERS = """
 
 async def evidence_kept(
     store: EventStore,
-    conn: Connection,
+    pool: asyncpg.Pool,
     base: str,
     days: Sequence[date],
     method: Method,
@@ -244,14 +252,30 @@ async def evidence_kept(
     segment_of: Mapping[str, str],
 ) -> dict[str, Evidence]:
     """The same evidence summed in the database from the month-end positions in force on ``known_on``."""
-    rates = await rates_as_of(store, conn, base, days[-1], known_on)
-    priced = {base: Decimal(1), **rates.rates}
-    grouped = segment_of if segment_by != "none" else {}
     query = _ITEMS + (_ROLLED if method == "roll_rates" else _COHORTS) + _FINAL_AND_CUSTOMERS
-    async with conn.transaction():
+    arguments = (list(days), known_on, len(days) - 1, method == "cohorts", PROVISION_PARTS)
+
+    async def read(conn: Connection, number: int) -> list[asyncpg.Record]:
         # Its sorts and windows over every invoice of the window's month ends, in memory.
         await conn.execute(f"SET LOCAL work_mem = '{PROVISION_WORK_MEM}'")
-        rows = await conn.fetch(query, list(days), known_on, len(days) - 1, method == "cohorts")
+        return await conn.fetch(query, *arguments, number)
+
+    async def read_in(snapshot: str, conn: Connection, number: int) -> list[asyncpg.Record]:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            return await read(conn, number)
+
+    async with contextlib.AsyncExitStack() as borrowed:
+        lead, *others = [await borrowed.enter_async_context(pool.acquire()) for _ in range(PROVISION_PARTS)]
+        async with lead.transaction(isolation="repeatable_read", readonly=True):
+            rates = await rates_as_of(store, lead, base, days[-1], known_on)
+            snapshot = await lead.fetchval("SELECT pg_export_snapshot()")
+            async with asyncio.TaskGroup() as parts:
+                reads = [parts.create_task(read(lead, 0))]
+                reads += [parts.create_task(read_in(snapshot, c, n)) for n, c in enumerate(others, 1)]
+    rows = [r for task in reads for r in task.result()]
+    priced = {base: Decimal(1), **rates.rates}
+    grouped = segment_of if segment_by != "none" else {}
 
     def zeros() -> list[Decimal]:
         return [ZERO] * len(BANDS)
