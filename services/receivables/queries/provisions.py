@@ -169,6 +169,12 @@ def evidence_folded(
     return found
 
 
+# Its sorts and windows over every invoice of the window's month ends, in memory.
+PROVISION_WORK_MEM = "256MB"
+# An invoice's figures and the sums come from one customer's positions, so the customers can be read in
+# parts at once, each part one statement on its own connection, all of them in one snapshot.
+PROVISION_PARTS = 2
+
 # The invoices of the window's month ends (k from 0), from the positions in force, in their currency,
 # each with its customer and its band when open, next to the same invoice at the next month end (when
 # it is there) and what the invoice's whole window says: written off less recovered in it (the
@@ -179,10 +185,6 @@ def evidence_folded(
 # currency, so pricing the sums is pricing each (no rate: zero, as folded), and a join to the rates or
 # to thousands of segments would be planned as a nested loop. $3: the last month end's k; $4: cohorts;
 # $5 and $6: the part of the customers read, those whose hash leaves $6 when divided by $5.
-PROVISION_WORK_MEM = "256MB"
-# An invoice's figures and the sums come from one customer's positions, so the customers can be read in
-# parts at once, each part one statement on its own connection, all of them in one snapshot.
-PROVISION_PARTS = 2
 _ITEMS = f"""
     WITH v AS (SELECT * FROM ({VERSIONS}) v WHERE mod(abs(hashtext(customer_id)::bigint), $5) = $6),
     d AS (SELECT day, k - 1 AS k FROM unnest($1::date[]) WITH ORDINALITY AS d(day, k)),
@@ -256,7 +258,6 @@ async def evidence_kept(
     arguments = (list(days), known_on, len(days) - 1, method == "cohorts", PROVISION_PARTS)
 
     async def read(conn: Connection, number: int) -> list[asyncpg.Record]:
-        # Its sorts and windows over every invoice of the window's month ends, in memory.
         await conn.execute(f"SET LOCAL work_mem = '{PROVISION_WORK_MEM}'")
         return await conn.fetch(query, *arguments, number)
 
