@@ -301,6 +301,22 @@ CHOICES: dict[str, dict[str, tuple[str, str]]] = {
         "write_off": ("核销", "Write-off"),
         "write_off_reinstated": ("核销恢复", "Write-off reinstated"),
     },
+    "customer_status": {
+        "active": ("正常", "active"),
+        "on_hold": ("暂停", "on hold"),
+        "closed": ("已关闭", "closed"),
+    },
+    "score_reason": {
+        "payment_behaviour": ("付款表现", "payment behaviour"),
+        "delinquency": ("逾期情况", "delinquency"),
+        "financial_strength": ("财务实力", "financial strength"),
+        "history": ("合作历史", "trading history"),
+        "bureau": ("征信报告", "bureau report"),
+    },
+    "terms_source": {
+        "set": ("已批准", "approved"),
+        "default": ("按等级默认", "default for the grade"),
+    },
     "role": {
         "credit_analyst": ("信用分析师", "credit analyst"),
         "credit_manager": ("信用经理", "credit manager"),

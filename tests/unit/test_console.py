@@ -8,9 +8,12 @@ import time
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
+from contracts import receivables
+from contracts.profiles import Status
 from services.console.backends import Refused
 from services.console.deps import safe_next
 from services.console.i18n import CHOICES, WORDS, day, helpers, money, number, percent
@@ -19,6 +22,7 @@ from services.console.sessions import Identity, Sessions
 from services.console.signin import SignInFailed, code_challenge, identity_of
 from services.console.timeline import whole_timeline
 from services.console.timing import covered
+from services.scoring.domain.scorecard import Component
 
 
 def test_money_keeps_the_minor_unit_of_its_currency_in_each_locale() -> None:
@@ -40,6 +44,22 @@ def test_dates_numbers_and_percentages_are_formatted_for_the_locale() -> None:
 def test_every_word_has_both_languages() -> None:
     assert all(zh and en for zh, en in WORDS.values())
     assert all(zh and en for words in CHOICES.values() for zh, en in words.values())
+
+
+def test_every_status_reason_and_movement_a_customer_page_shows_is_said_in_both_languages() -> None:
+    assert set(get_args(Status)) <= set(CHOICES["customer_status"])
+    assert set(get_args(Component)) <= set(CHOICES["score_reason"])
+    source = Path(receivables.__file__).read_text(encoding="utf-8")
+    kinds = {
+        node.args[0].value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Movement"
+        if node.args and isinstance(node.args[0], ast.Constant)
+    }
+    assert {"invoice", "payment", "credit_note", "refund"} <= kinds  # the scan finds the ledger's lines
+    assert kinds | receivables.INTERNAL <= set(CHOICES["movement"]), kinds - set(CHOICES["movement"])
+    zh = helpers("zh-CN")["c"]
+    assert (zh("customer_status", "on_hold"), zh("score_reason", "delinquency")) == ("暂停", "逾期情况")
 
 
 def test_every_kind_of_refusal_a_service_answers_is_said_in_both_languages() -> None:
