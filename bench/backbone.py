@@ -258,24 +258,50 @@ async def _database(server: str) -> str:
     return server.rsplit("/", 1)[0] + f"/{name}"
 
 
+@dataclass(frozen=True)
+class Backbone:
+    producer: Producer  # its event store, outbox and relay
+    reader_pool: asyncpg.Pool  # the consuming service's database
+    reader_dsn: str
+    bootstrap: str
+    topic: str
+
+
+@contextlib.asynccontextmanager
+async def backbone(server: str, bootstrap: str) -> AsyncIterator[Backbone]:
+    """A writing service's store and relay, and the database of a service consuming what it publishes."""
+    topic = f"bench-{uuid.uuid4().hex[:6]}.tally"
+    producer = await open_producer(await _database(server), bootstrap, topic)
+    reader_dsn = await _database(server)
+    reader = await open_reader(reader_dsn, bootstrap, topic)  # prepares its database
+    await reader.pool.close()
+    reader_pool = await create_pool(reader_dsn)
+    try:
+        yield Backbone(producer, reader_pool, reader_dsn, bootstrap, topic)
+    finally:
+        await producer.pool.close()
+        await reader_pool.close()
+
+
+async def appends_then_end_to_end(parts: Backbone, events: int) -> tuple[Figure, Figure]:
+    """Appends alone (their outbox then drained), then the backbone end to end with writers."""
+    append = await appends(parts.producer, events)
+    async with consumer_process(parts.reader_dsn, parts.bootstrap, parts.topic):
+        async with running(parts.producer.relay().run):  # drain what the appends queued
+            await _until_applied(parts.reader_pool, events // WRITERS * WRITERS)
+        return append, await end_to_end(parts.producer, parts.reader_pool, events)
+
+
 async def main(events: int, seconds: float) -> None:
     with _infra() as (server, bootstrap):
         print(f"PostgreSQL {server.split('@')[-1]}, broker {bootstrap}; {events} events per run\n", flush=True)
         produce, consume = await raw_kafka(bootstrap, f"bench-raw-{uuid.uuid4().hex[:6]}", events)
         insert = await raw_postgres(await _database(server), events)
-        topic = f"bench-{uuid.uuid4().hex[:6]}.tally"
-        producer = await open_producer(await _database(server), bootstrap, topic)
-        reader_dsn = await _database(server)
-        reader = await open_reader(reader_dsn, bootstrap, topic)  # prepares its database
-        await reader.pool.close()
-        reader_pool = await create_pool(reader_dsn)
-        append = await appends(producer, events)
-        async with consumer_process(reader_dsn, bootstrap, topic):
-            async with running(producer.relay().run):  # drain what the appends queued
-                await _until_applied(reader_pool, events // WRITERS * WRITERS)
-            e2e = await end_to_end(producer, reader_pool, events)
-            pipeline = await drain(producer, reader_pool, events)
-            p50, p99, steady = await lag_at_steady_rate(producer, reader_pool, 1000, seconds)
+        async with backbone(server, bootstrap) as parts:
+            append, e2e = await appends_then_end_to_end(parts, events)
+            async with consumer_process(parts.reader_dsn, bootstrap, parts.topic):
+                pipeline = await drain(parts.producer, parts.reader_pool, events)
+                p50, p99, steady = await lag_at_steady_rate(parts.producer, parts.reader_pool, 1000, seconds)
 
         raw_pipeline = min(produce.rate, consume.rate)
         rows = [
@@ -299,8 +325,6 @@ async def main(events: int, seconds: float) -> None:
             "(raw limit of appends: batched inserts of the same rows; of the backbone: the slower of raw"
             " produce and raw consume)"
         )
-        await producer.pool.close()
-        await reader_pool.close()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ events being stored, p50 and p99, at a steady rate afterwards; and the time of a
 aging report today, of an as-of aging report for one customer, and of a whole-book as-of
 report folded from the events; the time the keeper takes to fold the month-end positions the load
 marked, the year's KPIs by month read from them and the same year folded from the events (from
-2 January); and a provision matrix by each method from the positions, and one folded from the events.
+2 January); and a provision matrix by each method from the positions, three times each (the first
+call reads cold pages), and one folded from the events.
 Assertions: none; these are figures.
 """
 
@@ -217,11 +218,14 @@ async def main(customers: int, invoices: int, rate: int, seconds: float, replica
         manager = {"Authorization": f"Bearer {receivables.token('credit_manager')}"}
         for method in ("roll_rates", "cohorts"):
             body = {"month_end": "2025-12-31", "method": method, "look_back_months": 12}
-            started = time.perf_counter()
-            (await http.post("/provisions", json=body, headers=manager)).raise_for_status()
-            took = time.perf_counter() - started
+            took = []
+            for _ in range(3):  # the first call reads the positions from disk, the later ones from cache
+                started = time.perf_counter()
+                (await http.post("/provisions", json=body, headers=manager)).raise_for_status()
+                took.append(time.perf_counter() - started)
             print(
-                f"provision matrix, {method:<10}, 12 months:     {took:6.1f} s   (goal < 5 s; from the positions)",
+                f"provision matrix, {method:<10}, 12 months:     {took[0]:6.1f} s first, then"
+                f" {' and '.join(f'{t:.1f} s' for t in took[1:])}   (goal < 5 s; from the positions)",
                 flush=True,
             )
         # The same work folded from the events, after what the positions answer.

@@ -15,13 +15,13 @@ from bench.idle import TICKS
 @dataclass(frozen=True)
 class Figures:
     ops_per_second: float
-    p50_ms: float
-    p99_ms: float
-    cpu_ms_per_op: float
+    p50_ms: float | None  # None for work that is not a request, such as a consumed batch
+    p99_ms: float | None
+    cpu_ms_per_op: float | None  # None where the work is spread over processes not measured apart
     errors: int
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
@@ -32,14 +32,14 @@ def wrk(url: str, pid: int, script: str, clients: int, seconds: float) -> Figure
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
     try:
-        before = _cpu_seconds(pid)
+        before = cpu_seconds(pid)
         out = subprocess.run(
             ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", lua.name, url],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
-        spent = _cpu_seconds(pid) - before
+        spent = cpu_seconds(pid) - before
     finally:
         os.unlink(lua.name)
 
