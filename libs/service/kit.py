@@ -193,6 +193,10 @@ class Kit:
             consumes=consumed if self.works else [],
         )
 
+    def catching_up(self) -> bool:
+        """Whether one of this process's consumers has more than a batch waiting on the broker."""
+        return any(c.catching_up for c in self.consumers)
+
     @property
     def works(self) -> bool:
         """Whether this process runs the relay, consumers, sweeps and reactors (roles worker and all)."""

@@ -74,5 +74,5 @@ spec = ServiceSpec(
         ),
     ],
     sweeps=sweeps.sweeps,
-    reactors=lambda kit: [positions.keeper(kit.pool, kit.store, kit.clock)],
+    reactors=lambda kit: [positions.keeper(kit.pool, kit.store, kit.clock, kit.catching_up)],
 )

@@ -6,14 +6,17 @@ as known on that day (one mark per account and day recorded, widened to cover ev
 Once a position day has passed, every account is marked for it as known at the end of that day.
 The keeper folds what is marked, each account from its own events as known on the mark's day, and
 writes the versions, once an account's marks have settled (a load is folded when it ends, not after
-each batch); a mark renewed while it was being folded stays for the next round. Nothing
-here decides anything: a read model, rebuilt like the others.
+each batch); a mark renewed while it was being folded stays for the next round. While a consumer
+of the service is catching up a backlog the keeper waits, at most ``DEFER_SECONDS`` at a time, so
+that the load has the process to itself. Nothing here decides anything: a read model, rebuilt like
+the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import astuple
@@ -44,6 +47,8 @@ CUSTOMERS_PER_ROUND = 20
 IDLE_SECONDS = 5.0
 # An account still receiving events (a load, a day's feed) is folded once they stop, not after each batch.
 SETTLE_SECONDS = 10.0
+# While a consumer catches up, its accounts change on: the keeper waits for the load, up to this.
+DEFER_SECONDS = 60.0
 
 
 async def mark_passed_days(pool: asyncpg.Pool, today: date) -> int:
@@ -191,37 +196,55 @@ def _flow_rows(customer: str, known: date, found: Position) -> list[tuple[object
     ]
 
 
-async def catch_up(pool: asyncpg.Pool, store: EventStore, today: date, settled: float = SETTLE_SECONDS) -> int:
-    """Mark the days passed, then fold until nothing settled is marked; answers the marks folded."""
+def _never() -> bool:
+    return False
+
+
+async def catch_up(
+    pool: asyncpg.Pool,
+    store: EventStore,
+    today: date,
+    settled: float = SETTLE_SECONDS,
+    busy: Callable[[], bool] = _never,
+    customers: int = CUSTOMERS_PER_ROUND,
+) -> int:
+    """Mark the days passed, then fold ``customers`` accounts a round until nothing settled is
+    marked, or, after the first round, until ``busy()``; answers the marks folded."""
     days = await mark_passed_days(pool, today)
     folded = 0
     pending = await pool.fetchval("SELECT count(*) FROM kpi_marks")
-    while found := await fold_marked(pool, store, settled):
+    while found := await fold_marked(pool, store, settled, customers):
         folded += found
         if pending >= 10_000 and folded % 10_000 < found:  # show progress on a long catch-up
             log.info("kpi_positions.folding", folded=folded, pending=max(pending - folded, 0))
+        if busy():
+            break
     if folded or days:
         log.info("kpi_positions.caught_up", position_days=days, folded=folded)
     return folded
 
 
 def keeper(
-    pool: asyncpg.Pool, store: EventStore, clock: BusinessClock
+    pool: asyncpg.Pool, store: EventStore, clock: BusinessClock, busy: Callable[[], bool] = _never
 ) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
-    """The loop kept beside the relay: one replica at a time catches up, then rests a while."""
+    """The loop kept beside the relay: one replica at a time catches up, then rests a while; while
+    ``busy()`` (a consumer catching up) it waits, and folds one round at least every ``DEFER_SECONDS``."""
 
     async def run(stop: asyncio.Event) -> None:
         key = advisory_key("kpi-positions")
+        last_round = time.monotonic()
         while not stop.is_set():
-            try:
-                async with pool.acquire() as conn:
-                    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
-                        try:
-                            await catch_up(pool, store, clock.today())
-                        finally:
-                            await conn.execute("SELECT pg_advisory_unlock($1)", key)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("kpi_positions.unavailable", error=str(exc))
+            if not busy() or time.monotonic() - last_round >= DEFER_SECONDS:
+                try:
+                    async with pool.acquire() as conn:
+                        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                            try:
+                                await catch_up(pool, store, clock.today(), busy=busy)
+                            finally:
+                                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("kpi_positions.unavailable", error=str(exc))
+                last_round = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), IDLE_SECONDS)
 

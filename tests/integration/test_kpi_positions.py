@@ -77,8 +77,13 @@ async def test_the_positions_give_the_folded_books_kpis_as_reported_and_as_known
     for customer, events in book.items():  # what was recorded by mid-July
         first = [e for e in events if domain.recorded_on(e) <= cut]
         await store.append(domain.stream_id(customer), 0, first, customer_id=customer)
+    # While a consumer catches up, the keeper folds one round and leaves the rest for later.
+    assert await positions.catch_up(pool, store, date(2025, 7, 16), settled=0, busy=lambda: True, customers=3) > 0
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(DISTINCT customer_id) FROM kpi_marks") == len(book) - 3
     assert await positions.catch_up(pool, store, date(2025, 7, 16), settled=0) > 0
     async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM kpi_marks") == 0
         folded, kept = await _both(store, conn, date(2025, 4, 1), date(2025, 6, 30), "month", date(2025, 7, 1), cut)
         assert kept == folded
 

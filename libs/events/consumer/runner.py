@@ -103,6 +103,7 @@ class ConsumerRunner:
         self._last_housekeeping = 0.0
         self._last_records = time.monotonic()
         self._idle = False  # housekeeping, too, runs less often while nothing arrives
+        self._behind: dict[TopicPartition, int] = {}  # records left on each partition after the last fetch
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -216,6 +217,11 @@ class ConsumerRunner:
         self._consumer.seek(tp, begin)
         self._log.forget(tp)
 
+    @property
+    def catching_up(self) -> bool:
+        """Whether more than a batch waited on the broker after the last fetch: a load is running."""
+        return sum(self._behind.values()) > self.batch_size
+
     # -- the loop --------------------------------------------------------------------
 
     async def _at_end(self, consumer: AIOKafkaConsumer) -> bool:
@@ -256,12 +262,13 @@ class ConsumerRunner:
             ]
         if messages:
             await self._process(messages)
+        if not batches:
+            self._behind.clear()
         for tp, records in batches.items():
             highwater = consumer.highwater(tp)
             if highwater is not None:
-                metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
-                    max(0, highwater - records[-1].offset - 1)
-                )
+                self._behind[tp] = max(0, highwater - records[-1].offset - 1)
+                metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(self._behind[tp])
         if time.monotonic() - self._last_housekeeping >= self.housekeeping_interval * (5 if self._idle else 1):
             self._last_housekeeping = time.monotonic()
             await self._redrive_requested()
