@@ -67,6 +67,7 @@ class ConsumerSpec:
     make_batch_handler: Callable[[Kit], BatchHandler] | None = None
     batch_size: int = 500  # messages per transaction at most
     revisions_supersede: bool = False  # streams are documents, versions whole revisions (the ERP's topics)
+    read_in_step: bool = False  # topics not ordered with one another, read in step by send time
 
 
 Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]  # a loop run until the event is set
@@ -171,6 +172,7 @@ class Kit:
                 group=settings.consumer_group,
                 batch_size=c.batch_size,
                 revisions_supersede=c.revisions_supersede,
+                read_in_step=c.read_in_step,
             )
             for c in spec.consumers
             if self.works

@@ -71,6 +71,7 @@ spec = ServiceSpec(
             make_batch_handler=lambda kit: reactions.erp_documents(kit.parts),
             batch_size=2000,  # a document costs little once its account is in memory; round trips dominate
             revisions_supersede=True,
+            read_in_step=True,  # fewer documents come after later ones: fewer replays of an account
         ),
     ],
     sweeps=sweeps.sweeps,

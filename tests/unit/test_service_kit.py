@@ -1,4 +1,4 @@
-"""Settings, tokens, preconditions and process roles of the service kit, without I/O."""
+"""Settings, tokens, preconditions, process roles and topics read in step of the service kit, without I/O."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from libs.events.consumer.in_step import held_back
 from libs.events.refusals import StaleVersion, check_version
 from libs.service.auth import Authenticator, mint_token
 from libs.service.errors import Problem
@@ -160,3 +161,19 @@ def test_a_hot_route_matches_its_template_and_leaves_queries_to_fastapi_when_pla
     assert route.match(scope("/customers/")) is None
     assert route.match(scope("/customers/C-1", method="PATCH")) is None
     assert HotRoute("POST", "/credit-checks", _answer).match(scope("/credit-checks", b"x=1", "POST")) == {}
+
+
+def test_topics_read_in_step_hold_back_the_partitions_that_run_ahead_in_time() -> None:
+    sent = {"invoices": 1_000, "payments": 1_500, "notes": 1_150}
+    # Payments run 500 ms ahead of the invoices, which still have records waiting: they wait.
+    assert held_back(sent, {"invoices": 40, "payments": 10, "notes": 0}, set()) == {"payments"}
+    # Once waiting, a partition waits until the slowest reaches it, not only the window.
+    sent["invoices"] = 1_400
+    assert held_back(sent, {"invoices": 40, "payments": 10, "notes": 0}, {"payments"}) == {"payments"}
+    sent["invoices"] = 1_500
+    assert held_back(sent, {"invoices": 40, "payments": 10, "notes": 0}, {"payments"}) == set()
+    # The floor is the slowest partition with records waiting: one read to its end does not hold others back.
+    sent = {"invoices": 1_000, "payments": 1_500}
+    assert held_back(sent, {"invoices": 0, "payments": 10}, set()) == set()
+    # With nothing waiting anywhere, every partition reads.
+    assert held_back(sent, {}, {"invoices", "payments"}) == set()

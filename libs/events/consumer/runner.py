@@ -22,7 +22,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 
 from libs.events import metrics
-from libs.events.consumer import dead_lettering, tracking
+from libs.events.consumer import dead_lettering, in_step, tracking
 from libs.events.consumer.lost_log import LogWatch
 from libs.events.consumer.messages import BatchHandler, Delivery, Handler, Message, headers_from_json, parse
 from libs.events.contracts import EventRegistry
@@ -74,6 +74,7 @@ class ConsumerRunner:
         housekeeping_interval: float = 1.0,
         dead_letters_to: str | None = None,
         revisions_supersede: bool = False,
+        read_in_step: bool = False,
     ) -> None:
         self.pool = pool
         self.bootstrap_servers = bootstrap_servers
@@ -94,6 +95,8 @@ class ConsumerRunner:
         # Each stream is a document and each version a whole revision of it (the ERP's topics): a
         # later revision of a dead-lettered document supersedes the dead letter.
         self.revisions_supersede = revisions_supersede
+        # Topics not ordered with one another read in step by send time (see in_step).
+        self.read_in_step = read_in_step
         self.assigned: set[TopicPartition] = set()
         self.ready = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -104,6 +107,8 @@ class ConsumerRunner:
         self._last_records = time.monotonic()
         self._idle = False  # housekeeping, too, runs less often while nothing arrives
         self._behind: dict[TopicPartition, int] = {}  # records left on each partition after the last fetch
+        self._last_sent: dict[TopicPartition, int] = {}  # the send time (ms) of each partition's last record
+        self._held: set[TopicPartition] = set()  # partitions paused while the others catch up
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -177,6 +182,9 @@ class ConsumerRunner:
         consumer = self._consumer
         assert consumer is not None
         self.assigned = set(partitions)
+        self._behind.clear()
+        self._last_sent.clear()
+        self._held.clear()  # a new assignment starts unpaused
         if not partitions:
             self.ready.set()
             return
@@ -269,6 +277,8 @@ class ConsumerRunner:
             if highwater is not None:
                 self._behind[tp] = max(0, highwater - records[-1].offset - 1)
                 metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(self._behind[tp])
+        if self.read_in_step:
+            self._keep_in_step(consumer, batches)
         if time.monotonic() - self._last_housekeeping >= self.housekeeping_interval * (5 if self._idle else 1):
             self._last_housekeeping = time.monotonic()
             await self._redrive_requested()
@@ -276,6 +286,16 @@ class ConsumerRunner:
             if not batches:
                 await self._log.check_positions(consumer, self.assigned)
         return sum(len(records) for records in batches.values())
+
+    def _keep_in_step(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]) -> None:
+        for tp, records in batches.items():
+            self._last_sent[tp] = records[-1].timestamp
+        held = in_step.held_back(self._last_sent, self._behind, self._held) & self.assigned
+        if released := self._held - held:
+            consumer.resume(*released)
+        if paused := held - self._held:
+            consumer.pause(*paused)
+        self._held = held
 
     def _pace(self, consumer: AIOKafkaConsumer, got: bool) -> None:
         """The short fetch wait while records flow, the long one once the topics are quiet
