@@ -353,9 +353,12 @@ def train(samples: Sequence[Sample], labels: Sequence[float], seed: int, *, inte
     def regressor(**loss: Any) -> HistGradientBoostingRegressor:
         return HistGradientBoostingRegressor(**loss, **PARAMETERS, random_state=seed, early_stopping=False).fit(x, y)
 
-    late = y > 0
+    # Lateness is open only before the due date (an invoice unpaid after it is late already):
+    # the classifier learns from those looks alone, else it spends itself on the obvious ones.
+    before_due = x[:, FEATURES.index("days_to_due")] > 0
+    late = y[before_due] > 0
     classifier = (
-        HistGradientBoostingClassifier(**PARAMETERS, random_state=seed, early_stopping=False).fit(x, late)
+        HistGradientBoostingClassifier(**PARAMETERS, random_state=seed, early_stopping=False).fit(x[before_due], late)
         if 0 < late.sum() < len(late)
         else None
     )
@@ -385,6 +388,7 @@ def predict(model: Model, samples: Sequence[Sample]) -> list[Prediction]:
     x = np.array([s.features for s in samples], dtype=np.float64)
     delays = [model.median.predict(x), model.low.predict(x), model.high.predict(x)]
     late = model.late.predict_proba(x)[:, 1] if model.late is not None else np.where(delays[0] > 0, 1.0, 0.0)
+    late = np.where(x[:, FEATURES.index("days_past_due")] > 0, 1.0, late)  # past due already: late for certain
     # Whole days, half to even (as round() does), from the due date, and never before the day.
     due = np.array([s.item.due_date.toordinal() for s in samples], dtype=np.int64)
     at = np.array([s.at.toordinal() for s in samples], dtype=np.int64)
